@@ -1,0 +1,55 @@
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ModelLoadError } from './errors.js';
+import type { ResolvedOptions } from './options.js';
+import type { ModelSpec } from './protocol.js';
+
+/** The package's own `models/` folder (found from this file, whether run from `src/` or `dist/src/`). */
+export const BUNDLED_MODELS_DIR: string = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'models'))) return join(dir, 'models');
+    dir = dirname(dir);
+  }
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models');
+})();
+
+const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+
+const isDir = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Turns the `model` option into what a worker loads. A bundled name or an existing folder loads
+ * from disk; a hub id loads from transformers.js' cache or, with `allowRemoteModels`, the hub.
+ * Throws `ModelLoadError` when the model cannot be found, naming the path it looked at.
+ */
+export function resolveModel(options: Pick<ResolvedOptions, 'model' | 'dtype' | 'allowRemoteModels' | 'cacheDir'>): ModelSpec {
+  const { model, dtype, allowRemoteModels, cacheDir } = options;
+  const common = { dtype, allowRemoteModels, cacheDir };
+
+  const bundled = join(BUNDLED_MODELS_DIR, model);
+  if (!isAbsolute(model) && !model.startsWith('.') && isDir(bundled)) {
+    return { id: model, localModelPath: BUNDLED_MODELS_DIR, label: bundled, ...common };
+  }
+  const path = resolve(model);
+  if (isDir(path)) {
+    return { id: basename(path), localModelPath: dirname(path), label: path, ...common };
+  }
+  if (HUB_ID.test(model) && !model.startsWith('.')) {
+    if (allowRemoteModels || (cacheDir !== undefined && isDir(join(cacheDir, model)))) {
+      return { id: model, localModelPath: cacheDir !== undefined && isDir(join(cacheDir, model)) ? cacheDir : null, label: model, ...common };
+    }
+    throw new ModelLoadError(
+      `model "${model}" is not a folder on disk (looked at ${path}) and remote models are disabled; ` +
+        'set allowRemoteModels: true (or WARMPOOL_ALLOW_REMOTE_MODELS=1) to download it from the hub',
+    );
+  }
+  throw new ModelLoadError(`model folder not found: ${path} (bundled models live in ${BUNDLED_MODELS_DIR})`);
+}
