@@ -1,0 +1,176 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  AbortError,
+  LONG_TEXT,
+  PoolClosedError,
+  QueueFullError,
+  QueueTimeoutError,
+  TaskTimeoutError,
+  WarmpoolError,
+  createPool,
+  type WarmPool,
+} from './helpers.js';
+
+// On the benchmark-shaped 6-layer model four 512-token texts take about a second: long enough
+// for a call to be reliably still running while the test does something else.
+const SLOW = [LONG_TEXT, LONG_TEXT, LONG_TEXT, LONG_TEXT];
+const pools: WarmPool[] = [];
+
+async function slowPool(options: Parameters<typeof createPool>[0] = {}): Promise<WarmPool> {
+  const pool = createPool({ model: 'minilm-shape', threads: 1, ...options });
+  pools.push(pool);
+  await pool.ready();
+  return pool;
+}
+
+const settle = <T>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.close()));
+});
+
+describe('admission', () => {
+  it('rejects at once with QueueFullError beyond maxQueue', async () => {
+    const pool = await slowPool({ maxQueue: 1 });
+    const running = settle(pool.embed(SLOW));
+    const waiting = settle(pool.embed('waits its turn'));
+    const t0 = performance.now();
+    const full = await settle(pool.embed('one too many'));
+    expect(performance.now() - t0).toBeLessThan(50);
+    expect(full.ok).toBe(false);
+    expect((full as { error: unknown }).error).toBeInstanceOf(QueueFullError);
+    expect((full as { error: WarmpoolError }).error.code).toBe('ERR_WARMPOOL_QUEUE_FULL');
+    expect((await running).ok).toBe(true);
+    expect((await waiting).ok).toBe(true);
+    const s = pool.stats();
+    expect(s.rejected).toBe(1);
+    expect(s.completed).toBe(2);
+  });
+
+  it('rejects a call that waits past queueTimeout, and never runs it', async () => {
+    const pool = await slowPool({ queueTimeout: 100 });
+    const running = pool.embed(SLOW);
+    const t0 = performance.now();
+    const waited = await settle(pool.embed('never runs'));
+    const elapsed = performance.now() - t0;
+    expect((waited as { error: unknown }).error).toBeInstanceOf(QueueTimeoutError);
+    expect(elapsed).toBeGreaterThanOrEqual(95);
+    expect(elapsed).toBeLessThan(600);
+    await running;
+    const s = pool.stats();
+    expect(s.queueTimeouts).toBe(1);
+    expect(s.workers[0]!.requests).toBe(1); // only the slow call reached the worker
+  });
+
+  it('removes an aborted waiting call from the queue at once', async () => {
+    const pool = await slowPool({ maxQueue: 1 });
+    const running = pool.embed(SLOW);
+    const controller = new AbortController();
+    const waiting = settle(pool.embed('aborted', { signal: controller.signal }));
+    expect(pool.stats().queued).toBe(1);
+    controller.abort(new Error('user gave up'));
+    const result = await waiting;
+    expect((result as { error: unknown }).error).toBeInstanceOf(AbortError);
+    expect(((result as { error: Error }).error.cause as Error).message).toBe('user gave up');
+    expect(pool.stats().queued).toBe(0);
+    // The freed place in the queue can be used again right away.
+    const next = settle(pool.embed('takes the place'));
+    await running;
+    expect((await next).ok).toBe(true);
+    expect(pool.stats().workers[0]!.requests).toBe(2);
+  });
+
+  it('rejects an already-aborted signal without queueing', async () => {
+    const pool = await slowPool();
+    const result = await settle(pool.embed('x', { signal: AbortSignal.abort() }));
+    expect((result as { error: unknown }).error).toBeInstanceOf(AbortError);
+    expect(pool.stats().workers[0]!.requests).toBe(0);
+  });
+});
+
+describe('running calls: timeout and abort keep the warm worker', () => {
+  it('times out a running call without reloading the model', async () => {
+    const pool = await slowPool();
+    const threadId = pool.stats().workers[0]!.threadId;
+    const t0 = performance.now();
+    const result = await settle(pool.embed(SLOW, { timeout: 100 }));
+    expect(performance.now() - t0).toBeLessThan(600);
+    expect((result as { error: unknown }).error).toBeInstanceOf(TaskTimeoutError);
+    // The next call waits for the abandoned task to finish, then runs warm on the same worker.
+    const t1 = performance.now();
+    const v = await pool.embed('still warm');
+    expect(v).toHaveLength(384);
+    const s = pool.stats();
+    expect(s.modelLoads).toBe(1);
+    expect(s.timeouts).toBe(1);
+    expect(s.workers.filter((w) => w.state === 'ready').map((w) => w.threadId)).toEqual([threadId]);
+    expect(performance.now() - t1).toBeLessThan(5_000);
+  });
+
+  it('aborts a running call at once without killing the worker', async () => {
+    const pool = await slowPool();
+    const controller = new AbortController();
+    const call = settle(pool.embed(SLOW, { signal: controller.signal }));
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = performance.now();
+    controller.abort();
+    const result = await call;
+    expect(performance.now() - t0).toBeLessThan(50);
+    expect((result as { error: unknown }).error).toBeInstanceOf(AbortError);
+    await pool.embed('warm');
+    expect(pool.stats().modelLoads).toBe(1);
+    expect(pool.stats().aborted).toBe(1);
+  });
+});
+
+describe('#close', () => {
+  it('lets running calls finish and rejects waiting ones with PoolClosedError', async () => {
+    const pool = await slowPool();
+    const running = settle(pool.embed(SLOW));
+    const waiting = settle(pool.embed('queued'));
+    await new Promise((r) => setTimeout(r, 50));
+    await pool.close({ timeout: 10_000 });
+    expect((await running).ok).toBe(true);
+    expect((await waiting as { error: unknown }).error).toBeInstanceOf(PoolClosedError);
+    expect(pool.state).toBe('closed');
+    const after = await settle(pool.embed('after close'));
+    expect((after as { error: unknown }).error).toBeInstanceOf(PoolClosedError);
+    const s = pool.stats();
+    expect(s.requests).toBe(s.completed + s.errors + s.rejected + s.inFlight + s.queued);
+    expect(s.rejected).toBe(2);
+  });
+
+  it('answers running calls with PoolClosedError once the close deadline passes', async () => {
+    const pool = await slowPool();
+    const running = settle(pool.embed(SLOW));
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = performance.now();
+    await pool.close({ timeout: 50 });
+    expect(performance.now() - t0).toBeLessThan(3_000);
+    expect((await running as { error: unknown }).error).toBeInstanceOf(PoolClosedError);
+  });
+
+  it('is idempotent and works with await using', async () => {
+    const pool = await slowPool();
+    const a = pool.close();
+    const b = pool.close();
+    expect(a).toBe(b);
+    await a;
+    {
+      await using scoped = createPool({ threads: 1 });
+      await scoped.ready();
+      expect(scoped.state).toBe('ready');
+      pools.push(scoped);
+    }
+    expect(pools.at(-1)!.state).toBe('closed');
+  });
+
+  it('closes a lazy pool that never started without starting it', async () => {
+    const pool = createPool({ warmup: 'lazy' });
+    expect(pool.state).toBe('idle');
+    await pool.close();
+    expect(pool.state).toBe('closed');
+    await expect(pool.ready()).rejects.toBeInstanceOf(PoolClosedError);
+    expect(pool.stats().modelLoads).toBe(0);
+  });
+});

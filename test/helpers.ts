@@ -1,0 +1,66 @@
+import { fileURLToPath } from 'node:url';
+
+export * from '../dist/src/index.js';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const MODELS_DIR = `${ROOT}models/`;
+
+export function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+export function norm(a: Float32Array): number {
+  let s = 0;
+  for (const x of a) s += x * x;
+  return Math.sqrt(s);
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** The model run directly through transformers.js' feature-extraction pipeline, in this process. */
+export async function referencePipeline(model: string) {
+  const { env, pipeline } = await import('@huggingface/transformers');
+  env.allowRemoteModels = false;
+  env.localModelPath = MODELS_DIR;
+  const pipe = await pipeline('feature-extraction', model, {
+    dtype: 'fp32',
+    session_options: { intraOpNumThreads: 1, interOpNumThreads: 1 },
+  });
+  return {
+    async embed(texts: string[], normalize = true): Promise<Float32Array[]> {
+      const out = await pipe(texts, { pooling: 'mean', normalize });
+      const [rows, width] = out.dims as [number, number];
+      const data = out.data as Float32Array;
+      return Array.from({ length: rows }, (_, r) => data.slice(r * width, (r + 1) * width));
+    },
+    dispose: () => pipe.dispose(),
+  };
+}
+
+/** A text of about `words` words drawn from a small vocabulary, different for each seed. */
+export function sentence(seed: number, words = 12): string {
+  const vocab = ['river', 'market', 'guitar', 'doctor', 'storm', 'pasta', 'football', 'engine', 'garden', 'court',
+    'planet', 'violin', 'bank', 'school', 'forest', 'ocean', 'train', 'coffee', 'winter', 'camera', 'bridge', 'music'];
+  const out: string[] = [];
+  let x = seed * 2654435761 + 1;
+  for (let i = 0; i < words; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    out.push(vocab[x % vocab.length]!);
+  }
+  return `${out.join(' ')} ${seed}`;
+}
+
+/** A long text for the benchmark-shaped model: a batch of these keeps a worker busy for a while. */
+export const LONG_TEXT = Array.from({ length: 600 }, (_, i) => ['alpha', 'river', 'stone', 'music', 'light'][i % 5]).join(' ');

@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidInputError, WarmpoolError, createPool, norm, type WarmPool } from './helpers.js';
+
+describe('bad input', () => {
+  let pool: WarmPool;
+  beforeAll(async () => {
+    pool = createPool({ threads: 1 });
+    await pool.ready();
+  });
+  afterAll(() => pool.close());
+
+  const sparse = ['a', 'b'];
+  sparse.length = 4;
+  sparse[3] = 'd';
+  const cases: [string, unknown, RegExp][] = [
+    ['null', null, /input must be a string or an array of strings, received null/],
+    ['undefined', undefined, /received undefined/],
+    ['a number', 42, /received number 42/],
+    ['an object', { text: 'hi' }, /received an object/],
+    ['a boolean', true, /received boolean true/],
+    ['an array holding a number', ['ok', 7], /input\[1\] must be a string, received number 7/],
+    ['an array holding null', ['ok', null], /input\[1\] must be a string, received null/],
+    ['a nested array', [['x']], /input\[0\] must be a string, received an array/],
+    ['an array with holes', sparse, /input\[2\] is a hole in a sparse array/],
+    ['an empty string', '', /input is empty or only whitespace/],
+    ['a whitespace-only string', ' \n\t ', /input is empty or only whitespace/],
+    ['an empty string in an array', ['fine', ''], /input\[1\] is empty/],
+    ['a lone high surrogate', 'bad \uD800 text', /lone UTF-16 surrogate/],
+    ['a lone low surrogate in an array', ['ok', '\uDC00'], /input\[1\] contains a lone UTF-16 surrogate/],
+  ];
+
+  it.each(cases)('rejects %s with InvalidInputError', async (_name, input, message) => {
+    const error = await pool.embed(input as string).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(error).toBeInstanceOf(WarmpoolError);
+    expect((error as InvalidInputError).code).toBe('ERR_WARMPOOL_INVALID_INPUT');
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it.each([
+    ['normalize', { normalize: 'yes' }, /options.normalize must be a boolean/],
+    ['pooling', { pooling: 'max' }, /options.pooling must be one of 'mean', 'cls', received the string "max"/],
+    ['timeout', { timeout: -1 }, /options.timeout must be a positive number/],
+    ['signal', { signal: {} }, /options.signal must be an AbortSignal/],
+    ['options itself', 'fast', /embed options must be an object/],
+  ])('rejects a bad %s option', async (_name, options, message) => {
+    const error = await pool.embed('text', options as never).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it('never throws synchronously', () => {
+    expect(() => pool.embed(null as never).catch(() => {})).not.toThrow();
+  });
+
+  it('resolves an empty array to no vectors without reaching a worker', async () => {
+    const before = pool.stats().workers[0]!.requests;
+    expect(await pool.embed([])).toEqual([]);
+    expect((await pool.embedPacked([])).dims).toEqual([0, 100]);
+    expect(pool.stats().workers[0]!.requests).toBe(before);
+  });
+
+  it('truncates a 1 MB string to the model limit by default', async () => {
+    const big = 'word '.repeat(200_000);
+    const before = pool.stats().tokens;
+    const v = await pool.embed(big);
+    expect(norm(v)).toBeCloseTo(1, 5);
+    expect(pool.stats().tokens - before).toBe(512);
+  });
+
+  it('rejects a too-long text with truncate: false, naming its index and the limit', async () => {
+    const long = 'word '.repeat(600);
+    const error = await pool.embed(['short', long], { truncate: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as Error).message).toMatch(/input\[1\] has 602 tokens; the model takes at most 512/);
+    // A text within the limit is fine with truncate: false.
+    expect(await pool.embed('short enough', { truncate: false })).toHaveLength(100);
+  });
+
+  it('keeps the worker alive and warm through all of it', async () => {
+    const s = pool.stats();
+    expect(s.modelLoads).toBe(1);
+    expect(s.workers.filter((w) => w.state === 'ready')).toHaveLength(1);
+    expect(s.invalidInputs).toBeGreaterThanOrEqual(cases.length + 5);
+    expect(await pool.embed('still fine')).toHaveLength(100);
+  });
+});

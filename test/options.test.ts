@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, ENV_VARS, createPool, defaultThreads, resolveOptions } from './helpers.js';
+
+const noEnv = { env: false as const };
+
+describe('resolveOptions', () => {
+  it('fills the documented defaults', () => {
+    const o = resolveOptions(noEnv, 8);
+    expect(o).toMatchObject({
+      model: 'glove-100d',
+      dtype: 'fp32',
+      allowRemoteModels: false,
+      minThreads: 4,
+      maxThreads: 4,
+      intraOpThreads: 2,
+      warmup: 'eager',
+      maxQueue: DEFAULTS.maxQueue,
+      queueTimeout: Infinity,
+      timeout: Infinity,
+      batchSize: 32,
+      concurrentTasksPerWorker: 1,
+    });
+    expect(Object.isFrozen(o)).toBe(true);
+  });
+
+  it('keeps workers x intra-op threads within the cores', () => {
+    for (const cores of [1, 2, 3, 4, 8, 16, 64]) {
+      const o = resolveOptions(noEnv, cores);
+      expect(o.maxThreads).toBe(defaultThreads(cores));
+      expect(o.maxThreads * o.intraOpThreads).toBeLessThanOrEqual(Math.max(cores, 1));
+    }
+    expect(resolveOptions({ ...noEnv, threads: 3 }, 16).intraOpThreads).toBe(5);
+    expect(resolveOptions({ ...noEnv, threads: 3, intraOpThreads: 1 }, 16).intraOpThreads).toBe(1);
+  });
+
+  it('accepts threads as a number or { min, max }', () => {
+    expect(resolveOptions({ ...noEnv, threads: 3 })).toMatchObject({ minThreads: 3, maxThreads: 3 });
+    expect(resolveOptions({ ...noEnv, threads: { min: 1, max: 3 } })).toMatchObject({ minThreads: 1, maxThreads: 3 });
+    expect(resolveOptions({ ...noEnv, threads: { max: 3 } })).toMatchObject({ minThreads: 3, maxThreads: 3 });
+  });
+
+  it.each([
+    [{ threads: 'two' }, TypeError, /options.threads must be a number or \{ min, max \}, received "two"/],
+    [{ threads: 0 }, RangeError, /options.threads must be an integer from 1 to 1024, received 0/],
+    [{ threads: 1.5 }, RangeError, /received 1.5/],
+    [{ threads: { min: 4, max: 2 } }, RangeError, /threads.min \(4\) must not exceed threads.max \(2\)/],
+    [{ threads: { min: 'a' } }, TypeError, /options.threads.min must be a number, received "a"/],
+    [{ model: 42 }, TypeError, /options.model must be a non-empty string, received 42/],
+    [{ model: '' }, TypeError, /options.model must be a non-empty string/],
+    [{ dtype: 'fp64' }, RangeError, /options.dtype must be one of 'auto', 'fp32'.*received "fp64"/],
+    [{ allowRemoteModels: 'yes' }, TypeError, /options.allowRemoteModels must be a boolean, received "yes"/],
+    [{ cacheDir: 5 }, TypeError, /options.cacheDir must be a non-empty string/],
+    [{ idleTimeout: -5 }, RangeError, /options.idleTimeout must be a positive number of milliseconds or Infinity, received -5/],
+    [{ intraOpThreads: 0 }, RangeError, /options.intraOpThreads must be an integer from 1/],
+    [{ warmup: 'soon' }, RangeError, /options.warmup must be one of 'eager', 'lazy', received "soon"/],
+    [{ concurrentTasksPerWorker: 0 }, RangeError, /options.concurrentTasksPerWorker must be an integer from 1 to 64/],
+    [{ maxQueue: -1 }, RangeError, /options.maxQueue must be an integer from 0/],
+    [{ maxQueue: NaN }, TypeError, /options.maxQueue must be a number, received NaN/],
+    [{ queueTimeout: 0 }, RangeError, /options.queueTimeout must be a positive number of milliseconds or Infinity, received 0/],
+    [{ timeout: '5' }, TypeError, /options.timeout must be a number, received "5"/],
+    [{ batchSize: 0 }, RangeError, /options.batchSize must be an integer from 1 to 4096/],
+    [{ closeTimeout: -1 }, RangeError, /options.closeTimeout must be/],
+    [{ env: 'x' }, TypeError, /options.env must be an object or false/],
+    [{ thread: 2 }, TypeError, /unknown option "thread"; valid options are model, dtype/],
+  ])('rejects %j', (options, ErrorClass, message) => {
+    expect(() => resolveOptions({ ...noEnv, ...(options as object) })).toThrow(ErrorClass);
+    expect(() => resolveOptions({ ...noEnv, ...(options as object) })).toThrow(message);
+  });
+
+  it('rejects a non-object', () => {
+    expect(() => resolveOptions(null as never)).toThrow(/options must be an object, received null/);
+  });
+
+  it('reads every option from its environment variable', () => {
+    const env = {
+      [ENV_VARS.model]: '/models/x',
+      [ENV_VARS.dtype]: 'q8',
+      [ENV_VARS.allowRemoteModels]: 'true',
+      [ENV_VARS.cacheDir]: '/tmp/cache',
+      [ENV_VARS.maxThreads]: '6',
+      [ENV_VARS.minThreads]: '2',
+      [ENV_VARS.idleTimeout]: '1000',
+      [ENV_VARS.intraOpThreads]: '3',
+      [ENV_VARS.warmup]: 'lazy',
+      [ENV_VARS.concurrentTasksPerWorker]: '2',
+      [ENV_VARS.maxQueue]: '7',
+      [ENV_VARS.queueTimeout]: '250',
+      [ENV_VARS.timeout]: 'Infinity',
+      [ENV_VARS.batchSize]: '8',
+      [ENV_VARS.closeTimeout]: '500',
+    };
+    expect(Object.keys(env)).toHaveLength(Object.keys(ENV_VARS).length);
+    expect(resolveOptions({ env })).toEqual({
+      model: '/models/x',
+      dtype: 'q8',
+      allowRemoteModels: true,
+      cacheDir: '/tmp/cache',
+      maxThreads: 6,
+      minThreads: 2,
+      idleTimeout: 1000,
+      intraOpThreads: 3,
+      warmup: 'lazy',
+      concurrentTasksPerWorker: 2,
+      maxQueue: 7,
+      queueTimeout: 250,
+      timeout: Infinity,
+      batchSize: 8,
+      closeTimeout: 500,
+    });
+  });
+
+  it('lets explicit options win over the environment', () => {
+    const o = resolveOptions({ threads: 2, maxQueue: 9, env: { WARMPOOL_THREADS: '6', WARMPOOL_MAX_QUEUE: '1' } });
+    expect(o).toMatchObject({ maxThreads: 2, maxQueue: 9 });
+  });
+
+  it('names the environment variable in its errors', () => {
+    expect(() => resolveOptions({ env: { WARMPOOL_THREADS: 'many' } })).toThrow(/environment variable WARMPOOL_THREADS must be a number, received "many"/);
+    expect(() => resolveOptions({ env: { WARMPOOL_ALLOW_REMOTE_MODELS: 'maybe' } })).toThrow(/WARMPOOL_ALLOW_REMOTE_MODELS must be one of 1, true/);
+  });
+
+  it('reads process.env by default', () => {
+    process.env.WARMPOOL_MAX_QUEUE = '3';
+    try {
+      expect(resolveOptions().maxQueue).toBe(3);
+    } finally {
+      delete process.env.WARMPOOL_MAX_QUEUE;
+    }
+  });
+
+  it('validates in createPool, synchronously, before starting anything', () => {
+    expect(() => createPool({ threads: -1 })).toThrow(RangeError);
+  });
+});
