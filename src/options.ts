@@ -78,6 +78,34 @@ export interface PoolOptions {
    * @default 32
    */
   batchSize?: number;
+  /**
+   * Coalesce concurrent calls into shared tasks, so that many small calls share one model run and
+   * one thread hop. A lone call is never delayed (unless `maxBatchDelay` is set). Each caller
+   * still gets exactly its own vectors, and one caller's bad input never fails another's.
+   * Env: `WARMPOOL_BATCHING`.
+   * @default true
+   */
+  batching?: boolean;
+  /** Most texts in one coalesced task (one call larger than this still runs whole). Env: `WARMPOOL_MAX_BATCH_SIZE`. @default 64 */
+  maxBatchSize?: number;
+  /**
+   * Most padded tokens (texts x longest text) in one model run; bounds the memory and the padding
+   * waste of a run. Env: `WARMPOOL_MAX_BATCH_TOKENS`.
+   * @default 8192
+   */
+  maxBatchTokens?: number;
+  /**
+   * Milliseconds a call may wait for others to join its task while a worker is free (`0`: never
+   * wait; calls made in the same tick still share a task). Env: `WARMPOOL_MAX_BATCH_DELAY`.
+   * @default 0
+   */
+  maxBatchDelay?: number;
+  /**
+   * Bytes of vectors kept in the embedding cache shared by all callers (`0` turns it off). A
+   * repeated text with the same options never reaches a worker. Env: `WARMPOOL_CACHE_BYTES`.
+   * @default 67108864 (64 MiB)
+   */
+  cacheBytes?: number;
   /** Milliseconds `close()` waits for running calls before it stops the workers. Env: `WARMPOOL_CLOSE_TIMEOUT`. @default 10000 */
   closeTimeout?: number;
   /**
@@ -103,6 +131,11 @@ export interface ResolvedOptions {
   readonly queueTimeout: number;
   readonly timeout: number;
   readonly batchSize: number;
+  readonly batching: boolean;
+  readonly maxBatchSize: number;
+  readonly maxBatchTokens: number;
+  readonly maxBatchDelay: number;
+  readonly cacheBytes: number;
   readonly closeTimeout: number;
 }
 
@@ -122,6 +155,11 @@ export const ENV_VARS = {
   queueTimeout: 'WARMPOOL_QUEUE_TIMEOUT',
   timeout: 'WARMPOOL_TIMEOUT',
   batchSize: 'WARMPOOL_BATCH_SIZE',
+  batching: 'WARMPOOL_BATCHING',
+  maxBatchSize: 'WARMPOOL_MAX_BATCH_SIZE',
+  maxBatchTokens: 'WARMPOOL_MAX_BATCH_TOKENS',
+  maxBatchDelay: 'WARMPOOL_MAX_BATCH_DELAY',
+  cacheBytes: 'WARMPOOL_CACHE_BYTES',
   closeTimeout: 'WARMPOOL_CLOSE_TIMEOUT',
 } as const satisfies Record<keyof ResolvedOptions, string>;
 
@@ -136,6 +174,11 @@ export const DEFAULTS = Object.freeze({
   queueTimeout: Infinity,
   timeout: Infinity,
   batchSize: 32,
+  batching: true,
+  maxBatchSize: 64,
+  maxBatchTokens: 8192,
+  maxBatchDelay: 0,
+  cacheBytes: 64 * 1024 * 1024,
   closeTimeout: 10_000,
 });
 
@@ -203,6 +246,16 @@ function millis(src: Source | undefined, fallback: number, allowInfinity: boolea
   return n;
 }
 
+/** Milliseconds from 0 up to one minute. */
+function delay(src: Source | undefined, fallback: number): number {
+  if (!src) return fallback;
+  const n = toNumber(src);
+  if (!Number.isFinite(n) || n < 0 || n > 60_000) {
+    throw new RangeError(`${src.from} must be a number of milliseconds from 0 to 60000, received ${show(src.value)}`);
+  }
+  return n;
+}
+
 function bool(src: Source | undefined, fallback: boolean): boolean {
   if (!src) return fallback;
   if (src.fromEnv) {
@@ -233,7 +286,8 @@ function choice<T extends string>(src: Source | undefined, fallback: T, choices:
 
 const KNOWN_KEYS = new Set([
   'model', 'dtype', 'allowRemoteModels', 'cacheDir', 'threads', 'idleTimeout', 'intraOpThreads', 'warmup',
-  'concurrentTasksPerWorker', 'maxQueue', 'queueTimeout', 'timeout', 'batchSize', 'closeTimeout', 'env',
+  'concurrentTasksPerWorker', 'maxQueue', 'queueTimeout', 'timeout', 'batchSize', 'batching', 'maxBatchSize',
+  'maxBatchTokens', 'maxBatchDelay', 'cacheBytes', 'closeTimeout', 'env',
 ]);
 
 /**
@@ -301,6 +355,11 @@ export function resolveOptions(options: PoolOptions = {}, cores = availableParal
     queueTimeout: millis(get('queueTimeout', options.queueTimeout), DEFAULTS.queueTimeout, true),
     timeout: millis(get('timeout', options.timeout), DEFAULTS.timeout, true),
     batchSize: integer(get('batchSize', options.batchSize), DEFAULTS.batchSize, 1, 4096),
+    batching: bool(get('batching', options.batching), DEFAULTS.batching),
+    maxBatchSize: integer(get('maxBatchSize', options.maxBatchSize), DEFAULTS.maxBatchSize, 1, 65_536),
+    maxBatchTokens: integer(get('maxBatchTokens', options.maxBatchTokens), DEFAULTS.maxBatchTokens, 1, 1 << 30),
+    maxBatchDelay: delay(get('maxBatchDelay', options.maxBatchDelay), DEFAULTS.maxBatchDelay),
+    cacheBytes: integer(get('cacheBytes', options.cacheBytes), DEFAULTS.cacheBytes, 0),
     closeTimeout: millis(get('closeTimeout', options.closeTimeout), DEFAULTS.closeTimeout, true),
   };
   return Object.freeze(resolved);

@@ -4,7 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { AdmissionQueue } from './admission.js';
+import { VectorCache } from './cache.js';
+import { CallQueue } from './call-queue.js';
 import {
   AbortError,
   InvalidInputError,
@@ -26,6 +27,7 @@ import {
   CONTROL_ALL,
   MESSAGE_TAG,
   broadcastName,
+  type CallOutcome,
   type EmbedResult,
   type EmbedTask,
   type ModelSpec,
@@ -99,7 +101,12 @@ export class WarmPool implements AsyncDisposable {
   readonly options: ResolvedOptions;
 
   readonly #stats: PoolStats;
-  readonly #admission: AdmissionQueue;
+  readonly #queue: CallQueue<Call>;
+  readonly #cache: VectorCache | undefined;
+  /** Tasks that may still be sent to workers: maxThreads x concurrentTasksPerWorker minus those running. */
+  #freeTaskSlots: number;
+  #pumpScheduled = false;
+  #delayTimer: NodeJS.Timeout | undefined;
   readonly #ready = deferred<void>();
   readonly #readyThreads = new Set<number>();
   readonly #closeController = new AbortController();
@@ -124,7 +131,9 @@ export class WarmPool implements AsyncDisposable {
     // Every running call listens to it; that is expected, not a leak.
     setMaxListeners(Infinity, this.#closeController.signal);
     const maxInFlight = maxThreads * concurrentTasksPerWorker;
-    this.#admission = new AdmissionQueue(maxInFlight, maxQueue, (delta) => this.#stats.gaugeAdd('queued', delta));
+    this.#freeTaskSlots = maxInFlight;
+    this.#queue = new CallQueue<Call>(maxQueue, (delta) => this.#stats.gaugeAdd('queued', delta));
+    this.#cache = this.options.cacheBytes > 0 ? new VectorCache(this.options.cacheBytes) : undefined;
     // One cancel flag per task that can be in flight, plus the close-everything flag at index 0.
     this.#control = new Int32Array(new SharedArrayBuffer(4 * (maxInFlight + 1)));
     this.#freeCancelSlots = Array.from({ length: maxInFlight }, (_, i) => maxInFlight - i);
@@ -286,7 +295,7 @@ export class WarmPool implements AsyncDisposable {
     this.#state = 'failed';
     this.#failure = error;
     this.#ready.reject(error);
-    this.#admission.rejectAll(() => this.#failedError());
+    this.#queue.rejectAll(() => this.#failedError());
     const piscina = this.#piscina;
     this.#piscina = undefined;
     void piscina?.destroy().catch(() => {});
@@ -302,8 +311,7 @@ export class WarmPool implements AsyncDisposable {
     stats.inc('requests');
     const requestId = ++this.#requestIds;
     let texts: string[] = [];
-    let admitted = false;
-    let dispatchedAt = 0;
+    let call: Call | undefined;
     try {
       texts = normalizeTexts(input);
       const opts = checkEmbedOptions(options);
@@ -313,84 +321,150 @@ export class WarmPool implements AsyncDisposable {
       if (this.#state === 'closing' || this.#state === 'closed') throw new PoolClosedError();
       if (this.#state === 'failed') throw this.#failedError();
       if (opts.signal?.aborted) throw new AbortError('the call was aborted before it started', { cause: opts.signal.reason });
-      if (texts.length === 0) {
-        stats.inc('completed');
-        this.#publishEnd(requestId, 0, 0, 0, undefined);
-        return { data: new Float32Array(0), dims: [0, this.#info?.dims ?? 0] };
-      }
-      if (this.#state === 'idle') this.#start();
 
-      const waiting = this.#admission.acquire(opts.signal, this.options.queueTimeout);
-      if (waiting) await waiting;
-      admitted = true;
-      dispatchedAt = performance.now();
-      stats.recordWait(dispatchedAt - began);
-      stats.gaugeAdd('inFlight', 1);
-      const result = await this.#dispatch(texts, opts);
-      const runMs = performance.now() - dispatchedAt;
-      stats.recordRun(runMs);
-      stats.inc('texts', texts.length);
-      stats.inc('tokens', result.tokens);
-      stats.inc('completed');
-      stats.gaugeAdd('inFlight', -1);
-      this.#publishEnd(requestId, texts.length, dispatchedAt - began, runMs, undefined);
-      return { data: result.data, dims: result.dims };
-    } catch (error) {
-      if (admitted) {
-        stats.gaugeAdd('inFlight', -1);
-        stats.recordRun(performance.now() - dispatchedAt);
+      // Texts already in the cache never reach a worker.
+      const cache = this.#cache;
+      let keys: string[] | undefined;
+      let hits: (Float32Array | undefined)[] | undefined;
+      let misses = texts;
+      if (cache && texts.length > 0) {
+        const prefix = `${opts.normalize ? 'n' : 'r'}${opts.pooling}${opts.truncate ? 't' : 'f'}`;
+        keys = texts.map((text) => cache.key(prefix, text));
+        hits = keys.map((key) => cache.get(key));
+        misses = texts.filter((_, i) => hits![i] === undefined);
+        stats.inc('cacheHits', texts.length - misses.length);
+        if (misses.length > 0) stats.inc('cacheMisses', misses.length);
       }
-      this.#countFailure(error, admitted);
+      let result: EmbedResult | undefined;
+      if (misses.length > 0) {
+        if (this.#state === 'idle') this.#start();
+        call = this.#enqueue(misses, opts, began);
+        result = await call.promise;
+      }
+      const packed = assemble(texts.length, hits, result, this.#info?.dims ?? 0);
+      if (cache && result && result.dims[0] > 0) {
+        const width = result.dims[1];
+        let m = 0;
+        for (let i = 0; i < texts.length; i++) {
+          if (hits![i] !== undefined) continue;
+          cache.set(keys![i]!, result.data.subarray(m * width, (m + 1) * width));
+          m++;
+        }
+      }
+      const runMs = call ? performance.now() - call.dispatchedAt : 0;
+      if (call) stats.recordRun(runMs);
+      stats.inc('texts', texts.length);
+      if (result) stats.inc('tokens', result.tokens);
+      stats.inc('completed');
+      this.#publishEnd(requestId, texts.length, call ? call.dispatchedAt - began : 0, runMs, undefined);
+      return packed;
+    } catch (error) {
+      const admitted = call !== undefined && call.dispatchedAt > 0;
       const now = performance.now();
-      this.#publishEnd(requestId, texts.length, admitted ? dispatchedAt - began : now - began, admitted ? now - dispatchedAt : 0, error);
+      if (admitted) stats.recordRun(now - call!.dispatchedAt);
+      this.#countFailure(error, admitted);
+      this.#publishEnd(requestId, texts.length, admitted ? call!.dispatchedAt - began : now - began, admitted ? now - call!.dispatchedAt : 0, error);
       throw error;
     }
   }
 
-  /** Runs a task on a worker. The caller may stop waiting (timeout, abort, close); the worker never is. */
-  #dispatch(texts: string[], opts: CheckedEmbedOptions): Promise<EmbedResult> {
-    // Admission guarantees a free flag: at most maxInFlight tasks run at once.
+  /** Puts a call in the admission queue (throws `QueueFullError` at once when it is full). */
+  #enqueue(texts: string[], opts: CheckedEmbedOptions, began: number): Call {
+    const call = new Call(texts, opts, began);
+    // Calls that free workers will take at the next dispatch do not count against maxQueue.
+    this.#queue.push(call, texts.length, (error) => call.fail(error), opts.signal, this.options.queueTimeout, this.#freeTaskSlots);
+    // Calls made in the same tick share a task: sending waits for the microtask queue to drain.
+    if (!this.#pumpScheduled) {
+      this.#pumpScheduled = true;
+      queueMicrotask(() => {
+        this.#pumpScheduled = false;
+        this.#pump();
+      });
+    }
+    return call;
+  }
+
+  /** Sends waiting calls to free workers, coalescing them into tasks when batching is on. */
+  #pump(): void {
+    const { batching, maxBatchSize, maxBatchDelay } = this.options;
+    while (this.#freeTaskSlots > 0 && this.#queue.waiting > 0 && this.#piscina) {
+      if (batching && maxBatchDelay > 0 && this.#queue.texts < maxBatchSize) {
+        const waited = performance.now() - this.#queue.peek()!.began;
+        if (waited < maxBatchDelay) {
+          this.#delayTimer ??= setTimeout(() => {
+            this.#delayTimer = undefined;
+            this.#pump();
+          }, maxBatchDelay - waited);
+          return;
+        }
+      }
+      // Spread what waits over the free workers rather than handing it all to the first one.
+      const share = Math.ceil(this.#queue.texts / this.#freeTaskSlots);
+      const calls = batching ? this.#queue.take(Math.min(maxBatchSize, share), Infinity) : this.#queue.take(Infinity, 1);
+      if (calls.length === 0) break;
+      this.#freeTaskSlots--;
+      this.#dispatch(calls);
+    }
+  }
+
+  /** Runs a task on a worker. A caller may stop waiting (timeout, abort, close); the worker never is stopped mid-run. */
+  #dispatch(calls: Call[]): void {
+    const now = performance.now();
+    // At most maxThreads x concurrency tasks run at once, so a cancel flag is always free.
     const cancelSlot = this.#freeCancelSlots.pop()!;
     const task: EmbedTask = {
-      cancelSlot,
       op: 'embed',
-      texts,
-      pooling: opts.pooling,
-      normalize: opts.normalize,
-      truncate: opts.truncate,
+      calls: calls.map((c) => ({ texts: c.texts, pooling: c.opts.pooling, normalize: c.opts.normalize, truncate: c.opts.truncate })),
       batchSize: this.options.batchSize,
+      maxBatchTokens: this.options.maxBatchTokens,
+      cancelSlot,
     };
+    this.#stats.inc('tasks');
     this.#activeTasks++;
+    let waiting = calls.length;
+    // When every caller of the task has given up, the worker skips the model runs left.
+    const gaveUp = (): void => {
+      if (--waiting === 0) Atomics.store(this.#control, cancelSlot, 1);
+    };
+    for (const call of calls) {
+      this.#stats.recordWait(now - call.began);
+      this.#stats.gaugeAdd('inFlight', 1);
+      call.dispatched(now, this.options.timeout, this.#closeController.signal, gaveUp, () => this.#stats.gaugeAdd('inFlight', -1));
+    }
     // No signal goes to Piscina: its abort terminates the worker and throws the warm model away.
-    // A call that stops waiting leaves its task to finish; the slot is freed when it does.
-    const run = this.#piscina!.run(task).then(
+    this.#piscina!.run(task).then(
       (result: TaskResult) => {
         this.#taskDone(cancelSlot);
-        if ('error' in result) throw errorFromWire(result.error);
-        return result;
+        if ('error' in result) {
+          for (const call of calls) call.fail(errorFromWire(result.error));
+          return;
+        }
+        calls.forEach((call, i) => call.finish(result.outcomes[i]!));
       },
       (error: unknown) => {
         this.#taskDone(cancelSlot);
-        if (this.#state === 'closing' || this.#state === 'closed') {
-          throw new PoolClosedError('the pool closed before the call finished');
+        const closing = this.#state === 'closing' || this.#state === 'closed';
+        for (const call of calls) {
+          call.fail(
+            closing
+              ? new PoolClosedError('the pool closed before the call finished')
+              : new WorkerExitedError(`the worker running the call exited before answering: ${describe(error)}`, { cause: error }),
+          );
         }
-        throw new WorkerExitedError(`the worker running the call exited before answering: ${describe(error)}`, { cause: error });
       },
     );
-    const timeout = opts.timeout ?? this.options.timeout;
-    // A caller that stops waiting raises the task's flag, so the worker skips its remaining batches.
-    return raceCall(run, timeout, opts.signal, this.#closeController.signal, () => Atomics.store(this.#control, cancelSlot, 1));
   }
 
   #taskDone(cancelSlot: number): void {
     Atomics.store(this.#control, cancelSlot, 0);
     this.#freeCancelSlots.push(cancelSlot);
-    this.#admission.release();
+    this.#freeTaskSlots++;
     if (--this.#activeTasks === 0) {
       const waiters = this.#onIdle;
       this.#onIdle = [];
       for (const resolve of waiters) resolve();
     }
+    this.#pump();
   }
 
   #countFailure(error: unknown, admitted: boolean): void {
@@ -416,7 +490,8 @@ export class WarmPool implements AsyncDisposable {
   async #close(timeout: number): Promise<void> {
     const wasStarted = this.#piscina !== undefined;
     this.#state = 'closing';
-    this.#admission.rejectAll(() => new PoolClosedError('the pool closed before the call reached a worker'));
+    this.#queue.rejectAll(() => new PoolClosedError('the pool closed before the call reached a worker'));
+    clearTimeout(this.#delayTimer);
     if (wasStarted) {
       await this.#whenIdle(timeout);
       // Past the deadline, callers still waiting are answered now, and workers drop what is left
@@ -466,48 +541,99 @@ export class WarmPool implements AsyncDisposable {
   }
 }
 
-/** Settles with the task, or earlier with a typed error when the caller's deadline or signal fires. */
-function raceCall<T>(
-  work: Promise<T>,
-  timeout: number,
-  signal: AbortSignal | undefined,
-  closed: AbortSignal,
-  onGiveUp: () => void,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const giveUp = (error: Error): void => {
-      cleanup();
-      onGiveUp();
-      reject(error);
-    };
-    const cleanup = (): void => {
-      if (timer) clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      closed.removeEventListener('abort', onClose);
-    };
-    const onAbort = (): void =>
-      giveUp(new AbortError('the call was aborted while running; its result is discarded and the worker keeps its model', { cause: signal!.reason }));
-    const onClose = (): void => giveUp(new PoolClosedError('the pool closed before the call finished (close timeout passed)'));
+/**
+ * One caller's call, from the admission queue to its answer. It settles exactly once: with its
+ * outcome, or earlier with a typed error when its deadline, its signal or the pool's close fires.
+ */
+class Call {
+  readonly promise: Promise<EmbedResult>;
+  dispatchedAt = 0;
+  #resolve!: (result: EmbedResult) => void;
+  #reject!: (error: Error) => void;
+  #settled = false;
+  #timer: NodeJS.Timeout | undefined;
+  #closed: AbortSignal | undefined;
+  #onAbort: (() => void) | undefined;
+  #gaveUp: (() => void) | undefined;
+  #left: (() => void) | undefined;
+
+  constructor(
+    readonly texts: string[],
+    readonly opts: CheckedEmbedOptions,
+    readonly began: number,
+  ) {
+    this.promise = new Promise<EmbedResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  /** The call reached a worker: from now on its own timeout, signal and the pool's close apply. */
+  dispatched(now: number, poolTimeout: number, closed: AbortSignal, gaveUp: () => void, left: () => void): void {
+    this.dispatchedAt = now;
+    this.#gaveUp = gaveUp;
+    this.#left = left;
+    this.#closed = closed;
+    const timeout = this.opts.timeout ?? poolTimeout;
     if (timeout !== Infinity) {
-      timer = setTimeout(
-        () => giveUp(new TaskTimeoutError(`the call ran longer than its timeout of ${timeout} ms; its result is discarded and the worker keeps its model`)),
-        timeout,
-      );
+      this.#timer = setTimeout(() => {
+        this.#giveUp(new TaskTimeoutError(`the call ran longer than its timeout of ${timeout} ms; its result is discarded and the worker keeps its model`));
+      }, timeout);
     }
-    signal?.addEventListener('abort', onAbort, { once: true });
-    closed.addEventListener('abort', onClose, { once: true });
-    work.then(
-      (value) => {
-        cleanup();
-        resolve(value);
-      },
-      (error: unknown) => {
-        cleanup();
-        reject(error);
-      },
-    );
-  });
+    this.#onAbort = () => {
+      if (closed.aborted) this.#giveUp(new PoolClosedError('the pool closed before the call finished (close timeout passed)'));
+      else this.#giveUp(new AbortError('the call was aborted while running; its result is discarded and the worker keeps its model', { cause: this.opts.signal!.reason }));
+    };
+    this.opts.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    closed.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  finish(outcome: CallOutcome): void {
+    if (this.#settled) return;
+    if ('error' in outcome) {
+      this.fail(errorFromWire(outcome.error));
+      return;
+    }
+    this.#settle();
+    this.#resolve(outcome);
+  }
+
+  fail(error: Error): void {
+    if (this.#settled) return;
+    this.#settle();
+    this.#reject(error);
+  }
+
+  #giveUp(error: Error): void {
+    if (this.#settled) return;
+    this.#gaveUp?.();
+    this.fail(error);
+  }
+
+  #settle(): void {
+    this.#settled = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#onAbort) {
+      this.opts.signal?.removeEventListener('abort', this.#onAbort);
+      this.#closed?.removeEventListener('abort', this.#onAbort);
+    }
+    this.#left?.();
+  }
+}
+
+/** Puts cached and freshly embedded vectors of one call back together, in input order. */
+function assemble(count: number, hits: (Float32Array | undefined)[] | undefined, result: EmbedResult | undefined, knownDims: number): PackedVectors {
+  if (!hits || !hits.some((h) => h !== undefined)) {
+    return result ? { data: result.data, dims: result.dims } : { data: new Float32Array(0), dims: [0, knownDims] };
+  }
+  const width = result?.dims[1] ?? hits.find((h) => h !== undefined)!.length;
+  const data = new Float32Array(count * width);
+  for (let i = 0, m = 0; i < count; i++) {
+    const hit = hits[i];
+    if (hit) data.set(hit, i * width);
+    else data.set(result!.data.subarray(m * width, ++m * width), i * width);
+  }
+  return { data, dims: [count, width] };
 }
 
 /**

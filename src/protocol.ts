@@ -35,26 +35,41 @@ export interface WorkerConfig {
 
 export const CONTROL_ALL = 0;
 
-export interface EmbedTask {
-  op: 'embed';
+/** One caller's part of a task: its texts and how it wants them pooled. */
+export interface CallSpec {
   texts: string[];
   pooling: Pooling;
   normalize: boolean;
   truncate: boolean;
+}
+
+/**
+ * A task carries one or more callers' calls, coalesced so that they share model runs. Each call
+ * gets its own outcome: one caller's bad input never fails another's.
+ */
+export interface EmbedTask {
+  op: 'embed';
+  calls: CallSpec[];
+  /** Most texts in one model run. */
   batchSize: number;
+  /** Most padded tokens (rows x longest row) in one model run. */
+  maxBatchTokens: number;
   /** This task's flag in `WorkerConfig.control`. */
   cancelSlot: number;
 }
 
 export interface EmbedResult {
-  /** Row-major vectors, `dims[0]` rows of `dims[1]` floats; its buffer is transferred, not copied. */
+  /** Row-major vectors, `dims[0]` rows of `dims[1]` floats, in a buffer of its own (transferred, not copied). */
   data: Float32Array;
   dims: [number, number];
   /** Tokens the model saw, special tokens included, after truncation. */
   tokens: number;
 }
 
-export type TaskResult = EmbedResult | { error: WireError };
+export type CallOutcome = EmbedResult | { error: WireError };
+
+/** A task either fails as a whole (the model could not run) or answers each call. */
+export type TaskResult = { outcomes: CallOutcome[] } | { error: WireError };
 
 /** Messages a worker posts to the pool outside of tasks (through Piscina's `message` event). */
 export const MESSAGE_TAG = '__warmpool';

@@ -9,7 +9,7 @@
  */
 
 const MAGIC = 0x57504f4c; // "WPOL"
-const VERSION = 1;
+const VERSION = 2;
 
 export const COUNTERS = [
   'requests',
@@ -23,6 +23,9 @@ export const COUNTERS = [
   'modelLoads',
   'texts',
   'tokens',
+  'cacheHits',
+  'cacheMisses',
+  'tasks',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 
@@ -31,6 +34,11 @@ export type Gauge = (typeof GAUGES)[number];
 
 const WORKER_INTS = ['state', 'threadId', 'busy', 'loadMs'] as const;
 const WORKER_BIGS = ['requests', 'errors', 'texts'] as const;
+// Each worker's fields get 64-byte cache lines of their own: workers update them from different
+// cores, and sharing a line would make every update bounce it between caches.
+const INT_STRIDE = 16;
+const BIG_STRIDE = 8;
+const alignUp = (n: number, to: number): number => Math.ceil(n / to) * to;
 
 export const WorkerState = { free: 0, loading: 1, ready: 2, failed: 3, exited: 4 } as const;
 const STATE_NAMES = ['free', 'loading', 'ready', 'failed', 'exited'] as const;
@@ -81,12 +89,12 @@ function layout(slots: number): Layout {
   const gauges = 4;
   const waitHist = gauges + GAUGES.length;
   const runHist = waitHist + HISTOGRAM_BUCKETS;
-  const workerInts = runHist + HISTOGRAM_BUCKETS;
-  const int32Length = workerInts + slots * WORKER_INTS.length;
-  const bigOffsetBytes = Math.ceil((int32Length * 4) / 8) * 8;
+  const workerInts = alignUp(runHist + HISTOGRAM_BUCKETS, INT_STRIDE);
+  const int32Length = workerInts + slots * INT_STRIDE;
+  const bigOffsetBytes = alignUp(int32Length * 4, 64);
   const counters = 0;
-  const workerBigs = COUNTERS.length;
-  const bigLength = workerBigs + slots * WORKER_BIGS.length;
+  const workerBigs = alignUp(COUNTERS.length, BIG_STRIDE);
+  const bigLength = workerBigs + slots * BIG_STRIDE;
   return {
     slots, gauges, waitHist, runHist, workerInts, int32Length, bigOffsetBytes, counters, workerBigs, bigLength,
     byteLength: bigOffsetBytes + bigLength * 8,
@@ -232,11 +240,11 @@ export class StatsView {
   }
 
   #workerInt(slot: number, field: number): number {
-    return this.l.workerInts + slot * WORKER_INTS.length + field;
+    return this.l.workerInts + slot * INT_STRIDE + field;
   }
 
   #workerBig(slot: number, field: number): number {
-    return this.l.workerBigs + slot * WORKER_BIGS.length + field;
+    return this.l.workerBigs + slot * BIG_STRIDE + field;
   }
 
   protected slotState(slot: number): number {

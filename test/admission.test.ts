@@ -23,6 +23,9 @@ async function slowPool(options: Parameters<typeof createPool>[0] = {}): Promise
   return pool;
 }
 
+/** Lets the pool send what was called so far to its workers (calls of one tick share a task). */
+const dispatched = () => new Promise((resolve) => setImmediate(resolve));
+
 const settle = <T>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
 
 afterEach(async () => {
@@ -33,6 +36,7 @@ describe('admission', () => {
   it('rejects at once with QueueFullError beyond maxQueue', async () => {
     const pool = await slowPool({ maxQueue: 1 });
     const running = settle(pool.embed(SLOW));
+    await dispatched();
     const waiting = settle(pool.embed('waits its turn'));
     const t0 = performance.now();
     const full = await settle(pool.embed('one too many'));
@@ -50,6 +54,7 @@ describe('admission', () => {
   it('rejects a call that waits past queueTimeout, and never runs it', async () => {
     const pool = await slowPool({ queueTimeout: 100 });
     const running = pool.embed(SLOW);
+    await dispatched();
     const t0 = performance.now();
     const waited = await settle(pool.embed('never runs'));
     const elapsed = performance.now() - t0;
@@ -65,6 +70,7 @@ describe('admission', () => {
   it('removes an aborted waiting call from the queue at once', async () => {
     const pool = await slowPool({ maxQueue: 1 });
     const running = pool.embed(SLOW);
+    await dispatched();
     const controller = new AbortController();
     const waiting = settle(pool.embed('aborted', { signal: controller.signal }));
     expect(pool.stats().queued).toBe(1);
@@ -127,6 +133,7 @@ describe('#close', () => {
   it('lets running calls finish and rejects waiting ones with PoolClosedError', async () => {
     const pool = await slowPool();
     const running = settle(pool.embed(SLOW));
+    await dispatched();
     const waiting = settle(pool.embed('queued'));
     await new Promise((r) => setTimeout(r, 50));
     await pool.close({ timeout: 10_000 });

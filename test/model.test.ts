@@ -78,7 +78,7 @@ describe('model loading', () => {
 
 describe('the benchmark-shaped BERT model (minilm-shape)', () => {
   it('loads through the same path and gives 384-d vectors at a 6-layer model\'s cost', async () => {
-    const pool = createPool({ model: 'minilm-shape', threads: 1, intraOpThreads: 1 });
+    const pool = createPool({ model: 'minilm-shape', threads: 1, intraOpThreads: 1, cacheBytes: 0 });
     await pool.ready();
     expect(pool.model).toMatchObject({ dims: 384, maxTokens: 512 });
     const v = await pool.embed('a short text to embed');

@@ -19,6 +19,11 @@ describe('resolveOptions', () => {
       timeout: Infinity,
       batchSize: 32,
       concurrentTasksPerWorker: 1,
+      batching: true,
+      maxBatchSize: 64,
+      maxBatchTokens: 8192,
+      maxBatchDelay: 0,
+      cacheBytes: 64 * 1024 * 1024,
     });
     expect(Object.isFrozen(o)).toBe(true);
   });
@@ -60,6 +65,11 @@ describe('resolveOptions', () => {
     [{ timeout: '5' }, TypeError, /options.timeout must be a number, received "5"/],
     [{ batchSize: 0 }, RangeError, /options.batchSize must be an integer from 1 to 4096/],
     [{ closeTimeout: -1 }, RangeError, /options.closeTimeout must be/],
+    [{ batching: 1 }, TypeError, /options.batching must be a boolean, received 1/],
+    [{ maxBatchSize: 0 }, RangeError, /options.maxBatchSize must be an integer from 1 to 65536, received 0/],
+    [{ maxBatchTokens: 2.5 }, RangeError, /options.maxBatchTokens must be an integer/],
+    [{ maxBatchDelay: -1 }, RangeError, /options.maxBatchDelay must be a number of milliseconds from 0 to 60000, received -1/],
+    [{ cacheBytes: -1 }, RangeError, /options.cacheBytes must be an integer from 0/],
     [{ env: 'x' }, TypeError, /options.env must be an object or false/],
     [{ thread: 2 }, TypeError, /unknown option "thread"; valid options are model, dtype/],
   ])('rejects %j', (options, ErrorClass, message) => {
@@ -87,6 +97,11 @@ describe('resolveOptions', () => {
       [ENV_VARS.queueTimeout]: '250',
       [ENV_VARS.timeout]: 'Infinity',
       [ENV_VARS.batchSize]: '8',
+      [ENV_VARS.batching]: 'off',
+      [ENV_VARS.maxBatchSize]: '16',
+      [ENV_VARS.maxBatchTokens]: '1024',
+      [ENV_VARS.maxBatchDelay]: '2',
+      [ENV_VARS.cacheBytes]: '0',
       [ENV_VARS.closeTimeout]: '500',
     };
     expect(Object.keys(env)).toHaveLength(Object.keys(ENV_VARS).length);
@@ -105,6 +120,11 @@ describe('resolveOptions', () => {
       queueTimeout: 250,
       timeout: Infinity,
       batchSize: 8,
+      batching: false,
+      maxBatchSize: 16,
+      maxBatchTokens: 1024,
+      maxBatchDelay: 2,
+      cacheBytes: 0,
       closeTimeout: 500,
     });
   });

@@ -51,15 +51,18 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   post({ [MESSAGE_TAG]: 'ready', threadId, slot: stats.slot, loadMs, dims: engine.dims, maxTokens: engine.maxTokens });
 
   return async (task: EmbedTask) => {
+    const texts = task.calls.reduce((n, call) => n + call.texts.length, 0);
     stats.taskStart();
     try {
       const stopped = (): boolean => Atomics.load(control, CONTROL_ALL) !== 0 || Atomics.load(control, task.cancelSlot) !== 0;
-      const result = await engine.embed(task, stopped);
-      stats.taskEnd(task.texts.length, true);
-      // Hand the vectors' buffer over to the main thread instead of copying it.
-      return move({ [transferableSymbol]: result.data.buffer, [valueSymbol]: result } as never);
+      const outcomes = await engine.embed(task, stopped);
+      stats.taskEnd(texts, true);
+      const result: TaskResult = { outcomes };
+      // Hand each call's vectors over to the main thread instead of copying them.
+      const buffers = outcomes.flatMap((o) => ('data' in o ? [o.data.buffer] : []));
+      return move({ [transferableSymbol]: buffers, [valueSymbol]: result } as never);
     } catch (error) {
-      stats.taskEnd(task.texts.length, false);
+      stats.taskEnd(texts, false);
       return { error: errorToWire(error) } satisfies TaskResult;
     }
   };

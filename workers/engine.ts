@@ -3,8 +3,8 @@
  * same path as transformers.js' feature-extraction pipeline (tokenizer, session, pooling,
  * normalisation), with token counts, truncation control and length-sorted sub-batches added.
  */
-import { AbortError, InvalidInputError, ModelLoadError, describe } from '../src/errors.js';
-import type { EmbedResult, EmbedTask, ModelSpec } from '../src/protocol.js';
+import { AbortError, InvalidInputError, ModelLoadError, describe, errorToWire } from '../src/errors.js';
+import type { CallOutcome, EmbedTask, ModelSpec } from '../src/protocol.js';
 
 // Only types at module scope: the library itself is imported inside load(), so a broken install
 // surfaces as a ModelLoadError instead of a worker that dies while starting.
@@ -24,8 +24,11 @@ interface Tensor {
 export interface Engine {
   readonly dims: number;
   readonly maxTokens: number;
-  /** Embeds the task's texts; `stopped()` is asked before each model run and ends the task early. */
-  embed(task: EmbedTask, stopped: () => boolean): Promise<EmbedResult>;
+  /**
+   * Embeds every call of a task, sharing model runs between calls. `stopped()` is asked before
+   * each model run and ends the task early when every caller has given up.
+   */
+  embed(task: EmbedTask, stopped: () => boolean): Promise<CallOutcome[]>;
   dispose(): Promise<void>;
 }
 
@@ -36,7 +39,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number): Promi
   } catch (error) {
     throw new ModelLoadError(`could not import @huggingface/transformers: ${describe(error)}`, { cause: error });
   }
-  const { env, pipeline, mean_pooling } = transformers;
+  const { env, pipeline } = transformers;
   // `env` is per-thread module state: each worker sets its own.
   env.allowRemoteModels = spec.allowRemoteModels;
   env.allowLocalModels = spec.localModelPath !== null;
@@ -79,17 +82,15 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number): Promi
     return text;
   };
 
-  async function runBatch(texts: string[], task: EmbedTask, indices: number[]): Promise<{ vectors: Float32Array; dims: number; tokens: number[] }> {
-    if (task.truncate) {
-      texts = texts.map((text) => (text.length > maxTokens * 16 ? clip(text) : text));
-    } else {
-      for (let j = 0; j < texts.length; j++) {
-        const n = countTokens(texts[j]!);
-        if (n > maxTokens) {
-          throw new InvalidInputError(`input[${indices[j]}] has ${n} tokens; the model takes at most ${maxTokens} (pass truncate: true to cut it)`);
-        }
-      }
-    }
+  /** One text of a task, with where its vector goes. */
+  interface Item {
+    text: string;
+    call: number;
+    row: number;
+  }
+
+  /** Runs the model over texts of similar length; returns the hidden states and token counts. */
+  async function runModel(texts: string[]): Promise<{ hidden: Tensor; mask: Tensor; tokens: number[] }> {
     const inputs = tokenizer(texts, { padding: true, truncation: true, max_length: maxTokens });
     const mask = inputs.attention_mask;
     const [rows = 0, seq = 0] = mask.dims;
@@ -102,49 +103,96 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number): Promi
     const outputs = await pipe.model(inputs as unknown as Record<string, unknown>);
     const hidden = outputs.last_hidden_state ?? outputs.logits ?? outputs.token_embeddings;
     if (!hidden) throw new Error(`model ${spec.label} returned none of last_hidden_state, logits, token_embeddings`);
-    const [, , width = 0] = hidden.dims;
-    let pooled: Float32Array;
-    if (task.pooling === 'mean') {
-      // mean_pooling allocates a fresh Float32Array, so it can be used (and later transferred) as is.
-      pooled = mean_pooling(hidden as never, mask as never).data as Float32Array;
-    } else {
-      pooled = new Float32Array(rows * width);
-      for (let r = 0; r < rows; r++) {
-        for (let k = 0; k < width; k++) pooled[r * width + k] = Number(hidden.data[r * seq * width + k]);
-      }
-    }
-    if (task.normalize) normalizeRows(pooled, width);
-    return { vectors: pooled, dims: width, tokens };
+    return { hidden, mask, tokens };
   }
+
+  /** Rough token count from length, only to size model runs before tokenizing. */
+  const estimate = (text: string): number => Math.min(maxTokens, (text.length >> 2) + 2);
 
   return {
     dims,
     maxTokens,
     async embed(task, stopped) {
-      const n = task.texts.length;
-      // Sort by length so each sub-batch pads to similar lengths, then scatter rows back in order.
-      const order = Array.from({ length: n }, (_, i) => i);
-      if (n > task.batchSize) order.sort((a, b) => task.texts[a]!.length - task.texts[b]!.length);
-      let out: Float32Array | undefined;
-      let width = dims;
-      let totalTokens = 0;
-      for (let start = 0; start < n; start += task.batchSize) {
-        if (stopped()) throw new AbortError('the task was cancelled: its caller no longer waits for it');
-        const idx = order.slice(start, start + task.batchSize);
-        const batch = await runBatch(idx.map((i) => task.texts[i]!), task, idx);
-        width = batch.dims;
-        out ??= new Float32Array(n * width);
-        for (let j = 0; j < idx.length; j++) {
-          out.set(batch.vectors.subarray(j * width, (j + 1) * width), idx[j]! * width);
-          totalTokens += batch.tokens[j]!;
+      const outcomes: (CallOutcome | undefined)[] = new Array(task.calls.length);
+      const outputs: Float32Array[] = [];
+      const tokenSums = new Array<number>(task.calls.length).fill(0);
+      const items: Item[] = [];
+      task.calls.forEach((call, c) => {
+        if (!call.truncate) {
+          for (let j = 0; j < call.texts.length; j++) {
+            const n = countTokens(call.texts[j]!);
+            if (n > maxTokens) {
+              const error = new InvalidInputError(`input[${j}] has ${n} tokens; the model takes at most ${maxTokens} (pass truncate: true to cut it)`);
+              outcomes[c] = { error: errorToWire(error) };
+              return;
+            }
+          }
         }
+        call.texts.forEach((text, row) => {
+          items.push({ text: call.truncate && text.length > maxTokens * 16 ? clip(text) : text, call: c, row });
+        });
+      });
+      // Sort by length so each model run pads to similar lengths; rows are scattered back to their calls.
+      items.sort((a, b) => a.text.length - b.text.length);
+      let width = dims;
+      for (let start = 0; start < items.length; ) {
+        if (stopped()) throw new AbortError('the task was cancelled: its callers no longer wait for it');
+        let end = start + 1;
+        while (end < items.length && end - start < task.batchSize && (end - start + 1) * estimate(items[end]!.text) <= task.maxBatchTokens) end++;
+        const run = items.slice(start, end);
+        const { hidden, mask, tokens } = await runModel(run.map((item) => item.text));
+        const [, seq = 0, w = 0] = hidden.dims;
+        width = w;
+        for (let r = 0; r < run.length; r++) {
+          const { call: c, row } = run[r]!;
+          const spec = task.calls[c]!;
+          const out = (outputs[c] ??= new Float32Array(spec.texts.length * width));
+          poolRow(hidden.data, mask.data, r, seq, width, spec.pooling, out, row * width);
+          tokenSums[c]! += tokens[r]!;
+        }
+        start = end;
       }
-      return { data: out ?? new Float32Array(0), dims: [n, width], tokens: totalTokens };
+      task.calls.forEach((spec, c) => {
+        if (outcomes[c]) return;
+        const data = outputs[c] ?? new Float32Array(0);
+        if (spec.normalize) normalizeRows(data, width);
+        outcomes[c] = { data, dims: [spec.texts.length, width], tokens: tokenSums[c]! };
+      });
+      return outcomes as CallOutcome[];
     },
     async dispose() {
       await pipe.dispose();
     },
   };
+}
+
+/**
+ * Pools row `r` of a hidden state `[rows, seq, width]` into `out` at `offset`. Mean pooling
+ * matches transformers.js' `mean_pooling` operation for operation: the attention-masked sum in
+ * double precision, divided by the mask's count.
+ */
+function poolRow(
+  hidden: ArrayLike<number | bigint>,
+  mask: ArrayLike<number | bigint>,
+  r: number,
+  seq: number,
+  width: number,
+  pooling: 'mean' | 'cls',
+  out: Float32Array,
+  offset: number,
+): void {
+  const base = r * seq * width;
+  if (pooling === 'cls') {
+    for (let k = 0; k < width; k++) out[offset + k] = Number(hidden[base + k]);
+    return;
+  }
+  let count = 0;
+  for (let j = 0; j < seq; j++) count += Number(mask[r * seq + j]);
+  for (let k = 0; k < width; k++) {
+    let sum = 0;
+    for (let j = 0; j < seq; j++) sum += (hidden[base + j * width + k] as number) * Number(mask[r * seq + j]);
+    out[offset + k] = sum / count;
+  }
 }
 
 /**
