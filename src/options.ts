@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import type { FaultInjection } from './protocol.js';
 
 /** Model precisions transformers.js can load (`onnx/model.onnx`, `onnx/model_quantized.onnx`, ...). */
 export const DTYPES = ['auto', 'fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'bnb4', 'q4f16'] as const;
@@ -109,6 +110,33 @@ export interface PoolOptions {
   /** Milliseconds `close()` waits for running calls before it stops the workers. Env: `WARMPOOL_CLOSE_TIMEOUT`. @default 10000 */
   closeTimeout?: number;
   /**
+   * How many times a call whose worker died (crash, exit, out of memory, hung) is run again on
+   * another worker before it fails with `WorkerExitedError`. Embedding is pure, so a retry is
+   * safe. Env: `WARMPOOL_RETRIES`.
+   * @default 1
+   */
+  retries?: number;
+  /** Milliseconds between health checks of the workers. Env: `WARMPOOL_HEALTH_INTERVAL`. @default 1000 */
+  healthInterval?: number;
+  /**
+   * Milliseconds a worker's event loop may stay blocked (its heartbeat stalled) before the worker
+   * is ended and replaced. Env: `WARMPOOL_HEALTH_TIMEOUT`.
+   * @default 10000
+   */
+  healthTimeout?: number;
+  /**
+   * V8 limits for each worker (`maxOldGenerationSizeMb`, ...); a worker over them dies and is
+   * replaced. They bound the JavaScript heap only, not onnxruntime's native memory.
+   * @default none
+   */
+  resourceLimits?: ResourceLimits;
+  /**
+   * Test-only: probabilities per task that a worker crashes (`crash`), exits (`exit`) or spins
+   * forever (`hang`), at a random point between model runs. Off by default.
+   * Env: `WARMPOOL_FAULTS`, e.g. `crash=0.01,hang=0.001`.
+   */
+  faultInjection?: FaultInjection;
+  /**
    * Where environment variables are read from; `false` ignores the environment.
    * @default process.env
    */
@@ -137,6 +165,19 @@ export interface ResolvedOptions {
   readonly maxBatchDelay: number;
   readonly cacheBytes: number;
   readonly closeTimeout: number;
+  readonly retries: number;
+  readonly healthInterval: number;
+  readonly healthTimeout: number;
+  readonly resourceLimits: ResourceLimits | undefined;
+  readonly faultInjection: FaultInjection | undefined;
+}
+
+/** V8 limits of a worker thread (see `worker_threads` `resourceLimits`). */
+export interface ResourceLimits {
+  maxOldGenerationSizeMb?: number;
+  maxYoungGenerationSizeMb?: number;
+  codeRangeSizeMb?: number;
+  stackSizeMb?: number;
 }
 
 /** The environment variable behind each option. */
@@ -161,7 +202,11 @@ export const ENV_VARS = {
   maxBatchDelay: 'WARMPOOL_MAX_BATCH_DELAY',
   cacheBytes: 'WARMPOOL_CACHE_BYTES',
   closeTimeout: 'WARMPOOL_CLOSE_TIMEOUT',
-} as const satisfies Record<keyof ResolvedOptions, string>;
+  retries: 'WARMPOOL_RETRIES',
+  healthInterval: 'WARMPOOL_HEALTH_INTERVAL',
+  healthTimeout: 'WARMPOOL_HEALTH_TIMEOUT',
+  faultInjection: 'WARMPOOL_FAULTS',
+} as const satisfies Record<Exclude<keyof ResolvedOptions, 'resourceLimits'>, string>;
 
 export const DEFAULTS = Object.freeze({
   model: 'glove-100d',
@@ -180,6 +225,9 @@ export const DEFAULTS = Object.freeze({
   maxBatchDelay: 0,
   cacheBytes: 64 * 1024 * 1024,
   closeTimeout: 10_000,
+  retries: 1,
+  healthInterval: 1000,
+  healthTimeout: 10_000,
 });
 
 /** The default worker count: every core, but no more than 4 (each worker holds its own model). */
@@ -246,6 +294,55 @@ function millis(src: Source | undefined, fallback: number, allowInfinity: boolea
   return n;
 }
 
+const LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+
+function limits(value: unknown): ResourceLimits | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`options.resourceLimits must be an object, received ${show(value)}`);
+  }
+  const out: ResourceLimits = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!(LIMIT_KEYS as readonly string[]).includes(key)) {
+      throw new TypeError(`unknown resource limit ${JSON.stringify(key)}; valid ones are ${LIMIT_KEYS.join(', ')}`);
+    }
+    if (typeof v !== 'number' || !(v > 0)) throw new RangeError(`options.resourceLimits.${key} must be a positive number, received ${show(v)}`);
+    out[key as (typeof LIMIT_KEYS)[number]] = v;
+  }
+  return Object.freeze(out);
+}
+
+const FAULT_KINDS = ['crash', 'exit', 'hang'] as const;
+
+/** `{ crash: 0.01 }`, or from the environment `crash=0.01,hang=0.001`. */
+function faults(src: Source | undefined): FaultInjection | undefined {
+  if (!src) return undefined;
+  let value = src.value;
+  if (src.fromEnv) {
+    value = Object.fromEntries(
+      String(value)
+        .split(',')
+        .filter((part) => part.trim() !== '')
+        .map((part) => {
+          const [k = '', v = ''] = part.split('=');
+          return [k.trim(), Number(v)];
+        }),
+    );
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`${src.from} must be an object like { crash: 0.01 }, received ${show(src.value)}`);
+  }
+  const out: FaultInjection = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!(FAULT_KINDS as readonly string[]).includes(key)) {
+      throw new TypeError(`${src.from} has unknown fault ${JSON.stringify(key)}; valid ones are ${FAULT_KINDS.join(', ')}`);
+    }
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new RangeError(`${src.from}.${key} must be a probability from 0 to 1, received ${show(v)}`);
+    out[key as (typeof FAULT_KINDS)[number]] = v;
+  }
+  return Object.freeze(out);
+}
+
 /** Milliseconds from 0 up to one minute. */
 function delay(src: Source | undefined, fallback: number): number {
   if (!src) return fallback;
@@ -287,7 +384,8 @@ function choice<T extends string>(src: Source | undefined, fallback: T, choices:
 const KNOWN_KEYS = new Set([
   'model', 'dtype', 'allowRemoteModels', 'cacheDir', 'threads', 'idleTimeout', 'intraOpThreads', 'warmup',
   'concurrentTasksPerWorker', 'maxQueue', 'queueTimeout', 'timeout', 'batchSize', 'batching', 'maxBatchSize',
-  'maxBatchTokens', 'maxBatchDelay', 'cacheBytes', 'closeTimeout', 'env',
+  'maxBatchTokens', 'maxBatchDelay', 'cacheBytes', 'closeTimeout', 'retries', 'healthInterval', 'healthTimeout',
+  'resourceLimits', 'faultInjection', 'env',
 ]);
 
 /**
@@ -361,6 +459,11 @@ export function resolveOptions(options: PoolOptions = {}, cores = availableParal
     maxBatchDelay: delay(get('maxBatchDelay', options.maxBatchDelay), DEFAULTS.maxBatchDelay),
     cacheBytes: integer(get('cacheBytes', options.cacheBytes), DEFAULTS.cacheBytes, 0),
     closeTimeout: millis(get('closeTimeout', options.closeTimeout), DEFAULTS.closeTimeout, true),
+    retries: integer(get('retries', options.retries), DEFAULTS.retries, 0, 100),
+    healthInterval: millis(get('healthInterval', options.healthInterval), DEFAULTS.healthInterval, false),
+    healthTimeout: millis(get('healthTimeout', options.healthTimeout), DEFAULTS.healthTimeout, false),
+    resourceLimits: limits(options.resourceLimits),
+    faultInjection: faults(get('faultInjection', options.faultInjection)),
   };
   return Object.freeze(resolved);
 }

@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { BroadcastChannel } from 'node:worker_threads';
-import { Piscina } from 'piscina';
 import { VectorCache } from './cache.js';
 import { CallQueue } from './call-queue.js';
 import {
@@ -21,26 +18,16 @@ import {
 } from './errors.js';
 import { channels } from './events.js';
 import { checkEmbedOptions, normalizeTexts, type CheckedEmbedOptions, type EmbedOptions } from './inputs.js';
+import { Generation, type ModelInfo } from './generation.js';
 import { resolveModel } from './model.js';
 import { resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
-import {
-  CONTROL_ALL,
-  MESSAGE_TAG,
-  broadcastName,
-  type CallOutcome,
-  type EmbedResult,
-  type EmbedTask,
-  type ModelSpec,
-  type TaskResult,
-  type WorkerConfig,
-  type WorkerMessage,
-} from './protocol.js';
+import { CONTROL_ALL, type CallOutcome, type EmbedResult, type EmbedTask, type ModelSpec, type TaskResult } from './protocol.js';
+import { Supervisor, type WorkerPhase } from './supervisor.js';
 import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
 
 /** How long close() lets a model run already inside onnxruntime finish before terminating anyway. */
 const NATIVE_RUN_GRACE_MS = 60_000;
 
-const WORKER_FILE = fileURLToPath(new URL('../workers/embed-worker.js', import.meta.url));
 
 /** Vectors in one row-major block: `dims[0]` vectors of `dims[1]` floats. */
 export interface PackedVectors {
@@ -48,16 +35,33 @@ export interface PackedVectors {
   dims: [number, number];
 }
 
-/** What the pool knows of its model once a worker has loaded it. */
-export interface ModelInfo {
-  /** The model's path on disk, or its hub id. */
-  model: string;
-  dtype: string;
-  /** Vector length. */
-  dims: number;
-  /** Longest input in tokens (special tokens included); longer texts are truncated by default. */
-  maxTokens: number;
+export type { ModelInfo } from './generation.js';
+
+/** What `pool.health()` reports. */
+export interface HealthReport {
+  /** `healthy`: every wanted worker is warm; `degraded`: some are; `unhealthy`: none (or the pool is failed or closed). */
+  status: 'healthy' | 'degraded' | 'unhealthy';
+  state: PoolState;
+  /** Warm workers wanted (`threads.min`) and warm now. */
+  wanted: number;
+  warm: number;
+  /** Workers replaced after a crash, a hang or a failed model load, since the pool started. */
+  restarts: number;
+  /** The last model-load error of a replacement worker, while no worker has loaded since. */
+  lastError?: string;
+  workers: {
+    threadId: number;
+    state: WorkerPhase;
+    busy: number;
+    requests: number;
+    errors: number;
+    lastMs: number;
+    loadMs: number;
+  }[];
 }
+
+/** Model settings a rolling reload may change. */
+export type ReloadOptions = Pick<PoolOptions, 'model' | 'dtype' | 'allowRemoteModels' | 'cacheDir'>;
 
 export type PoolState = 'idle' | 'starting' | 'ready' | 'failed' | 'closing' | 'closed';
 
@@ -108,20 +112,21 @@ export class WarmPool implements AsyncDisposable {
   #pumpScheduled = false;
   #delayTimer: NodeJS.Timeout | undefined;
   readonly #ready = deferred<void>();
-  readonly #readyThreads = new Set<number>();
   readonly #closeController = new AbortController();
   readonly #control: Int32Array;
   readonly #freeCancelSlots: number[];
-  #piscina: Piscina | undefined;
+  readonly #supervisor: Supervisor;
+  /** The workers that take new tasks; a rolling reload replaces them with a new generation. */
+  #gen: Generation | undefined;
+  readonly #retiring = new Set<Generation>();
+  #generations = 0;
+  #healthTimer: NodeJS.Timeout | undefined;
   #model: ModelSpec | undefined;
-  #info: ModelInfo | undefined;
   #state: PoolState = 'idle';
   #failure: ModelLoadError | undefined;
   #closing: Promise<void> | undefined;
+  #reloading: Promise<void> | undefined;
   #requestIds = 0;
-  #activeTasks = 0;
-  #onIdle: (() => void)[] = [];
-  #onDisposed: ((threadId: number) => void) | undefined;
 
   constructor(options: PoolOptions = {}) {
     this.options = resolveOptions(options);
@@ -137,6 +142,15 @@ export class WarmPool implements AsyncDisposable {
     // One cancel flag per task that can be in flight, plus the close-everything flag at index 0.
     this.#control = new Int32Array(new SharedArrayBuffer(4 * (maxInFlight + 1)));
     this.#freeCancelSlots = Array.from({ length: maxInFlight }, (_, i) => maxInFlight - i);
+    this.#supervisor = new Supervisor({
+      stats: this.#stats,
+      concurrency: concurrentTasksPerWorker,
+      healthTimeout: this.options.healthTimeout,
+      terminate: (threadId) => {
+        for (const gen of [this.#gen, ...this.#retiring]) if (gen?.terminate(threadId)) return;
+      },
+      onChange: () => this.#pump(),
+    });
     try {
       this.#model = resolveModel(this.options);
     } catch (error) {
@@ -153,7 +167,7 @@ export class WarmPool implements AsyncDisposable {
 
   /** The model's details once loaded, else undefined. */
   get model(): ModelInfo | undefined {
-    return this.#info;
+    return this.#gen?.info;
   }
 
   /**
@@ -220,69 +234,140 @@ export class WarmPool implements AsyncDisposable {
     return this.close();
   }
 
+  /**
+   * The pool's health: warm workers against those wanted, restarts, and per-worker detail (state,
+   * busy, requests, errors, last task's latency, model load time).
+   */
+  health(): HealthReport {
+    const snapshot = this.#stats.snapshot();
+    const phases = this.#supervisor.phases();
+    const wanted = this.options.minThreads;
+    const warm = this.#gen?.warm ?? 0;
+    const usable = this.#state === 'ready' || this.#state === 'starting';
+    const status = !usable || warm === 0 ? 'unhealthy' : warm < wanted ? 'degraded' : 'healthy';
+    const report: HealthReport = {
+      status,
+      state: this.#state,
+      wanted,
+      warm,
+      restarts: snapshot.workerCrashes + snapshot.workersHung + snapshot.loadFailures,
+      workers: snapshot.workers
+        .filter((w) => phases.has(w.threadId))
+        .map((w) => ({
+          threadId: w.threadId,
+          state: phases.get(w.threadId)!,
+          busy: w.busy,
+          requests: w.requests,
+          errors: w.errors,
+          lastMs: w.lastMs,
+          loadMs: w.loadMs,
+        })),
+    };
+    const lastError = this.#supervisor.lastLoadError;
+    if (lastError) report.lastError = lastError.message;
+    return report;
+  }
+
+  /**
+   * Rolling reload: starts workers with the new model settings, and once they are warm, sends new
+   * calls to them and retires the old workers as their running calls finish. Capacity never dips
+   * and no call fails because of the switch (memory briefly holds both models). Rejects with
+   * `ModelLoadError`, keeping the current model, if the new one cannot be loaded.
+   */
+  reload(options: ReloadOptions = {}): Promise<void> {
+    if (this.#reloading) return Promise.reject(new RangeError('a reload is already running'));
+    this.#reloading = this.#reload(options).finally(() => {
+      this.#reloading = undefined;
+    });
+    return this.#reloading;
+  }
+
+  async #reload(changes: ReloadOptions): Promise<void> {
+    if (typeof changes !== 'object' || changes === null) throw new TypeError(`reload options must be an object, received ${String(changes)}`);
+    for (const key of Object.keys(changes)) {
+      if (!['model', 'dtype', 'allowRemoteModels', 'cacheDir'].includes(key)) {
+        throw new TypeError(`reload takes model, dtype, allowRemoteModels and cacheDir; received ${JSON.stringify(key)}`);
+      }
+    }
+    if (this.#state === 'idle') this.#start();
+    await this.ready();
+    if (this.#state !== 'ready') throw new PoolClosedError();
+    const o = this.options;
+    const merged = resolveOptions({ model: o.model, dtype: o.dtype, allowRemoteModels: o.allowRemoteModels, cacheDir: o.cacheDir, ...changes, env: false });
+    const model = resolveModel(merged);
+    const next = this.#newGeneration(model);
+    const outcome = await new Promise<ModelLoadError | undefined>((resolve) => {
+      const check = (): void => {
+        if (next.warm >= o.minThreads) resolve(undefined);
+      };
+      next.onReadyChange = check;
+      next.onLoadError = (error) => resolve(error);
+      check();
+    });
+    next.onReadyChange = undefined;
+    next.onLoadError = undefined;
+    if (outcome || this.#state !== 'ready') {
+      await next.destroy();
+      throw outcome ? new ModelLoadError(`reload failed, the pool keeps its current model: ${outcome.message}`, { cause: outcome }) : new PoolClosedError();
+    }
+    const old = this.#gen!;
+    this.#gen = next;
+    this.#model = model;
+    this.#supervisor.current = next.number;
+    this.#cache?.clear();
+    this.#stats.inc('reloads');
+    this.#pump();
+    this.#retiring.add(old);
+    await old.whenIdle(Infinity);
+    await old.disposeSessions();
+    await old.destroy();
+    this.#retiring.delete(old);
+  }
+
   #start(): void {
     if (this.#state !== 'idle' || !this.#model) return;
     this.#state = 'starting';
-    const { minThreads, maxThreads, idleTimeout, concurrentTasksPerWorker, intraOpThreads } = this.options;
-    const workerData: WorkerConfig = {
+    this.#gen = this.#newGeneration(this.#model);
+    this.#supervisor.current = this.#gen.number;
+    this.#healthTimer = setInterval(() => this.#supervisor.check(), this.options.healthInterval);
+    this.#healthTimer.unref();
+  }
+
+  #newGeneration(model: ModelSpec): Generation {
+    const number = ++this.#generations;
+    const gen: Generation = new Generation({
       poolId: this.id,
-      model: this.#model,
-      intraOpThreads,
+      number,
+      model,
+      options: this.options,
       statsBuffer: this.#stats.buffer,
       control: this.#control.buffer as SharedArrayBuffer,
-    };
-    const piscina = new Piscina({
-      filename: WORKER_FILE,
-      minThreads,
-      maxThreads,
-      idleTimeout,
-      concurrentTasksPerWorker,
-      // Admission is bounded in front of Piscina; it never holds more than maxThreads x concurrency tasks.
-      maxQueue: Infinity,
-      // Workers wait on their message port, not in Atomics.wait(), so their event loop stays free
-      // for pool messages (dispose) while idle.
-      atomics: 'disabled',
-      workerData,
+      supervisor: this.#supervisor,
+      events: {
+        ready: (threadId, loadMs) => {
+          if (channels.workerReady.hasSubscribers) channels.workerReady.publish({ poolId: this.id, threadId, loadMs });
+          gen.onReadyChange?.();
+          if (this.#state === 'starting' && gen === this.#gen && gen.warm >= this.options.minThreads) {
+            this.#state = 'ready';
+            this.#ready.resolve();
+          }
+        },
+        loadError: (threadId, error) => {
+          this.#publishWorkerError(threadId, error);
+          gen.onLoadError?.(error);
+          // Before the pool was ever ready a load error means the model is unusable: fail fast.
+          if (this.#state === 'starting' && gen === this.#gen) this.#fail(error);
+        },
+        exit: (threadId) => {
+          this.#stats.workerExited(threadId);
+          const closing = this.#state === 'closing' || this.#state === 'closed';
+          this.#supervisor.exited(threadId, closing);
+          if (channels.workerExit.hasSubscribers) channels.workerExit.publish({ poolId: this.id, threadId });
+        },
+        error: (threadId, error) => this.#publishWorkerError(threadId, error),
+      },
     });
-    piscina.on('message', (message: WorkerMessage) => this.#onWorkerMessage(message));
-    piscina.on('workerDestroy', (worker: { id: number }) => this.#onWorkerExit(worker.id));
-    // Without a listener an 'error' event would throw in the main thread.
-    piscina.on('error', (error: unknown) => this.#publishWorkerError(undefined, error));
-    this.#piscina = piscina;
-  }
-
-  #onWorkerMessage(message: WorkerMessage): void {
-    if (typeof message !== 'object' || message === null || !(MESSAGE_TAG in message)) return;
-    switch (message[MESSAGE_TAG]) {
-      case 'ready': {
-        this.#readyThreads.add(message.threadId);
-        this.#info ??= { model: this.#model!.label, dtype: this.#model!.dtype, dims: message.dims, maxTokens: message.maxTokens };
-        if (channels.workerReady.hasSubscribers) {
-          channels.workerReady.publish({ poolId: this.id, threadId: message.threadId, loadMs: message.loadMs });
-        }
-        if (this.#state === 'starting' && this.#readyThreads.size >= this.options.minThreads) {
-          this.#state = 'ready';
-          this.#ready.resolve();
-        }
-        break;
-      }
-      case 'load-error': {
-        const error = errorFromWire(message.error);
-        this.#publishWorkerError(message.threadId, error);
-        // Before the pool is ready a load error means the model is unusable: fail fast.
-        if (this.#state === 'starting') this.#fail(error as ModelLoadError);
-        break;
-      }
-      case 'disposed':
-        this.#onDisposed?.(message.threadId);
-        break;
-    }
-  }
-
-  #onWorkerExit(threadId: number): void {
-    this.#readyThreads.delete(threadId);
-    this.#stats.workerExited(threadId);
-    if (channels.workerExit.hasSubscribers) channels.workerExit.publish({ poolId: this.id, threadId });
+    return gen;
   }
 
   #publishWorkerError(threadId: number | undefined, error: unknown): void {
@@ -296,9 +381,11 @@ export class WarmPool implements AsyncDisposable {
     this.#failure = error;
     this.#ready.reject(error);
     this.#queue.rejectAll(() => this.#failedError());
-    const piscina = this.#piscina;
-    this.#piscina = undefined;
-    void piscina?.destroy().catch(() => {});
+    clearInterval(this.#healthTimer);
+    this.#supervisor.stop();
+    const gen = this.#gen;
+    this.#gen = undefined;
+    void gen?.destroy().catch(() => {});
   }
 
   #failedError(): ModelLoadError {
@@ -341,7 +428,7 @@ export class WarmPool implements AsyncDisposable {
         call = this.#enqueue(misses, opts, began);
         result = await call.promise;
       }
-      const packed = assemble(texts.length, hits, result, this.#info?.dims ?? 0);
+      const packed = assemble(texts.length, hits, result, this.#gen?.info?.dims ?? 0);
       if (cache && result && result.dims[0] > 0) {
         const width = result.dims[1];
         let m = 0;
@@ -387,7 +474,13 @@ export class WarmPool implements AsyncDisposable {
   /** Sends waiting calls to free workers, coalescing them into tasks when batching is on. */
   #pump(): void {
     const { batching, maxBatchSize, maxBatchDelay } = this.options;
-    while (this.#freeTaskSlots > 0 && this.#queue.waiting > 0 && this.#piscina) {
+    if (this.#state === 'ready' && this.#queue.waiting > 0 && this.#supervisor.warm() === 0 && this.#supervisor.lastLoadError) {
+      // No worker holds the model and the last attempt to load it failed: say so rather than wait.
+      const cause = this.#supervisor.lastLoadError;
+      this.#queue.rejectAll(() => new ModelLoadError(`no worker has the model loaded; the last attempt failed: ${cause.message}`, { cause }));
+      return;
+    }
+    while (this.#freeTaskSlots > 0 && this.#queue.waiting > 0 && this.#gen) {
       if (batching && maxBatchDelay > 0 && this.#queue.texts < maxBatchSize) {
         const waited = performance.now() - this.#queue.peek()!.began;
         if (waited < maxBatchDelay) {
@@ -420,7 +513,6 @@ export class WarmPool implements AsyncDisposable {
       cancelSlot,
     };
     this.#stats.inc('tasks');
-    this.#activeTasks++;
     let waiting = calls.length;
     // When every caller of the task has given up, the worker skips the model runs left.
     const gaveUp = (): void => {
@@ -431,10 +523,14 @@ export class WarmPool implements AsyncDisposable {
       this.#stats.gaugeAdd('inFlight', 1);
       call.dispatched(now, this.options.timeout, this.#closeController.signal, gaveUp, () => this.#stats.gaugeAdd('inFlight', -1));
     }
-    // No signal goes to Piscina: its abort terminates the worker and throws the warm model away.
-    this.#piscina!.run(task).then(
+    this.#attempt(task, calls, 0);
+  }
+
+  /** One attempt at a task. When its worker dies, embedding being pure, it runs again elsewhere. */
+  #attempt(task: EmbedTask, calls: Call[], attempt: number): void {
+    this.#gen!.run(task).then(
       (result: TaskResult) => {
-        this.#taskDone(cancelSlot);
+        this.#taskDone(task.cancelSlot);
         if ('error' in result) {
           for (const call of calls) call.fail(errorFromWire(result.error));
           return;
@@ -442,13 +538,22 @@ export class WarmPool implements AsyncDisposable {
         calls.forEach((call, i) => call.finish(result.outcomes[i]!));
       },
       (error: unknown) => {
-        this.#taskDone(cancelSlot);
         const closing = this.#state === 'closing' || this.#state === 'closed';
+        const live = calls.filter((call) => !call.settled);
+        if (!closing && live.length > 0 && attempt < this.options.retries && this.#gen) {
+          this.#stats.inc('retries');
+          this.#attempt(task, calls, attempt + 1);
+          return;
+        }
+        this.#taskDone(task.cancelSlot);
         for (const call of calls) {
           call.fail(
             closing
               ? new PoolClosedError('the pool closed before the call finished')
-              : new WorkerExitedError(`the worker running the call exited before answering: ${describe(error)}`, { cause: error }),
+              : new WorkerExitedError(
+                  `the worker running the call exited before answering (${attempt + 1} attempt${attempt === 0 ? '' : 's'}): ${describe(error)}`,
+                  { cause: error },
+                ),
           );
         }
       },
@@ -459,11 +564,6 @@ export class WarmPool implements AsyncDisposable {
     Atomics.store(this.#control, cancelSlot, 0);
     this.#freeCancelSlots.push(cancelSlot);
     this.#freeTaskSlots++;
-    if (--this.#activeTasks === 0) {
-      const waiters = this.#onIdle;
-      this.#onIdle = [];
-      for (const resolve of waiters) resolve();
-    }
     this.#pump();
   }
 
@@ -488,56 +588,24 @@ export class WarmPool implements AsyncDisposable {
   }
 
   async #close(timeout: number): Promise<void> {
-    const wasStarted = this.#piscina !== undefined;
     this.#state = 'closing';
     this.#queue.rejectAll(() => new PoolClosedError('the pool closed before the call reached a worker'));
     clearTimeout(this.#delayTimer);
-    if (wasStarted) {
-      await this.#whenIdle(timeout);
-      // Past the deadline, callers still waiting are answered now, and workers drop what is left
-      // of their tasks. A model run already inside onnxruntime is let finish: terminating a thread
-      // in the middle of one aborts the whole process.
-      this.#closeController.abort();
-      Atomics.store(this.#control, CONTROL_ALL, 1);
-      await this.#whenIdle(NATIVE_RUN_GRACE_MS);
-      await this.#disposeSessions();
-      const piscina = this.#piscina;
-      this.#piscina = undefined;
-      await piscina?.destroy();
-    }
+    clearInterval(this.#healthTimer);
+    this.#supervisor.stop();
+    const gens = [this.#gen, ...this.#retiring].filter((g): g is Generation => g !== undefined);
+    await Promise.all(gens.map((g) => g.whenIdle(timeout)));
+    // Past the deadline, callers still waiting are answered now, and workers drop what is left
+    // of their tasks. A model run already inside onnxruntime is let finish: terminating a thread
+    // in the middle of one aborts the whole process.
+    this.#closeController.abort();
+    Atomics.store(this.#control, CONTROL_ALL, 1);
+    await Promise.all(gens.map((g) => g.whenIdle(NATIVE_RUN_GRACE_MS)));
+    await Promise.all(gens.map((g) => g.disposeSessions()));
+    await Promise.all(gens.map((g) => g.destroy()));
+    this.#gen = undefined;
     this.#state = 'closed';
     if (!this.#ready.settled) this.#ready.reject(new PoolClosedError('the pool closed before it was ready'));
-  }
-
-  async #whenIdle(timeout: number): Promise<void> {
-    if (this.#activeTasks === 0) return;
-    const idle = new Promise<void>((resolve) => this.#onIdle.push(resolve));
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeout);
-    });
-    await Promise.race([idle, deadline]);
-    clearTimeout(timer);
-  }
-
-  /** Asks every worker to free its model session, and waits (briefly) for their answers. */
-  async #disposeSessions(): Promise<void> {
-    const piscina = this.#piscina;
-    if (!piscina || piscina.threads.length === 0 || this.#activeTasks > 0) return;
-    const pending = new Set(piscina.threads.map((worker) => worker.threadId));
-    const channel = new BroadcastChannel(broadcastName(this.id));
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      this.#onDisposed = (threadId) => {
-        pending.delete(threadId);
-        if (pending.size === 0) resolve();
-      };
-      timer = setTimeout(resolve, 2_000);
-      channel.postMessage({ type: 'dispose' });
-    });
-    clearTimeout(timer);
-    this.#onDisposed = undefined;
-    channel.close();
   }
 }
 
@@ -552,6 +620,11 @@ class Call {
   #reject!: (error: Error) => void;
   #settled = false;
   #timer: NodeJS.Timeout | undefined;
+
+  get settled(): boolean {
+    return this.#settled;
+  }
+
   #closed: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
   #gaveUp: (() => void) | undefined;

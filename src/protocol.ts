@@ -21,6 +21,8 @@ export interface ModelSpec {
 /** `workerData` of every embedding worker. */
 export interface WorkerConfig {
   poolId: string;
+  /** Which set of workers this one belongs to (a rolling reload starts a new one). */
+  generation: number;
   model: ModelSpec;
   intraOpThreads: number;
   statsBuffer: SharedArrayBuffer;
@@ -31,6 +33,21 @@ export interface WorkerConfig {
    * onnxruntime aborts the whole process).
    */
   control: SharedArrayBuffer;
+  /** How often the worker proves its event loop runs (a heartbeat counter in the stats buffer). */
+  heartbeatMs: number;
+  /** Test-only fault injection; null in normal use. */
+  faults: FaultInjection | null;
+}
+
+/**
+ * Probabilities, per task, that a worker fails on purpose: `crash` throws an uncaught error,
+ * `exit` calls process.exit() in the worker, `hang` spins its event loop forever. The point is
+ * random: before the first model run, between runs, or after the last. Never inside a run.
+ */
+export interface FaultInjection {
+  crash?: number;
+  exit?: number;
+  hang?: number;
 }
 
 export const CONTROL_ALL = 0;
@@ -82,4 +99,4 @@ export type WorkerMessage =
 /** Messages the pool broadcasts to its workers. */
 export type PoolBroadcast = { type: 'dispose' };
 
-export const broadcastName = (poolId: string): string => `warmpool:${poolId}`;
+export const broadcastName = (poolId: string, generation: number): string => `warmpool:${poolId}:${generation}`;

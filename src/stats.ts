@@ -26,13 +26,19 @@ export const COUNTERS = [
   'cacheHits',
   'cacheMisses',
   'tasks',
+  'retries',
+  'workerCrashes',
+  'workersHung',
+  'loadFailures',
+  'reloads',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 
 export const GAUGES = ['queued', 'inFlight', 'workersReady'] as const;
 export type Gauge = (typeof GAUGES)[number];
 
-const WORKER_INTS = ['state', 'threadId', 'busy', 'loadMs'] as const;
+const WORKER_INTS = ['state', 'threadId', 'busy', 'loadMs', 'heartbeat', 'inNative', 'lastMs'] as const;
+type WorkerInt = (typeof WORKER_INTS)[number];
 const WORKER_BIGS = ['requests', 'errors', 'texts'] as const;
 // Each worker's fields get 64-byte cache lines of their own: workers update them from different
 // cores, and sharing a line would make every update bounce it between caches.
@@ -123,6 +129,8 @@ export interface WorkerStats {
   texts: number;
   /** Milliseconds the worker took to load its model. */
   loadMs: number;
+  /** Milliseconds its last task took. */
+  lastMs: number;
 }
 
 /** A plain snapshot of the pool's counters; a fresh object on every call. */
@@ -192,6 +200,7 @@ export class StatsView {
         threadId: Atomics.load(this.i32, w + 1),
         busy: Atomics.load(this.i32, w + 2),
         loadMs: Atomics.load(this.i32, w + 3),
+        lastMs: Atomics.load(this.i32, w + 6) / 1000,
         requests: Number(Atomics.load(this.big, b)),
         errors: Number(Atomics.load(this.big, b + 1)),
         texts: Number(Atomics.load(this.big, b + 2)),
@@ -262,8 +271,7 @@ export class StatsView {
         const w = this.#workerInt(slot, 0);
         if (Atomics.compareExchange(this.i32, w, reusable, WorkerState.loading) === reusable) {
           Atomics.store(this.i32, w + 1, threadId);
-          Atomics.store(this.i32, w + 2, 0);
-          Atomics.store(this.i32, w + 3, 0);
+          for (let f = 2; f < WORKER_INTS.length; f++) Atomics.store(this.i32, w + f, 0);
           const b = this.#workerBig(slot, 0);
           for (let f = 0; f < WORKER_BIGS.length; f++) Atomics.store(this.big, b + f, 0n);
           return slot;
@@ -273,8 +281,16 @@ export class StatsView {
     return -1;
   }
 
-  protected workerAdd(slot: number, field: 'busy' | 'loadMs', by: number): void {
+  protected workerAdd(slot: number, field: WorkerInt, by: number): void {
     if (slot >= 0) Atomics.add(this.i32, this.#workerInt(slot, WORKER_INTS.indexOf(field)), by);
+  }
+
+  protected workerSet(slot: number, field: WorkerInt, value: number): void {
+    if (slot >= 0) Atomics.store(this.i32, this.#workerInt(slot, WORKER_INTS.indexOf(field)), value);
+  }
+
+  protected workerGet(slot: number, field: WorkerInt): number {
+    return slot >= 0 ? Atomics.load(this.i32, this.#workerInt(slot, WORKER_INTS.indexOf(field))) : 0;
   }
 
   protected workerInc(slot: number, field: (typeof WORKER_BIGS)[number], by = 1): void {
@@ -310,6 +326,21 @@ export class PoolStats extends StatsView {
     this.record(this.l.runHist, ms);
   }
 
+  /** The stats slot of a live worker, or -1. */
+  slotOf(threadId: number): number {
+    return this.findSlot(threadId);
+  }
+
+  /** A worker's heartbeat count: it grows while the worker's event loop runs. */
+  heartbeat(slot: number): number {
+    return this.workerGet(slot, 'heartbeat');
+  }
+
+  /** Whether a worker is inside a model run (native code) right now. */
+  inNative(slot: number): boolean {
+    return this.workerGet(slot, 'inNative') !== 0;
+  }
+
   /** Marks a worker's slot as exited (its counters stay readable until the slot is reused). */
   workerExited(threadId: number): void {
     const slot = this.findSlot(threadId);
@@ -343,7 +374,17 @@ export class WorkerStatsWriter extends StatsView {
     this.workerAdd(this.slot, 'busy', 1);
   }
 
-  taskEnd(texts: number, ok: boolean): void {
+  /** Called on a timer: proves the worker's event loop still turns. */
+  beat(): void {
+    this.workerAdd(this.slot, 'heartbeat', 1);
+  }
+
+  native(inside: boolean): void {
+    this.workerSet(this.slot, 'inNative', inside ? 1 : 0);
+  }
+
+  taskEnd(texts: number, ok: boolean, ms: number): void {
+    this.workerSet(this.slot, 'lastMs', Math.min(2 ** 31 - 1, Math.round(ms * 1000)));
     this.workerAdd(this.slot, 'busy', -1);
     this.workerInc(this.slot, 'requests');
     if (ok) this.workerInc(this.slot, 'texts', texts);

@@ -24,6 +24,11 @@ describe('resolveOptions', () => {
       maxBatchTokens: 8192,
       maxBatchDelay: 0,
       cacheBytes: 64 * 1024 * 1024,
+      retries: 1,
+      healthInterval: 1000,
+      healthTimeout: 10_000,
+      resourceLimits: undefined,
+      faultInjection: undefined,
     });
     expect(Object.isFrozen(o)).toBe(true);
   });
@@ -65,6 +70,14 @@ describe('resolveOptions', () => {
     [{ timeout: '5' }, TypeError, /options.timeout must be a number, received "5"/],
     [{ batchSize: 0 }, RangeError, /options.batchSize must be an integer from 1 to 4096/],
     [{ closeTimeout: -1 }, RangeError, /options.closeTimeout must be/],
+    [{ retries: -1 }, RangeError, /options.retries must be an integer from 0 to 100, received -1/],
+    [{ healthInterval: 0 }, RangeError, /options.healthInterval must be a positive number of milliseconds, received 0/],
+    [{ healthTimeout: Infinity }, RangeError, /options.healthTimeout must be a positive number of milliseconds, received Infinity/],
+    [{ resourceLimits: 5 }, TypeError, /options.resourceLimits must be an object, received 5/],
+    [{ resourceLimits: { maxHeap: 5 } }, TypeError, /unknown resource limit "maxHeap"; valid ones are maxOldGenerationSizeMb/],
+    [{ resourceLimits: { maxOldGenerationSizeMb: 0 } }, RangeError, /options.resourceLimits.maxOldGenerationSizeMb must be a positive number, received 0/],
+    [{ faultInjection: { crash: 2 } }, RangeError, /options.faultInjection.crash must be a probability from 0 to 1, received 2/],
+    [{ faultInjection: { explode: 0.1 } }, TypeError, /unknown fault "explode"; valid ones are crash, exit, hang/],
     [{ batching: 1 }, TypeError, /options.batching must be a boolean, received 1/],
     [{ maxBatchSize: 0 }, RangeError, /options.maxBatchSize must be an integer from 1 to 65536, received 0/],
     [{ maxBatchTokens: 2.5 }, RangeError, /options.maxBatchTokens must be an integer/],
@@ -103,6 +116,10 @@ describe('resolveOptions', () => {
       [ENV_VARS.maxBatchDelay]: '2',
       [ENV_VARS.cacheBytes]: '0',
       [ENV_VARS.closeTimeout]: '500',
+      [ENV_VARS.retries]: '3',
+      [ENV_VARS.healthInterval]: '250',
+      [ENV_VARS.healthTimeout]: '2000',
+      [ENV_VARS.faultInjection]: 'crash=0.5,hang=0.25',
     };
     expect(Object.keys(env)).toHaveLength(Object.keys(ENV_VARS).length);
     expect(resolveOptions({ env })).toEqual({
@@ -126,6 +143,11 @@ describe('resolveOptions', () => {
       maxBatchDelay: 2,
       cacheBytes: 0,
       closeTimeout: 500,
+      retries: 3,
+      healthInterval: 250,
+      healthTimeout: 2000,
+      resourceLimits: undefined,
+      faultInjection: { crash: 0.5, hang: 0.25 },
     });
   });
 

@@ -11,15 +11,36 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { ModelLoadError, errorToWire, ErrorCodes } from '../src/errors.js';
 import { CONTROL_ALL, MESSAGE_TAG, broadcastName, type EmbedTask, type PoolBroadcast, type TaskResult, type WorkerConfig, type WorkerMessage } from '../src/protocol.js';
 import { WorkerStatsWriter } from '../src/stats.js';
-import { loadEngine, type Engine } from './engine.js';
+import { loadEngine, type Engine, type RunHooks } from './engine.js';
 
 const config = workerData as WorkerConfig;
 const stats = new WorkerStatsWriter(config.statsBuffer, threadId);
 const control = new Int32Array(config.control);
 const post = (message: WorkerMessage): void => parentPort!.postMessage(message);
 
+// The heartbeat stops only when this thread's event loop is blocked (a busy loop, a hung
+// synchronous call): the pool's health check reads it without sending a message.
+setInterval(() => stats.beat(), config.heartbeatMs).unref();
+stats.beat();
+
+type FaultPoint = 'before' | 'between' | 'after';
+
+/** Test-only: fails the worker on purpose at one point of a task, never inside a model run. */
+function faultPlan(): { kind: 'crash' | 'exit' | 'hang'; at: FaultPoint } | undefined {
+  const faults = config.faults;
+  if (!faults) return undefined;
+  const at = (['before', 'between', 'after'] as const)[Math.floor(Math.random() * 3)]!;
+  const roll = Math.random();
+  let edge = 0;
+  for (const kind of ['crash', 'exit', 'hang'] as const) {
+    edge += faults[kind] ?? 0;
+    if (roll < edge) return { kind, at };
+  }
+  return undefined;
+}
+
 function listenForPool(engine: Engine | undefined): void {
-  const channel = new BroadcastChannel(broadcastName(config.poolId));
+  const channel = new BroadcastChannel(broadcastName(config.poolId, config.generation));
   channel.onmessage = (event) => {
     const message = (event as { data?: PoolBroadcast }).data;
     if (message?.type === 'dispose') {
@@ -31,6 +52,22 @@ function listenForPool(engine: Engine | undefined): void {
         });
     }
   };
+}
+
+/** Fails the worker now. Called only between model runs: never with a native run pending. */
+async function fail(kind: 'crash' | 'exit' | 'hang'): Promise<never> {
+  if (kind === 'exit') process.exit(1);
+  if (kind === 'hang') {
+    for (;;) {
+      // Spin: the heartbeat stops and the pool's health check must notice.
+    }
+  }
+  // Thrown from a fresh stack, so nothing catches it: the worker dies as a real crash would.
+  return new Promise<never>(() => {
+    setImmediate(() => {
+      throw new Error('injected worker crash');
+    });
+  });
 }
 
 async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
@@ -52,17 +89,25 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
 
   return async (task: EmbedTask) => {
     const texts = task.calls.reduce((n, call) => n + call.texts.length, 0);
+    const began = performance.now();
+    const fault = faultPlan();
     stats.taskStart();
     try {
-      const stopped = (): boolean => Atomics.load(control, CONTROL_ALL) !== 0 || Atomics.load(control, task.cancelSlot) !== 0;
-      const outcomes = await engine.embed(task, stopped);
-      stats.taskEnd(texts, true);
+      const hooks: RunHooks = {
+        stopped: () => Atomics.load(control, CONTROL_ALL) !== 0 || Atomics.load(control, task.cancelSlot) !== 0,
+        beforeRun: (index) => (fault && index > 0 && fault.at === 'between' ? fail(fault.kind) : undefined),
+        native: (inside) => stats.native(inside),
+      };
+      if (fault?.at === 'before') await fail(fault.kind);
+      const outcomes = await engine.embed(task, hooks);
+      if (fault) await fail(fault.kind); // 'after', or 'between' when the task had a single run
+      stats.taskEnd(texts, true, performance.now() - began);
       const result: TaskResult = { outcomes };
       // Hand each call's vectors over to the main thread instead of copying them.
       const buffers = outcomes.flatMap((o) => ('data' in o ? [o.data.buffer] : []));
       return move({ [transferableSymbol]: buffers, [valueSymbol]: result } as never);
     } catch (error) {
-      stats.taskEnd(texts, false);
+      stats.taskEnd(texts, false, performance.now() - began);
       return { error: errorToWire(error) } satisfies TaskResult;
     }
   };

@@ -21,6 +21,16 @@ interface Tensor {
   dims: number[];
 }
 
+/** What the worker wants to know or do around each model run. */
+export interface RunHooks {
+  /** Asked before each run: true ends the task (every caller has given up). */
+  stopped(): boolean;
+  /** Awaited before each run, outside native code. */
+  beforeRun(index: number): Promise<void> | void;
+  /** Called when a native model run starts and ends. */
+  native(inside: boolean): void;
+}
+
 export interface Engine {
   readonly dims: number;
   readonly maxTokens: number;
@@ -28,7 +38,7 @@ export interface Engine {
    * Embeds every call of a task, sharing model runs between calls. `stopped()` is asked before
    * each model run and ends the task early when every caller has given up.
    */
-  embed(task: EmbedTask, stopped: () => boolean): Promise<CallOutcome[]>;
+  embed(task: EmbedTask, hooks: RunHooks): Promise<CallOutcome[]>;
   dispose(): Promise<void>;
 }
 
@@ -90,7 +100,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number): Promi
   }
 
   /** Runs the model over texts of similar length; returns the hidden states and token counts. */
-  async function runModel(texts: string[]): Promise<{ hidden: Tensor; mask: Tensor; tokens: number[] }> {
+  async function runModel(texts: string[], hooks: RunHooks): Promise<{ hidden: Tensor; mask: Tensor; tokens: number[] }> {
     const inputs = tokenizer(texts, { padding: true, truncation: true, max_length: maxTokens });
     const mask = inputs.attention_mask;
     const [rows = 0, seq = 0] = mask.dims;
@@ -100,7 +110,13 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number): Promi
       for (let c = 0; c < seq; c++) n += Number(mask.data[r * seq + c]);
       tokens[r] = n;
     }
-    const outputs = await pipe.model(inputs as unknown as Record<string, unknown>);
+    hooks.native(true);
+    let outputs: Record<string, Tensor | undefined>;
+    try {
+      outputs = await pipe.model(inputs as unknown as Record<string, unknown>);
+    } finally {
+      hooks.native(false);
+    }
     const hidden = outputs.last_hidden_state ?? outputs.logits ?? outputs.token_embeddings;
     if (!hidden) throw new Error(`model ${spec.label} returned none of last_hidden_state, logits, token_embeddings`);
     return { hidden, mask, tokens };
@@ -112,7 +128,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number): Promi
   return {
     dims,
     maxTokens,
-    async embed(task, stopped) {
+    async embed(task, hooks) {
       const outcomes: (CallOutcome | undefined)[] = new Array(task.calls.length);
       const outputs: Float32Array[] = [];
       const tokenSums = new Array<number>(task.calls.length).fill(0);
@@ -135,12 +151,13 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number): Promi
       // Sort by length so each model run pads to similar lengths; rows are scattered back to their calls.
       items.sort((a, b) => a.text.length - b.text.length);
       let width = dims;
-      for (let start = 0; start < items.length; ) {
-        if (stopped()) throw new AbortError('the task was cancelled: its callers no longer wait for it');
+      for (let start = 0, index = 0; start < items.length; index++) {
+        await hooks.beforeRun(index);
+        if (hooks.stopped()) throw new AbortError('the task was cancelled: its callers no longer wait for it');
         let end = start + 1;
         while (end < items.length && end - start < task.batchSize && (end - start + 1) * estimate(items[end]!.text) <= task.maxBatchTokens) end++;
         const run = items.slice(start, end);
-        const { hidden, mask, tokens } = await runModel(run.map((item) => item.text));
+        const { hidden, mask, tokens } = await runModel(run.map((item) => item.text), hooks);
         const [, seq = 0, w = 0] = hidden.dims;
         width = w;
         for (let r = 0; r < run.length; r++) {

@@ -1,0 +1,203 @@
+import { fileURLToPath } from 'node:url';
+import { BroadcastChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { ModelLoadError } from './errors.js';
+import { errorFromWire } from './errors.js';
+import type { ResolvedOptions } from './options.js';
+import { MESSAGE_TAG, broadcastName, type EmbedTask, type ModelSpec, type TaskResult, type WorkerConfig, type WorkerMessage } from './protocol.js';
+import type { Supervisor } from './supervisor.js';
+
+const WORKER_FILE = fileURLToPath(new URL('../workers/embed-worker.js', import.meta.url));
+
+/** What the pool knows of its model once a worker has loaded it. */
+export interface ModelInfo {
+  /** The model's path on disk, or its hub id. */
+  model: string;
+  dtype: string;
+  /** Vector length. */
+  dims: number;
+  /** Longest input in tokens (special tokens included); longer texts are truncated by default. */
+  maxTokens: number;
+}
+
+export interface GenerationEvents {
+  ready(threadId: number, loadMs: number): void;
+  loadError(threadId: number, error: ModelLoadError): void;
+  exit(threadId: number): void;
+  error(threadId: number | undefined, error: unknown): void;
+}
+
+export interface GenerationSettings {
+  poolId: string;
+  number: number;
+  model: ModelSpec;
+  options: ResolvedOptions;
+  statsBuffer: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  supervisor: Supervisor;
+  events: GenerationEvents;
+}
+
+/**
+ * One set of workers running one model: a Piscina instance and what it takes to start, watch,
+ * drain and stop it. A rolling reload warms a new generation before the old one is retired.
+ */
+export class Generation {
+  readonly number: number;
+  readonly model: ModelSpec;
+  readonly piscina: Piscina;
+  info: ModelInfo | undefined;
+  /** Watchers of a reload in progress: called when a worker becomes warm or fails to load. */
+  onReadyChange: (() => void) | undefined;
+  onLoadError: ((error: ModelLoadError) => void) | undefined;
+  readonly #s: GenerationSettings;
+  readonly #readyThreads = new Set<number>();
+  readonly #watched = new Set<number>();
+  #activeTasks = 0;
+  #onIdle: (() => void)[] = [];
+  #onDisposed: ((threadId: number) => void) | undefined;
+
+  constructor(settings: GenerationSettings) {
+    this.#s = settings;
+    this.number = settings.number;
+    this.model = settings.model;
+    const { options } = settings;
+    const workerData: WorkerConfig = {
+      poolId: settings.poolId,
+      generation: settings.number,
+      model: settings.model,
+      intraOpThreads: options.intraOpThreads,
+      statsBuffer: settings.statsBuffer,
+      control: settings.control,
+      heartbeatMs: Math.max(20, Math.min(500, Math.floor(options.healthTimeout / 4))),
+      faults: options.faultInjection ?? null,
+    };
+    this.piscina = new Piscina({
+      filename: WORKER_FILE,
+      minThreads: options.minThreads,
+      maxThreads: options.maxThreads,
+      idleTimeout: options.idleTimeout,
+      concurrentTasksPerWorker: options.concurrentTasksPerWorker,
+      // Admission is bounded in front of Piscina; it never holds more than maxThreads x concurrency tasks.
+      maxQueue: Infinity,
+      // Workers wait on their message port, not in Atomics.wait(), so their event loop stays free
+      // for the heartbeat and pool messages while idle.
+      atomics: 'disabled',
+      workerData,
+      ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
+      loadBalancer: settings.supervisor.balance as never,
+    });
+    this.piscina.on('message', (message: WorkerMessage) => this.#onMessage(message));
+    this.piscina.on('workerCreate', (worker: { id: number }) => {
+      settings.supervisor.loading(worker.id, this.number);
+      this.#watch(worker.id);
+    });
+    // Without a listener an 'error' event would throw in the main thread.
+    this.piscina.on('error', (error: unknown) => settings.events.error(undefined, error));
+  }
+
+  /** Workers of this generation that have loaded the model. */
+  get warm(): number {
+    return this.#readyThreads.size;
+  }
+
+  get activeTasks(): number {
+    return this.#activeTasks;
+  }
+
+  /** Runs a task; never with a signal, since Piscina's abort terminates the worker and its warm model. */
+  run(task: EmbedTask): Promise<TaskResult> {
+    this.#activeTasks++;
+    const done = (): void => {
+      if (--this.#activeTasks === 0) {
+        const waiters = this.#onIdle;
+        this.#onIdle = [];
+        for (const resolve of waiters) resolve();
+      }
+    };
+    return this.piscina.run(task).finally(done) as Promise<TaskResult>;
+  }
+
+  /** Resolves when no task of this generation runs, or after `timeout` ms. */
+  async whenIdle(timeout: number): Promise<void> {
+    if (this.#activeTasks === 0) return;
+    const idle = new Promise<void>((resolve) => this.#onIdle.push(resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeout);
+    });
+    await Promise.race([idle, deadline]);
+    clearTimeout(timer);
+  }
+
+  /** Ends one worker thread (the pool's supervisor decided it must go). */
+  terminate(threadId: number): boolean {
+    const worker = this.piscina.threads.find((w) => w.threadId === threadId);
+    if (!worker) return false;
+    void worker.terminate();
+    return true;
+  }
+
+  /** Asks every worker to free its model session, and waits (briefly) for their answers. */
+  async disposeSessions(timeout = 2_000): Promise<void> {
+    const threads = this.piscina.threads;
+    if (threads.length === 0 || this.#activeTasks > 0) return;
+    const pending = new Set(threads.map((worker) => worker.threadId));
+    const channel = new BroadcastChannel(broadcastName(this.#s.poolId, this.number));
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#onDisposed = (threadId) => {
+        pending.delete(threadId);
+        if (pending.size === 0) resolve();
+      };
+      timer = setTimeout(resolve, timeout);
+      channel.postMessage({ type: 'dispose' });
+    });
+    clearTimeout(timer);
+    this.#onDisposed = undefined;
+    channel.close();
+  }
+
+  async destroy(): Promise<void> {
+    for (const worker of this.piscina.threads) this.#s.supervisor.retire(worker.threadId);
+    await this.piscina.destroy();
+  }
+
+  /**
+   * Follows a worker's exit by its own 'exit' event: Piscina's workerDestroy event reads the
+   * thread id after the thread is gone (it is -1 by then), so it cannot say which worker left.
+   */
+  #watch(threadId: number): void {
+    if (this.#watched.has(threadId)) return;
+    const worker = this.piscina.threads.find((w) => w.threadId === threadId);
+    if (!worker) return;
+    this.#watched.add(threadId);
+    worker.once('exit', () => {
+      this.#watched.delete(threadId);
+      this.#readyThreads.delete(threadId);
+      this.#s.events.exit(threadId);
+    });
+  }
+
+  #onMessage(message: WorkerMessage): void {
+    if (typeof message !== 'object' || message === null || !(MESSAGE_TAG in message)) return;
+    this.#watch(message.threadId);
+    switch (message[MESSAGE_TAG]) {
+      case 'ready':
+        this.#readyThreads.add(message.threadId);
+        this.info ??= { model: this.model.label, dtype: this.model.dtype, dims: message.dims, maxTokens: message.maxTokens };
+        this.#s.supervisor.ready(message.threadId, this.number, message.slot);
+        this.#s.events.ready(message.threadId, message.loadMs);
+        break;
+      case 'load-error': {
+        const error = errorFromWire(message.error) as ModelLoadError;
+        this.#s.supervisor.loadFailed(message.threadId, this.number, error);
+        this.#s.events.loadError(message.threadId, error);
+        break;
+      }
+      case 'disposed':
+        this.#onDisposed?.(message.threadId);
+        break;
+    }
+  }
+}

@@ -1,0 +1,200 @@
+import diagnostics from 'node:diagnostics_channel';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CHANNEL_NAMES,
+  MODELS_DIR,
+  ModelLoadError,
+  WorkerExitedError,
+  createPool,
+  maxAbsDiff,
+  sentence,
+  type RequestEndEvent,
+  type WarmPool,
+} from './helpers.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'warmpool-supervision-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const until = async (condition: () => boolean, timeout: number, what: string): Promise<void> => {
+  const deadline = performance.now() + timeout;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+};
+
+describe('crashing workers', () => {
+  let reference: WarmPool;
+  beforeAll(async () => {
+    reference = createPool({ threads: 1, cacheBytes: 0 });
+    await reference.ready();
+  });
+  afterAll(() => reference.close());
+
+  it('answers 1,000 concurrent calls through several crashes: each once, with its vector or a typed error', async () => {
+    const texts = Array.from({ length: 1000 }, (_, i) => sentence(i, 8));
+    const expected = await reference.embed(texts);
+    const pool = createPool({ threads: 2, cacheBytes: 0, maxBatchSize: 8, retries: 2, faultInjection: { crash: 0.03, exit: 0.03 } });
+    await pool.ready();
+    const ends = new Map<number, number>();
+    const onEnd = (m: unknown) => {
+      const e = m as RequestEndEvent;
+      if (e.poolId === pool.id) ends.set(e.requestId, (ends.get(e.requestId) ?? 0) + 1);
+    };
+    diagnostics.subscribe(CHANNEL_NAMES.requestEnd, onEnd);
+    const results = await Promise.allSettled(texts.map((t) => pool.embed(t)));
+    diagnostics.unsubscribe(CHANNEL_NAMES.requestEnd, onEnd);
+
+    let ok = 0;
+    for (let i = 0; i < texts.length; i++) {
+      const r = results[i]!;
+      if (r.status === 'fulfilled') {
+        ok++;
+        expect(maxAbsDiff(r.value, expected[i]!)).toBeLessThan(1e-6);
+      } else {
+        expect(r.reason).toBeInstanceOf(WorkerExitedError);
+      }
+    }
+    expect(ends.size).toBe(1000);
+    expect([...ends.values()].every((n) => n === 1)).toBe(true);
+    const s = pool.stats();
+    expect(s.workerCrashes).toBeGreaterThanOrEqual(2);
+    expect(s.retries).toBeGreaterThanOrEqual(2);
+    expect(s.completed).toBe(ok);
+    expect(s.requests).toBe(s.completed + s.errors + s.rejected + s.inFlight + s.queued);
+    expect(ok).toBeGreaterThan(900);
+    // The pool replaced what it lost and is whole again.
+    await until(() => pool.health().status === 'healthy', 15_000, 'the pool to be healthy again');
+    await pool.close();
+  });
+
+  it('fails a call with WorkerExitedError, naming the cause, once its retries are used up', async () => {
+    const pool = createPool({ threads: 1, retries: 0, faultInjection: { exit: 1 } });
+    await pool.ready();
+    const error = await pool.embed('doomed').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkerExitedError);
+    expect((error as Error).message).toMatch(/exited before answering \(1 attempt\)/);
+    await pool.close();
+  });
+});
+
+describe('health checks', () => {
+  it('ends a worker whose event loop hangs and replaces it, within the health deadline', async () => {
+    const pool = createPool({ threads: 2, cacheBytes: 0, retries: 5, healthInterval: 100, healthTimeout: 600, faultInjection: { hang: 0.3 } });
+    await pool.ready();
+    const started = performance.now();
+    const worst: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const t0 = performance.now();
+      await pool.embed(sentence(i));
+      worst.push(performance.now() - t0);
+    }
+    const s = pool.stats();
+    expect(s.workersHung).toBeGreaterThanOrEqual(1);
+    // A hung call is answered after the deadline (600 ms) plus one check (100 ms) plus the retry,
+    // each time, not after a long stall.
+    expect(Math.max(...worst)).toBeLessThan(600 * 6 + 3_000);
+    expect(performance.now() - started).toBeLessThan(60_000);
+    await pool.close();
+  });
+
+  it('reports healthy, degraded and unhealthy with per-worker detail', async () => {
+    const pool = createPool({ threads: 2, warmup: 'lazy' });
+    expect(pool.health().status).toBe('unhealthy');
+    await pool.ready();
+    await pool.embed(['a b', 'c d']);
+    const h = pool.health();
+    expect(h).toMatchObject({ status: 'healthy', state: 'ready', wanted: 2, warm: 2, restarts: 0 });
+    expect(h.workers).toHaveLength(2);
+    expect(h.workers[0]).toEqual({
+      threadId: expect.any(Number),
+      state: 'ready',
+      busy: 0,
+      requests: expect.any(Number),
+      errors: 0,
+      lastMs: expect.any(Number),
+      loadMs: expect.any(Number),
+    });
+    await pool.close();
+    expect(pool.health().status).toBe('unhealthy');
+  });
+
+  it('backs off when replacement workers cannot load the model, says why, and recovers by itself', async () => {
+    const model = join(tmp, 'flaky-model');
+    cpSync(join(MODELS_DIR, 'glove-100d'), model, { recursive: true });
+    const onnx = join(model, 'onnx', 'model.onnx');
+    const good = readFileSync(onnx);
+    // Every task kills its worker, so each call forces a replacement to load the model again.
+    const pool = createPool({ model, threads: 1, retries: 0, faultInjection: { exit: 1 } });
+    await pool.ready();
+    writeFileSync(onnx, good.subarray(0, 1000)); // the model breaks on disk
+    await pool.embed('kills the worker').catch(() => {});
+    await until(() => pool.health().lastError !== undefined, 10_000, 'a failed load');
+    const h = pool.health();
+    expect(h.status).toBe('unhealthy');
+    expect(h.lastError).toContain(model);
+    const error = await pool.embed('no model now').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelLoadError);
+    expect((error as Error).message).toMatch(/no worker has the model loaded; the last attempt failed/);
+    // Backoff: attempts double from 0.5 s, so over 2 s only a few loads are tried.
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(pool.stats().loadFailures).toBeLessThanOrEqual(4);
+    writeFileSync(onnx, good); // repaired
+    await until(() => pool.health().status === 'healthy', 40_000, 'recovery');
+    expect(pool.health().lastError).toBeUndefined();
+    await pool.close();
+  });
+});
+
+describe('#reload', () => {
+  it('switches models under load with zero failed calls', async () => {
+    const copy = join(tmp, 'glove-copy');
+    cpSync(join(MODELS_DIR, 'glove-100d'), copy, { recursive: true });
+    const pool = createPool({ threads: 2, cacheBytes: 0 });
+    await pool.ready();
+    const before = pool.stats().modelLoads;
+    let stop = false;
+    let done = 0;
+    const failures: unknown[] = [];
+    const load = async (id: number) => {
+      for (let i = 0; !stop; i++) {
+        try {
+          await pool.embed(sentence(id * 100_000 + i));
+          done++;
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    };
+    const loops = Array.from({ length: 8 }, (_, id) => load(id));
+    await new Promise((r) => setTimeout(r, 300));
+    await pool.reload({ model: copy });
+    await new Promise((r) => setTimeout(r, 300));
+    stop = true;
+    await Promise.all(loops);
+    expect(failures).toEqual([]);
+    expect(done).toBeGreaterThan(50);
+    expect(pool.model!.model).toBe(copy);
+    const s = pool.stats();
+    expect(s.modelLoads - before).toBe(2);
+    expect(s.reloads).toBe(1);
+    expect(s.workers.filter((w) => w.state === 'ready')).toHaveLength(2);
+    await pool.close();
+  });
+
+  it('keeps the current model when the new one cannot be loaded', async () => {
+    const pool = createPool({ threads: 1 });
+    await pool.ready();
+    const broken = join(tmp, 'broken');
+    cpSync(join(MODELS_DIR, 'glove-100d'), broken, { recursive: true });
+    writeFileSync(join(broken, 'onnx', 'model.onnx'), 'not a model');
+    await expect(pool.reload({ model: broken })).rejects.toThrow(/reload failed, the pool keeps its current model/);
+    await expect(pool.reload({ model: join(tmp, 'missing') })).rejects.toBeInstanceOf(ModelLoadError);
+    expect(pool.model!.model).toBe(join(MODELS_DIR, 'glove-100d'));
+    expect(await pool.embed('still serving')).toHaveLength(100);
+    await pool.close();
+  });
+});
