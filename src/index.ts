@@ -1,9 +1,11 @@
 export { createPool, WarmPool } from './pool.js';
-export type { PackedVectors, ModelInfo, PoolState, CloseOptions } from './pool.js';
+export type { PackedVectors, ModelInfo, PoolState, CloseOptions, HealthReport, ReloadOptions } from './pool.js';
+export type { WorkerPhase } from './supervisor.js';
+export type { FaultInjection } from './protocol.js';
 export { embed, getDefaultPool, closeDefaultPool } from './default-pool.js';
 export type { EmbedOptions } from './inputs.js';
 export { DEFAULTS, ENV_VARS, DTYPES, POOLINGS, defaultThreads, resolveOptions } from './options.js';
-export type { PoolOptions, ResolvedOptions, Dtype, Pooling, Warmup } from './options.js';
+export type { PoolOptions, ResolvedOptions, ResourceLimits, Dtype, Pooling, Warmup } from './options.js';
 export {
   WarmpoolError,
   InvalidInputError,
