@@ -23,7 +23,7 @@ export interface ModelInfo {
 export interface GenerationEvents {
   ready(threadId: number, loadMs: number): void;
   loadError(threadId: number, error: ModelLoadError): void;
-  exit(threadId: number): void;
+  exit(threadId: number, exitCode: number): void;
   error(threadId: number | undefined, error: unknown): void;
 }
 
@@ -67,6 +67,7 @@ export class Generation {
       generation: settings.number,
       model: settings.model,
       intraOpThreads: options.intraOpThreads,
+      memory: { cpuMemArena: options.cpuMemArena, memPattern: options.memPattern },
       statsBuffer: settings.statsBuffer,
       control: settings.control,
       heartbeatMs: Math.max(20, Math.min(500, Math.floor(options.healthTimeout / 4))),
@@ -92,8 +93,31 @@ export class Generation {
       settings.supervisor.loading(worker.id, this.number);
       this.#watch(worker.id);
     });
-    // Without a listener an 'error' event would throw in the main thread.
-    this.piscina.on('error', (error: unknown) => settings.events.error(undefined, error));
+    // Without a listener an 'error' event would throw in the main thread. Piscina emits it for a
+    // worker that died with no task, often one that died while loading (out of memory, say).
+    this.piscina.on('error', (error: unknown) => {
+      this.lastWorkerError = error;
+      this.rescan();
+      settings.events.error(undefined, error);
+    });
+    this.rescan();
+  }
+
+  /** The last error a worker died of, as Piscina reported it. */
+  lastWorkerError: unknown;
+
+  /**
+   * Watches every worker thread Piscina has now. Piscina starts replacements by itself and only
+   * announces those that got as far as loading their handler, so the pool looks for new threads
+   * itself: at start, whenever a worker exits or errs, and at every health check.
+   */
+  rescan(): void {
+    for (const worker of this.piscina.threads) {
+      if (worker.threadId >= 0 && !this.#watched.has(worker.threadId)) {
+        this.#s.supervisor.loading(worker.threadId, this.number);
+        this.#watch(worker.threadId);
+      }
+    }
   }
 
   /** Workers of this generation that have loaded the model. */
@@ -172,10 +196,11 @@ export class Generation {
     const worker = this.piscina.threads.find((w) => w.threadId === threadId);
     if (!worker) return;
     this.#watched.add(threadId);
-    worker.once('exit', () => {
+    worker.once('exit', (exitCode: number) => {
       this.#watched.delete(threadId);
       this.#readyThreads.delete(threadId);
-      this.#s.events.exit(threadId);
+      this.#s.events.exit(threadId, exitCode);
+      this.rescan();
     });
   }
 
@@ -183,6 +208,9 @@ export class Generation {
     if (typeof message !== 'object' || message === null || !(MESSAGE_TAG in message)) return;
     this.#watch(message.threadId);
     switch (message[MESSAGE_TAG]) {
+      case 'hello':
+        this.#s.supervisor.loading(message.threadId, this.number);
+        break;
       case 'ready':
         this.#readyThreads.add(message.threadId);
         this.info ??= { model: this.model.label, dtype: this.model.dtype, dims: message.dims, maxTokens: message.maxTokens };

@@ -131,6 +131,18 @@ export interface PoolOptions {
    */
   resourceLimits?: ResourceLimits;
   /**
+   * onnxruntime's CPU memory arena: faster allocation, but it keeps the peak of every run's
+   * buffers. Env: `WARMPOOL_CPU_MEM_ARENA`.
+   * @default true
+   */
+  cpuMemArena?: boolean;
+  /**
+   * onnxruntime's memory pattern planning, which pays off for fixed input shapes; with texts of
+   * varying length it plans again for each new shape. Env: `WARMPOOL_MEM_PATTERN`.
+   * @default true
+   */
+  memPattern?: boolean;
+  /**
    * Test-only: probabilities per task that a worker crashes (`crash`), exits (`exit`) or spins
    * forever (`hang`), at a random point between model runs. Off by default.
    * Env: `WARMPOOL_FAULTS`, e.g. `crash=0.01,hang=0.001`.
@@ -169,6 +181,8 @@ export interface ResolvedOptions {
   readonly healthInterval: number;
   readonly healthTimeout: number;
   readonly resourceLimits: ResourceLimits | undefined;
+  readonly cpuMemArena: boolean;
+  readonly memPattern: boolean;
   readonly faultInjection: FaultInjection | undefined;
 }
 
@@ -206,6 +220,8 @@ export const ENV_VARS = {
   healthInterval: 'WARMPOOL_HEALTH_INTERVAL',
   healthTimeout: 'WARMPOOL_HEALTH_TIMEOUT',
   faultInjection: 'WARMPOOL_FAULTS',
+  cpuMemArena: 'WARMPOOL_CPU_MEM_ARENA',
+  memPattern: 'WARMPOOL_MEM_PATTERN',
 } as const satisfies Record<Exclude<keyof ResolvedOptions, 'resourceLimits'>, string>;
 
 export const DEFAULTS = Object.freeze({
@@ -228,6 +244,8 @@ export const DEFAULTS = Object.freeze({
   retries: 1,
   healthInterval: 1000,
   healthTimeout: 10_000,
+  cpuMemArena: true,
+  memPattern: true,
 });
 
 /** The default worker count: every core, but no more than 4 (each worker holds its own model). */
@@ -385,7 +403,7 @@ const KNOWN_KEYS = new Set([
   'model', 'dtype', 'allowRemoteModels', 'cacheDir', 'threads', 'idleTimeout', 'intraOpThreads', 'warmup',
   'concurrentTasksPerWorker', 'maxQueue', 'queueTimeout', 'timeout', 'batchSize', 'batching', 'maxBatchSize',
   'maxBatchTokens', 'maxBatchDelay', 'cacheBytes', 'closeTimeout', 'retries', 'healthInterval', 'healthTimeout',
-  'resourceLimits', 'faultInjection', 'env',
+  'resourceLimits', 'cpuMemArena', 'memPattern', 'faultInjection', 'env',
 ]);
 
 /**
@@ -463,6 +481,8 @@ export function resolveOptions(options: PoolOptions = {}, cores = availableParal
     healthInterval: millis(get('healthInterval', options.healthInterval), DEFAULTS.healthInterval, false),
     healthTimeout: millis(get('healthTimeout', options.healthTimeout), DEFAULTS.healthTimeout, false),
     resourceLimits: limits(options.resourceLimits),
+    cpuMemArena: bool(get('cpuMemArena', options.cpuMemArena), DEFAULTS.cpuMemArena),
+    memPattern: bool(get('memPattern', options.memPattern), DEFAULTS.memPattern),
     faultInjection: faults(get('faultInjection', options.faultInjection)),
   };
   return Object.freeze(resolved);

@@ -25,6 +25,9 @@ import { CONTROL_ALL, type CallOutcome, type EmbedResult, type EmbedTask, type M
 import { Supervisor, type WorkerPhase } from './supervisor.js';
 import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
 
+/** Workers that die while loading, in a row, before a pool that never started gives up. */
+const START_CRASH_LIMIT = 2;
+
 /** How long close() lets a model run already inside onnxruntime finish before terminating anyway. */
 const NATIVE_RUN_GRACE_MS = 60_000;
 
@@ -329,7 +332,10 @@ export class WarmPool implements AsyncDisposable {
     this.#state = 'starting';
     this.#gen = this.#newGeneration(this.#model);
     this.#supervisor.current = this.#gen.number;
-    this.#healthTimer = setInterval(() => this.#supervisor.check(), this.options.healthInterval);
+    this.#healthTimer = setInterval(() => {
+      this.#gen?.rescan();
+      this.#supervisor.check();
+    }, this.options.healthInterval);
     this.#healthTimer.unref();
   }
 
@@ -358,16 +364,55 @@ export class WarmPool implements AsyncDisposable {
           // Before the pool was ever ready a load error means the model is unusable: fail fast.
           if (this.#state === 'starting' && gen === this.#gen) this.#fail(error);
         },
-        exit: (threadId) => {
+        exit: (threadId, exitCode) => {
           this.#stats.workerExited(threadId);
           const closing = this.#state === 'closing' || this.#state === 'closed';
-          this.#supervisor.exited(threadId, closing);
+          const how = this.#supervisor.exited(threadId, closing, () => {
+            const cause = gen.lastWorkerError;
+            gen.lastWorkerError = undefined;
+            const why = cause === undefined ? '' : `: ${describe(cause)}`;
+            return new ModelLoadError(`a worker exited (code ${exitCode}) while loading model ${model.label}${why}`, { cause });
+          });
           if (channels.workerExit.hasSubscribers) channels.workerExit.publish({ poolId: this.id, threadId });
+          if (how === 'load-crash') this.#onLoadCrash(gen);
         },
         error: (threadId, error) => this.#publishWorkerError(threadId, error),
       },
     });
     return gen;
+  }
+
+  /**
+   * A worker died while loading the model. At start-up, a few in a row mean the model cannot be
+   * loaded: fail rather than let Piscina respawn forever. Later, Piscina may stop respawning
+   * quietly, so after a backoff a fresh generation of workers tries again, until one loads.
+   */
+  #onLoadCrash(gen: Generation): void {
+    const error = this.#supervisor.lastLoadError as ModelLoadError;
+    this.#publishWorkerError(undefined, error);
+    gen.onLoadError?.(error);
+    if (gen !== this.#gen) return;
+    if (this.#state === 'starting') {
+      if (this.#supervisor.consecutiveLoadFailures >= START_CRASH_LIMIT) this.#fail(error);
+      return;
+    }
+    this.#pump();
+    this.#supervisor.later(this.#supervisor.backoff, () => this.#revive(gen));
+  }
+
+  /** Starts a fresh generation when the current one has too few workers and none coming. */
+  #revive(gen: Generation): void {
+    if (this.#state !== 'ready' || gen !== this.#gen || gen.warm >= this.options.minThreads) return;
+    if (gen.piscina.threads.length >= this.options.minThreads) return;
+    const next = this.#newGeneration(gen.model);
+    this.#gen = next;
+    this.#supervisor.current = next.number;
+    this.#retiring.add(gen);
+    void gen
+      .whenIdle(Infinity)
+      .then(() => gen.destroy())
+      .catch(() => {})
+      .finally(() => this.#retiring.delete(gen));
   }
 
   #publishWorkerError(threadId: number | undefined, error: unknown): void {

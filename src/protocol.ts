@@ -25,6 +25,8 @@ export interface WorkerConfig {
   generation: number;
   model: ModelSpec;
   intraOpThreads: number;
+  /** onnxruntime session memory settings. */
+  memory: { cpuMemArena: boolean; memPattern: boolean };
   statsBuffer: SharedArrayBuffer;
   /**
    * Int32 flags the pool raises to stop work a caller no longer waits for: index 0 stops every
@@ -92,6 +94,7 @@ export type TaskResult = { outcomes: CallOutcome[] } | { error: WireError };
 export const MESSAGE_TAG = '__warmpool';
 
 export type WorkerMessage =
+  | { [MESSAGE_TAG]: 'hello'; threadId: number }
   | { [MESSAGE_TAG]: 'ready'; threadId: number; slot: number; loadMs: number; dims: number; maxTokens: number }
   | { [MESSAGE_TAG]: 'load-error'; threadId: number; error: WireError }
   | { [MESSAGE_TAG]: 'disposed'; threadId: number };

@@ -114,13 +114,8 @@ export class Supervisor {
     record.phase = 'failed';
     this.#lastLoadError = error;
     this.#o.stats.inc('loadFailures');
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.#consecutiveLoadFailures++);
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      this.#end(record);
-    }, delay);
-    timer.unref();
-    this.#timers.add(timer);
+    this.#consecutiveLoadFailures++;
+    this.later(this.backoff, () => this.#end(record));
     this.#o.onChange();
   }
 
@@ -133,13 +128,41 @@ export class Supervisor {
     }
   }
 
-  /** A worker left; returns whether it crashed (as opposed to being ended by the pool or by close). */
-  exited(threadId: number, closing: boolean): boolean {
+  /**
+   * A worker left. Says whether it crashed while serving, died while loading the model (which
+   * counts as a failed load and backs off like one), or was ended on purpose or by close.
+   */
+  exited(threadId: number, closing: boolean, loadError: () => Error): 'crash' | 'load-crash' | 'expected' {
     const record = this.#records.get(threadId);
     this.#records.delete(threadId);
-    const crashed = !closing && record !== undefined && !record.expectedExit;
-    if (crashed) this.#o.stats.inc('workerCrashes');
-    return crashed;
+    if (closing || record === undefined || record.expectedExit) return 'expected';
+    if (record.phase === 'loading') {
+      this.#lastLoadError = loadError();
+      this.#o.stats.inc('loadFailures');
+      this.#consecutiveLoadFailures++;
+      return 'load-crash';
+    }
+    this.#o.stats.inc('workerCrashes');
+    return 'crash';
+  }
+
+  /** The backoff before the next attempt to load the model, after consecutive failures. */
+  get backoff(): number {
+    return Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.max(0, this.#consecutiveLoadFailures - 1));
+  }
+
+  get consecutiveLoadFailures(): number {
+    return this.#consecutiveLoadFailures;
+  }
+
+  /** Runs `fn` after `ms`, on a timer that never keeps the process alive and stops with the pool. */
+  later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      fn();
+    }, ms);
+    timer.unref();
+    this.#timers.add(timer);
   }
 
   /** The periodic health check: a worker whose heartbeat stalls past `healthTimeout` is ended. */

@@ -29,6 +29,8 @@ describe('resolveOptions', () => {
       healthTimeout: 10_000,
       resourceLimits: undefined,
       faultInjection: undefined,
+      cpuMemArena: true,
+      memPattern: true,
     });
     expect(Object.isFrozen(o)).toBe(true);
   });
@@ -78,6 +80,8 @@ describe('resolveOptions', () => {
     [{ resourceLimits: { maxOldGenerationSizeMb: 0 } }, RangeError, /options.resourceLimits.maxOldGenerationSizeMb must be a positive number, received 0/],
     [{ faultInjection: { crash: 2 } }, RangeError, /options.faultInjection.crash must be a probability from 0 to 1, received 2/],
     [{ faultInjection: { explode: 0.1 } }, TypeError, /unknown fault "explode"; valid ones are crash, exit, hang/],
+    [{ cpuMemArena: 'no' }, TypeError, /options.cpuMemArena must be a boolean, received "no"/],
+    [{ memPattern: 0 }, TypeError, /options.memPattern must be a boolean, received 0/],
     [{ batching: 1 }, TypeError, /options.batching must be a boolean, received 1/],
     [{ maxBatchSize: 0 }, RangeError, /options.maxBatchSize must be an integer from 1 to 65536, received 0/],
     [{ maxBatchTokens: 2.5 }, RangeError, /options.maxBatchTokens must be an integer/],
@@ -120,6 +124,8 @@ describe('resolveOptions', () => {
       [ENV_VARS.healthInterval]: '250',
       [ENV_VARS.healthTimeout]: '2000',
       [ENV_VARS.faultInjection]: 'crash=0.5,hang=0.25',
+      [ENV_VARS.cpuMemArena]: '0',
+      [ENV_VARS.memPattern]: 'false',
     };
     expect(Object.keys(env)).toHaveLength(Object.keys(ENV_VARS).length);
     expect(resolveOptions({ env })).toEqual({
@@ -148,6 +154,8 @@ describe('resolveOptions', () => {
       healthTimeout: 2000,
       resourceLimits: undefined,
       faultInjection: { crash: 0.5, hang: 0.25 },
+      cpuMemArena: false,
+      memPattern: false,
     });
   });
 

@@ -87,7 +87,7 @@ describe('health checks', () => {
     await pool.ready();
     const started = performance.now();
     const worst: number[] = [];
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 8; i++) {
       const t0 = performance.now();
       await pool.embed(sentence(i));
       worst.push(performance.now() - t0);
@@ -146,6 +146,69 @@ describe('health checks', () => {
     await until(() => pool.health().status === 'healthy', 40_000, 'recovery');
     expect(pool.health().lastError).toBeUndefined();
     await pool.close();
+  });
+});
+
+describe('restart storms: workers that die while loading the model', () => {
+  afterAll(() => {
+    delete process.env.WARMPOOL_TEST_LOAD_EXIT;
+  });
+
+  it('fails start-up with ModelLoadError instead of respawning forever', async () => {
+    process.env.WARMPOOL_TEST_LOAD_EXIT = '1';
+    try {
+      const pool = createPool({ threads: 2 });
+      const error = await pool.ready().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ModelLoadError);
+      expect((error as Error).message).toMatch(/a worker exited \(code 3\) while loading model .*glove-100d/);
+      expect(pool.state).toBe('failed');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(pool.stats().loadFailures).toBeLessThanOrEqual(3);
+      await pool.close();
+    } finally {
+      delete process.env.WARMPOOL_TEST_LOAD_EXIT;
+    }
+  });
+
+  it('after start, backs off, reports unhealthy, and recovers when loading works again', async () => {
+    const pool = createPool({ threads: 1, retries: 0, faultInjection: { exit: 1 } });
+    await pool.ready();
+    process.env.WARMPOOL_TEST_LOAD_EXIT = '1';
+    await pool.embed('kills its worker').catch(() => {});
+    await until(() => pool.health().lastError !== undefined, 10_000, 'a failed load');
+    expect(pool.health().status).toBe('unhealthy');
+    expect(pool.health().lastError).toMatch(/exited \(code 3\) while loading/);
+    await expect(pool.embed('nothing can run this')).rejects.toBeInstanceOf(ModelLoadError);
+    const failures = pool.stats().loadFailures;
+    await new Promise((r) => setTimeout(r, 2_000));
+    // Backoff doubling from 0.5 s: a handful of attempts, not a spin.
+    expect(pool.stats().loadFailures - failures).toBeLessThanOrEqual(3);
+    delete process.env.WARMPOOL_TEST_LOAD_EXIT;
+    await until(() => pool.health().status === 'healthy', 40_000, 'recovery');
+    expect(pool.health().lastError).toBeUndefined();
+    await pool.close();
+  });
+});
+
+describe('resourceLimits', () => {
+  it('runs workers under V8 limits, and names an out-of-memory death at load', async () => {
+    const roomy = createPool({ threads: 1, resourceLimits: { maxOldGenerationSizeMb: 256 } });
+    expect(await roomy.embed('fits')).toHaveLength(100);
+    await roomy.close();
+    const tiny = createPool({ threads: 1, resourceLimits: { maxOldGenerationSizeMb: 8 } });
+    const error = await tiny.ready().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelLoadError);
+    expect((error as Error).message).toMatch(/while loading model .*memory limit/);
+    await tiny.close();
+  });
+
+  it('accepts onnxruntime memory settings without changing results', async () => {
+    const a = createPool({ threads: 1, cpuMemArena: false, memPattern: false, cacheBytes: 0 });
+    const b = createPool({ threads: 1, cacheBytes: 0 });
+    const texts = [sentence(1, 5), sentence(2, 50), sentence(3, 200)];
+    const [va, vb] = await Promise.all([a.embed(texts), b.embed(texts)]);
+    for (let i = 0; i < texts.length; i++) expect(maxAbsDiff(va[i]!, vb[i]!)).toBe(0);
+    await Promise.all([a.close(), b.close()]);
   });
 });
 

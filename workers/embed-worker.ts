@@ -70,11 +70,17 @@ async function fail(kind: 'crash' | 'exit' | 'hang'): Promise<never> {
   });
 }
 
+/** Test-only: `WARMPOOL_TEST_LOAD_EXIT=1` in the environment a worker starts with makes it die while loading. */
+const exitWhileLoading = process.env.WARMPOOL_TEST_LOAD_EXIT === '1';
+
 async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   const began = performance.now();
+  // Say hello before loading: a worker that dies while loading is then still seen to die.
+  post({ [MESSAGE_TAG]: 'hello', threadId });
   let engine: Engine;
   try {
-    engine = await loadEngine(config.model, config.intraOpThreads);
+    if (exitWhileLoading) await new Promise(() => setTimeout(() => process.exit(3), 50));
+    engine = await loadEngine(config.model, config.intraOpThreads, config.memory);
   } catch (error) {
     const wire = errorToWire(error instanceof ModelLoadError ? error : new ModelLoadError(String(error)), ErrorCodes.MODEL_LOAD);
     stats.failed();

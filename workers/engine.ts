@@ -42,7 +42,7 @@ export interface Engine {
   dispose(): Promise<void>;
 }
 
-export async function loadEngine(spec: ModelSpec, intraOpThreads: number): Promise<Engine> {
+export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory: { cpuMemArena: boolean; memPattern: boolean }): Promise<Engine> {
   let transformers: Transformers;
   try {
     transformers = await import('@huggingface/transformers');
@@ -60,7 +60,12 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number): Promi
   try {
     pipe = (await pipeline('feature-extraction', spec.id, {
       dtype: spec.dtype,
-      session_options: { intraOpNumThreads: intraOpThreads, interOpNumThreads: 1 },
+      session_options: {
+        intraOpNumThreads: intraOpThreads,
+        interOpNumThreads: 1,
+        enableCpuMemArena: memory.cpuMemArena,
+        enableMemPattern: memory.memPattern,
+      },
     })) as unknown as FeaturePipeline;
   } catch (error) {
     throw new ModelLoadError(`could not load model ${spec.label} (dtype ${spec.dtype}): ${describe(error)}`, { cause: error });
