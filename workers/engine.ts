@@ -105,14 +105,20 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
   }
 
   /** Runs the model over texts of similar length; returns the hidden states and token counts. */
-  async function runModel(texts: string[], hooks: RunHooks): Promise<{ hidden: Tensor; mask: Tensor; tokens: number[] }> {
+  async function runModel(texts: string[], hooks: RunHooks): Promise<{ hidden: Tensor; mask: Uint8Array; tokens: number[] }> {
     const inputs = tokenizer(texts, { padding: true, truncation: true, max_length: maxTokens });
-    const mask = inputs.attention_mask;
-    const [rows = 0, seq = 0] = mask.dims;
+    const [rows = 0, seq = 0] = inputs.attention_mask.dims;
+    // The mask comes as int64; read it once into bytes for pooling and token counts.
+    const mask = new Uint8Array(rows * seq);
     const tokens = new Array<number>(rows).fill(0);
+    const maskData = inputs.attention_mask.data;
     for (let r = 0; r < rows; r++) {
       let n = 0;
-      for (let c = 0; c < seq; c++) n += Number(mask.data[r * seq + c]);
+      for (let c = 0; c < seq; c++) {
+        const on = maskData[r * seq + c] ? 1 : 0;
+        mask[r * seq + c] = on;
+        n += on;
+      }
       tokens[r] = n;
     }
     hooks.native(true);
@@ -169,7 +175,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
           const { call: c, row } = run[r]!;
           const spec = task.calls[c]!;
           const out = (outputs[c] ??= new Float32Array(spec.texts.length * width));
-          poolRow(hidden.data, mask.data, r, seq, width, spec.pooling, out, row * width);
+          poolRow(hidden.data as ArrayLike<number>, mask, r, seq, width, spec.pooling, out, row * width);
           tokenSums[c]! += tokens[r]!;
         }
         start = end;
@@ -189,13 +195,13 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
 }
 
 /**
- * Pools row `r` of a hidden state `[rows, seq, width]` into `out` at `offset`. Mean pooling
- * matches transformers.js' `mean_pooling` operation for operation: the attention-masked sum in
- * double precision, divided by the mask's count.
+ * Pools row `r` of a hidden state `[rows, seq, width]` into `out` at `offset`: the mean of the
+ * token vectors the attention mask keeps (summed in double precision, as transformers.js'
+ * `mean_pooling` does), or the first token's vector. `mask` is the mask as 0/1 bytes.
  */
 function poolRow(
-  hidden: ArrayLike<number | bigint>,
-  mask: ArrayLike<number | bigint>,
+  hidden: ArrayLike<number>,
+  mask: Uint8Array,
   r: number,
   seq: number,
   width: number,
@@ -205,16 +211,18 @@ function poolRow(
 ): void {
   const base = r * seq * width;
   if (pooling === 'cls') {
-    for (let k = 0; k < width; k++) out[offset + k] = Number(hidden[base + k]);
+    for (let k = 0; k < width; k++) out[offset + k] = hidden[base + k]!;
     return;
   }
+  const sum = new Float64Array(width);
   let count = 0;
-  for (let j = 0; j < seq; j++) count += Number(mask[r * seq + j]);
-  for (let k = 0; k < width; k++) {
-    let sum = 0;
-    for (let j = 0; j < seq; j++) sum += (hidden[base + j * width + k] as number) * Number(mask[r * seq + j]);
-    out[offset + k] = sum / count;
+  for (let j = 0; j < seq; j++) {
+    if (mask[r * seq + j] === 0) continue;
+    count++;
+    const from = base + j * width;
+    for (let k = 0; k < width; k++) sum[k]! += hidden[from + k]!;
   }
+  for (let k = 0; k < width; k++) out[offset + k] = sum[k]! / count;
 }
 
 /**
