@@ -89,6 +89,11 @@ export class Generation {
       loadBalancer: settings.supervisor.balance as never,
     });
     this.piscina.on('message', (message: WorkerMessage) => this.#onMessage(message));
+    // Piscina removes live workers on purpose (idle above threads.min): not a crash. A worker that
+    // died by itself is already gone when this fires, and its id reads -1.
+    this.piscina.on('workerDestroy', (worker: { id: number }) => {
+      if (worker.id >= 0) settings.supervisor.retire(worker.id);
+    });
     this.piscina.on('workerCreate', (worker: { id: number }) => {
       settings.supervisor.loading(worker.id, this.number);
       this.#watch(worker.id);

@@ -190,6 +190,22 @@ describe('restart storms: workers that die while loading the model', () => {
   });
 });
 
+describe('threads { min, max }', () => {
+  it('starts workers above min on demand and stops them when idle, without counting a crash', async () => {
+    const long = 'alpha river stone music light '.repeat(20);
+    const slow = [long, long, long, long];
+    const pool = createPool({ model: 'minilm-shape', threads: { min: 1, max: 2 }, idleTimeout: 300, maxBatchSize: 4, cacheBytes: 0 });
+    await pool.ready();
+    expect(pool.health().warm).toBe(1);
+    await Promise.all([pool.embed(slow), pool.embed(slow.map((t) => `${t} more`))]);
+    expect(pool.stats().modelLoads).toBe(2);
+    await until(() => pool.health().warm === 1 && pool.health().workers.length === 1, 10_000, 'the extra worker to stop');
+    expect(pool.stats().workerCrashes).toBe(0);
+    expect(pool.health().status).toBe('healthy');
+    await pool.close();
+  });
+});
+
 describe('resourceLimits', () => {
   it('runs workers under V8 limits, and names an out-of-memory death at load', async () => {
     const roomy = createPool({ threads: 1, resourceLimits: { maxOldGenerationSizeMb: 256 } });
