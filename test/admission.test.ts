@@ -38,9 +38,9 @@ describe('admission', () => {
     const running = settle(pool.embed(SLOW));
     await dispatched();
     const waiting = settle(pool.embed('waits its turn'));
-    const t0 = performance.now();
     const full = await settle(pool.embed('one too many'));
-    expect(performance.now() - t0).toBeLessThan(50);
+    // Answered at once: the worker has not finished the slow call yet.
+    expect(pool.stats().workers[0]!.requests).toBe(0);
     expect(full.ok).toBe(false);
     expect((full as { error: unknown }).error).toBeInstanceOf(QueueFullError);
     expect((full as { error: WarmpoolError }).error.code).toBe('ERR_WARMPOOL_QUEUE_FULL');
@@ -60,7 +60,7 @@ describe('admission', () => {
     const elapsed = performance.now() - t0;
     expect((waited as { error: unknown }).error).toBeInstanceOf(QueueTimeoutError);
     expect(elapsed).toBeGreaterThanOrEqual(95);
-    expect(elapsed).toBeLessThan(600);
+    expect(pool.stats().workers[0]!.requests).toBe(0); // rejected before the slow call was done
     await running;
     const s = pool.stats();
     expect(s.queueTimeouts).toBe(1);
@@ -98,19 +98,17 @@ describe('running calls: timeout and abort keep the warm worker', () => {
   it('times out a running call without reloading the model', async () => {
     const pool = await slowPool();
     const threadId = pool.stats().workers[0]!.threadId;
-    const t0 = performance.now();
     const result = await settle(pool.embed(SLOW, { timeout: 100 }));
-    expect(performance.now() - t0).toBeLessThan(600);
     expect((result as { error: unknown }).error).toBeInstanceOf(TaskTimeoutError);
+    // Answered at its deadline, before the worker was done with it.
+    expect(pool.stats().workers[0]!.requests).toBe(0);
     // The next call waits for the abandoned task to finish, then runs warm on the same worker.
-    const t1 = performance.now();
     const v = await pool.embed('still warm');
     expect(v).toHaveLength(384);
     const s = pool.stats();
     expect(s.modelLoads).toBe(1);
     expect(s.timeouts).toBe(1);
     expect(s.workers.filter((w) => w.state === 'ready').map((w) => w.threadId)).toEqual([threadId]);
-    expect(performance.now() - t1).toBeLessThan(5_000);
   });
 
   it('aborts a running call at once without killing the worker', async () => {
@@ -118,11 +116,10 @@ describe('running calls: timeout and abort keep the warm worker', () => {
     const controller = new AbortController();
     const call = settle(pool.embed(SLOW, { signal: controller.signal }));
     await new Promise((r) => setTimeout(r, 100));
-    const t0 = performance.now();
     controller.abort();
     const result = await call;
-    expect(performance.now() - t0).toBeLessThan(50);
     expect((result as { error: unknown }).error).toBeInstanceOf(AbortError);
+    expect(pool.stats().workers[0]!.requests).toBe(0); // answered before the worker was done with it
     await pool.embed('warm');
     expect(pool.stats().modelLoads).toBe(1);
     expect(pool.stats().aborted).toBe(1);
@@ -151,10 +148,17 @@ describe('#close', () => {
     const pool = await slowPool();
     const running = settle(pool.embed(SLOW));
     await new Promise((r) => setTimeout(r, 50));
-    const t0 = performance.now();
-    await pool.close({ timeout: 50 });
-    expect(performance.now() - t0).toBeLessThan(3_000);
-    expect((await running as { error: unknown }).error).toBeInstanceOf(PoolClosedError);
+    let answeredBeforeClose = false;
+    const closed = pool.close({ timeout: 50 }).then(() => {
+      answeredBeforeClose = answered;
+    });
+    let answered = false;
+    const result = await running;
+    answered = true;
+    await closed;
+    expect((result as { error: unknown }).error).toBeInstanceOf(PoolClosedError);
+    // The caller was answered at the deadline; close() itself waited for the model run to end.
+    expect(answeredBeforeClose).toBe(true);
   });
 
   it('is idempotent and works with await using', async () => {

