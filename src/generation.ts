@@ -201,6 +201,12 @@ export class Generation {
     const worker = this.piscina.threads.find((w) => w.threadId === threadId);
     if (!worker) return;
     this.#watched.add(threadId);
+    // Piscina announces the removal of a crashed worker before the thread is gone; its own
+    // 'error' event tells the two apart.
+    worker.once('error', (error: unknown) => {
+      this.lastWorkerError = error;
+      this.#s.supervisor.crashed(threadId);
+    });
     worker.once('exit', (exitCode: number) => {
       this.#watched.delete(threadId);
       this.#readyThreads.delete(threadId);

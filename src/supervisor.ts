@@ -119,6 +119,12 @@ export class Supervisor {
     this.#o.onChange();
   }
 
+  /** A worker died of an uncaught error: whatever else was said of it, that is a crash. */
+  crashed(threadId: number): void {
+    const record = this.#records.get(threadId);
+    if (record) record.expectedExit = false;
+  }
+
   /** Ends a worker on purpose, e.g. the old generation after a reload. */
   retire(threadId: number): void {
     const record = this.#records.get(threadId);

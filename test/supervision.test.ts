@@ -71,14 +71,18 @@ describe('crashing workers', () => {
     await pool.close();
   });
 
-  it('fails a call with WorkerExitedError, naming the cause, once its retries are used up', async () => {
-    const pool = createPool({ threads: 1, retries: 0, faultInjection: { exit: 1 } });
-    await pool.ready();
-    const error = await pool.embed('doomed').catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(WorkerExitedError);
-    expect((error as Error).message).toMatch(/exited before answering \(1 attempt\)/);
-    await pool.close();
-  });
+  it.each([['exit', { exit: 1 }], ['crash', { crash: 1 }]] as const)(
+    'fails a call with WorkerExitedError once its retries are used up, and counts the crash (%s)',
+    async (_kind, faultInjection) => {
+      const pool = createPool({ threads: 1, retries: 0, faultInjection });
+      await pool.ready();
+      const error = await pool.embed('doomed').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(WorkerExitedError);
+      expect((error as Error).message).toMatch(/exited before answering \(1 attempt\)/);
+      await until(() => pool.stats().workerCrashes === 1, 5_000, 'the crash to be counted');
+      await pool.close();
+    },
+  );
 });
 
 describe('health checks', () => {
