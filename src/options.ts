@@ -131,6 +131,12 @@ export interface PoolOptions {
    */
   resourceLimits?: ResourceLimits;
   /**
+   * MiB of V8 heap past which a worker is recycled: it takes no new task, and once idle it is
+   * ended and replaced by a fresh one. Env: `WARMPOOL_RECYCLE_HEAP_MB`.
+   * @default Infinity (never)
+   */
+  recycleHeapMb?: number;
+  /**
    * onnxruntime's CPU memory arena: faster allocation, but it keeps the peak of every run's
    * buffers. Env: `WARMPOOL_CPU_MEM_ARENA`.
    * @default true
@@ -181,6 +187,7 @@ export interface ResolvedOptions {
   readonly healthInterval: number;
   readonly healthTimeout: number;
   readonly resourceLimits: ResourceLimits | undefined;
+  readonly recycleHeapMb: number;
   readonly cpuMemArena: boolean;
   readonly memPattern: boolean;
   readonly faultInjection: FaultInjection | undefined;
@@ -220,6 +227,7 @@ export const ENV_VARS = {
   healthInterval: 'WARMPOOL_HEALTH_INTERVAL',
   healthTimeout: 'WARMPOOL_HEALTH_TIMEOUT',
   faultInjection: 'WARMPOOL_FAULTS',
+  recycleHeapMb: 'WARMPOOL_RECYCLE_HEAP_MB',
   cpuMemArena: 'WARMPOOL_CPU_MEM_ARENA',
   memPattern: 'WARMPOOL_MEM_PATTERN',
 } as const satisfies Record<Exclude<keyof ResolvedOptions, 'resourceLimits'>, string>;
@@ -244,6 +252,7 @@ export const DEFAULTS = Object.freeze({
   retries: 1,
   healthInterval: 1000,
   healthTimeout: 10_000,
+  recycleHeapMb: Infinity,
   cpuMemArena: true,
   memPattern: true,
 });
@@ -300,13 +309,13 @@ function integer(src: Source | undefined, fallback: number, min: number, max = N
   return n;
 }
 
-/** Milliseconds: a non-negative finite number or Infinity. */
-function millis(src: Source | undefined, fallback: number, allowInfinity: boolean): number {
+/** A positive finite number of `unit` (milliseconds unless said), or Infinity where allowed. */
+function millis(src: Source | undefined, fallback: number, allowInfinity: boolean, unit = 'milliseconds'): number {
   if (!src) return fallback;
   const n = toNumber(src);
   if (n === Infinity && allowInfinity) return n;
   if (!Number.isFinite(n) || n <= 0) {
-    const range = allowInfinity ? 'a positive number of milliseconds or Infinity' : 'a positive number of milliseconds';
+    const range = allowInfinity ? `a positive number of ${unit} or Infinity` : `a positive number of ${unit}`;
     throw new RangeError(`${src.from} must be ${range}, received ${show(src.value)}`);
   }
   return n;
@@ -403,7 +412,7 @@ const KNOWN_KEYS = new Set([
   'model', 'dtype', 'allowRemoteModels', 'cacheDir', 'threads', 'idleTimeout', 'intraOpThreads', 'warmup',
   'concurrentTasksPerWorker', 'maxQueue', 'queueTimeout', 'timeout', 'batchSize', 'batching', 'maxBatchSize',
   'maxBatchTokens', 'maxBatchDelay', 'cacheBytes', 'closeTimeout', 'retries', 'healthInterval', 'healthTimeout',
-  'resourceLimits', 'cpuMemArena', 'memPattern', 'faultInjection', 'env',
+  'resourceLimits', 'recycleHeapMb', 'cpuMemArena', 'memPattern', 'faultInjection', 'env',
 ]);
 
 /**
@@ -481,6 +490,7 @@ export function resolveOptions(options: PoolOptions = {}, cores = availableParal
     healthInterval: millis(get('healthInterval', options.healthInterval), DEFAULTS.healthInterval, false),
     healthTimeout: millis(get('healthTimeout', options.healthTimeout), DEFAULTS.healthTimeout, false),
     resourceLimits: limits(options.resourceLimits),
+    recycleHeapMb: millis(get('recycleHeapMb', options.recycleHeapMb), DEFAULTS.recycleHeapMb, true, 'MiB'),
     cpuMemArena: bool(get('cpuMemArena', options.cpuMemArena), DEFAULTS.cpuMemArena),
     memPattern: bool(get('memPattern', options.memPattern), DEFAULTS.memPattern),
     faultInjection: faults(get('faultInjection', options.faultInjection)),

@@ -149,6 +149,7 @@ export class WarmPool implements AsyncDisposable {
       stats: this.#stats,
       concurrency: concurrentTasksPerWorker,
       healthTimeout: this.options.healthTimeout,
+      recycleHeapMb: this.options.recycleHeapMb,
       terminate: (threadId) => {
         for (const gen of [this.#gen, ...this.#retiring]) if (gen?.terminate(threadId)) return;
       },

@@ -31,13 +31,14 @@ export const COUNTERS = [
   'workersHung',
   'loadFailures',
   'reloads',
+  'recycled',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 
 export const GAUGES = ['queued', 'inFlight', 'workersReady'] as const;
 export type Gauge = (typeof GAUGES)[number];
 
-const WORKER_INTS = ['state', 'threadId', 'busy', 'loadMs', 'heartbeat', 'inNative', 'lastMs'] as const;
+const WORKER_INTS = ['state', 'threadId', 'busy', 'loadMs', 'heartbeat', 'inNative', 'lastMs', 'heapMb'] as const;
 type WorkerInt = (typeof WORKER_INTS)[number];
 const WORKER_BIGS = ['requests', 'errors', 'texts'] as const;
 // Each worker's fields get 64-byte cache lines of their own: workers update them from different
@@ -131,6 +132,8 @@ export interface WorkerStats {
   loadMs: number;
   /** Milliseconds its last task took. */
   lastMs: number;
+  /** MiB of V8 heap the worker used after its last task. */
+  heapMb: number;
 }
 
 /** A plain snapshot of the pool's counters; a fresh object on every call. */
@@ -201,6 +204,7 @@ export class StatsView {
         busy: Atomics.load(this.i32, w + 2),
         loadMs: Atomics.load(this.i32, w + 3),
         lastMs: Atomics.load(this.i32, w + 6) / 1000,
+        heapMb: Atomics.load(this.i32, w + 7),
         requests: Number(Atomics.load(this.big, b)),
         errors: Number(Atomics.load(this.big, b + 1)),
         texts: Number(Atomics.load(this.big, b + 2)),
@@ -336,6 +340,16 @@ export class PoolStats extends StatsView {
     return this.workerGet(slot, 'heartbeat');
   }
 
+  /** MiB of V8 heap a worker used after its last task. */
+  heapMb(slot: number): number {
+    return this.workerGet(slot, 'heapMb');
+  }
+
+  /** Tasks a worker runs right now. */
+  busy(slot: number): number {
+    return this.workerGet(slot, 'busy');
+  }
+
   /** Whether a worker is inside a model run (native code) right now. */
   inNative(slot: number): boolean {
     return this.workerGet(slot, 'inNative') !== 0;
@@ -383,8 +397,9 @@ export class WorkerStatsWriter extends StatsView {
     this.workerSet(this.slot, 'inNative', inside ? 1 : 0);
   }
 
-  taskEnd(texts: number, ok: boolean, ms: number): void {
+  taskEnd(texts: number, ok: boolean, ms: number, heapMb: number): void {
     this.workerSet(this.slot, 'lastMs', Math.min(2 ** 31 - 1, Math.round(ms * 1000)));
+    this.workerSet(this.slot, 'heapMb', Math.round(heapMb));
     this.workerAdd(this.slot, 'busy', -1);
     this.workerInc(this.slot, 'requests');
     if (ok) this.workerInc(this.slot, 'texts', texts);

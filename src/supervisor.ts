@@ -1,7 +1,7 @@
 import type { PoolStats } from './stats.js';
 
 /** What the pool knows of one worker thread. */
-export type WorkerPhase = 'loading' | 'ready' | 'failed' | 'hung' | 'retiring';
+export type WorkerPhase = 'loading' | 'ready' | 'failed' | 'hung' | 'recycling' | 'retiring';
 
 interface WorkerRecord {
   threadId: number;
@@ -24,6 +24,8 @@ export interface SupervisorOptions {
   stats: PoolStats;
   concurrency: number;
   healthTimeout: number;
+  /** MiB of V8 heap past which a worker is retired once idle (Infinity: never). */
+  recycleHeapMb: number;
   /** Ends a worker thread (by threadId); the pool's Piscina replaces it. */
   terminate: (threadId: number) => void;
   /** Something changed that may let waiting calls go (a worker became ready). */
@@ -171,10 +173,23 @@ export class Supervisor {
     this.#timers.add(timer);
   }
 
-  /** The periodic health check: a worker whose heartbeat stalls past `healthTimeout` is ended. */
+  /**
+   * The periodic health check: a worker whose heartbeat stalls past `healthTimeout` is ended; a
+   * worker whose heap passed `recycleHeapMb` gets no new task and is ended once idle.
+   */
   check(now = performance.now()): void {
+    const stats = this.#o.stats;
     for (const record of this.#records.values()) {
+      if (record.phase === 'recycling') {
+        if (stats.busy(record.slot) === 0 && !stats.inNative(record.slot)) this.#end(record);
+        continue;
+      }
       if (record.phase !== 'ready' || record.slot < 0) continue;
+      if (stats.heapMb(record.slot) > this.#o.recycleHeapMb) {
+        record.phase = 'recycling';
+        stats.inc('recycled');
+        continue;
+      }
       const beat = this.#o.stats.heartbeat(record.slot);
       if (beat !== record.lastBeat) {
         record.lastBeat = beat;

@@ -29,6 +29,7 @@ describe('resolveOptions', () => {
       healthTimeout: 10_000,
       resourceLimits: undefined,
       faultInjection: undefined,
+      recycleHeapMb: Infinity,
       cpuMemArena: true,
       memPattern: true,
     });
@@ -80,6 +81,7 @@ describe('resolveOptions', () => {
     [{ resourceLimits: { maxOldGenerationSizeMb: 0 } }, RangeError, /options.resourceLimits.maxOldGenerationSizeMb must be a positive number, received 0/],
     [{ faultInjection: { crash: 2 } }, RangeError, /options.faultInjection.crash must be a probability from 0 to 1, received 2/],
     [{ faultInjection: { explode: 0.1 } }, TypeError, /unknown fault "explode"; valid ones are crash, exit, hang/],
+    [{ recycleHeapMb: 0 }, RangeError, /options.recycleHeapMb must be a positive number of MiB or Infinity, received 0/],
     [{ cpuMemArena: 'no' }, TypeError, /options.cpuMemArena must be a boolean, received "no"/],
     [{ memPattern: 0 }, TypeError, /options.memPattern must be a boolean, received 0/],
     [{ batching: 1 }, TypeError, /options.batching must be a boolean, received 1/],
@@ -124,6 +126,7 @@ describe('resolveOptions', () => {
       [ENV_VARS.healthInterval]: '250',
       [ENV_VARS.healthTimeout]: '2000',
       [ENV_VARS.faultInjection]: 'crash=0.5,hang=0.25',
+      [ENV_VARS.recycleHeapMb]: '512',
       [ENV_VARS.cpuMemArena]: '0',
       [ENV_VARS.memPattern]: 'false',
     };
@@ -154,6 +157,7 @@ describe('resolveOptions', () => {
       healthTimeout: 2000,
       resourceLimits: undefined,
       faultInjection: { crash: 0.5, hang: 0.25 },
+      recycleHeapMb: 512,
       cpuMemArena: false,
       memPattern: false,
     });

@@ -211,6 +211,24 @@ describe('threads { min, max }', () => {
   });
 });
 
+describe('recycleHeapMb', () => {
+  it('retires a worker past its heap limit once idle, and replaces it, without failing a call', async () => {
+    const pool = createPool({ threads: 1, recycleHeapMb: 1, healthInterval: 50, cacheBytes: 0 });
+    await pool.ready();
+    for (let i = 0; i < 3; i++) {
+      await pool.embed(sentence(i));
+      await until(() => pool.stats().recycled > i, 5_000, 'a recycle');
+    }
+    await pool.embed('after recycling');
+    const s = pool.stats();
+    expect(s.errors).toBe(0);
+    expect(s.workerCrashes).toBe(0);
+    expect(s.modelLoads).toBeGreaterThanOrEqual(3);
+    expect(s.workers.find((w) => w.state === 'ready')!.heapMb).toBeGreaterThan(1);
+    await pool.close();
+  });
+});
+
 describe('resourceLimits', () => {
   it('runs workers under V8 limits, and names an out-of-memory death at load', async () => {
     const roomy = createPool({ threads: 1, resourceLimits: { maxOldGenerationSizeMb: 256 } });

@@ -7,6 +7,7 @@
  */
 import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { ModelLoadError, errorToWire, ErrorCodes } from '../src/errors.js';
 import { CONTROL_ALL, MESSAGE_TAG, broadcastName, type EmbedTask, type PoolBroadcast, type TaskResult, type WorkerConfig, type WorkerMessage } from '../src/protocol.js';
@@ -22,6 +23,9 @@ const post = (message: WorkerMessage): void => parentPort!.postMessage(message);
 // synchronous call): the pool's health check reads it without sending a message.
 setInterval(() => stats.beat(), config.heartbeatMs).unref();
 stats.beat();
+
+/** This thread's own V8 heap in use (each worker has an isolate of its own). */
+const heapMb = (): number => getHeapStatistics().used_heap_size / 2 ** 20;
 
 type FaultPoint = 'before' | 'between' | 'after';
 
@@ -107,13 +111,13 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
       if (fault?.at === 'before') await fail(fault.kind);
       const outcomes = await engine.embed(task, hooks);
       if (fault) await fail(fault.kind); // 'after', or 'between' when the task had a single run
-      stats.taskEnd(texts, true, performance.now() - began);
+      stats.taskEnd(texts, true, performance.now() - began, heapMb());
       const result: TaskResult = { outcomes };
       // Hand each call's vectors over to the main thread instead of copying them.
       const buffers = outcomes.flatMap((o) => ('data' in o ? [o.data.buffer] : []));
       return move({ [transferableSymbol]: buffers, [valueSymbol]: result } as never);
     } catch (error) {
-      stats.taskEnd(texts, false, performance.now() - began);
+      stats.taskEnd(texts, false, performance.now() - began, heapMb());
       return { error: errorToWire(error) } satisfies TaskResult;
     }
   };
