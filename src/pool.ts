@@ -633,6 +633,25 @@ export class WarmPool implements AsyncDisposable {
     channels.requestEnd.publish(event);
   }
 
+  /**
+   * Waits until no worker of these generations is inside a model run (or none runs a task), for
+   * at most `limit` ms. A worker busy in JavaScript (even spinning) can be terminated safely.
+   */
+  async #untilNoModelRun(gens: Generation[], limit: number): Promise<void> {
+    const deadline = performance.now() + limit;
+    while (performance.now() < deadline) {
+      if (gens.every((g) => g.activeTasks === 0)) return;
+      const inRun = gens.some((g) =>
+        g.piscina.threads.some((w) => {
+          const slot = this.#stats.slotOf(w.threadId);
+          return slot >= 0 && this.#stats.inNative(slot);
+        }),
+      );
+      if (!inRun) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   async #close(timeout: number): Promise<void> {
     this.#state = 'closing';
     this.#queue.rejectAll(() => new PoolClosedError('the pool closed before the call reached a worker'));
@@ -646,7 +665,7 @@ export class WarmPool implements AsyncDisposable {
     // in the middle of one aborts the whole process.
     this.#closeController.abort();
     Atomics.store(this.#control, CONTROL_ALL, 1);
-    await Promise.all(gens.map((g) => g.whenIdle(NATIVE_RUN_GRACE_MS)));
+    await this.#untilNoModelRun(gens, NATIVE_RUN_GRACE_MS);
     await Promise.all(gens.map((g) => g.disposeSessions()));
     await Promise.all(gens.map((g) => g.destroy()));
     this.#gen = undefined;

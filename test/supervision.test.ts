@@ -1,5 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +8,7 @@ import {
   CHANNEL_NAMES,
   MODELS_DIR,
   ModelLoadError,
+  ROOT,
   WorkerExitedError,
   createPool,
   maxAbsDiff,
@@ -248,6 +250,46 @@ describe('resourceLimits', () => {
     const [va, vb] = await Promise.all([a.embed(texts), b.embed(texts)]);
     for (let i = 0; i < texts.length; i++) expect(maxAbsDiff(va[i]!, vb[i]!)).toBe(0);
     await Promise.all([a.close(), b.close()]);
+  });
+});
+
+describe('close() in every state', () => {
+  const run = (code: string) =>
+    spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+
+  it.each([
+    ['while starting', `const pool = createPool({ threads: 2 }); await pool.close();`],
+    ['while busy with crashing workers', `
+      const pool = createPool({ threads: 2, retries: 1, faultInjection: { crash: 0.3, exit: 0.3 } });
+      const calls = Array.from({ length: 200 }, (_, i) => pool.embed('text ' + i).catch(() => {}));
+      await new Promise((r) => setTimeout(r, 300));
+      await pool.close({ timeout: 100 });
+      await Promise.all(calls);`],
+    ['during a restart storm', `
+      const pool = createPool({ threads: 1, retries: 0, faultInjection: { exit: 1 } });
+      await pool.ready();
+      process.env.WARMPOOL_TEST_LOAD_EXIT = '1';
+      await pool.embed('x').catch(() => {});
+      await new Promise((r) => setTimeout(r, 700));
+      await pool.close();`],
+    ['during a reload', `
+      const pool = createPool({ threads: 1 });
+      await pool.ready();
+      const reload = pool.reload({ dtype: 'fp32' }).catch(() => {});
+      await pool.close();
+      await reload;`],
+    ['with a hung worker', `
+      const pool = createPool({ threads: 1, retries: 0, healthTimeout: 60000, faultInjection: { hang: 1 } });
+      await pool.ready();
+      const call = pool.embed('spins').catch((e) => e.code);
+      await new Promise((r) => setTimeout(r, 200));
+      await pool.close({ timeout: 100 });
+      console.log(await call);`],
+  ])('closes %s and lets the process exit by itself', (_state, body) => {
+    const r = run(`import { createPool } from './dist/src/index.js';\n${body}\nconsole.log('closed');`);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('closed');
   });
 });
 

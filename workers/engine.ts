@@ -121,7 +121,13 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
       }
       tokens[r] = n;
     }
+    // Announce the native run first, then check for cancellation: with the pool raising the flag
+    // before it reads this one, either the pool sees the run coming or the run sees the flag.
     hooks.native(true);
+    if (hooks.stopped()) {
+      hooks.native(false);
+      throw new AbortError('the task was cancelled: its callers no longer wait for it');
+    }
     let outputs: Record<string, Tensor | undefined>;
     try {
       outputs = await pipe.model(inputs as unknown as Record<string, unknown>);
