@@ -1,6 +1,30 @@
 export { createPool, WarmPool } from './pool.js';
 export type { PackedVectors, ModelInfo, PoolState, CloseOptions } from './pool.js';
-export { embed, getDefaultPool, closeDefaultPool } from './default-pool.js';
+export { embed, index, search, getDefaultPool, closeDefaultPool } from './default-pool.js';
+export type { CollectionsApi } from './collections/client.js';
+export type {
+  Doc,
+  JsonValue,
+  VectorInput,
+  CollectionOption,
+  IndexDocsOptions,
+  IndexResult,
+  IndexStreamOptions,
+  IndexProgress,
+  SearchOptions,
+  SearchHit,
+  StoredDoc,
+  GetOptions,
+  CreateCollectionOptions,
+  HnswSettings,
+  CollectionInfo,
+  Metric,
+  IndexKind,
+} from './collections/types.js';
+export { COLLECTION_DEFAULTS } from './collections/types.js';
+export type { MetadataFilter, FieldCondition, Scalar } from './collections/filter.js';
+export { chunkText, readCorpus } from './collections/ingest.js';
+export type { Passage, ChunkOptions } from './collections/ingest.js';
 export type { EmbedOptions } from './inputs.js';
 export { DEFAULTS, ENV_VARS, DTYPES, POOLINGS, defaultThreads, resolveOptions } from './options.js';
 export type { PoolOptions, ResolvedOptions, Dtype, Pooling, Warmup } from './options.js';
@@ -15,6 +39,10 @@ export {
   ModelLoadError,
   WorkerExitedError,
   InferenceError,
+  CollectionNotFoundError,
+  CollectionExistsError,
+  CollectionCorruptError,
+  CollectionLockedError,
   ErrorCodes,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';

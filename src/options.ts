@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 
 /** Model precisions transformers.js can load (`onnx/model.onnx`, `onnx/model_quantized.onnx`, ...). */
 export const DTYPES = ['auto', 'fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'bnb4', 'q4f16'] as const;
@@ -81,6 +82,12 @@ export interface PoolOptions {
   /** Milliseconds `close()` waits for running calls before it stops the workers. Env: `WARMPOOL_CLOSE_TIMEOUT`. @default 10000 */
   closeTimeout?: number;
   /**
+   * The directory that holds the pool's collections (one folder each, created on first use).
+   * A relative path is taken from the working directory at `createPool`. Env: `WARMPOOL_STORE_PATH`.
+   * @default './.warmpool'
+   */
+  storePath?: string;
+  /**
    * Where environment variables are read from; `false` ignores the environment.
    * @default process.env
    */
@@ -104,6 +111,8 @@ export interface ResolvedOptions {
   readonly timeout: number;
   readonly batchSize: number;
   readonly closeTimeout: number;
+  /** Absolute path of the collections directory. */
+  readonly storePath: string;
 }
 
 /** The environment variable behind each option. */
@@ -123,6 +132,7 @@ export const ENV_VARS = {
   timeout: 'WARMPOOL_TIMEOUT',
   batchSize: 'WARMPOOL_BATCH_SIZE',
   closeTimeout: 'WARMPOOL_CLOSE_TIMEOUT',
+  storePath: 'WARMPOOL_STORE_PATH',
 } as const satisfies Record<keyof ResolvedOptions, string>;
 
 export const DEFAULTS = Object.freeze({
@@ -137,6 +147,7 @@ export const DEFAULTS = Object.freeze({
   timeout: Infinity,
   batchSize: 32,
   closeTimeout: 10_000,
+  storePath: './.warmpool',
 });
 
 /** The default worker count: every core, but no more than 4 (each worker holds its own model). */
@@ -233,7 +244,7 @@ function choice<T extends string>(src: Source | undefined, fallback: T, choices:
 
 const KNOWN_KEYS = new Set([
   'model', 'dtype', 'allowRemoteModels', 'cacheDir', 'threads', 'idleTimeout', 'intraOpThreads', 'warmup',
-  'concurrentTasksPerWorker', 'maxQueue', 'queueTimeout', 'timeout', 'batchSize', 'closeTimeout', 'env',
+  'concurrentTasksPerWorker', 'maxQueue', 'queueTimeout', 'timeout', 'batchSize', 'closeTimeout', 'storePath', 'env',
 ]);
 
 /**
@@ -302,6 +313,7 @@ export function resolveOptions(options: PoolOptions = {}, cores = availableParal
     timeout: millis(get('timeout', options.timeout), DEFAULTS.timeout, true),
     batchSize: integer(get('batchSize', options.batchSize), DEFAULTS.batchSize, 1, 4096),
     closeTimeout: millis(get('closeTimeout', options.closeTimeout), DEFAULTS.closeTimeout, true),
+    storePath: resolvePath(text(get('storePath', options.storePath)) ?? DEFAULTS.storePath),
   };
   return Object.freeze(resolved);
 }

@@ -23,6 +23,10 @@ export const COUNTERS = [
   'modelLoads',
   'texts',
   'tokens',
+  'docsIndexed',
+  'docsDeleted',
+  'searches',
+  'collectionsExpired',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, ENV_VARS, createPool, defaultThreads, resolveOptions } from './helpers.js';
 
@@ -60,6 +61,7 @@ describe('resolveOptions', () => {
     [{ timeout: '5' }, TypeError, /options.timeout must be a number, received "5"/],
     [{ batchSize: 0 }, RangeError, /options.batchSize must be an integer from 1 to 4096/],
     [{ closeTimeout: -1 }, RangeError, /options.closeTimeout must be/],
+    [{ storePath: '' }, TypeError, /options.storePath must be a non-empty string, received ""/],
     [{ env: 'x' }, TypeError, /options.env must be an object or false/],
     [{ thread: 2 }, TypeError, /unknown option "thread"; valid options are model, dtype/],
   ])('rejects %j', (options, ErrorClass, message) => {
@@ -88,6 +90,7 @@ describe('resolveOptions', () => {
       [ENV_VARS.timeout]: 'Infinity',
       [ENV_VARS.batchSize]: '8',
       [ENV_VARS.closeTimeout]: '500',
+      [ENV_VARS.storePath]: '/tmp/wp-store',
     };
     expect(Object.keys(env)).toHaveLength(Object.keys(ENV_VARS).length);
     expect(resolveOptions({ env })).toEqual({
@@ -106,7 +109,14 @@ describe('resolveOptions', () => {
       timeout: Infinity,
       batchSize: 8,
       closeTimeout: 500,
+      storePath: '/tmp/wp-store',
     });
+  });
+
+  it('resolves storePath to an absolute path, ./.warmpool by default', () => {
+    expect(resolveOptions(noEnv).storePath).toBe(resolve('.warmpool'));
+    expect(resolveOptions({ ...noEnv, storePath: 'data/store' }).storePath).toBe(resolve('data/store'));
+    expect(resolveOptions({ storePath: '/a', env: { WARMPOOL_STORE_PATH: '/b' } }).storePath).toBe('/a');
   });
 
   it('lets explicit options win over the environment', () => {
