@@ -95,13 +95,13 @@ export class Collection {
     const snapshots = listSnapshots(this.dir);
     const segments = listSegments(this.dir);
     let base: SnapshotContent | undefined;
-    const damaged: { file: string; error: WarmpoolError }[] = [];
+    const damaged: { file: string; seq: number; error: WarmpoolError }[] = [];
     for (const snap of snapshots) {
       try {
         base = readSnapshot(snap);
         break;
       } catch (error) {
-        damaged.push({ file: snap.file, error: error as WarmpoolError });
+        damaged.push({ file: snap.file, seq: snap.seq, error: error as WarmpoolError });
       }
     }
     const baseSeq = base?.seq ?? 0;
@@ -117,6 +117,10 @@ export class Collection {
       this.#replay(record);
       expected++;
     }
+    // A damaged snapshot covered up to its sequence: what replaces it must reach at least as far,
+    // or documents would be silently missing.
+    const needed = Math.max(0, ...damaged.map((d) => d.seq));
+    if (expected - 1 < needed) throw damaged[0]!.error;
     this.#seq = this.#applied = expected - 1;
     this.#sinceSnapshot = this.#seq - baseSeq;
     for (const { file, error } of damaged) {
@@ -160,6 +164,7 @@ export class Collection {
     const frames = docs.map((d, i) => encodeUpsert(++this.#seq, d.id, d.text, metaJsons[i], d.vector));
     return this.#enqueue(frames, () => {
       docs.forEach((d, i) => this.#applyUpsert(d.id, d.text, metaJsons[i], d.vector, true));
+      this.#vi.commit();
     }) as Promise<void>;
   }
 

@@ -5,10 +5,10 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import type { Doc } from './types.js';
+import type { Doc, IndexStreamOptions } from './types.js';
 
 export interface ChunkOptions {
-  /** Most words in a passage. @default 120 */
+  /** Most words in a passage. @default 60 */
   maxWords?: number;
 }
 
@@ -39,7 +39,7 @@ export async function listTextFiles(root: string): Promise<string[]> {
  * `maxWords`; a longer paragraph is cut at sentence ends, and a sentence longer still at words.
  */
 export function chunkText(text: string, options: ChunkOptions = {}): string[] {
-  const maxWords = options.maxWords ?? 120;
+  const maxWords = options.maxWords ?? 60;
   const words = (s: string): number => s.split(/\s+/).filter(Boolean).length;
   const pieces: string[] = [];
   for (const para of text.split(/\n\s*\n/)) {
@@ -78,4 +78,36 @@ export async function* readCorpus(root: string, options: ChunkOptions = {}): Asy
       yield { id: `${source}#${chunk}`, text: passages[chunk]!, metadata: { source, chunk } };
     }
   }
+}
+
+/** What {@link indexFolder} needs of a pool. */
+export interface StreamIndexer {
+  indexStream(source: AsyncIterable<Doc>, options: IndexStreamOptions): Promise<{ count: number; batches: number }>;
+}
+
+/**
+ * Indexes every passage of a folder's text files into a collection, calling `onProgress` with a
+ * one-line status after each durable batch.
+ */
+export async function indexFolder(
+  pool: StreamIndexer,
+  root: string,
+  collection: string,
+  onProgress: (line: string) => void,
+): Promise<{ passages: number; files: number; seconds: number }> {
+  const started = performance.now();
+  const files = await listTextFiles(root);
+  const sources = new Set<string>();
+  const passages = (async function* () {
+    for await (const p of readCorpus(root)) {
+      sources.add(p.metadata.source);
+      yield p;
+    }
+  })();
+  const { count } = await pool.indexStream(passages, {
+    collection,
+    batchSize: 128,
+    onProgress: (p) => onProgress(`indexed ${p.indexed} passages from ${sources.size}/${files.length} files (${(p.elapsedMs / 1000).toFixed(1)} s)`),
+  });
+  return { passages: count, files: files.length, seconds: (performance.now() - started) / 1000 };
 }

@@ -1,7 +1,9 @@
 /**
  * The binary record format shared by the write-ahead log and snapshots.
  *
- * Frame: `u32 payloadLength | u32 crc32(payload) | payload` (little-endian).
+ * Frame: `u32 payloadLength | u32 ~payloadLength | u32 crc32(payload) | payload` (little-endian).
+ * The length's complement tells a damaged length field (corruption) from a record cut short by a
+ * crash (a torn write at the tail).
  * Payload: `u8 op | f64 seq | ...` where the rest depends on the op:
  *   upsert: `u32 idLen id | u32 textLen text | u32 metaLen metaJson | u32 dims | f32 x dims`
  *   delete: `u32 idLen id`
@@ -14,7 +16,7 @@ import { crc32 } from 'node:zlib';
 
 export const Op = { upsert: 1, delete: 2, header: 3, end: 4 } as const;
 
-const FRAME = 8;
+const FRAME = 12;
 const NO_META = 0xffffffff;
 /** A frame longer than this is not a frame: the length field itself is damaged. */
 const MAX_PAYLOAD = 1 << 30;
@@ -47,7 +49,8 @@ export type LogRecord = UpsertRecord | DeleteRecord | HeaderRecord | EndRecord;
 function frame(payload: Buffer): Buffer {
   const out = Buffer.allocUnsafe(FRAME + payload.length);
   out.writeUInt32LE(payload.length, 0);
-  out.writeUInt32LE(crc32(payload), 4);
+  out.writeUInt32LE(~payload.length >>> 0, 4);
+  out.writeUInt32LE(crc32(payload), 8);
   payload.copy(out, FRAME);
   return out;
 }
@@ -161,11 +164,11 @@ export function decodeRecords(buf: Buffer): DecodeResult {
     });
     if (buf.length - o < FRAME) return stop('a frame header cut short', buf.length);
     const len = buf.readUInt32LE(o);
-    if (len > MAX_PAYLOAD || len < 9) return stop(`an impossible record length ${len}`, len === 0 ? o : buf.length);
+    if (buf.readUInt32LE(o + 4) !== (~len >>> 0) || len > MAX_PAYLOAD || len < 9) return stop(`a damaged record header (length ${len})`, o);
     const end = o + FRAME + len;
     if (end > buf.length) return stop('a record cut short', buf.length);
     const payload = buf.subarray(o + FRAME, end);
-    if (crc32(payload) !== buf.readUInt32LE(o + 4)) return stop('a checksum mismatch', end);
+    if (crc32(payload) !== buf.readUInt32LE(o + 8)) return stop('a checksum mismatch', end);
     try {
       records.push(decodePayload(payload));
     } catch (error) {

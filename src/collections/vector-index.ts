@@ -24,6 +24,8 @@ export class VectorIndex {
   #slots = 0;
   #size = 0;
   #hnsw: UsearchIndex | undefined;
+  /** Slots written but not yet in the graph: added in one multi-threaded batch by {@link commit}. */
+  readonly #graphPending = new Set<number>();
   /** Until {@link finishLoad}: recovery stores everything first and builds the graph once. */
   #loading = true;
 
@@ -55,13 +57,13 @@ export class VectorIndex {
       this.#grow(slot + 1);
       this.#alive[slot] = 1;
       this.#size++;
-    } else if (this.#hnsw) {
+    } else if (this.#hnsw && !this.#graphPending.has(slot)) {
       this.#hnsw.remove(BigInt(slot));
     }
     const target = this.vector(slot);
     target.set(vector);
     if (this.metric === 'cosine') normalizeInPlace(target);
-    if (this.#hnsw) this.#hnsw.add(BigInt(slot), target.slice());
+    if (this.#hnsw) this.#graphPending.add(slot);
     else if (!this.#loading && this.#settings.index === 'auto' && this.#size >= this.#settings.autoThreshold) this.#buildGraph();
     return slot;
   }
@@ -71,7 +73,23 @@ export class VectorIndex {
     this.#alive[slot] = 0;
     this.#free.push(slot);
     this.#size--;
-    this.#hnsw?.remove(BigInt(slot));
+    if (!this.#graphPending.delete(slot)) this.#hnsw?.remove(BigInt(slot));
+  }
+
+  /** Adds the vectors written since the last commit to the graph, in one batch on all cores. */
+  commit(): void {
+    const graph = this.#hnsw;
+    if (!graph || this.#graphPending.size === 0) return;
+    const keys = new BigUint64Array(this.#graphPending.size);
+    const rows = new Float32Array(keys.length * this.dims);
+    let n = 0;
+    for (const slot of this.#graphPending) {
+      keys[n] = BigInt(slot);
+      rows.set(this.vector(slot), n * this.dims);
+      n++;
+    }
+    this.#graphPending.clear();
+    graph.add(keys, rows, keys.length > 64 ? 0 : 1);
   }
 
   /**
@@ -81,6 +99,7 @@ export class VectorIndex {
    */
   search(query: Float32Array, k: number, accept?: (slot: number) => boolean, exact = false): Scored[] {
     if (this.#size === 0) return [];
+    this.commit();
     const q = query.slice();
     if (this.metric === 'cosine') normalizeInPlace(q);
     if (this.#hnsw && !exact) {
@@ -159,6 +178,7 @@ export class VectorIndex {
       n++;
     }
     if (n > 0) graph.add(keys, rows, 0);
+    this.#graphPending.clear();
     this.#hnsw = graph;
   }
 
