@@ -38,7 +38,7 @@ const DEMO_QUESTIONS = [
   'What makes the dough rise?',
   'What do the moon and the sun do to the sea?',
   'How far away did the lightning strike?',
-  'How should I prepare for a long distance race?',
+  'How do runners train for a marathon?',
 ];
 
 function printHits(hits: SearchHit[]): void {
