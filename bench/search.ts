@@ -178,7 +178,7 @@ async function main(): Promise<void> {
   const md = [
     `| vectors | recall@10 (HNSW vs exact) | HNSW p50 / p99 ms | exact p50 / p99 ms | load s |`,
     `|---|---|---|---|---|`,
-    ...sizes.map((s) => `| ${s.vectors.toLocaleString('en-US')} | ${s.recallAt10} | ${s.hnswP50Ms} / ${s.hnswP99Ms} | ${s.exactP50Ms} / ${s.exactP99Ms} | ${s.loadSeconds} |`),
+    ...[...sizes].sort((a, b) => a.vectors - b.vectors).map((s) => `| ${s.vectors.toLocaleString('en-US')} | ${s.recallAt10} | ${s.hnswP50Ms} / ${s.hnswP99Ms} | ${s.exactP50Ms} / ${s.exactP99Ms} | ${s.loadSeconds} |`),
     '',
     `| expansionSearch (${efN.toLocaleString('en-US')} vectors) | recall@10 | p50 / p99 ms |`,
     `|---|---|---|`,
