@@ -70,8 +70,6 @@ async function handle(req: IndexRequest): Promise<{ result: unknown; transfer?: 
       return { result: await store.drop(req.collection) };
     case 'info':
       return { result: (await store.get(req.collection)).info() };
-    case 'sweep':
-      return { result: await store.sweep() };
   }
 }
 

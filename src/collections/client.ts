@@ -183,11 +183,6 @@ export class CollectionsClient {
     };
   }
 
-  /** Runs the ttl sweep now; resolves to how many collections were dropped. */
-  async sweep(): Promise<number> {
-    return (await this.#call({ op: 'sweep' })) as number;
-  }
-
   #call(request: IndexRequest, transfer: ArrayBuffer[] = []): Promise<unknown> {
     if (this.#closing) return Promise.reject(new PoolClosedError());
     if (this.#dead) return Promise.reject(new WorkerExitedError(`the index worker exited: ${this.#dead.message}`, { cause: this.#dead }));

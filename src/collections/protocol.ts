@@ -18,7 +18,6 @@ export type IndexRequest =
   | { op: 'create'; settings: CollectionSettings }
   | { op: 'drop'; collection: string }
   | { op: 'info'; collection: string }
-  | { op: 'sweep' }
   | { op: 'close' };
 
 export type IndexMessage = IndexRequest & { id: number };
