@@ -176,6 +176,26 @@ describe('durability', () => {
   });
 });
 
+describe('process lifetime', () => {
+  it('an idle index worker (and its ttl sweep timer) does not keep the process alive', async () => {
+    const store = tempStore();
+    try {
+      const run = runChild([store.dir, 'noclose']);
+      const timer = setTimeout(() => run.child.kill('SIGKILL'), 30_000);
+      const { code, signal, stderr } = await run.exited;
+      clearTimeout(timer);
+      expect({ code, signal, stderr }).toMatchObject({ code: 0, signal: null });
+      expect(run.lines).toContain('found a');
+      // What it wrote without closing is on disk.
+      const pool = openPool(store.dir);
+      expect(await pool.count({ collection: 'docs' })).toBe(1);
+      await pool.close();
+    } finally {
+      store.cleanup();
+    }
+  });
+});
+
 describe('lock file', () => {
   it('refuses a store held by another live process with CollectionLockedError', async () => {
     const store = tempStore();

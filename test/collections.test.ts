@@ -265,7 +265,7 @@ describe('HNSW recall', () => {
     const c = { collection: 'recall', create: { index: 'hnsw' as const } };
     await pool.indexStream(
       (function* () {
-        for (let i = 0; i < 10_000; i++) yield { id: `r${i}`, text: gen.doc(i) };
+        for (let i = 0; i < 10_000; i++) yield { id: `r${i}`, text: gen.doc(i), metadata: { bucket: i % 20 } };
       })(),
       { ...c, batchSize: 2_000 },
     );
@@ -279,6 +279,23 @@ describe('HNSW recall', () => {
       found += ann.filter((h) => exact.has(h.id)).length;
     }
     expect(found / (queries * 10)).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('applies a filter on the graph path, with the scan as the fallback for selective filters', async () => {
+    const gen = textGenerator(7);
+    let found = 0;
+    for (let q = 0; q < 20; q++) {
+      const v = await pool.embed(gen.doc(20_000 + q));
+      const filter = { bucket: q % 20 };
+      const exact = (await pool.search(v, { collection: 'recall', k: 10, filter, exact: true })).map((h) => h.id);
+      const ann = await pool.search(v, { collection: 'recall', k: 10, filter });
+      expect(ann).toHaveLength(10);
+      expect(ann.every((h) => (h.metadata as { bucket: number }).bucket === q % 20)).toBe(true);
+      found += ann.filter((h) => exact.includes(h.id)).length;
+    }
+    expect(found / 200).toBeGreaterThanOrEqual(0.9);
+    const rare = await pool.search(await pool.embed(gen.doc(1)), { collection: 'recall', k: 5, filter: { bucket: { $in: [3] }, missing: { $exists: false } } });
+    expect(rare).toHaveLength(5);
   });
 });
 
