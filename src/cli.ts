@@ -4,7 +4,10 @@
  * the library, or from the flags below.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { indexFolder } from './collections/ingest.js';
+import type { SearchHit } from './collections/types.js';
 import { WarmpoolError } from './errors.js';
 import { createPool, type WarmPool } from './pool.js';
 import type { PoolOptions } from './options.js';
@@ -13,38 +16,38 @@ const USAGE = `usage: warmpool <command> [options]
 
 commands:
   embed <text...>     embed texts (or lines of stdin with "-") and print one JSON object per line
-  demo                embed a few sentences and show which ones the model finds closest
+  index <folder>      split the folder's .txt and .md files into passages and index them
+  search <question>   print the passages closest to the question
+  demo                index the bundled samples/ folder and run a few searches
   info                print the resolved model and pool settings as JSON
 
 options:
   --model <name|path|hub-id>   model to load (env WARMPOOL_MODEL; default glove-100d)
   --threads <n>                worker threads (env WARMPOOL_THREADS)
   --no-normalize               keep raw pooled vectors (embed)
+  --store <dir>                collections directory (env WARMPOOL_STORE_PATH; default ./.warmpool)
+  --collection <name>          collection to index into or search (default "default")
+  -k <n>                       hits to print (search; default 5)
   -h, --help                   show this help
 `;
 
-const DEMO_SENTENCES = [
-  'A man is playing a guitar.',
-  'The stock market fell sharply today.',
-  'The chef cooked pasta with fresh tomatoes.',
-  'Heavy rain and strong winds are expected tonight.',
-  'The team won the championship after extra time.',
-  'The doctor prescribed antibiotics for the infection.',
-];
-const DEMO_QUERIES = [
-  'Someone plays an instrument.',
-  'Shares dropped on Wall Street.',
-  'A storm is coming this evening.',
-  'She made dinner in the kitchen.',
-  'The patient was given medicine.',
-  'The football club celebrated its victory.',
+const SAMPLES_DIR = fileURLToPath(new URL('../../samples/', import.meta.url));
+
+const DEMO_QUESTIONS = [
+  'How do bees tell each other where the flowers are?',
+  'What makes the dough rise?',
+  'What do the moon and the sun do to the sea?',
+  'How far away did the lightning strike?',
+  'How do runners train for a marathon?',
 ];
 
-const dot = (a: Float32Array, b: Float32Array): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
+function printHits(hits: SearchHit[]): void {
+  if (hits.length === 0) process.stdout.write('  (no hits)\n');
+  hits.forEach((hit, i) => {
+    const text = hit.text && hit.text.length > 160 ? `${hit.text.slice(0, 157)}...` : (hit.text ?? '');
+    process.stdout.write(`  ${i + 1}. ${hit.score.toFixed(3)}  ${hit.id}\n     ${text}\n`);
+  });
+}
 
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -54,6 +57,9 @@ async function run(argv: string[]): Promise<number> {
       model: { type: 'string' },
       threads: { type: 'string' },
       'no-normalize': { type: 'boolean', default: false },
+      store: { type: 'string' },
+      collection: { type: 'string' },
+      k: { type: 'string', short: 'k' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -65,6 +71,8 @@ async function run(argv: string[]): Promise<number> {
   const options: PoolOptions = {};
   if (values.model !== undefined) options.model = values.model;
   if (values.threads !== undefined) options.threads = Number(values.threads);
+  if (values.store !== undefined) options.storePath = values.store;
+  const collection = values.collection ?? 'default';
 
   if (command === 'embed') {
     const texts = rest.length === 1 && rest[0] === '-' ? readFileSync(0, 'utf8').split('\n').filter((l) => l.trim() !== '') : rest;
@@ -79,23 +87,41 @@ async function run(argv: string[]): Promise<number> {
       }
     });
   }
+  if (command === 'index') {
+    if (rest.length !== 1) {
+      process.stderr.write('warmpool index: give one folder of .txt / .md files\n');
+      return 2;
+    }
+    return withPool(options, async (pool) => {
+      const { passages, files, seconds } = await indexFolder(pool, rest[0]!, collection, (line) => process.stderr.write(`\r${line}`));
+      process.stderr.write('\n');
+      process.stdout.write(`indexed ${passages} passages from ${files} files into collection "${collection}" (${pool.options.storePath}) in ${seconds.toFixed(1)} s\n`);
+    });
+  }
+  if (command === 'search') {
+    const question = rest.join(' ').trim();
+    if (!question) {
+      process.stderr.write('warmpool search: give a question\n');
+      return 2;
+    }
+    const k = values.k === undefined ? 5 : Number(values.k);
+    return withPool({ threads: 1, ...options }, async (pool) => {
+      printHits(await pool.search(question, { collection, k }));
+    });
+  }
   if (command === 'demo') {
     return withPool(options, async (pool) => {
       const started = performance.now();
-      await pool.ready();
-      const readyMs = performance.now() - started;
-      const docs = await pool.embed(DEMO_SENTENCES);
-      const t0 = performance.now();
-      const queries = await pool.embed(DEMO_QUERIES);
-      const warmMs = performance.now() - t0;
-      const info = pool.model!;
-      process.stdout.write(`model ${info.model} (${info.dims}-d), ${pool.options.maxThreads} workers warm in ${readyMs.toFixed(0)} ms\n\n`);
-      for (let q = 0; q < DEMO_QUERIES.length; q++) {
-        const scores = docs.map((d, i) => ({ i, score: dot(queries[q]!, d) })).sort((a, b) => b.score - a.score);
-        const best = scores[0]!;
-        process.stdout.write(`${DEMO_QUERIES[q]}\n  -> ${DEMO_SENTENCES[best.i]}  (cosine ${best.score.toFixed(3)})\n`);
+      const { passages, files } = await indexFolder(pool, SAMPLES_DIR, collection, () => {});
+      process.stdout.write(
+        `indexed ${passages} passages from ${files} files in samples/ into ${pool.options.storePath} (${pool.model!.model}, ${pool.model!.dims}-d) in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+      );
+      for (const question of DEMO_QUESTIONS) {
+        const t0 = performance.now();
+        const hits = await pool.search(question, { collection, k: 2 });
+        process.stdout.write(`\n${question}  (${(performance.now() - t0).toFixed(1)} ms)\n`);
+        printHits(hits);
       }
-      process.stdout.write(`\n${DEMO_QUERIES.length} queries embedded warm in ${warmMs.toFixed(1)} ms\n`);
     });
   }
   if (command === 'info') {

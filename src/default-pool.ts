@@ -1,3 +1,4 @@
+import type { Doc, IndexDocsOptions, IndexResult, SearchHit, SearchOptions, VectorInput } from './collections/types.js';
 import type { EmbedOptions } from './inputs.js';
 import { createPool, type WarmPool } from './pool.js';
 
@@ -27,4 +28,14 @@ export function embed(input: string, options?: EmbedOptions): Promise<Float32Arr
 export function embed(input: readonly string[], options?: EmbedOptions): Promise<Float32Array[]>;
 export function embed(input: string | readonly string[], options?: EmbedOptions): Promise<Float32Array | Float32Array[]> {
   return getDefaultPool().embed(input as string, options);
+}
+
+/** Indexes with the default pool: see {@link WarmPool.index}. */
+export function index(docs: readonly (Doc | string)[] | Doc | string, options?: IndexDocsOptions): Promise<IndexResult> {
+  return getDefaultPool().index(docs, options);
+}
+
+/** Searches with the default pool: see {@link WarmPool.search}. */
+export function search(query: string | VectorInput, options?: SearchOptions): Promise<SearchHit[]> {
+  return getDefaultPool().search(query, options);
 }

@@ -17,6 +17,10 @@ export const ErrorCodes = {
   MODEL_LOAD: 'ERR_WARMPOOL_MODEL_LOAD',
   WORKER_EXITED: 'ERR_WARMPOOL_WORKER_EXITED',
   INFERENCE: 'ERR_WARMPOOL_INFERENCE',
+  COLLECTION_NOT_FOUND: 'ERR_WARMPOOL_COLLECTION_NOT_FOUND',
+  COLLECTION_EXISTS: 'ERR_WARMPOOL_COLLECTION_EXISTS',
+  COLLECTION_CORRUPT: 'ERR_WARMPOOL_COLLECTION_CORRUPT',
+  COLLECTION_LOCKED: 'ERR_WARMPOOL_COLLECTION_LOCKED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -133,6 +137,49 @@ export class InferenceError extends WarmpoolError {
   }
 }
 
+/** No collection of that name exists in the store. */
+export class CollectionNotFoundError extends WarmpoolError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.COLLECTION_NOT_FOUND, message, options);
+  }
+  override get name(): string {
+    return 'CollectionNotFoundError';
+  }
+}
+
+/** `collections().create()` named a collection that already exists with different settings. */
+export class CollectionExistsError extends WarmpoolError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.COLLECTION_EXISTS, message, options);
+  }
+  override get name(): string {
+    return 'CollectionExistsError';
+  }
+}
+
+/**
+ * A collection file failed its checks (bad checksum, bad header, a damaged record before the end of
+ * the log). The message names the file; nothing is silently dropped.
+ */
+export class CollectionCorruptError extends WarmpoolError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.COLLECTION_CORRUPT, message, options);
+  }
+  override get name(): string {
+    return 'CollectionCorruptError';
+  }
+}
+
+/** Another live process (or pool) holds the store directory's lock file. */
+export class CollectionLockedError extends WarmpoolError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.COLLECTION_LOCKED, message, options);
+  }
+  override get name(): string {
+    return 'CollectionLockedError';
+  }
+}
+
 /** The plain-object form of an error that crosses a thread boundary. */
 export interface WireError {
   code: string;
@@ -159,6 +206,10 @@ const constructors: Record<ErrorCode, new (message: string) => WarmpoolError> = 
   [ErrorCodes.MODEL_LOAD]: ModelLoadError,
   [ErrorCodes.WORKER_EXITED]: WorkerExitedError,
   [ErrorCodes.INFERENCE]: InferenceError,
+  [ErrorCodes.COLLECTION_NOT_FOUND]: CollectionNotFoundError,
+  [ErrorCodes.COLLECTION_EXISTS]: CollectionExistsError,
+  [ErrorCodes.COLLECTION_CORRUPT]: CollectionCorruptError,
+  [ErrorCodes.COLLECTION_LOCKED]: CollectionLockedError,
 };
 
 export function errorFromWire(wire: WireError): WarmpoolError {

@@ -2,7 +2,31 @@ export { createPool, WarmPool } from './pool.js';
 export type { PackedVectors, ModelInfo, PoolState, CloseOptions, HealthReport, ReloadOptions } from './pool.js';
 export type { WorkerPhase } from './supervisor.js';
 export type { FaultInjection } from './protocol.js';
-export { embed, getDefaultPool, closeDefaultPool } from './default-pool.js';
+export { embed, index, search, getDefaultPool, closeDefaultPool } from './default-pool.js';
+export type { CollectionsApi } from './collections/client.js';
+export type {
+  Doc,
+  JsonValue,
+  VectorInput,
+  CollectionOption,
+  IndexDocsOptions,
+  IndexResult,
+  IndexStreamOptions,
+  IndexProgress,
+  SearchOptions,
+  SearchHit,
+  StoredDoc,
+  GetOptions,
+  CreateCollectionOptions,
+  HnswSettings,
+  CollectionInfo,
+  Metric,
+  IndexKind,
+} from './collections/types.js';
+export { COLLECTION_DEFAULTS } from './collections/types.js';
+export type { MetadataFilter, FieldCondition, Scalar } from './collections/filter.js';
+export { chunkText, readCorpus } from './collections/ingest.js';
+export type { Passage, ChunkOptions } from './collections/ingest.js';
 export type { EmbedOptions } from './inputs.js';
 export { DEFAULTS, ENV_VARS, DTYPES, POOLINGS, defaultThreads, resolveOptions } from './options.js';
 export type { PoolOptions, ResolvedOptions, ResourceLimits, Dtype, Pooling, Warmup } from './options.js';
@@ -17,6 +41,10 @@ export {
   ModelLoadError,
   WorkerExitedError,
   InferenceError,
+  CollectionNotFoundError,
+  CollectionExistsError,
+  CollectionCorruptError,
+  CollectionLockedError,
   ErrorCodes,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { FaultInjection } from './protocol.js';
+import { resolve as resolvePath } from 'node:path';
 
 /** Model precisions transformers.js can load (`onnx/model.onnx`, `onnx/model_quantized.onnx`, ...). */
 export const DTYPES = ['auto', 'fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'bnb4', 'q4f16'] as const;
@@ -155,6 +156,12 @@ export interface PoolOptions {
    */
   faultInjection?: FaultInjection;
   /**
+   * The directory that holds the pool's collections (one folder each, created on first use).
+   * A relative path is taken from the working directory at `createPool`. Env: `WARMPOOL_STORE_PATH`.
+   * @default './.warmpool'
+   */
+  storePath?: string;
+  /**
    * Where environment variables are read from; `false` ignores the environment.
    * @default process.env
    */
@@ -191,6 +198,8 @@ export interface ResolvedOptions {
   readonly cpuMemArena: boolean;
   readonly memPattern: boolean;
   readonly faultInjection: FaultInjection | undefined;
+  /** Absolute path of the collections directory. */
+  readonly storePath: string;
 }
 
 /** V8 limits of a worker thread (see `worker_threads` `resourceLimits`). */
@@ -230,6 +239,7 @@ export const ENV_VARS = {
   recycleHeapMb: 'WARMPOOL_RECYCLE_HEAP_MB',
   cpuMemArena: 'WARMPOOL_CPU_MEM_ARENA',
   memPattern: 'WARMPOOL_MEM_PATTERN',
+  storePath: 'WARMPOOL_STORE_PATH',
 } as const satisfies Record<Exclude<keyof ResolvedOptions, 'resourceLimits'>, string>;
 
 export const DEFAULTS = Object.freeze({
@@ -255,6 +265,7 @@ export const DEFAULTS = Object.freeze({
   recycleHeapMb: Infinity,
   cpuMemArena: true,
   memPattern: true,
+  storePath: './.warmpool',
 });
 
 /** The default worker count: every core, but no more than 4 (each worker holds its own model). */
@@ -412,7 +423,7 @@ const KNOWN_KEYS = new Set([
   'model', 'dtype', 'allowRemoteModels', 'cacheDir', 'threads', 'idleTimeout', 'intraOpThreads', 'warmup',
   'concurrentTasksPerWorker', 'maxQueue', 'queueTimeout', 'timeout', 'batchSize', 'batching', 'maxBatchSize',
   'maxBatchTokens', 'maxBatchDelay', 'cacheBytes', 'closeTimeout', 'retries', 'healthInterval', 'healthTimeout',
-  'resourceLimits', 'recycleHeapMb', 'cpuMemArena', 'memPattern', 'faultInjection', 'env',
+  'resourceLimits', 'recycleHeapMb', 'cpuMemArena', 'memPattern', 'faultInjection', 'storePath', 'env',
 ]);
 
 /**
@@ -494,6 +505,7 @@ export function resolveOptions(options: PoolOptions = {}, cores = availableParal
     cpuMemArena: bool(get('cpuMemArena', options.cpuMemArena), DEFAULTS.cpuMemArena),
     memPattern: bool(get('memPattern', options.memPattern), DEFAULTS.memPattern),
     faultInjection: faults(get('faultInjection', options.faultInjection)),
+    storePath: resolvePath(text(get('storePath', options.storePath)) ?? DEFAULTS.storePath),
   };
   return Object.freeze(resolved);
 }

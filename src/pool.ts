@@ -3,6 +3,19 @@ import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { VectorCache } from './cache.js';
 import { CallQueue } from './call-queue.js';
+import { CollectionsClient, type CollectionsApi } from './collections/client.js';
+import type {
+  CollectionOption,
+  Doc,
+  GetOptions,
+  IndexDocsOptions,
+  IndexResult,
+  IndexStreamOptions,
+  SearchHit,
+  SearchOptions,
+  StoredDoc,
+  VectorInput,
+} from './collections/types.js';
 import {
   AbortError,
   InvalidInputError,
@@ -130,6 +143,8 @@ export class WarmPool implements AsyncDisposable {
   #closing: Promise<void> | undefined;
   #reloading: Promise<void> | undefined;
   #requestIds = 0;
+  /** Created on the first collection call: the index worker is not started for a pool that only embeds. */
+  #collections: CollectionsClient | undefined;
 
   constructor(options: PoolOptions = {}) {
     this.options = resolveOptions(options);
@@ -218,6 +233,66 @@ export class WarmPool implements AsyncDisposable {
   async embedPacked(input: string | readonly string[], options?: EmbedOptions): Promise<PackedVectors> {
     const { data, dims } = await this.#call(input, options);
     return { data, dims };
+  }
+
+  #collectionsClient(): CollectionsClient {
+    if (this.#state === 'closing' || this.#state === 'closed') throw new PoolClosedError();
+    return (this.#collections ??= new CollectionsClient(this));
+  }
+
+  /**
+   * Embeds documents and writes them to a collection (created on first use, with the model's
+   * dimension), replacing documents with the same id. Resolves once they are durable on disk.
+   *
+   * @example
+   * await pool.index([{ id: 'a', text: 'The cat sat on the mat.', metadata: { lang: 'en' } }], { collection: 'notes' });
+   */
+  async index(docs: readonly (Doc | string)[] | Doc | string, options?: IndexDocsOptions): Promise<IndexResult> {
+    return this.#collectionsClient().index(docs, options);
+  }
+
+  /** Indexes an (async) iterable of documents in batches, holding at most two batches at once. */
+  async indexStream(
+    source: AsyncIterable<Doc | string> | Iterable<Doc | string>,
+    options?: IndexStreamOptions,
+  ): Promise<{ count: number; batches: number }> {
+    return this.#collectionsClient().indexStream(source, options);
+  }
+
+  /**
+   * Nearest neighbours of a text (embedded first) or a vector, best first.
+   *
+   * @example
+   * const hits = await pool.search('where did the cat sit?', { collection: 'notes', k: 3 });
+   */
+  async search(query: string | VectorInput, options?: SearchOptions): Promise<SearchHit[]> {
+    return this.#collectionsClient().search(query, options);
+  }
+
+  /** Deletes documents by id; resolves to how many existed. */
+  async delete(ids: string | readonly string[], options?: CollectionOption): Promise<number> {
+    return this.#collectionsClient().delete(ids, options);
+  }
+
+  /** Stored documents by id, in order; `null` for an id that is not there. */
+  async get(ids: string | readonly string[], options?: GetOptions): Promise<(StoredDoc | null)[]> {
+    return this.#collectionsClient().get(ids, options);
+  }
+
+  /** Documents in a collection. */
+  async count(options?: CollectionOption): Promise<number> {
+    return this.#collectionsClient().count(options);
+  }
+
+  /** List, create, inspect and drop collections. */
+  collections(): CollectionsApi {
+    const client = (): CollectionsClient => this.#collectionsClient();
+    return {
+      list: async () => client().collections().list(),
+      create: async (name, options) => client().collections().create(name, options),
+      info: async (name) => client().collections().info(name),
+      drop: async (name) => client().collections().drop(name),
+    };
   }
 
   /**
@@ -669,6 +744,7 @@ export class WarmPool implements AsyncDisposable {
     await Promise.all(gens.map((g) => g.disposeSessions()));
     await Promise.all(gens.map((g) => g.destroy()));
     this.#gen = undefined;
+    await this.#collections?.close();
     this.#state = 'closed';
     if (!this.#ready.settled) this.#ready.reject(new PoolClosedError('the pool closed before it was ready'));
   }

@@ -32,6 +32,10 @@ export const COUNTERS = [
   'loadFailures',
   'reloads',
   'recycled',
+  'docsIndexed',
+  'docsDeleted',
+  'searches',
+  'collectionsExpired',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, ENV_VARS, createPool, defaultThreads, resolveOptions } from './helpers.js';
 
@@ -89,6 +90,7 @@ describe('resolveOptions', () => {
     [{ maxBatchTokens: 2.5 }, RangeError, /options.maxBatchTokens must be an integer/],
     [{ maxBatchDelay: -1 }, RangeError, /options.maxBatchDelay must be a number of milliseconds from 0 to 60000, received -1/],
     [{ cacheBytes: -1 }, RangeError, /options.cacheBytes must be an integer from 0/],
+    [{ storePath: '' }, TypeError, /options.storePath must be a non-empty string, received ""/],
     [{ env: 'x' }, TypeError, /options.env must be an object or false/],
     [{ thread: 2 }, TypeError, /unknown option "thread"; valid options are model, dtype/],
   ])('rejects %j', (options, ErrorClass, message) => {
@@ -129,6 +131,7 @@ describe('resolveOptions', () => {
       [ENV_VARS.recycleHeapMb]: '512',
       [ENV_VARS.cpuMemArena]: '0',
       [ENV_VARS.memPattern]: 'false',
+      [ENV_VARS.storePath]: '/tmp/wp-store',
     };
     expect(Object.keys(env)).toHaveLength(Object.keys(ENV_VARS).length);
     expect(resolveOptions({ env })).toEqual({
@@ -160,7 +163,14 @@ describe('resolveOptions', () => {
       recycleHeapMb: 512,
       cpuMemArena: false,
       memPattern: false,
+      storePath: '/tmp/wp-store',
     });
+  });
+
+  it('resolves storePath to an absolute path, ./.warmpool by default', () => {
+    expect(resolveOptions(noEnv).storePath).toBe(resolve('.warmpool'));
+    expect(resolveOptions({ ...noEnv, storePath: 'data/store' }).storePath).toBe(resolve('data/store'));
+    expect(resolveOptions({ storePath: '/a', env: { WARMPOOL_STORE_PATH: '/b' } }).storePath).toBe('/a');
   });
 
   it('lets explicit options win over the environment', () => {

@@ -1,0 +1,242 @@
+/**
+ * The main thread's side of collections: validates calls, embeds texts with the pool's embed
+ * workers, and sends vectors (transferred, not copied) to the one index worker that owns the store.
+ */
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { AbortError, errorFromWire, InvalidInputError, PoolClosedError, WorkerExitedError, describe } from '../errors.js';
+import type { ResolvedOptions } from '../options.js';
+import type { ModelInfo, PackedVectors } from '../pool.js';
+import { checkDocs, checkIds, checkSearch, collectionName, collectionSettings, toVector } from './inputs.js';
+import type { IndexMessage, IndexRequest, IndexResponse, IndexWorkerData } from './protocol.js';
+import {
+  COLLECTION_DEFAULTS,
+  type CollectionInfo,
+  type CollectionOption,
+  type CreateCollectionOptions,
+  type Doc,
+  type GetOptions,
+  type IndexDocsOptions,
+  type IndexResult,
+  type IndexStreamOptions,
+  type SearchHit,
+  type SearchOptions,
+  type StoredDoc,
+  type VectorInput,
+} from './types.js';
+
+const WORKER_FILE = fileURLToPath(new URL('../../workers/index-worker.js', import.meta.url));
+
+/** What the client needs from the pool: its public surface only. */
+export interface Embedder {
+  embedPacked(input: readonly string[]): Promise<PackedVectors>;
+  ready(): Promise<void>;
+  readonly model: ModelInfo | undefined;
+  readonly options: ResolvedOptions;
+  readonly statsBuffer: SharedArrayBuffer;
+}
+
+/** `pool.collections()`: list, create, inspect and drop collections. */
+export interface CollectionsApi {
+  list(): Promise<CollectionInfo[]>;
+  create(name: string, options?: CreateCollectionOptions): Promise<CollectionInfo>;
+  info(name: string): Promise<CollectionInfo>;
+  /** Resolves to whether the collection existed. */
+  drop(name: string): Promise<boolean>;
+}
+
+interface Waiter {
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+export class CollectionsClient {
+  readonly #pool: Embedder;
+  readonly #pending = new Map<number, Waiter>();
+  #worker: Worker | undefined;
+  #nextId = 0;
+  #closing: Promise<void> | undefined;
+  #dead: Error | undefined;
+
+  constructor(pool: Embedder) {
+    this.#pool = pool;
+  }
+
+  async index(docs: readonly (Doc | string)[] | Doc | string, options?: IndexDocsOptions): Promise<IndexResult> {
+    const collection = collectionName(options);
+    const checked = checkDocs(docs);
+    if (checked.length === 0) return { ids: [], count: 0 };
+    const toEmbed = checked.filter((d) => !d.vector);
+    let embedded: PackedVectors | undefined;
+    if (toEmbed.length > 0) embedded = await this.#pool.embedPacked(toEmbed.map((d) => d.text));
+    const dims = embedded?.dims[1] ?? checked[0]!.vector!.length;
+    const vectors = new Float32Array(checked.length * dims);
+    let e = 0;
+    checked.forEach((d, i) => {
+      const v = d.vector ?? embedded!.data.subarray(e * dims, (e++ + 1) * dims);
+      if (v.length !== dims) {
+        throw new InvalidInputError(`docs[${i}].vector has dimension ${v.length} but the other vectors of the call have dimension ${dims}`);
+      }
+      vectors.set(v, i * dims);
+    });
+    const ids = checked.map((d) => d.id);
+    await this.#call(
+      {
+        op: 'upsert',
+        collection,
+        settings: collectionSettings(collection, options?.create, dims),
+        ids,
+        texts: checked.map((d) => d.text),
+        metadata: checked.map((d) => d.metadata),
+        vectors,
+        dims,
+      },
+      [vectors.buffer as ArrayBuffer],
+    );
+    return { ids, count: ids.length };
+  }
+
+  /**
+   * Indexes documents from any (async) iterable in batches of `batchSize`, pulling the next batch
+   * only while at most one is being written: no more than two batches are ever held.
+   */
+  async indexStream(source: AsyncIterable<Doc | string> | Iterable<Doc | string>, options: IndexStreamOptions = {}): Promise<{ count: number; batches: number }> {
+    const batchSize = options.batchSize ?? COLLECTION_DEFAULTS.streamBatchSize;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, received ${JSON.stringify(batchSize)}`);
+    collectionName(options);
+    const started = performance.now();
+    let indexed = 0;
+    let batches = 0;
+    let failure: { error: unknown } | undefined;
+    let inFlight: Promise<void> | undefined;
+    const send = async (batch: (Doc | string)[]): Promise<void> => {
+      await inFlight;
+      if (failure) throw failure.error;
+      inFlight = this.index(batch, options).then(
+        ({ count }) => {
+          indexed += count;
+          batches++;
+          options.onProgress?.({ indexed, batches, elapsedMs: performance.now() - started });
+        },
+        (error: unknown) => {
+          failure = { error };
+        },
+      );
+    };
+    let batch: (Doc | string)[] = [];
+    for await (const doc of source) {
+      if (options.signal?.aborted) throw new AbortError(`indexing was aborted after ${indexed} documents`, { cause: options.signal.reason });
+      if (failure) throw failure.error;
+      batch.push(doc);
+      if (batch.length >= batchSize) {
+        await send(batch);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) await send(batch);
+    await inFlight;
+    if (failure) throw failure.error;
+    return { count: indexed, batches };
+  }
+
+  async search(query: string | VectorInput, options?: SearchOptions): Promise<SearchHit[]> {
+    const o = checkSearch(options);
+    let vector: Float32Array;
+    if (typeof query === 'string') {
+      if (query.trim() === '') throw new InvalidInputError('the query text is empty');
+      vector = (await this.#pool.embedPacked([query])).data;
+    } else {
+      // A copy: its buffer is transferred to the index worker, the caller's array stays usable.
+      vector = toVector(query, 'the query').slice();
+    }
+    return (await this.#call({ op: 'search', collection: o.collection, vector, k: o.k, filter: o.filter, includeVectors: o.includeVectors, exact: o.exact }, [
+      vector.buffer as ArrayBuffer,
+    ])) as SearchHit[];
+  }
+
+  async delete(ids: string | readonly string[], options?: CollectionOption): Promise<number> {
+    return (await this.#call({ op: 'delete', collection: collectionName(options), ids: checkIds(ids) })) as number;
+  }
+
+  async get(ids: string | readonly string[], options?: GetOptions): Promise<(StoredDoc | null)[]> {
+    return (await this.#call({ op: 'get', collection: collectionName(options), ids: checkIds(ids), includeVectors: options?.includeVectors === true })) as (StoredDoc | null)[];
+  }
+
+  async count(options?: CollectionOption): Promise<number> {
+    return (await this.#call({ op: 'count', collection: collectionName(options) })) as number;
+  }
+
+  collections(): CollectionsApi {
+    return {
+      list: async () => (await this.#call({ op: 'list' })) as CollectionInfo[],
+      create: async (name, options) => {
+        const collection = collectionName({ collection: name });
+        let dims = options?.dims;
+        if (dims === undefined) {
+          await this.#pool.ready();
+          dims = this.#pool.model!.dims;
+        }
+        return (await this.#call({ op: 'create', settings: collectionSettings(collection, { ...options, dims }, dims) })) as CollectionInfo;
+      },
+      info: async (name) => (await this.#call({ op: 'info', collection: collectionName({ collection: name }) })) as CollectionInfo,
+      drop: async (name) => (await this.#call({ op: 'drop', collection: collectionName({ collection: name }) })) as boolean,
+    };
+  }
+
+  #call(request: IndexRequest, transfer: ArrayBuffer[] = []): Promise<unknown> {
+    if (this.#closing) return Promise.reject(new PoolClosedError());
+    if (this.#dead) return Promise.reject(new WorkerExitedError(`the index worker exited: ${this.#dead.message}`, { cause: this.#dead }));
+    const worker = this.#spawn();
+    const id = ++this.#nextId;
+    return new Promise((resolve, reject) => {
+      // Waiting callers keep the process alive; an idle index worker does not.
+      if (this.#pending.size === 0) worker.ref();
+      this.#pending.set(id, { resolve, reject });
+      worker.postMessage({ ...request, id } satisfies IndexMessage, transfer);
+    });
+  }
+
+  #spawn(): Worker {
+    if (this.#worker) return this.#worker;
+    const workerData: IndexWorkerData = { root: this.#pool.options.storePath, statsBuffer: this.#pool.statsBuffer };
+    const worker = new Worker(WORKER_FILE, { workerData });
+    worker.unref();
+    worker.on('message', (msg: IndexResponse) => {
+      const waiter = this.#pending.get(msg.id);
+      if (!waiter) return;
+      this.#pending.delete(msg.id);
+      if (this.#pending.size === 0) worker.unref();
+      if ('error' in msg) waiter.reject(errorFromWire(msg.error));
+      else waiter.resolve(msg.result);
+    });
+    const fail = (error: Error): void => {
+      this.#dead ??= error;
+      this.#worker = undefined;
+      for (const waiter of this.#pending.values()) waiter.reject(new WorkerExitedError(`the index worker exited: ${describe(error)}`, { cause: error }));
+      this.#pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => {
+      if (!this.#closing) fail(new Error(`exit code ${code}`));
+    });
+    this.#worker = worker;
+    return worker;
+  }
+
+  /** Lets pending writes finish, snapshots, releases the store's lock and stops the index worker. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const worker = this.#worker;
+      if (!worker) return;
+      await new Promise<void>((resolve) => {
+        const id = ++this.#nextId;
+        worker.ref();
+        this.#pending.set(id, { resolve: () => resolve(), reject: () => resolve() });
+        worker.postMessage({ op: 'close', id } satisfies IndexMessage);
+      });
+      this.#worker = undefined;
+      await worker.terminate();
+    })();
+    return this.#closing;
+  }
+}

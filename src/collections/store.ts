@@ -1,0 +1,173 @@
+/**
+ * The store directory as the index worker sees it: the lock, one {@link Collection} per folder
+ * (opened on first use), creation, dropping, and the sweep that drops expired session collections.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { CollectionExistsError, CollectionNotFoundError } from '../errors.js';
+import type { PoolStats } from '../stats.js';
+import { Collection } from './collection.js';
+import { StoreLock } from './lock.js';
+import type { CollectionInfo, CollectionSettings } from './types.js';
+import { fsyncDir } from './wal.js';
+
+export class Store {
+  readonly root: string;
+  readonly #stats: PoolStats;
+  readonly #lock: StoreLock;
+  readonly #open = new Map<string, Promise<Collection>>();
+  #sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(root: string, stats: PoolStats) {
+    this.root = root;
+    this.#stats = stats;
+    mkdirSync(root, { recursive: true });
+    this.#lock = new StoreLock(root);
+    this.#lock.acquire();
+    this.#sweepDisk();
+  }
+
+  #dir(name: string): string {
+    return join(this.root, name);
+  }
+
+  /** The collection, opened (recovered) on first use; `CollectionNotFoundError` when there is none. */
+  get(name: string): Promise<Collection> {
+    let opening = this.#open.get(name);
+    if (!opening) {
+      const dir = this.#dir(name);
+      opening = existsSync(join(dir, 'meta.json'))
+        ? Collection.open(dir, this.#stats)
+        : Promise.reject(new CollectionNotFoundError(`no collection named ${JSON.stringify(name)} in ${this.root}`));
+      this.#open.set(name, opening);
+      // A failed open is not cached: the next call sees the error again (or a repaired folder).
+      opening.then(
+        (c) => this.#watchTtl(c),
+        () => this.#open.delete(name),
+      );
+    }
+    return opening;
+  }
+
+  /**
+   * Creates the collection, or returns the existing one when its settings agree with the ones
+   * given (`CollectionExistsError` when they do not).
+   */
+  async create(settings: CollectionSettings, strict: boolean): Promise<Collection> {
+    const existing = this.#open.has(settings.name) || existsSync(join(this.#dir(settings.name), 'meta.json'));
+    if (existing) {
+      const c = await this.get(settings.name);
+      const s = c.settings;
+      if (strict && (s.dims !== settings.dims || s.metric !== settings.metric || s.index !== settings.index || s.ttl !== settings.ttl)) {
+        throw new CollectionExistsError(
+          `collection ${JSON.stringify(settings.name)} exists with dims ${s.dims}, metric ${s.metric}, index ${s.index}, ttl ${s.ttl ?? 'none'}; ` +
+            `asked for dims ${settings.dims}, metric ${settings.metric}, index ${settings.index}, ttl ${settings.ttl ?? 'none'}`,
+        );
+      }
+      return c;
+    }
+    const creating = Collection.create(this.#dir(settings.name), settings, this.#stats);
+    this.#open.set(settings.name, creating);
+    creating.then(
+      (c) => this.#watchTtl(c),
+      () => this.#open.delete(settings.name),
+    );
+    return creating;
+  }
+
+  /** Every collection in the directory (each is opened to count it). */
+  async list(): Promise<CollectionInfo[]> {
+    const names = readdirSync(this.root, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && existsSync(join(this.root, d.name, 'meta.json')))
+      .map((d) => d.name)
+      .sort();
+    const out: CollectionInfo[] = [];
+    for (const name of names) out.push((await this.get(name)).info());
+    return out;
+  }
+
+  /** Drops the collection and its files; resolves to whether it existed. */
+  async drop(name: string): Promise<boolean> {
+    let c: Collection;
+    try {
+      c = await this.get(name);
+    } catch (error) {
+      if (error instanceof CollectionNotFoundError) return false;
+      // A damaged collection can still be dropped.
+      if (!existsSync(this.#dir(name))) throw error;
+      this.#remove(name);
+      return true;
+    }
+    this.#open.delete(name);
+    await c.close();
+    this.#remove(name);
+    return true;
+  }
+
+  #remove(name: string): void {
+    this.#open.delete(name);
+    // Renamed first, so a crash halfway through the removal never leaves a half collection under its name.
+    const trash = join(this.root, `.dropped-${name}-${process.pid}-${Date.now()}`);
+    renameSync(this.#dir(name), trash);
+    fsyncDir(this.root);
+    rmSync(trash, { recursive: true, force: true });
+  }
+
+  #watchTtl(c: Collection): void {
+    if (c.settings.ttl === undefined || this.#sweepTimer) return;
+    const every = Math.max(50, Math.min(60_000, (c.settings.ttl * 1000) / 4));
+    this.#sweepTimer = setInterval(() => void this.sweep(), every);
+    this.#sweepTimer.unref();
+  }
+
+  /** Drops every open session collection unused for longer than its ttl; resolves to how many. */
+  async sweep(now = Date.now()): Promise<number> {
+    let dropped = 0;
+    for (const [name, opening] of this.#open) {
+      const c = await opening.catch(() => undefined);
+      if (!c || c.settings.ttl === undefined || now - c.lastUsed <= c.settings.ttl * 1000) continue;
+      if (await this.drop(name)) {
+        dropped++;
+        this.#stats.inc('collectionsExpired');
+      }
+    }
+    return dropped;
+  }
+
+  /**
+   * Drops session collections left by an earlier run whose ttl has passed since their newest file
+   * was written (reads are not on disk, so after a restart the last write counts as the last use).
+   */
+  #sweepDisk(now = Date.now()): void {
+    for (const d of readdirSync(this.root, { withFileTypes: true })) {
+      if (!d.isDirectory()) continue;
+      const dir = this.#dir(d.name);
+      if (d.name.startsWith('.dropped-')) {
+        rmSync(dir, { recursive: true, force: true });
+        continue;
+      }
+      let ttl: unknown;
+      try {
+        ttl = (JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as CollectionSettings).ttl;
+      } catch {
+        continue; // not a collection, or damaged: opening it reports that
+      }
+      if (typeof ttl !== 'number') continue;
+      const newest = Math.max(...readdirSync(dir).map((f) => statSync(join(dir, f)).mtimeMs));
+      if (now - newest > ttl * 1000) {
+        this.#remove(d.name);
+        this.#stats.inc('collectionsExpired');
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    for (const opening of this.#open.values()) {
+      const c = await opening.catch(() => undefined);
+      await c?.close();
+    }
+    this.#open.clear();
+    this.#lock.release();
+  }
+}

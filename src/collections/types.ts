@@ -1,0 +1,148 @@
+/** Public types of collections. */
+import type { MetadataFilter } from './filter.js';
+
+export type Metric = 'cosine' | 'dot' | 'l2';
+export const METRICS: readonly Metric[] = ['cosine', 'dot', 'l2'];
+export type IndexKind = 'exact' | 'hnsw' | 'auto';
+export const INDEX_KINDS: readonly IndexKind[] = ['exact', 'hnsw', 'auto'];
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type VectorInput = Float32Array | readonly number[];
+
+/** A document to index. A plain string is a document whose id is generated. */
+export interface Doc {
+  id: string;
+  text: string;
+  metadata?: JsonValue;
+  /** A vector to store instead of embedding `text` (it must have the collection's dimension). */
+  vector?: VectorInput;
+}
+
+export interface CollectionOption {
+  /** The collection's name: letters, digits, `.`, `_`, `-` (1-128 characters). @default 'default' */
+  collection?: string;
+}
+
+export interface IndexDocsOptions extends CollectionOption {
+  /**
+   * Settings used when `index()` creates the collection (it does when it does not exist yet);
+   * ignored for an existing one.
+   */
+  create?: CreateCollectionOptions;
+}
+
+export interface IndexResult {
+  /** The ids written (generated ones included), in input order. */
+  ids: string[];
+  count: number;
+}
+
+export interface IndexStreamOptions extends IndexDocsOptions {
+  /** Documents embedded and written together; at most two batches are held at once. @default 256 */
+  batchSize?: number;
+  /** Called after each batch is durable. */
+  onProgress?: (progress: IndexProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface IndexProgress {
+  indexed: number;
+  batches: number;
+  elapsedMs: number;
+}
+
+export interface SearchOptions extends CollectionOption {
+  /** How many hits. @default 10 */
+  k?: number;
+  /** Metadata conditions every hit must meet. */
+  filter?: MetadataFilter;
+  /** Return each hit's stored vector. @default false */
+  includeVectors?: boolean;
+  /** Force exact (brute-force) search even where the collection has an HNSW index. @default false */
+  exact?: boolean;
+}
+
+export interface SearchHit {
+  id: string;
+  /** Cosine similarity or dot product (higher is better), or L2 distance (lower is better). */
+  score: number;
+  text?: string;
+  metadata?: JsonValue;
+  vector?: Float32Array;
+}
+
+export interface StoredDoc {
+  id: string;
+  text: string;
+  metadata?: JsonValue;
+  vector?: Float32Array;
+}
+
+export interface GetOptions extends CollectionOption {
+  includeVectors?: boolean;
+}
+
+export interface HnswSettings {
+  /** Graph degree (M). @default 32 */
+  connectivity?: number;
+  /** Candidate list size while inserting (efConstruction). @default 128 */
+  expansionAdd?: number;
+  /** Candidate list size while searching (ef). @default 128 */
+  expansionSearch?: number;
+}
+
+export interface CreateCollectionOptions {
+  /** @default 'cosine' */
+  metric?: Metric;
+  /**
+   * `exact` scans every vector; `hnsw` keeps a graph index; `auto` scans until the collection
+   * reaches `autoThreshold` vectors, then builds the graph.
+   * @default 'auto'
+   */
+  index?: IndexKind;
+  /** Vectors at which `auto` switches to HNSW. @default 20000 */
+  autoThreshold?: number;
+  hnsw?: HnswSettings;
+  /** Seconds since last use after which the collection is dropped (a session collection). @default none */
+  ttl?: number;
+  /** Vector length; defaults to the pool's model. */
+  dims?: number;
+}
+
+export interface CollectionInfo {
+  name: string;
+  dims: number;
+  metric: Metric;
+  index: IndexKind;
+  /** Whether searches use the HNSW graph now (false for exact, and for `auto` below the threshold). */
+  hnswActive: boolean;
+  ttl: number | undefined;
+  count: number;
+  createdAt: string;
+  /** Set when the collection was recovered from an older snapshot because a newer one was damaged. */
+  recovery?: string;
+}
+
+/** Settings stored in a collection's folder. */
+export interface CollectionSettings {
+  name: string;
+  dims: number;
+  metric: Metric;
+  index: IndexKind;
+  autoThreshold: number;
+  hnsw: Required<HnswSettings>;
+  ttl: number | undefined;
+  createdAt: string;
+}
+
+export const COLLECTION_DEFAULTS = Object.freeze({
+  collection: 'default',
+  metric: 'cosine' as Metric,
+  index: 'auto' as IndexKind,
+  autoThreshold: 20_000,
+  connectivity: 32,
+  expansionAdd: 128,
+  expansionSearch: 128,
+  k: 10,
+  streamBatchSize: 256,
+});

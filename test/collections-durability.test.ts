@@ -1,0 +1,240 @@
+import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runChild, tempStore } from './collections-helpers.js';
+import { CollectionCorruptError, CollectionLockedError, createPool } from './helpers.js';
+
+const files = (dir: string, re: RegExp) => readdirSync(dir).filter((f) => re.test(f)).sort().map((f) => join(dir, f));
+const openPool = (dir: string) => createPool({ threads: 1, storePath: dir, env: false });
+
+describe('durability', () => {
+  it('keeps every acknowledged document when the process is killed with SIGKILL mid-stream', async () => {
+    const store = tempStore();
+    try {
+      const run = runChild([store.dir, 'index', '4']);
+      await run.until((_, lines) => lines.filter((l) => l.startsWith('ack ')).length >= 40);
+      run.child.kill('SIGKILL');
+      const { signal } = await run.exited;
+      expect(signal).toBe('SIGKILL');
+      const acked = run.lines.filter((l) => l.startsWith('ack ')).map((l) => l.split(' ').map(Number) as [number, number, number]);
+      expect(acked.length).toBeGreaterThanOrEqual(40);
+
+      const pool = openPool(store.dir);
+      try {
+        const ids = acked.flatMap(([, w, b]) => Array.from({ length: 5 }, (_, i) => `w${w}-b${b}-${i}`));
+        const docs = await pool.get(ids, { collection: 'docs' });
+        const missing = ids.filter((_, n) => docs[n] === null);
+        expect(missing).toEqual([]);
+        expect(docs.every((d, n) => d!.text.startsWith(`writer ${ids[n]!.split('-')[0]!.slice(1)} batch`))).toBe(true);
+        // Nothing beyond what the writers had started can appear: at most one unacknowledged batch each.
+        const count = await pool.count({ collection: 'docs' });
+        expect(count).toBeGreaterThanOrEqual(ids.length);
+        expect(count).toBeLessThanOrEqual(ids.length + 4 * 5);
+      } finally {
+        await pool.close();
+      }
+    } finally {
+      store.cleanup();
+    }
+  });
+
+  it('cuts a torn record off the end of the log (a write that was never acknowledged)', async () => {
+    const store = tempStore();
+    try {
+      const run = runChild([store.dir, 'index', '1']);
+      await run.until((_, lines) => lines.length >= 5);
+      run.child.kill('SIGKILL');
+      await run.exited;
+      const dir = join(store.dir, 'docs');
+      const [wal] = files(dir, /^wal-/);
+      const acked = run.lines.length;
+      // A crash mid-append: half of a record's frame at the tail.
+      const bytes = readFileSync(wal!);
+      writeFileSync(wal!, Buffer.concat([bytes, bytes.subarray(0, 40)]));
+      const pool = openPool(store.dir);
+      try {
+        expect(await pool.count({ collection: 'docs' })).toBeGreaterThanOrEqual(acked * 5);
+        expect(readFileSync(wal!).length).toBe(bytes.length);
+      } finally {
+        await pool.close();
+      }
+    } finally {
+      store.cleanup();
+    }
+  });
+
+  it('keeps the last good state when a snapshot write is killed halfway', async () => {
+    const store = tempStore();
+    try {
+      // A first, good snapshot (written by close), then more writes whose snapshot is cut short.
+      const first = runChild([store.dir, 'fill', '1000']);
+      expect((await first.exited).code).toBe(0);
+      const dir = join(store.dir, 'docs');
+      expect(files(dir, /^snapshot-.*\.bin$/)).toHaveLength(1);
+      const pool = openPool(store.dir);
+      await pool.index(Array.from({ length: 300 }, (_, i) => ({ id: `extra${i}`, text: `extra document ${i}` })), { collection: 'docs' });
+      await pool.close();
+      expect(files(dir, /^snapshot-.*\.bin$/)).toHaveLength(2);
+
+      const crash = runChild([store.dir, 'fill', '2000'], { WARMPOOL_TEST_CRASH_IN_SNAPSHOT: '1' });
+      const { signal } = await crash.exited;
+      expect(signal).toBe('SIGKILL');
+      expect(crash.lines).toContain('filled');
+      expect(files(dir, /\.tmp$/)).toHaveLength(1);
+
+      const again = openPool(store.dir);
+      try {
+        expect(await again.count({ collection: 'docs' })).toBe(2300);
+        expect((await again.get(['d1999', 'extra299'], { collection: 'docs' })).map((d) => d?.text)).toEqual([
+          'document 1999 about music and rivers',
+          'extra document 299',
+        ]);
+        expect(files(dir, /\.tmp$/)).toHaveLength(0);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      store.cleanup();
+    }
+  });
+
+  it('reports a damaged log record with CollectionCorruptError naming the file', async () => {
+    const store = tempStore();
+    try {
+      const run = runChild([store.dir, 'index', '1']);
+      await run.until((_, lines) => lines.length >= 10);
+      run.child.kill('SIGKILL');
+      await run.exited;
+      const [wal] = files(join(store.dir, 'docs'), /^wal-/);
+      const bytes = readFileSync(wal!);
+      bytes[Math.floor(bytes.length / 3)]! ^= 0xff;
+      writeFileSync(wal!, bytes);
+      const pool = openPool(store.dir);
+      try {
+        const error = await pool.count({ collection: 'docs' }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(CollectionCorruptError);
+        expect((error as Error).message).toContain(wal!);
+        // Never a silent empty collection: the error stays.
+        await expect(pool.search('x', { collection: 'docs' })).rejects.toThrow(CollectionCorruptError);
+      } finally {
+        await pool.close();
+      }
+    } finally {
+      store.cleanup();
+    }
+  });
+
+  it('recovers from the log when the newest snapshot is damaged, and names the snapshot when it cannot', async () => {
+    const store = tempStore();
+    try {
+      const fill = runChild([store.dir, 'fill', '600']);
+      expect((await fill.exited).code).toBe(0);
+      const dir = join(store.dir, 'docs');
+      const [snap] = files(dir, /^snapshot-.*\.bin$/);
+      const bytes = readFileSync(snap!);
+      bytes[bytes.length - 100]! ^= 0xff;
+      writeFileSync(snap!, bytes);
+
+      const pool = openPool(store.dir);
+      const info = await pool.collections().info('docs');
+      expect(info.count).toBe(600);
+      expect(info.recovery).toContain(snap!);
+      await pool.close();
+      // The damaged file is kept aside for inspection, and the next open is clean.
+      expect(existsSync(`${snap}.corrupt`)).toBe(true);
+      const again = openPool(store.dir);
+      expect(await again.collections().info('docs')).toMatchObject({ count: 600 });
+      expect((await again.collections().info('docs')).recovery).toBeUndefined();
+      await again.close();
+    } finally {
+      store.cleanup();
+    }
+  });
+
+  it('names the damaged snapshot when there is no log to recover from', async () => {
+    const store = tempStore();
+    try {
+      const fill = runChild([store.dir, 'fill', '600']);
+      expect((await fill.exited).code).toBe(0);
+      const dir = join(store.dir, 'docs');
+      const [snap] = files(dir, /^snapshot-.*\.bin$/);
+      for (const wal of files(dir, /^wal-/)) unlinkSync(wal);
+      const bytes = readFileSync(snap!);
+      bytes[200]! ^= 0xff;
+      writeFileSync(snap!, bytes);
+      const pool = openPool(store.dir);
+      try {
+        const error = await pool.count({ collection: 'docs' }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(CollectionCorruptError);
+        expect((error as Error).message).toContain(snap!);
+      } finally {
+        await pool.close();
+      }
+    } finally {
+      store.cleanup();
+    }
+  });
+});
+
+describe('process lifetime', () => {
+  it('an idle index worker (and its ttl sweep timer) does not keep the process alive', async () => {
+    const store = tempStore();
+    try {
+      const run = runChild([store.dir, 'noclose']);
+      const timer = setTimeout(() => run.child.kill('SIGKILL'), 30_000);
+      const { code, signal, stderr } = await run.exited;
+      clearTimeout(timer);
+      expect({ code, signal, stderr }).toMatchObject({ code: 0, signal: null });
+      expect(run.lines).toContain('found a');
+      // What it wrote without closing is on disk.
+      const pool = openPool(store.dir);
+      expect(await pool.count({ collection: 'docs' })).toBe(1);
+      await pool.close();
+    } finally {
+      store.cleanup();
+    }
+  });
+});
+
+describe('lock file', () => {
+  it('refuses a store held by another live process with CollectionLockedError', async () => {
+    const store = tempStore();
+    try {
+      const holder = runChild([store.dir, 'hold']);
+      await holder.until((l) => l === 'holding');
+      const pool = openPool(store.dir);
+      try {
+        const error = await pool.count({ collection: 'docs' }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(CollectionLockedError);
+        expect((error as Error).message).toContain(`process ${holder.child.pid}`);
+      } finally {
+        holder.child.kill('SIGKILL');
+        await holder.exited;
+        await pool.close();
+      }
+      // The holder is dead now: its lock is stale and the next pool takes it over.
+      expect(readFileSync(join(store.dir, 'LOCK'), 'utf8')).toMatch(new RegExp(`^${holder.child.pid}\\n`));
+      const next = openPool(store.dir);
+      await next.index({ id: 'a', text: 'after takeover' });
+      expect(await next.count()).toBe(1);
+      await next.close();
+      expect(existsSync(join(store.dir, 'LOCK'))).toBe(false);
+    } finally {
+      store.cleanup();
+    }
+  });
+
+  it('refuses a second pool on the same store in the same process', async () => {
+    const store = tempStore();
+    const a = openPool(store.dir);
+    const b = openPool(store.dir);
+    try {
+      await a.index({ id: 'a', text: 'first pool' });
+      await expect(b.index({ id: 'b', text: 'second pool' })).rejects.toThrow(CollectionLockedError);
+    } finally {
+      await a.close();
+      await b.close();
+      store.cleanup();
+    }
+  });
+});
