@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -36,7 +37,12 @@ export interface GenerationSettings {
   control: SharedArrayBuffer;
   supervisor: Supervisor;
   events: GenerationEvents;
+  /** Whether a worker thread is inside native onnxruntime work right now (from the stats buffer). */
+  inNative: (threadId: number) => boolean;
 }
+
+/** How long ending a generation waits for native work (a run, a load, a release) to finish. */
+const NATIVE_GRACE_MS = 60_000;
 
 /**
  * One set of workers running one model: a Piscina instance and what it takes to start, watch,
@@ -187,8 +193,19 @@ export class Generation {
     channel.close();
   }
 
+  /** Whether any worker of this generation is inside native onnxruntime work now. */
+  get inNative(): boolean {
+    return this.piscina.threads.some((w) => w.threadId >= 0 && this.#s.inNative(w.threadId));
+  }
+
+  /**
+   * Terminates every worker, once none is inside onnxruntime (a run, a load or a release): a
+   * thread terminated in the middle of one aborts the whole process.
+   */
   async destroy(): Promise<void> {
     for (const worker of this.piscina.threads) this.#s.supervisor.retire(worker.threadId);
+    const deadline = performance.now() + NATIVE_GRACE_MS;
+    while (this.inNative && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     await this.piscina.destroy();
   }
 

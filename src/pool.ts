@@ -425,6 +425,10 @@ export class WarmPool implements AsyncDisposable {
       statsBuffer: this.#stats.buffer,
       control: this.#control.buffer as SharedArrayBuffer,
       supervisor: this.#supervisor,
+      inNative: (threadId) => {
+        const slot = this.#stats.slotOf(threadId);
+        return slot >= 0 && this.#stats.inNative(slot);
+      },
       events: {
         ready: (threadId, loadMs) => {
           if (channels.workerReady.hasSubscribers) channels.workerReady.publish({ poolId: this.id, threadId, loadMs });
@@ -710,19 +714,13 @@ export class WarmPool implements AsyncDisposable {
 
   /**
    * Waits until no worker of these generations is inside a model run (or none runs a task), for
-   * at most `limit` ms. A worker busy in JavaScript (even spinning) can be terminated safely.
+   * at most `limit` ms. A worker busy in JavaScript (even spinning) can be terminated safely; one
+   * inside onnxruntime cannot.
    */
   async #untilNoModelRun(gens: Generation[], limit: number): Promise<void> {
     const deadline = performance.now() + limit;
     while (performance.now() < deadline) {
-      if (gens.every((g) => g.activeTasks === 0)) return;
-      const inRun = gens.some((g) =>
-        g.piscina.threads.some((w) => {
-          const slot = this.#stats.slotOf(w.threadId);
-          return slot >= 0 && this.#stats.inNative(slot);
-        }),
-      );
-      if (!inRun) return;
+      if (gens.every((g) => g.activeTasks === 0 || !g.inNative)) return;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }

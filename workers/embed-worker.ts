@@ -48,9 +48,12 @@ function listenForPool(engine: Engine | undefined): void {
   channel.onmessage = (event) => {
     const message = (event as { data?: PoolBroadcast }).data;
     if (message?.type === 'dispose') {
+      // Freeing a session is native work too: the pool must not terminate this thread meanwhile.
+      stats.native(true);
       void (engine?.dispose() ?? Promise.resolve())
         .catch(() => {})
         .finally(() => {
+          stats.native(false);
           channel.close();
           post({ [MESSAGE_TAG]: 'disposed', threadId });
         });
@@ -84,7 +87,15 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   let engine: Engine;
   try {
     if (exitWhileLoading) await new Promise(() => setTimeout(() => process.exit(3), 50));
-    engine = await loadEngine(config.model, config.intraOpThreads, config.memory);
+    // Creating an onnxruntime session is native work: announce it, then check that the pool is not
+    // closing (the pool raises its flag before it reads ours, so one of the two sees the other).
+    stats.native(true);
+    try {
+      if (Atomics.load(control, CONTROL_ALL) !== 0) throw new ModelLoadError('the pool closed before the model was loaded');
+      engine = await loadEngine(config.model, config.intraOpThreads, config.memory);
+    } finally {
+      stats.native(false);
+    }
   } catch (error) {
     const wire = errorToWire(error instanceof ModelLoadError ? error : new ModelLoadError(String(error)), ErrorCodes.MODEL_LOAD);
     stats.failed();
