@@ -53,15 +53,15 @@ export async function loadRawSession(model: string, intraOpThreads: number): Pro
           if (mask[r * seq + s] === 0n) continue;
           n++;
           const off = (r * seq + s) * width;
-          for (let k = 0; k < width; k++) pooled[r * width + k] += h[off + k]!;
+          for (let k = 0; k < width; k++) pooled[r * width + k]! += h[off + k]!;
         }
         let sum = 0;
         for (let k = 0; k < width; k++) {
-          pooled[r * width + k] /= Math.max(n, 1);
+          pooled[r * width + k]! /= Math.max(n, 1);
           sum += pooled[r * width + k]! ** 2;
         }
         const inv = sum > 0 ? 1 / Math.sqrt(sum) : 0;
-        for (let k = 0; k < width; k++) pooled[r * width + k] *= inv;
+        for (let k = 0; k < width; k++) pooled[r * width + k]! *= inv;
       }
       return pooled;
     },

@@ -88,6 +88,9 @@ export function checkTarget(
   const target = `${higher ? '>=' : '<='} ${show(threshold)}`;
   if (!Number.isFinite(value)) return { id, description, target, value, unit, met: null, margin: 'not measured', why };
   const met = higher ? value >= threshold : value <= threshold;
+  if (threshold === 0) {
+    return met ? { id, description, target, value, unit, met, margin: `met: ${show(value)}` } : { id, description, target, value, unit, met, margin: `missed: ${show(value)}`, why };
+  }
   const ratio = higher ? value / threshold : threshold / value;
   const margin = met
     ? `met: ${show(value)}, ${ratio >= 1.005 ? `${((ratio - 1) * 100).toFixed(0)}% headroom` : 'at the line'}`
