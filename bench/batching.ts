@@ -38,7 +38,7 @@ const benchmark: Benchmark = {
       subjects['default pool'] = createPool({ model: MODEL });
     }
     await Promise.all(Object.values(subjects).map((p) => p.ready()));
-    const duration = ctx.pick(3000, 500, 200);
+    const duration = ctx.pick(3000, 400, 200);
     const warm = ctx.pick(300, 100, 50);
     const results: Record<string, { callers: number; perSecond: number; p50: number; p99: number }[]> = {};
     for (const [name, pool] of Object.entries(subjects)) results[name] = [];

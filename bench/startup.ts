@@ -47,7 +47,7 @@ const benchmark: Benchmark = {
     const cores = ctx.cores;
     const counts = workerCounts(cores, !ctx.quick);
     const models = ctx.quick ? ['glove-100d'] : ['glove-100d', 'minilm-shape'];
-    const runs = ctx.pick(4, 1, 1);
+    const runs = ctx.pick(3, 1, 1);
     const data: Record<string, { workers: number; concurrent: number[]; sequential: number[] }[]> = {};
     for (const model of models) {
       data[model] = counts.map((workers) => ({ workers, concurrent: [], sequential: [] }));

@@ -23,8 +23,8 @@ const benchmark: Benchmark = {
   async run(ctx) {
     const cores = ctx.cores;
     const lengths: TextLength[] = ctx.quick ? ['short', 'long'] : ['short', 'medium', 'long'];
-    const duration = ctx.pick(4000, 500, 250);
-    const warm = ctx.pick(500, 150, 50);
+    const duration = ctx.pick(4000, 400, 200);
+    const warm = ctx.pick(500, 100, 50);
     const texts = Object.fromEntries(lengths.map((l) => [l, textSet(TEXT_LENGTHS[l])])) as Record<TextLength, string[]>;
     const measure = async (call: (text: string) => Promise<unknown>, callers: number): Promise<Row> => {
       const row = {} as Row;
