@@ -1,4 +1,4 @@
-import { closedLoop } from './lib/load.js';
+import { interleaved } from './lib/rounds.js';
 import { round } from './lib/stats.js';
 import { textSet } from './lib/texts.js';
 import type { Benchmark } from './lib/types.js';
@@ -40,14 +40,21 @@ const benchmark: Benchmark = {
     await Promise.all(Object.values(subjects).map((p) => p.ready()));
     const duration = ctx.pick(3000, 400, 200);
     const warm = ctx.pick(300, 100, 50);
-    const results: Record<string, { callers: number; perSecond: number; p50: number; p99: number }[]> = {};
-    for (const [name, pool] of Object.entries(subjects)) results[name] = [];
-    // Interleaved: each caller count runs every subject back to back, so machine noise hits both alike.
+    const rounds = ctx.pick(3, 1, 1);
+    const cells: Parameters<typeof interleaved>[0] = {};
     for (const callers of CALLERS) {
       for (const [name, pool] of Object.entries(subjects)) {
-        const r = await closedLoop((i) => pool.embed(texts[i % texts.length]!), callers, duration, warm);
-        results[name]!.push({ callers, perSecond: r.perSecond, p50: r.latency.p50, p99: r.latency.p99 });
+        cells[`${name}|${callers}`] = { call: (i) => pool.embed(texts[i % texts.length]!), inFlight: callers };
       }
+    }
+    // Interleaved rounds: machine noise hits every pool and caller count alike.
+    const measured = await interleaved(cells, rounds, duration, warm);
+    const results: Record<string, { callers: number; perSecond: number; p50: number; p99: number }[]> = {};
+    for (const name of Object.keys(subjects)) {
+      results[name] = CALLERS.map((callers) => {
+        const r = measured[`${name}|${callers}`]!;
+        return { callers, perSecond: r.perSecond, p50: r.latency.p50, p99: r.latency.p99 };
+      });
     }
     await Promise.all(Object.values(subjects).map((p) => p.close()));
     const names = Object.keys(results);
@@ -59,7 +66,7 @@ const benchmark: Benchmark = {
       targets: [],
       tables: [
         {
-          title: `One-text calls, ${duration / 1000} s per cell`,
+          title: `One-text calls, ${duration / 1000} s per cell in ${rounds} interleaved round${rounds > 1 ? 's' : ''} (p50/p99: median round)`,
           columns: ['pool', 'callers', 'texts/s', 'p50 ms', 'p99 ms'],
           rows: names.flatMap((n) => results[n]!.map((r) => [n, r.callers, round(r.perSecond), round(r.p50), round(r.p99)])),
         },
@@ -88,7 +95,7 @@ const benchmark: Benchmark = {
       notes: available
         ? []
         : ['This build has no batching option yet: the figures are the default pool (one model run per call), the baseline batching will be compared against. The comparison runs as soon as createPool accepts `batching`.'],
-      data: { callers: CALLERS, durationMs: duration, results },
+      data: { callers: CALLERS, durationMs: duration, rounds, results },
     };
   },
 };

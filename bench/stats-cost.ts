@@ -64,7 +64,8 @@ const benchmark: Benchmark = {
       },
       ctx.pick(1000, 250, 60),
     );
-    const ns = Object.fromEntries(Object.entries(single).map(([k, v]) => [k, (v.mean * 1e6) / UPDATES]));
+    // The median loop, not the mean: a loop the scheduler preempted says nothing about the update.
+    const ns = Object.fromEntries(Object.entries(single).map(([k, v]) => [k, (v.p50 * 1e6) / UPDATES]));
     if (plain.requests === 0 || stats.counter('requests') === 0) {
       // Reads keep the loops' results alive; the branch never runs.
       throw new Error('unreachable');
@@ -90,7 +91,7 @@ const benchmark: Benchmark = {
       ],
       tables: [
         {
-          title: `One thread, ns per update (mean of ${UPDATES.toLocaleString('en-US')}-update loops, tinybench)`,
+          title: `One thread, ns per update (median of ${UPDATES.toLocaleString('en-US')}-update loops, tinybench)`,
           columns: ['update', 'ns / update', 'x plain field'],
           rows: Object.entries(ns).map(([k, v]) => [k, round(v), round(v / ns['plain object field ++']!)]),
         },

@@ -44,7 +44,7 @@ export function writeReport(dir: string, order: readonly string[]): string {
       '',
       '## Targets',
       '',
-      '| benchmark | target | | result |',
+      '| benchmark | target | status | result |',
       '| --- | --- | --- | --- |',
     );
     for (const r of results) {
@@ -68,8 +68,12 @@ export function writeReport(dir: string, order: readonly string[]): string {
       md.push(`![${chart.title}](${file})`, '');
     }
     for (const table of r.tables) md.push(`**${table.title}**`, '', markdownTable(table), '');
+    const busy = r.machine.loadAverage1m >= r.machine.cores * 0.75;
     for (const t of r.targets) {
-      md.push(`- Target: ${t.description} ${t.target}: ${mark(t.met)} (${t.margin}).${t.why ? ` ${t.why}` : ''}`);
+      const noise = t.met === false && busy
+        ? ` This run started with a load average of ${r.machine.loadAverage1m} on ${r.machine.cores} cores: other processes held the cores, so rerun on a quiet machine before trusting the gap.`
+        : '';
+      md.push(`- Target: ${t.description} ${t.target}: ${mark(t.met)} (${t.margin}).${t.why ? ` ${t.why}` : ''}${noise}`);
     }
     if (r.targets.length) md.push('');
     for (const note of r.notes) md.push(`- ${note}`);
