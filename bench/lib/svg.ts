@@ -24,9 +24,9 @@ export interface ChartSpec {
   guides?: { label: string; value: number }[];
 }
 
-const W = 720;
+const W = 780;
 const H = 400;
-const M = { top: 44, right: 180, bottom: 56, left: 76 };
+const M = { top: 44, right: 220, bottom: 56, left: 76 };
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f'];
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
