@@ -3,6 +3,7 @@ import { closedLoop } from './lib/load.js';
 import { round, summarize, type Summary } from './lib/stats.js';
 import { textSet } from './lib/texts.js';
 import { checkTarget, type Benchmark } from './lib/types.js';
+import { featureDefaults, uncached } from './lib/pool-options.js';
 import { createPool, QueueFullError, type WarmPool } from './lib/warmpool.js';
 
 const MODEL = 'minilm-shape';
@@ -105,12 +106,12 @@ const benchmark: Benchmark = {
   name: 'overload',
   title: 'Overload',
   description:
-    `A pool of ${'`'}cores${'`'} workers on \`${MODEL}\` with short texts and \`maxQueue: ${MAX_QUEUE}\`. Its capacity is measured first (closed loop, 8 callers); ` +
+    `A pool of ${'`'}cores${'`'} workers on \`${MODEL}\` with short texts, \`maxQueue: ${MAX_QUEUE}\` and the text cache off (other options default). Its capacity is measured first (closed loop, 8 callers); ` +
     'then calls arrive open-loop on a 1 ms timer at 2x and 10x that rate for a fixed time, regardless of answers. Reported: p50/p99 latency of admitted calls, ' +
     'how fast a refused call gets its QueueFullError, that every call is answered exactly once (completed + rejected = offered), and memory (RSS, heap) during the run.',
   async run(ctx) {
     const texts = textSet(10, 512);
-    const pool = createPool({ model: MODEL, maxQueue: MAX_QUEUE });
+    const pool = createPool(uncached({ model: MODEL, maxQueue: MAX_QUEUE }));
     await pool.ready();
     const capacity = (await closedLoop((i) => pool.embed(texts[i % texts.length]!), 8, ctx.pick(2000, 500, 250), ctx.pick(300, 100, 50))).perSecond;
     const duration = ctx.pick(6000, 1500, 400);
@@ -185,7 +186,7 @@ const benchmark: Benchmark = {
         `After the runs the pool's own counters ${statsBalanced ? 'balance' : 'DO NOT balance'}: requests ${stats.requests} = completed ${stats.completed} + errors ${stats.errors} + rejected ${stats.rejected} + in flight ${stats.inFlight} + queued ${stats.queued}.`,
         'The timer that offers load runs on the same main thread that receives answers, so at 10x the offered rate is met only as far as the main thread keeps up; "offered" counts what was actually issued.',
       ],
-      data: { capacity, maxQueue: MAX_QUEUE, durationMs: duration, levels, poolStats: { requests: stats.requests, completed: stats.completed, rejected: stats.rejected, errors: stats.errors } },
+      data: { features: featureDefaults(), capacity, maxQueue: MAX_QUEUE, durationMs: duration, levels, poolStats: { requests: stats.requests, completed: stats.completed, rejected: stats.rejected, errors: stats.errors } },
     };
   },
 };

@@ -5,6 +5,7 @@ import { BENCH_WORKERS, MODELS_DIR } from './lib/paths.js';
 import { round, summarize } from './lib/stats.js';
 import { textOf } from './lib/texts.js';
 import { checkTarget, type Benchmark, type Table } from './lib/types.js';
+import { uncached } from './lib/pool-options.js';
 import { createPool } from './lib/warmpool.js';
 
 /** The naive job: a fresh thread loads the model, embeds one text, and is torn down. */
@@ -22,7 +23,7 @@ async function naiveColdJob(model: string, text: string): Promise<number> {
 /** A warmpool pool of one worker per job: returns time to the first vector and to a closed pool. */
 async function poolColdJob(model: string, text: string): Promise<{ firstVector: number; total: number }> {
   const began = performance.now();
-  const pool = createPool({ model, threads: 1, intraOpThreads: 1 });
+  const pool = createPool(uncached({ model, threads: 1, intraOpThreads: 1 }));
   await pool.embed(text);
   const firstVector = performance.now() - began;
   await pool.close();
@@ -65,7 +66,7 @@ const benchmark: Benchmark = {
           firstVector.push(r.firstVector);
         }
       }
-      const pool = createPool({ model });
+      const pool = createPool(uncached({ model }));
       await pool.ready();
       let n = 0;
       const lone = await loneLatency({ warm: () => pool.embed(textOf(10, ++n)) }, ctx.pick(2000, 300, 100));

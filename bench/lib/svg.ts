@@ -126,7 +126,15 @@ export function renderChart(spec: ChartSpec): string {
     const bw = Math.min(40, (gw * 0.8) / Math.max(n, 1));
     spec.x.forEach((label, g) => {
       const cx = left + gw * (g + 0.5);
-      out.push(`<text x="${cx.toFixed(1)}" y="${bottom + 18}" text-anchor="middle">${esc(String(label))}</text>`);
+      const text = String(label);
+      const space = text.indexOf(' ');
+      // Long labels in narrow groups break at their first space onto a second line.
+      if (space > 0 && text.length * 6.5 > gw) {
+        out.push(`<text x="${cx.toFixed(1)}" y="${bottom + 16}" text-anchor="middle" font-size="11">${esc(text.slice(0, space))}` +
+          `<tspan x="${cx.toFixed(1)}" dy="13">${esc(text.slice(space + 1))}</tspan></text>`);
+      } else {
+        out.push(`<text x="${cx.toFixed(1)}" y="${bottom + 18}" text-anchor="middle">${esc(text)}</text>`);
+      }
       spec.series.forEach((s, i) => {
         const v = s.values[g];
         if (v === null || v === undefined || !Number.isFinite(v)) return;
