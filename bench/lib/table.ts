@@ -1,6 +1,6 @@
 import type { Table } from './types.js';
 
-const cell = (v: string | number | null): string => (v === null ? '-' : typeof v === 'number' ? v.toLocaleString('en-US', { maximumSignificantDigits: 4 }) : v);
+const cell = (v: string | number | null): string => (v === null || (typeof v === 'number' && !Number.isFinite(v)) ? '-' : typeof v === 'number' ? v.toLocaleString('en-US', { maximumSignificantDigits: 4 }) : v);
 
 /** A table as aligned plain text, for the terminal. */
 export function textTable(table: Table): string {
