@@ -38,7 +38,7 @@ export function writeReport(dir: string, order: readonly string[]): string {
         `Load average at start of each benchmark: ${results.map((r) => r.machine.loadAverage1m).join(', ')} ` +
         `(a value near or above the core count means other work shared the cores and figures are noisy).`,
       '',
-      'Every comparison below ran side by side in one process. Figures are from one run. ' +
+      'Every comparison below ran side by side in one process. Each figure comes from a single run of its benchmark (no averaging across runs). ' +
         '`glove-100d` (a Gather graph, almost free to compute) is used where per-call overhead is measured; ' +
         '`minilm-shape` (all-MiniLM-L6-v2\'s exact transformer shape, random weights) wherever compute cost matters.',
       '',
