@@ -73,7 +73,7 @@ const benchmark: Benchmark = {
       checkTarget(`efficiency-${l}`, `scaling efficiency, ${cores} workers, ${l} texts`, efficiency(cores, l), 0.9, true, '',
         l === 'short'
           ? 'A 10-token text takes a few ms of model time, so per-call costs (a message each way, tokenising in the worker, the facade\'s bookkeeping) ' +
-              'are a visible share, and the main thread that dispatches calls shares the cores with the workers. Coalescing calls into batches would amortise them.'
+              'are a visible share, and the main thread that dispatches calls shares the cores with the workers. Coalescing calls into shared model runs (the batching row) amortises them.'
           : 'The workers and the main thread share the cores; any other process running at the same time takes a share directly off the N-worker figure ' +
               '(a one-thread baseline is hit less). Rerun on a quiet machine before reading much into it.'),
     );

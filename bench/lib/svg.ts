@@ -26,7 +26,7 @@ export interface ChartSpec {
 
 const W = 780;
 const H = 400;
-const M = { top: 44, right: 220, bottom: 56, left: 76 };
+const M = { top: 44, right: 220, bottom: 66, left: 76 };
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f'];
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -58,8 +58,8 @@ function yAxis(values: number[], scale: 'linear' | 'log'): Axis {
   const bottom = H - M.bottom;
   if (scale === 'log') {
     const pos = values.filter((v) => v > 0);
-    const lo = Math.floor(Math.log10(Math.min(...pos, 1)));
-    const hi = Math.max(lo + 1, Math.ceil(Math.log10(Math.max(...pos, 1))));
+    const lo = Math.floor(Math.log10(pos.length ? Math.min(...pos) : 1));
+    const hi = Math.max(lo + 1, Math.ceil(Math.log10(pos.length ? Math.max(...pos) : 10)));
     const ticks: number[] = [];
     for (let e = lo; e <= hi; e++) ticks.push(10 ** e);
     return { map: (v) => bottom - ((Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo)) * (bottom - top), ticks };
@@ -92,17 +92,20 @@ export function renderChart(spec: ChartSpec): string {
   }
   out.push(`<line x1="${left}" x2="${left}" y1="${M.top}" y2="${bottom}" stroke="#333"/>`);
   out.push(`<line x1="${left}" x2="${right}" y1="${bottom}" y2="${bottom}" stroke="#333"/>`);
-  out.push(`<text x="${(left + right) / 2}" y="${H - 14}" text-anchor="middle">${esc(spec.xLabel)}</text>`);
+  out.push(`<text x="${(left + right) / 2}" y="${H - 8}" text-anchor="middle">${esc(spec.xLabel)}</text>`);
   out.push(`<text transform="translate(18 ${(M.top + bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(spec.yLabel)}${scale === 'log' ? ' (log scale)' : ''}</text>`);
 
   if (spec.type === 'line') {
-    const xs = spec.x.map(Number);
+    // x values spanning more than 16x (callers 1, 8, 64) are spread on a log scale.
+    const raw = spec.x.map(Number);
+    const logX = raw.every((v) => v > 0) && Math.max(...raw) / Math.min(...raw) > 16;
+    const xs = logX ? raw.map(Math.log10) : raw;
     const lo = Math.min(...xs);
     const hi = Math.max(...xs);
     const mapX = (v: number): number => (hi === lo ? (left + right) / 2 : left + 10 + ((v - lo) / (hi - lo)) * (right - left - 20));
-    for (const v of xs) {
-      out.push(`<text x="${mapX(v).toFixed(1)}" y="${bottom + 18}" text-anchor="middle">${fmt(v)}</text>`);
-    }
+    xs.forEach((v, j) => {
+      out.push(`<text x="${mapX(v).toFixed(1)}" y="${bottom + 18}" text-anchor="middle">${fmt(raw[j]!)}</text>`);
+    });
     spec.series.forEach((s, i) => {
       const color = COLORS[i % COLORS.length]!;
       const pts = s.values.map((v, j) => (v === null || !Number.isFinite(v) ? null : [mapX(xs[j]!), y.map(v)] as const));
@@ -148,7 +151,7 @@ export function renderChart(spec: ChartSpec): string {
   for (const g of spec.guides ?? []) {
     const py = y.map(g.value).toFixed(1);
     out.push(`<line x1="${left}" x2="${right}" y1="${py}" y2="${py}" stroke="#555" stroke-dasharray="6 4"/>`);
-    out.push(`<text x="${right - 4}" y="${Number(py) - 5}" text-anchor="end" fill="#555">${esc(g.label)}</text>`);
+    out.push(`<text x="${left + 4}" y="${Number(py) - 5}" fill="#555">${esc(g.label)}</text>`);
   }
   spec.series.forEach((s, i) => {
     const ly = M.top + 8 + i * 20;
