@@ -39,7 +39,7 @@ const benchmark: Benchmark = {
       subjects['default pool'] = createPool(uncached({ model: MODEL }));
     }
     await Promise.all(Object.values(subjects).map((p) => p.ready()));
-    const duration = ctx.pick(3000, 400, 200);
+    const duration = ctx.pick(3000, 250, 150);
     const warm = ctx.pick(300, 100, 50);
     const rounds = ctx.pick(3, 1, 1);
     const cells: Parameters<typeof interleaved>[0] = {};

@@ -50,7 +50,7 @@ const benchmark: Benchmark = {
     'The headline uses `minilm-shape` (a real transformer\'s load and compute cost); `glove-100d` is shown beside it.',
   async run(ctx) {
     const models = ctx.quick ? ['minilm-shape'] : ['minilm-shape', 'glove-100d'];
-    const coldRuns = ctx.pick(5, 2, 1);
+    const coldRuns = ctx.pick(5, 1, 1);
     const poolRuns = ctx.pick(5, 1, 1);
     const results: Record<string, ModelResult> = {};
     for (const model of models) {
