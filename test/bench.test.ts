@@ -1,0 +1,54 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from './helpers.js';
+
+const run = promisify(execFile);
+const out = mkdtempSync(join(tmpdir(), 'warmpool-bench-'));
+
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+// Keeps the benchmark suite from rotting: one benchmark, at its smallest settings, end to end.
+describe('bench suite', () => {
+  it('runs the overhead benchmark in --tiny mode and writes its JSON, report and charts', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/run.ts', 'overhead', '--tiny', '--out', out], {
+      cwd: ROOT,
+      timeout: 90_000,
+    });
+    expect(stdout).toContain('Pool overhead');
+
+    const result = JSON.parse(readFileSync(join(out, 'overhead.json'), 'utf8'));
+    expect(result).toMatchObject({ schema: 1, name: 'overhead', mode: 'tiny', model: 'glove-100d', dtype: 'fp32', available: true });
+    expect(Number.isNaN(Date.parse(result.date))).toBe(false);
+    expect(result.machine.cores).toBeGreaterThan(0);
+    expect(typeof result.machine.cpuModel).toBe('string');
+    expect(result.machine.node).toBe(process.version);
+    expect(result.machine.packages['onnxruntime-node']).toMatch(/^\d+\.\d+\.\d+/);
+
+    expect(result.targets.length).toBeGreaterThan(0);
+    for (const t of result.targets) {
+      expect(typeof t.value).toBe('number');
+      expect([true, false, null]).toContain(t.met);
+      expect(typeof t.margin).toBe('string');
+    }
+    const table = result.tables[0];
+    expect(table.rows.length).toBe(4); // warmpool, Piscina x2, bare worker (tiny mode skips the second pool)
+    for (const row of table.rows) {
+      expect(row).toHaveLength(table.columns.length);
+      expect(row[1]).toBeGreaterThan(0); // calls per second
+    }
+
+    const report = readFileSync(join(out, 'REPORT.md'), 'utf8');
+    expect(report).toContain('## 1. Pool overhead');
+    expect(report).toContain('Search');
+    for (const chart of result.charts) {
+      const svg = join(out, `overhead-${chart.id}.svg`);
+      expect(existsSync(svg)).toBe(true);
+      expect(readFileSync(svg, 'utf8')).toMatch(/^<svg [^>]*>[\s\S]*<\/svg>\n$/);
+      expect(report).toContain(`(overhead-${chart.id}.svg)`);
+    }
+  }, 120_000);
+});
