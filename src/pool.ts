@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { AdmissionQueue } from './admission.js';
+import { unpackedPath } from './asar-path.js';
 import {
   AbortError,
   InvalidInputError,
@@ -38,12 +39,15 @@ import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
 /** How long close() lets a model run already inside onnxruntime finish before terminating anyway. */
 const NATIVE_RUN_GRACE_MS = 60_000;
 
-const WORKER_FILE = fileURLToPath(new URL('../workers/embed-worker.js', import.meta.url));
+// Inside a packaged Electron app the worker must be loaded from the unpacked copy of the archive.
+const WORKER_FILE = unpackedPath(fileURLToPath(new URL('../workers/embed-worker.js', import.meta.url)));
 
 /** Vectors in one row-major block: `dims[0]` vectors of `dims[1]` floats. */
 export interface PackedVectors {
   data: Float32Array;
   dims: [number, number];
+  /** Tokens the model saw for this call, special tokens included, after truncation (e.g. for usage reports). */
+  tokens: number;
 }
 
 /** What the pool knows of its model once a worker has loaded it. */
@@ -189,8 +193,7 @@ export class WarmPool implements AsyncDisposable {
 
   /** Like {@link WarmPool.embed}, but returns all vectors in one row-major `Float32Array`. */
   async embedPacked(input: string | readonly string[], options?: EmbedOptions): Promise<PackedVectors> {
-    const { data, dims } = await this.#call(input, options);
-    return { data, dims };
+    return this.#call(input, options);
   }
 
   /**
@@ -316,7 +319,7 @@ export class WarmPool implements AsyncDisposable {
       if (texts.length === 0) {
         stats.inc('completed');
         this.#publishEnd(requestId, 0, 0, 0, undefined);
-        return { data: new Float32Array(0), dims: [0, this.#info?.dims ?? 0] };
+        return { data: new Float32Array(0), dims: [0, this.#info?.dims ?? 0], tokens: 0 };
       }
       if (this.#state === 'idle') this.#start();
 
@@ -334,7 +337,7 @@ export class WarmPool implements AsyncDisposable {
       stats.inc('completed');
       stats.gaugeAdd('inFlight', -1);
       this.#publishEnd(requestId, texts.length, dispatchedAt - began, runMs, undefined);
-      return { data: result.data, dims: result.dims };
+      return { data: result.data, dims: result.dims, tokens: result.tokens };
     } catch (error) {
       if (admitted) {
         stats.gaugeAdd('inFlight', -1);
