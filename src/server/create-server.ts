@@ -19,7 +19,16 @@ export function createServer(pool: WarmPool, options: ServerOptions = {}): Fasti
     // Keep-alive connections with no request in flight are closed at close(); busy ones finish.
     forceCloseConnections: 'idle',
   });
-  // A JSON body that is not an object is refused by the routes; empty bodies are refused here.
+  // Node's server.close() drops only the keep-alive connections idle at that moment; one whose
+  // request is still running would then stay open until its keep-alive timeout and hold close()
+  // up. Answers sent while closing ask the client to close instead.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   void app.register(warmpoolPlugin, { ...options, pool });
   return app;
 }
