@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { AdmissionQueue } from './admission.js';
-import { unpackedPath } from './asar-path.js';
+import { preferUnpacked } from './asar-path.js';
 import {
   AbortError,
   InvalidInputError,
@@ -39,8 +39,10 @@ import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
 /** How long close() lets a model run already inside onnxruntime finish before terminating anyway. */
 const NATIVE_RUN_GRACE_MS = 60_000;
 
-// Inside a packaged Electron app the worker must be loaded from the unpacked copy of the archive.
-const WORKER_FILE = unpackedPath(fileURLToPath(new URL('../workers/embed-worker.js', import.meta.url)));
+// Handed to workers: see WorkerConfig.piscinaUrl.
+const PISCINA_URL = import.meta.resolve('piscina');
+// Inside a packaged Electron app the worker is loaded from the unpacked copy of the archive.
+const WORKER_FILE = preferUnpacked(fileURLToPath(new URL('../workers/embed-worker.js', import.meta.url)));
 
 /** Vectors in one row-major block: `dims[0]` vectors of `dims[1]` floats. */
 export interface PackedVectors {
@@ -224,6 +226,7 @@ export class WarmPool implements AsyncDisposable {
       intraOpThreads,
       statsBuffer: this.#stats.buffer,
       control: this.#control.buffer as SharedArrayBuffer,
+      piscinaUrl: PISCINA_URL,
     };
     const piscina = new Piscina({
       filename: WORKER_FILE,

@@ -31,6 +31,8 @@ export interface WorkerConfig {
    * onnxruntime aborts the whole process).
    */
   control: SharedArrayBuffer;
+  /** URL of the piscina module the pool runs, so the worker marks results with the same one. */
+  piscinaUrl: string;
 }
 
 export const CONTROL_ALL = 0;

@@ -1,7 +1,11 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, InvalidInputError, LONG_TEXT, PoolClosedError, TaskTimeoutError, WarmpoolError, createPool, type WarmPool } from './helpers.js';
-import { connectPool, electronPortEndpoint, exposePool, unpackedPath } from '../dist/src/bridge/index.js';
+import { connectPool, electronPortEndpoint, exposePool } from '../dist/src/bridge/index.js';
+import { preferUnpacked, unpackedPath } from '../dist/src/index.js';
 
 const TEXTS = ['A man is playing a guitar.', 'Someone plays an instrument.', 'The stock market fell sharply today.'];
 let pool: WarmPool;
@@ -155,5 +159,17 @@ describe('Electron helpers', () => {
     expect(unpackedPath('/opt/App/resources/app.asar.unpacked/x.js')).toBe('/opt/App/resources/app.asar.unpacked/x.js');
     expect(unpackedPath('/home/me/project/dist/workers/embed-worker.js')).toBe('/home/me/project/dist/workers/embed-worker.js');
     expect(unpackedPath('/home/me/app.asar')).toBe('/home/me/app.asar');
+  });
+
+  it('preferUnpacked picks the unpacked copy only when it exists', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warmpool-asar-'));
+    try {
+      mkdirSync(join(dir, 'app.asar.unpacked', 'workers'), { recursive: true });
+      writeFileSync(join(dir, 'app.asar.unpacked', 'workers', 'w.js'), '');
+      expect(preferUnpacked(join(dir, 'app.asar', 'workers', 'w.js'))).toBe(join(dir, 'app.asar.unpacked', 'workers', 'w.js'));
+      expect(preferUnpacked(join(dir, 'app.asar', 'workers', 'other.js'))).toBe(join(dir, 'app.asar', 'workers', 'other.js'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -4,4 +4,3 @@ export type { PoolClient } from './connect.js';
 export { electronPortEndpoint, toEndpoint } from './endpoint.js';
 export type { AnyEndpoint, ElectronPort } from './endpoint.js';
 export type { BridgeEmbedOptions } from './protocol.js';
-export { unpackedPath } from '../asar-path.js';

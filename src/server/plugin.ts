@@ -18,7 +18,9 @@ export interface PluginOptions extends ServerOptions {
 const kStarted = Symbol('warmpool.started');
 type Timed = FastifyRequest & { [kStarted]?: bigint };
 
-export const warmpoolPlugin: FastifyPluginAsync<PluginOptions> = async (app, { pool, ...serverOptions }) => {
+export const warmpoolPlugin: FastifyPluginAsync<PluginOptions> = async (app, { pool, ...rest }) => {
+  // Fastify hands its own register options (prefix, logLevel, ...) to the plugin too.
+  const { prefix: _prefix, logLevel: _logLevel, logSerializers: _logSerializers, ...serverOptions } = rest as PluginOptions & Record<string, unknown>;
   const options = resolveServerOptions(serverOptions);
   const metrics = createMetrics(pool, options.processMetrics);
   const check = options.apiKey === undefined ? undefined : bearerCheck(options.apiKey);
