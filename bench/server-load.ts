@@ -62,9 +62,10 @@ await autocannon({ url: `${server.url}/v1/embeddings`, method: 'POST', headers: 
 const belowResult = await phase(below);
 const aboveResult = await phase(above);
 
-// One 429 answer, to record its Retry-After.
+// One 429 answer, to record its Retry-After: more heavy requests at once than the server holds.
+const heavy = JSON.stringify({ model: 'glove-100d', input: Array.from({ length: 256 }, (_, i) => `sentence number ${i} about the river bank`) });
 const probe = await Promise.all(
-  Array.from({ length: capacity + 8 }, () => fetch(`${server.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })),
+  Array.from({ length: capacity * 3 }, () => fetch(`${server.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: heavy })),
 );
 const refused = probe.find((r) => r.status === 429);
 await Promise.all(probe.map((r) => r.arrayBuffer()));
