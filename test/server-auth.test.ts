@@ -72,6 +72,18 @@ describe('server options', () => {
     expect(() => createServer(pool, { routes: ['x'] as never })).toThrow(/options.routes must be an array/);
   });
 
+  it('processMetrics: false leaves out the process metrics', async () => {
+    const s = await startServer(pool, { port: 0, env: false, processMetrics: false });
+    try {
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      expect(text).toContain('warmpool_requests_total');
+      expect(text).not.toContain('process_cpu_user_seconds_total');
+    } finally {
+      await s.close();
+    }
+    expect(() => resolveServerOptions({ processMetrics: 'no' as never })).toThrow(/options.processMetrics must be a boolean, received "no"/);
+  });
+
   it('registers extra routes with the pool and the options', async () => {
     const s = await startServer(pool, {
       port: 0,

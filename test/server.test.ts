@@ -168,4 +168,27 @@ describe('overload and timeouts (the benchmark-shaped model keeps a worker busy)
       await slow.close();
     }
   });
+
+  it('aborts the call when the client disconnects, and keeps serving', async () => {
+    const slow = createPool({ model: 'minilm-shape', threads: 1, env: false });
+    await slow.ready();
+    const s = await startServer(slow, { port: 0, env: false });
+    try {
+      const controller = new AbortController();
+      const gone = fetch(`${s.url}/v1/embeddings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ input: Array(4).fill(LONG_TEXT) }),
+        signal: controller.signal,
+      }).catch((e: unknown) => e);
+      while (slow.stats().inFlight === 0) await new Promise((r) => setTimeout(r, 5));
+      controller.abort();
+      expect(await gone).toBeInstanceOf(Error);
+      await expect.poll(() => slow.stats().aborted, { timeout: 5000 }).toBe(1);
+      expect((await postJson(`${s.url}/embed`, { inputs: 'still here' })).status).toBe(200);
+    } finally {
+      await s.close();
+      await slow.close();
+    }
+  });
 });
