@@ -36,8 +36,9 @@ describe('warmpool embed', () => {
     const texts = Array.from({ length: 25 }, (_, i) => `line number ${i} about rivers and music`);
     const file = join(tmp, 'texts.txt');
     writeFileSync(file, `${texts.join('\n')}\n`);
-    const r = cli(['embed', '--file', file, '--chunk', '4', '--threads', '2']);
+    const r = cli(['embed', '--file', file, '--chunk', '4', '--threads', '2', '--progress']);
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('25/25 texts');
     const lines = parse(r.stdout);
     expect(lines.map((l) => l.text)).toEqual(texts);
     const direct = parse(cli(['embed', texts[7]!]).stdout)[0]!;

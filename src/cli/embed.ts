@@ -41,7 +41,13 @@ async function embedAll(pool: WarmPool, texts: string[], flags: EmbedFlags): Pro
   const chunks: string[][] = [];
   for (let i = 0; i < texts.length; i += flags.chunk) chunks.push(texts.slice(i, i + flags.chunk));
   const showProgress = flags.progress ?? (process.stderr.isTTY === true && chunks.length > 1);
-  const bar = showProgress ? new cliProgress.SingleBar({ stream: process.stderr, format: 'embedding [{bar}] {value}/{total} texts | {eta_formatted} left' }, cliProgress.Presets.shades_classic) : undefined;
+  const bar = showProgress
+    ? new cliProgress.SingleBar(
+        // noTTYOutput: --progress asked for it even when stderr is a file or a pipe.
+        { stream: process.stderr, noTTYOutput: true, format: 'embedding [{bar}] {value}/{total} texts | {eta_formatted} left' },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
   bar?.start(texts.length, 0);
   const window = Math.max(1, pool.options.maxThreads * pool.options.concurrentTasksPerWorker);
   const pending: Promise<Float32Array[]>[] = [];
