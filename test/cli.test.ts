@@ -143,7 +143,10 @@ describe('warmpool serve', () => {
         headers: { 'content-type': 'application/json', authorization: 'Bearer k1' },
         body: JSON.stringify({ input: [LONG_TEXT, LONG_TEXT, LONG_TEXT, LONG_TEXT], encoding_format: 'float' }),
       });
-      await new Promise((r) => setTimeout(r, 200));
+      // Signal only once the server has the request running.
+      const callsSoFar = async () =>
+        ((await (await fetch(`${url}/stats`, { headers: { authorization: 'Bearer k1' } })).json()) as { requests: number }).requests;
+      while ((await callsSoFar()) === 0) await new Promise((r) => setTimeout(r, 20));
       s.child.kill('SIGTERM');
       const res = await inFlight;
       expect(res.status).toBe(200);
