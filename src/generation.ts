@@ -4,11 +4,15 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { ModelLoadError } from './errors.js';
 import { errorFromWire } from './errors.js';
+import { preferUnpacked } from './asar-path.js';
 import type { ResolvedOptions } from './options.js';
 import { MESSAGE_TAG, broadcastName, type EmbedTask, type ModelSpec, type TaskResult, type WorkerConfig, type WorkerMessage } from './protocol.js';
 import type { Supervisor } from './supervisor.js';
 
-const WORKER_FILE = fileURLToPath(new URL('../workers/embed-worker.js', import.meta.url));
+// Handed to workers: see WorkerConfig.piscinaUrl.
+const PISCINA_URL = import.meta.resolve('piscina');
+// Inside a packaged Electron app the worker is loaded from the unpacked copy of the archive.
+const WORKER_FILE = preferUnpacked(fileURLToPath(new URL('../workers/embed-worker.js', import.meta.url)));
 
 /** What the pool knows of its model once a worker has loaded it. */
 export interface ModelInfo {
@@ -78,6 +82,7 @@ export class Generation {
       control: settings.control,
       heartbeatMs: Math.max(20, Math.min(500, Math.floor(options.healthTimeout / 4))),
       faults: options.faultInjection ?? null,
+      piscinaUrl: PISCINA_URL,
     };
     this.piscina = new Piscina({
       filename: WORKER_FILE,

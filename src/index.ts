@@ -53,3 +53,4 @@ export type { StatsSnapshot, LatencySummary, WorkerStats, WorkerStateName } from
 export { CHANNEL_NAMES } from './events.js';
 export type { RequestStartEvent, RequestEndEvent, WorkerReadyEvent, WorkerExitEvent, WorkerErrorEvent } from './events.js';
 export { BUNDLED_MODELS_DIR } from './model.js';
+export { unpackedPath, preferUnpacked } from './asar-path.js';

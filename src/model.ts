@@ -1,19 +1,23 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { preferUnpacked } from './asar-path.js';
 import { ModelLoadError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { ModelSpec } from './protocol.js';
 
-/** The package's own `models/` folder (found from this file, whether run from `src/` or `dist/src/`). */
-export const BUNDLED_MODELS_DIR: string = (() => {
+/**
+ * The package's own `models/` folder (found from this file, whether run from `src/` or `dist/src/`;
+ * in a packaged Electron app, its unpacked copy beside the asar archive).
+ */
+export const BUNDLED_MODELS_DIR: string = preferUnpacked((() => {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'models'))) return join(dir, 'models');
     dir = dirname(dir);
   }
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models');
-})();
+})());
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 

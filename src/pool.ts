@@ -49,6 +49,11 @@ const NATIVE_RUN_GRACE_MS = 60_000;
 export interface PackedVectors {
   data: Float32Array;
   dims: [number, number];
+  /**
+   * Tokens the model saw for this call, special tokens included, after truncation (e.g. for usage
+   * reports). Texts answered from the cache cost no model tokens and count 0.
+   */
+  tokens: number;
 }
 
 export type { ModelInfo } from './generation.js';
@@ -231,8 +236,7 @@ export class WarmPool implements AsyncDisposable {
 
   /** Like {@link WarmPool.embed}, but returns all vectors in one row-major `Float32Array`. */
   async embedPacked(input: string | readonly string[], options?: EmbedOptions): Promise<PackedVectors> {
-    const { data, dims } = await this.#call(input, options);
-    return { data, dims };
+    return this.#call(input, options);
   }
 
   #collectionsClient(): CollectionsClient {
@@ -835,8 +839,10 @@ class Call {
 
 /** Puts cached and freshly embedded vectors of one call back together, in input order. */
 function assemble(count: number, hits: (Float32Array | undefined)[] | undefined, result: EmbedResult | undefined, knownDims: number): PackedVectors {
+  // Tokens the model saw for this call: cached texts cost none.
+  const tokens = result?.tokens ?? 0;
   if (!hits || !hits.some((h) => h !== undefined)) {
-    return result ? { data: result.data, dims: result.dims } : { data: new Float32Array(0), dims: [0, knownDims] };
+    return result ? { data: result.data, dims: result.dims, tokens } : { data: new Float32Array(0), dims: [0, knownDims], tokens };
   }
   const width = result?.dims[1] ?? hits.find((h) => h !== undefined)!.length;
   const data = new Float32Array(count * width);
@@ -845,7 +851,7 @@ function assemble(count: number, hits: (Float32Array | undefined)[] | undefined,
     if (hit) data.set(hit, i * width);
     else data.set(result!.data.subarray(m * width, ++m * width), i * width);
   }
-  return { data, dims: [count, width] };
+  return { data, dims: [count, width], tokens };
 }
 
 /**

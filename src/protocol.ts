@@ -35,6 +35,8 @@ export interface WorkerConfig {
    * onnxruntime aborts the whole process).
    */
   control: SharedArrayBuffer;
+  /** URL of the piscina module the pool runs, so the worker marks results with the same one. */
+  piscinaUrl: string;
   /** How often the worker proves its event loop runs (a heartbeat counter in the stats buffer). */
   heartbeatMs: number;
   /** Test-only fault injection; null in normal use. */

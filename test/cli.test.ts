@@ -1,40 +1,88 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, cosine } from './helpers.js';
+import { LONG_TEXT, ROOT, cosine } from './helpers.js';
 
-const store = mkdtempSync(join(tmpdir(), 'warmpool-cli-'));
-afterAll(() => rmSync(store, { recursive: true, force: true }));
+const tmp = mkdtempSync(join(tmpdir(), 'warmpool-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const cli = (...args: string[]) =>
-  spawnSync(process.execPath, ['dist/src/cli.js', ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, WARMPOOL_THREADS: '1', WARMPOOL_STORE_PATH: store },
-  });
+const ENV = { ...process.env, WARMPOOL_THREADS: '1', WARMPOOL_STORE_PATH: join(tmp, 'store') };
+const cli = (args: string[], input?: string) =>
+  spawnSync(process.execPath, ['dist/src/cli.js', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: ENV, ...(input !== undefined && { input }) });
 
-describe('warmpool CLI', () => {
-  it('embed prints one JSON line per text', () => {
-    const r = cli('embed', 'A man is playing a guitar.', 'Someone plays an instrument.');
+type Line = { text: string; dims: number; embedding: number[] };
+const parse = (stdout: string): Line[] => stdout.trim().split('\n').map((l) => JSON.parse(l) as Line);
+
+describe('warmpool embed', () => {
+  it('prints one JSON line per text', () => {
+    const r = cli(['embed', 'A man is playing a guitar.', 'Someone plays an instrument.']);
     expect(r.status).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { text: string; dims: number; embedding: number[] });
+    const lines = parse(r.stdout);
     expect(lines.map((l) => l.text)).toEqual(['A man is playing a guitar.', 'Someone plays an instrument.']);
     expect(lines[0]!.dims).toBe(100);
     expect(cosine(Float32Array.from(lines[0]!.embedding), Float32Array.from(lines[1]!.embedding))).toBeGreaterThan(0.5);
   });
 
-  it('embed - reads lines from stdin', () => {
-    const r = spawnSync(process.execPath, ['dist/src/cli.js', 'embed', '-'], { cwd: ROOT, encoding: 'utf8', input: 'one\n\ntwo\n' });
+  it('reads lines from stdin with "-"', () => {
+    const r = cli(['embed', '-'], 'one\n\ntwo\n');
     expect(r.status).toBe(0);
-    expect(r.stdout.trim().split('\n')).toHaveLength(2);
+    expect(parse(r.stdout).map((l) => l.text)).toEqual(['one', 'two']);
   });
 
+  it('reads a file with --file, in order, across chunks, the same vectors as from arguments', () => {
+    const texts = Array.from({ length: 25 }, (_, i) => `line number ${i} about rivers and music`);
+    const file = join(tmp, 'texts.txt');
+    writeFileSync(file, `${texts.join('\n')}\n`);
+    const r = cli(['embed', '--file', file, '--chunk', '4', '--threads', '2', '--progress']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('25/25 texts');
+    const lines = parse(r.stdout);
+    expect(lines.map((l) => l.text)).toEqual(texts);
+    const direct = parse(cli(['embed', texts[7]!]).stdout)[0]!;
+    expect(lines[7]!.embedding).toEqual(direct.embedding);
+  });
+
+  it('fails with exit code 1 and the typed error on stderr for a missing model or a missing file', () => {
+    const r = cli(['embed', '--model', '/no/such/model', 'x']);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/ModelLoadError \[ERR_WARMPOOL_MODEL_LOAD\]: model folder not found: \/no\/such\/model/);
+    const f = cli(['embed', '--file', join(tmp, 'absent.txt')]);
+    expect(f.status).toBe(1);
+    expect(f.stderr).toMatch(/cannot read .*absent\.txt/);
+  });
+});
+
+describe('usage errors exit 2, help exits 0', () => {
+  it('exits 2 for an unknown command, an unknown flag, a bad value, no text, or no command', () => {
+    for (const args of [['frobnicate'], ['embed', '--frob', 'x'], ['embed', '--threads', 'x', 'a'], ['embed', '--threads', '0', 'a'], ['embed'], []]) {
+      const r = cli(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.length).toBeGreaterThan(0);
+    }
+    expect(cli(['frobnicate']).stderr).toContain("unknown command 'frobnicate'");
+  });
+
+  it('prints --help for the program and each command on stdout with exit 0', () => {
+    const top = cli(['--help']);
+    expect(top.status).toBe(0);
+    for (const name of ['embed', 'index', 'search', 'serve', 'stats', 'info', 'demo']) expect(top.stdout).toContain(name);
+    expect(top.stdout).toContain('Exit codes: 0 done, 1 runtime error');
+    const serve = cli(['serve', '--help']);
+    expect(serve.status).toBe(0);
+    for (const flag of ['--host', '--port', '--api-key', '--max-inputs', '--model', '--threads', '--max-queue']) expect(serve.stdout).toContain(flag);
+    for (const name of ['embed', 'index', 'search', 'stats', 'info', 'demo']) expect(cli([name, '--help']).status).toBe(0);
+  });
+});
+
+describe('warmpool demo, info, stats', () => {
   it('demo indexes samples/ into the store and finds the right passage for each question', () => {
-    const r = cli('demo');
-    expect(r.status).toBe(0);
+    const r = cli(['demo']);
+    expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/indexed \d+ passages from 20 files in samples\//);
     expect(r.stdout).toMatch(/How do bees tell each other where the flowers are\?.*\n  1\. [\d.]+  honeybees\.md#/);
     expect(r.stdout).toMatch(/What makes the dough rise\?.*\n  1\. [\d.]+  bread\.md#/);
@@ -42,36 +90,102 @@ describe('warmpool CLI', () => {
   });
 
   it('index <folder> then search <question> over the on-disk collection', () => {
-    const folder = mkdtempSync(join(tmpdir(), 'warmpool-corpus-'));
+    const folder = join(tmp, 'corpus');
+    mkdirSync(join(folder, 'sub'), { recursive: true });
+    writeFileSync(join(folder, 'a.md'), '# Guitars\n\nA man is playing a guitar on a stage in front of a crowd.\n\nThe drummer keeps the beat.');
+    writeFileSync(join(folder, 'sub', 'b.txt'), 'The stock market fell sharply today as investors sold shares.');
+    writeFileSync(join(folder, 'ignored.json'), '{"not": "indexed"}');
+    const indexed = cli(['index', folder, '--collection', 'cli']);
+    expect(indexed.status, indexed.stderr).toBe(0);
+    expect(indexed.stdout).toMatch(/indexed 2 passages from 2 files into collection "cli"/);
+    expect(indexed.stderr).toMatch(/indexed 2 passages/);
+    const found = cli(['search', 'shares dropped on wall street', '--collection', 'cli', '-k', '1']);
+    expect(found.status, found.stderr).toBe(0);
+    expect(found.stdout).toMatch(/^  1\. [\d.]+  sub\/b\.txt#0\n     The stock market fell sharply/);
+    const json = cli(['search', 'a guitar on stage', '--collection', 'cli', '--json']);
+    expect((JSON.parse(json.stdout) as { id: string }[])[0]!.id).toBe('a.md#0');
+    const missing = cli(['search', 'anything', '--collection', 'nothing-here']);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/CollectionNotFoundError \[ERR_WARMPOOL_COLLECTION_NOT_FOUND\]/);
+  });
+
+  it('info prints the model and the resolved options', () => {
+    const r = cli(['info', '--max-queue', '7']);
+    expect(r.status).toBe(0);
+    const info = JSON.parse(r.stdout) as { model: { dims: number }; options: { maxQueue: number; maxThreads: number } };
+    expect(info.model.dims).toBe(100);
+    expect(info.options).toMatchObject({ maxQueue: 7, maxThreads: 1 });
+  });
+
+  it('stats warms a pool and prints its snapshot', () => {
+    const r = cli(['stats', '--threads', '2']);
+    expect(r.status).toBe(0);
+    const s = JSON.parse(r.stdout) as { workersReady: number; modelLoads: number; workers: unknown[] };
+    expect(s.workersReady).toBe(2);
+    expect(s.modelLoads).toBe(2);
+  });
+});
+
+/** Starts `warmpool serve` and resolves once it prints "ready", with its URL. */
+function serve(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['dist/src/cli.js', 'serve', '--port', '0', ...args], { cwd: ROOT, env: { ...ENV, ...env } });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = new Promise<string>((resolve, reject) => {
+    let found = '';
+    const rl = createInterface({ input: child.stdout });
+    rl.on('line', (line) => {
+      const m = /^listening on (\S+)/.exec(line);
+      if (m) found = m[1]!;
+      if (line.startsWith('ready')) resolve(found);
+    });
+    void exited.then((code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
+  });
+  url.catch(() => {});
+  return { child, url, exited, stderr: () => stderr };
+}
+
+describe('warmpool serve', () => {
+  it('serves, answers stats --url, and on SIGTERM finishes the request in flight, then exits 0', async () => {
+    const s = serve(['--model', 'minilm-shape', '--api-key', 'k1'], {});
     try {
-      mkdirSync(join(folder, 'sub'));
-      writeFileSync(join(folder, 'a.md'), '# Guitars\n\nA man is playing a guitar on a stage in front of a crowd.\n\nThe drummer keeps the beat.');
-      writeFileSync(join(folder, 'sub', 'b.txt'), 'The stock market fell sharply today as investors sold shares.');
-      writeFileSync(join(folder, 'ignored.json'), '{"not": "indexed"}');
-      const indexed = cli('index', folder, '--collection', 'cli');
-      expect(indexed.status).toBe(0);
-      expect(indexed.stdout).toMatch(/indexed 2 passages from 2 files into collection "cli"/);
-      expect(indexed.stderr).toMatch(/indexed 2 passages/);
-      const found = cli('search', 'shares dropped on wall street', '--collection', 'cli', '-k', '1');
-      expect(found.status).toBe(0);
-      expect(found.stdout).toMatch(/^  1\. [\d.]+  sub\/b\.txt#0\n     The stock market fell sharply/);
-      const missing = cli('search', 'anything', '--collection', 'nothing-here');
-      expect(missing.status).toBe(1);
-      expect(missing.stderr).toMatch(/CollectionNotFoundError \[ERR_WARMPOOL_COLLECTION_NOT_FOUND\]/);
+      const url = await s.url;
+      const stats = spawnSync(process.execPath, ['dist/src/cli.js', 'stats', '--url', url], { cwd: ROOT, encoding: 'utf8', env: { ...ENV, WARMPOOL_API_KEY: 'k1' } });
+      expect(stats.status, stats.stderr).toBe(0);
+      expect(JSON.parse(stats.stdout)).toMatchObject({ workersReady: 1 });
+      const unauthorised = spawnSync(process.execPath, ['dist/src/cli.js', 'stats', '--url', url], { cwd: ROOT, encoding: 'utf8', env: ENV });
+      expect(unauthorised.status).toBe(1);
+      expect(unauthorised.stderr).toMatch(/answered 401/);
+
+      // About a second of work on the 6-layer model: still running when the signal arrives.
+      const inFlight = fetch(`${url}/v1/embeddings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer k1' },
+        body: JSON.stringify({ input: [LONG_TEXT, LONG_TEXT, LONG_TEXT, LONG_TEXT], encoding_format: 'float' }),
+      });
+      // Signal only once the server has the request running.
+      const callsSoFar = async () =>
+        ((await (await fetch(`${url}/stats`, { headers: { authorization: 'Bearer k1' } })).json()) as { requests: number }).requests;
+      while ((await callsSoFar()) === 0) await new Promise((r) => setTimeout(r, 20));
+      s.child.kill('SIGTERM');
+      const res = await inFlight;
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { data: unknown[] }).data).toHaveLength(4);
+      expect(await s.exited).toBe(0);
+      expect(s.stderr()).toContain('SIGTERM: finishing requests in flight');
+      await expect(fetch(`${url}/health`)).rejects.toThrow();
     } finally {
-      rmSync(folder, { recursive: true, force: true });
+      s.child.kill('SIGKILL');
     }
   });
 
-  it('reports a missing model with its typed error and exit code 1', () => {
-    const r = cli('embed', '--model', '/no/such/model', 'x');
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/ModelLoadError \[ERR_WARMPOOL_MODEL_LOAD\]: model folder not found: \/no\/such\/model/);
-  });
-
-  it('shows usage and exit code 2 for an unknown command', () => {
-    const r = cli('frobnicate');
+  it('exits 1 when the model cannot be loaded, and 2 for a bad server flag', async () => {
+    const bad = serve(['--model', '/no/such/model']);
+    expect(await bad.exited).toBe(1);
+    expect(bad.stderr()).toContain('ERR_WARMPOOL_MODEL_LOAD');
+    const r = cli(['serve', '--port', '70000']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('usage: warmpool');
+    expect(r.stderr).toContain('options.port must be an integer from 0 to 65535, received 70000');
   });
 });

@@ -8,13 +8,16 @@
 import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { ModelLoadError, errorToWire, ErrorCodes } from '../src/errors.js';
 import { CONTROL_ALL, MESSAGE_TAG, broadcastName, type EmbedTask, type PoolBroadcast, type TaskResult, type WorkerConfig, type WorkerMessage } from '../src/protocol.js';
 import { WorkerStatsWriter } from '../src/stats.js';
 import { loadEngine, type Engine, type RunHooks } from './engine.js';
 
 const config = workerData as WorkerConfig;
+// `move` must come from the very piscina module the pool runs (its marker symbol is private to a
+// module instance). In a packaged Electron app this worker runs from app.asar.unpacked while the
+// pool's piscina may load from app.asar: a plain `import 'piscina'` here would be another copy.
+const { move, transferableSymbol, valueSymbol } = (await import(config.piscinaUrl)) as typeof import('piscina');
 const stats = new WorkerStatsWriter(config.statsBuffer, threadId);
 const control = new Int32Array(config.control);
 const post = (message: WorkerMessage): void => parentPort!.postMessage(message);

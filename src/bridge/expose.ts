@@ -1,0 +1,53 @@
+/** The side that owns the pool: an Electron utility (or main) process, a Node worker, a server. */
+import { expose, transfer } from 'comlink';
+import { AbortError, errorToWire } from '../errors.js';
+import type { PackedVectors, WarmPool } from '../pool.js';
+import { canTransferBuffers, toEndpoint, type AnyEndpoint } from './endpoint.js';
+import type { BridgeApi, BridgeEmbedOptions, Outcome } from './protocol.js';
+
+const failed = (error: unknown): Outcome<never> => ({ ok: false, error: errorToWire(error) });
+
+/**
+ * Serves `pool` on `endpoint` to one {@link connectPool} caller. The vectors of each call are
+ * transferred, not copied, where the port allows it. The pool stays the owner's to close.
+ *
+ * @example
+ * // Electron utility process
+ * process.parentPort.once('message', (e) => exposePool(pool, e.ports[0]));
+ */
+export function exposePool(pool: WarmPool, endpoint: AnyEndpoint): void {
+  const transfers = canTransferBuffers(endpoint);
+  const running = new Map<number, AbortController>();
+  const api: BridgeApi = {
+    async embedPacked(input, options: BridgeEmbedOptions | undefined, callId) {
+      const controller = new AbortController();
+      running.set(callId, controller);
+      try {
+        const packed = await pool.embedPacked(input, { ...options, signal: controller.signal });
+        // Only a buffer the vectors fill alone may be handed over; a view into a larger one is copied first.
+        const data = packed.data.byteOffset === 0 && packed.data.byteLength === packed.data.buffer.byteLength ? packed.data : packed.data.slice();
+        const outcome: Outcome<PackedVectors> = { ok: true, value: { data, dims: packed.dims, tokens: packed.tokens } };
+        return transfers ? transfer(outcome, [data.buffer]) : outcome;
+      } catch (error) {
+        return failed(error);
+      } finally {
+        running.delete(callId);
+      }
+    },
+    abort(callId) {
+      running.get(callId)?.abort(new AbortError('the caller aborted the call'));
+    },
+    async ready() {
+      try {
+        await pool.ready();
+        return { ok: true, value: pool.model };
+      } catch (error) {
+        return failed(error);
+      }
+    },
+    stats() {
+      return pool.stats();
+    },
+  };
+  expose(api, toEndpoint(endpoint));
+}

@@ -1,0 +1,14 @@
+/**
+ * Every subcommand, in the order `--help` lists them. A new command is one file exporting
+ * `register(program)`, added here.
+ */
+import type { Command } from 'commander';
+import * as demo from './demo.js';
+import * as embed from './embed.js';
+import * as indexFolder from './index-folder.js';
+import * as info from './info.js';
+import * as search from './search.js';
+import * as serve from './serve.js';
+import * as stats from './stats.js';
+
+export const COMMANDS: readonly { register(program: Command): void }[] = [embed, indexFolder, search, serve, stats, info, demo];

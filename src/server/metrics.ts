@@ -1,0 +1,171 @@
+/**
+ * Prometheus metrics on a registry of this server's own (never prom-client's global one, so two
+ * servers in one process, or an app's own metrics, never collide). Pool figures are read from
+ * `pool.stats()` when scraped, not counted twice.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { WarmPool } from '../pool.js';
+import type { StatsSnapshot } from '../stats.js';
+
+export interface ServerMetrics {
+  registry: Registry;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  httpDuration: Histogram<'method' | 'route'>;
+  httpInFlight: Gauge;
+}
+
+const POOL_COUNTERS: [keyof StatsSnapshot, string, string][] = [
+  ['requests', 'warmpool_requests_total', 'Calls made to the pool'],
+  ['completed', 'warmpool_completed_total', 'Calls answered with vectors'],
+  ['errors', 'warmpool_errors_total', 'Calls that failed after admission or with bad input'],
+  ['rejected', 'warmpool_rejected_total', 'Calls refused without running (queue full, pool closed)'],
+  ['queueTimeouts', 'warmpool_queue_timeouts_total', 'Calls that waited longer than queueTimeout'],
+  ['aborted', 'warmpool_aborted_total', 'Calls whose signal fired'],
+  ['timeouts', 'warmpool_timeouts_total', 'Calls that ran longer than their timeout'],
+  ['invalidInputs', 'warmpool_invalid_inputs_total', 'Calls refused for bad input'],
+  ['texts', 'warmpool_texts_total', 'Texts embedded'],
+  ['tokens', 'warmpool_tokens_total', 'Tokens the model saw'],
+  ['modelLoads', 'warmpool_model_loads_total', 'Model loads since the pool started'],
+];
+
+const POOL_GAUGES: [keyof StatsSnapshot, string, string][] = [
+  ['queued', 'warmpool_queue_depth', 'Calls waiting for a worker now'],
+  ['inFlight', 'warmpool_in_flight', 'Calls running on a worker now'],
+  ['workersReady', 'warmpool_workers_ready', 'Warm workers now'],
+];
+
+const QUANTILES = [
+  ['0.5', 'p50'],
+  ['0.9', 'p90'],
+  ['0.99', 'p99'],
+  ['1', 'max'],
+] as const;
+
+export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  // One snapshot per scrape, shared by every collect() of that scrape.
+  let snapshot: StatsSnapshot | undefined;
+  let takenAt = 0;
+  const stats = (): StatsSnapshot => {
+    const now = Date.now();
+    if (!snapshot || now - takenAt > 50) {
+      snapshot = pool.stats();
+      takenAt = now;
+    }
+    return snapshot;
+  };
+
+  for (const [field, name, help] of POOL_COUNTERS) {
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        // The pool's counter is the truth; the metric mirrors it at scrape time.
+        this.reset();
+        this.inc(stats()[field] as number);
+      },
+    });
+  }
+  for (const [field, name, help] of POOL_GAUGES) {
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(stats()[field] as number);
+      },
+    });
+  }
+  for (const [field, name, help] of [
+    ['waitTime', 'warmpool_wait_seconds', 'Time calls waited in the admission queue (quantiles over the pool lifetime)'],
+    ['runTime', 'warmpool_run_seconds', 'Time from dispatch to answer (quantiles over the pool lifetime)'],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['quantile'],
+      registers,
+      collect() {
+        const summary = stats()[field];
+        for (const [quantile, key] of QUANTILES) this.set({ quantile }, summary[key] / 1000);
+      },
+    });
+    new Counter({
+      name: `${name}_count`,
+      help: `Calls measured by ${name}`,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats()[field].count);
+      },
+    });
+  }
+
+  const workerLabels = ['slot', 'thread_id'] as const;
+  const perWorker = <T extends 'requests' | 'errors' | 'texts' | 'busy' | 'loadMs'>(field: T, scale = 1) =>
+    function collect(this: Gauge<(typeof workerLabels)[number]>) {
+      this.reset();
+      for (const w of stats().workers) this.set({ slot: String(w.slot), thread_id: String(w.threadId) }, w[field] * scale);
+    };
+  new Counter({
+    name: 'warmpool_worker_requests_total',
+    help: 'Calls each worker has run',
+    labelNames: workerLabels,
+    registers,
+    collect() {
+      this.reset();
+      for (const w of stats().workers) this.inc({ slot: String(w.slot), thread_id: String(w.threadId) }, w.requests);
+    },
+  });
+  new Counter({
+    name: 'warmpool_worker_errors_total',
+    help: 'Calls that failed on each worker',
+    labelNames: workerLabels,
+    registers,
+    collect() {
+      this.reset();
+      for (const w of stats().workers) this.inc({ slot: String(w.slot), thread_id: String(w.threadId) }, w.errors);
+    },
+  });
+  new Counter({
+    name: 'warmpool_worker_texts_total',
+    help: 'Texts each worker has embedded',
+    labelNames: workerLabels,
+    registers,
+    collect() {
+      this.reset();
+      for (const w of stats().workers) this.inc({ slot: String(w.slot), thread_id: String(w.threadId) }, w.texts);
+    },
+  });
+  new Gauge({ name: 'warmpool_worker_busy', help: 'Calls each worker runs now', labelNames: workerLabels, registers, collect: perWorker('busy') });
+  new Gauge({ name: 'warmpool_worker_load_seconds', help: 'Time each worker took to load its model', labelNames: workerLabels, registers, collect: perWorker('loadMs', 1 / 1000) });
+  new Gauge({
+    name: 'warmpool_worker_state',
+    help: 'Each worker slot state (1 for the current state)',
+    labelNames: [...workerLabels, 'state'],
+    registers,
+    collect() {
+      this.reset();
+      for (const w of stats().workers) this.set({ slot: String(w.slot), thread_id: String(w.threadId), state: w.state }, 1);
+    },
+  });
+
+  const httpRequests = new Counter({
+    name: 'warmpool_http_requests_total',
+    help: 'HTTP requests answered, by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers,
+  });
+  const httpDuration = new Histogram({
+    name: 'warmpool_http_request_duration_seconds',
+    help: 'HTTP request latency, from the request to the last byte of the answer',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers,
+  });
+  const httpInFlight = new Gauge({ name: 'warmpool_http_in_flight', help: 'HTTP requests being answered now', registers });
+  if (processMetrics) collectDefaultMetrics({ register: registry });
+  return { registry, httpRequests, httpDuration, httpInFlight };
+}

@@ -1,0 +1,11 @@
+/**
+ * The built-in routes, registered in this order. A new group of routes is one file exporting a
+ * `WarmpoolRoute` plugin, added to this list (or passed in `ServerOptions.routes`).
+ */
+import type { WarmpoolRoute } from '../options.js';
+import { health } from './health.js';
+import { openaiEmbeddings } from './openai-embeddings.js';
+import { stats } from './stats.js';
+import { teiEmbed } from './tei-embed.js';
+
+export const BUILT_IN_ROUTES: readonly WarmpoolRoute[] = [health, openaiEmbeddings, teiEmbed, stats];
