@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { VectorCache } from './cache.js';
+import { VectorCache, type CachedVector } from './cache.js';
 import { CallQueue } from './call-queue.js';
 import { CollectionsClient, type CollectionsApi } from './collections/client.js';
 import type {
@@ -50,8 +50,8 @@ export interface PackedVectors {
   data: Float32Array;
   dims: [number, number];
   /**
-   * Tokens the model saw for this call, special tokens included, after truncation (e.g. for usage
-   * reports). Texts answered from the cache cost no model tokens and count 0.
+   * Tokens of this call's texts, special tokens included, after truncation (e.g. for usage
+   * reports); texts answered from the cache count the tokens they made when first embedded.
    */
   tokens: number;
 }
@@ -541,7 +541,7 @@ export class WarmPool implements AsyncDisposable {
       // Texts already in the cache never reach a worker.
       const cache = this.#cache;
       let keys: string[] | undefined;
-      let hits: (Float32Array | undefined)[] | undefined;
+      let hits: (CachedVector | undefined)[] | undefined;
       let misses = texts;
       if (cache && texts.length > 0) {
         const prefix = `${opts.normalize ? 'n' : 'r'}${opts.pooling}${opts.truncate ? 't' : 'f'}`;
@@ -563,7 +563,7 @@ export class WarmPool implements AsyncDisposable {
         let m = 0;
         for (let i = 0; i < texts.length; i++) {
           if (hits![i] !== undefined) continue;
-          cache.set(keys![i]!, result.data.subarray(m * width, (m + 1) * width));
+          cache.set(keys![i]!, result.data.subarray(m * width, (m + 1) * width), result.textTokens[m] ?? 0);
           m++;
         }
       }
@@ -838,18 +838,20 @@ class Call {
 }
 
 /** Puts cached and freshly embedded vectors of one call back together, in input order. */
-function assemble(count: number, hits: (Float32Array | undefined)[] | undefined, result: EmbedResult | undefined, knownDims: number): PackedVectors {
-  // Tokens the model saw for this call: cached texts cost none.
-  const tokens = result?.tokens ?? 0;
+function assemble(count: number, hits: (CachedVector | undefined)[] | undefined, result: EmbedResult | undefined, knownDims: number): PackedVectors {
+  // Tokens of the call's texts, whether the model saw them now or when they were cached.
+  let tokens = result?.tokens ?? 0;
   if (!hits || !hits.some((h) => h !== undefined)) {
     return result ? { data: result.data, dims: result.dims, tokens } : { data: new Float32Array(0), dims: [0, knownDims], tokens };
   }
-  const width = result?.dims[1] ?? hits.find((h) => h !== undefined)!.length;
+  const width = result?.dims[1] ?? hits.find((h) => h !== undefined)!.vector.length;
   const data = new Float32Array(count * width);
   for (let i = 0, m = 0; i < count; i++) {
     const hit = hits[i];
-    if (hit) data.set(hit, i * width);
-    else data.set(result!.data.subarray(m * width, ++m * width), i * width);
+    if (hit) {
+      data.set(hit.vector, i * width);
+      tokens += hit.tokens;
+    } else data.set(result!.data.subarray(m * width, ++m * width), i * width);
   }
   return { data, dims: [count, width], tokens };
 }

@@ -85,6 +85,8 @@ export interface EmbedResult {
   dims: [number, number];
   /** Tokens the model saw, special tokens included, after truncation. */
   tokens: number;
+  /** The same, text by text. */
+  textTokens: number[];
 }
 
 export type CallOutcome = EmbedResult | { error: WireError };

@@ -88,6 +88,15 @@ describe('embedding cache', () => {
     expect(maxAbsDiff(first, third)).toBe(0);
   });
 
+  it('reports the tokens of cached texts as when they were first embedded', async () => {
+    const fresh = await pool.embedPacked(['tokens are counted for usage', 'even from the cache']);
+    const tasks = pool.stats().tasks;
+    const cached = await pool.embedPacked(['tokens are counted for usage', 'even from the cache']);
+    expect(pool.stats().tasks).toBe(tasks);
+    expect(fresh.tokens).toBeGreaterThan(4);
+    expect(cached.tokens).toBe(fresh.tokens);
+  });
+
   it('mixes hits and misses in one call, in input order', async () => {
     await pool.embed(['alpha river', 'gamma forest']);
     const misses = pool.stats().cacheMisses;

@@ -187,8 +187,9 @@ describe('restart storms: workers that die while loading the model', () => {
     await expect(pool.embed('nothing can run this')).rejects.toBeInstanceOf(ModelLoadError);
     const failures = pool.stats().loadFailures;
     await new Promise((r) => setTimeout(r, 2_000));
-    // Backoff doubling from 0.5 s: a handful of attempts, not a spin.
-    expect(pool.stats().loadFailures - failures).toBeLessThanOrEqual(3);
+    // Backoff doubling from 0.5 s: a handful of attempts, not a spin. (An attempt can cost two
+    // worker starts: Piscina restarts a fresh set's first worker once by itself.)
+    expect(pool.stats().loadFailures - failures).toBeLessThanOrEqual(6);
     delete process.env.WARMPOOL_TEST_LOAD_EXIT;
     await until(() => pool.health().status === 'healthy', 40_000, 'recovery');
     expect(pool.health().lastError).toBeUndefined();

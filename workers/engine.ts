@@ -149,6 +149,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
       const outcomes: (CallOutcome | undefined)[] = new Array(task.calls.length);
       const outputs: Float32Array[] = [];
       const tokenSums = new Array<number>(task.calls.length).fill(0);
+      const textTokens = task.calls.map((call) => new Array<number>(call.texts.length).fill(0));
       const items: Item[] = [];
       task.calls.forEach((call, c) => {
         if (!call.truncate) {
@@ -183,6 +184,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
           const out = (outputs[c] ??= new Float32Array(spec.texts.length * width));
           poolRow(hidden.data as ArrayLike<number>, mask, r, seq, width, spec.pooling, out, row * width);
           tokenSums[c]! += tokens[r]!;
+          textTokens[c]![row] = tokens[r]!;
         }
         start = end;
       }
@@ -190,7 +192,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
         if (outcomes[c]) return;
         const data = outputs[c] ?? new Float32Array(0);
         if (spec.normalize) normalizeRows(data, width);
-        outcomes[c] = { data, dims: [spec.texts.length, width], tokens: tokenSums[c]! };
+        outcomes[c] = { data, dims: [spec.texts.length, width], tokens: tokenSums[c]!, textTokens: textTokens[c]! };
       });
       return outcomes as CallOutcome[];
     },
