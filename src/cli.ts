@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { WarmpoolError } from './errors.js';
 import { createPool, type WarmPool } from './pool.js';
 import type { PoolOptions } from './options.js';
+import { runQueueWorker } from './queue/run-worker.js';
 
 const USAGE = `usage: warmpool <command> [options]
 
@@ -15,6 +16,9 @@ commands:
   embed <text...>     embed texts (or lines of stdin with "-") and print one JSON object per line
   demo                embed a few sentences and show which ones the model finds closest
   info                print the resolved model and pool settings as JSON
+  worker              consume embed jobs from a Redis queue on this machine's warm pool
+                      (--redis <url> --queue <name> [--concurrency n] [--lock-duration ms]
+                      [--stalled-interval ms]); SIGTERM/SIGINT finish running jobs, then exit
 
 options:
   --model <name|path|hub-id>   model to load (env WARMPOOL_MODEL; default glove-100d)
@@ -55,6 +59,11 @@ async function run(argv: string[]): Promise<number> {
       threads: { type: 'string' },
       'no-normalize': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      redis: { type: 'string' },
+      queue: { type: 'string' },
+      concurrency: { type: 'string' },
+      'lock-duration': { type: 'string' },
+      'stalled-interval': { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -103,6 +112,26 @@ async function run(argv: string[]): Promise<number> {
       await pool.ready();
       process.stdout.write(`${JSON.stringify({ model: pool.model, options: pool.options }, null, 2)}\n`);
     });
+  }
+  if (command === 'worker') {
+    if (values.redis === undefined || values.queue === undefined) {
+      process.stderr.write('warmpool worker: give --redis <url> and --queue <name>\n');
+      return 2;
+    }
+    const running = await runQueueWorker({
+      connection: values.redis,
+      queue: values.queue,
+      pool: options,
+      ...(values.concurrency !== undefined && { concurrency: Number(values.concurrency) }),
+      ...(values['lock-duration'] !== undefined && { lockDuration: Number(values['lock-duration']) }),
+      ...(values['stalled-interval'] !== undefined && { stalledInterval: Number(values['stalled-interval']) }),
+      onError: (error) => process.stderr.write(`warmpool worker: ${error.message}\n`),
+    });
+    process.stderr.write(`warmpool worker: ready, pid ${process.pid}, queue ${values.queue}, ${running.pool.options.maxThreads} worker threads\n`);
+    await running.stopped;
+    const s = running.worker.stats();
+    process.stderr.write(`warmpool worker: stopped after ${s.completed} jobs (${s.failed} failed)\n`);
+    return 0;
   }
   process.stderr.write(`warmpool: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
   return 2;

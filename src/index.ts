@@ -25,3 +25,16 @@ export type { StatsSnapshot, LatencySummary, WorkerStats, WorkerStateName } from
 export { CHANNEL_NAMES } from './events.js';
 export type { RequestStartEvent, RequestEndEvent, WorkerReadyEvent, WorkerExitEvent, WorkerErrorEvent } from './events.js';
 export { BUNDLED_MODELS_DIR } from './model.js';
+export { createQueueClient, QueueClient } from './queue/client.js';
+export type { QueueClientStats } from './queue/client.js';
+export type { EmbedManyOptions, EmbedProgress } from './queue/embed-many.js';
+export { createQueueWorker } from './queue/worker.js';
+export type { QueueWorker } from './queue/worker.js';
+export { runQueueWorker } from './queue/run-worker.js';
+export type { RunQueueWorkerOptions, RunningQueueWorker } from './queue/run-worker.js';
+export { BUILTIN_HANDLERS } from './queue/handlers.js';
+export type { JobHandler, JobHandlers, JobContext } from './queue/handlers.js';
+export { QUEUE_DEFAULTS } from './queue/queue-options.js';
+export type { QueueClientOptions, QueueWorkerOptions, QueueConnection } from './queue/queue-options.js';
+export { encodeVectors, decodeVectors } from './queue/codec.js';
+export type { EmbedJobData, EmbedJobResult } from './queue/codec.js';
