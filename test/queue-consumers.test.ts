@@ -127,4 +127,26 @@ describe('consumers in separate processes', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ dims: 100, many: 3 });
   });
+
+  it('with Redis unreachable, a call times out, and close() returns and leaves no handle', async () => {
+    const down = await startRedis();
+    await down.stop();
+    const script = `
+      import { createPool, createQueueClient, createQueueWorker } from './dist/src/index.js';
+      const pool = createPool({ threads: 1 });
+      const worker = createQueueWorker({ connection: process.argv[1], queue: 'down', pool });
+      const client = createQueueClient({ connection: process.argv[1], queue: 'down', timeout: 500 });
+      const error = await client.embed('nobody home').catch((e) => e);
+      const t0 = performance.now();
+      await client.close();
+      await worker.close();
+      await pool.close();
+      console.log(JSON.stringify({ name: error.name, closeMs: performance.now() - t0 }));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, down.url], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { name: string; closeMs: number };
+    expect(out.name).toBe('TaskTimeoutError');
+    expect(out.closeMs).toBeLessThan(15_000);
+  });
 });

@@ -8,6 +8,7 @@ import { AbortError, InferenceError, PoolClosedError, QueueFullError, TaskTimeou
 import { checkEmbedOptions, normalizeTexts, type EmbedOptions } from '../inputs.js';
 import type { PackedVectors } from '../pool.js';
 import { decodeResult, reasonToError, type EmbedJobData } from './codec.js';
+import { stoppable } from './connection.js';
 import { embedMany, type EmbedManyOptions } from './embed-many.js';
 import { resolveClientOptions, type QueueClientOptions, type ResolvedClientOptions } from './queue-options.js';
 
@@ -51,7 +52,7 @@ export class QueueClient {
 
   constructor(options: QueueClientOptions) {
     this.#o = resolveClientOptions(options);
-    const base = { connection: this.#o.connection, ...(this.#o.prefix !== undefined && { prefix: this.#o.prefix }) };
+    const base = { connection: stoppable(this.#o.connection, () => this.#closing !== undefined), ...(this.#o.prefix !== undefined && { prefix: this.#o.prefix }) };
     const keep = { age: this.#o.keepFinishedFor };
     this.#queue = new Queue(this.#o.queue, {
       ...base,
@@ -172,14 +173,17 @@ export class QueueClient {
       };
       this.#pending.set(jobId, { resolve, reject, since: performance.now(), cleanup });
     });
-    try {
-      await this.#queue.add('embed', data, { jobId });
-      this.#stats.submitted++;
-    } catch (error) {
-      const p = this.#pending.get(jobId);
-      const closed = this.#closing !== undefined;
-      if (p) this.#settle(jobId, p, undefined, closed ? new PoolClosedError('the queue client is closed') : new InferenceError(`could not add the job to Redis: ${describe(error)}`, { cause: error }));
-    }
+    // Not awaited: the caller must hold `result` before a timeout or an abort can reject it.
+    this.#queue.add('embed', data, { jobId }).then(
+      () => {
+        this.#stats.submitted++;
+      },
+      (error: unknown) => {
+        const p = this.#pending.get(jobId);
+        const closed = this.#closing !== undefined;
+        if (p) this.#settle(jobId, p, undefined, closed ? new PoolClosedError('the queue client is closed') : new InferenceError(`could not add the job to Redis: ${describe(error)}`, { cause: error }));
+      },
+    );
     return result;
   }
 

@@ -5,6 +5,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ErrorCodes, InvalidInputError, errorToWire } from '../errors.js';
 import { wireToReason } from './codec.js';
+import { stoppable } from './connection.js';
 import { BUILTIN_HANDLERS, type JobHandlers } from './handlers.js';
 import { resolveWorkerOptions, type QueueWorkerOptions } from './queue-options.js';
 
@@ -59,8 +60,9 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
     }
   };
 
+  let closing: Promise<void> | undefined;
   const worker = new Worker(o.queue, run, {
-    connection: o.connection,
+    connection: stoppable(o.connection, () => closing !== undefined),
     ...(o.prefix !== undefined && { prefix: o.prefix }),
     concurrency: o.concurrency,
     lockDuration: o.lockDuration,
@@ -71,7 +73,6 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
   // An 'error' event without a listener would throw; Redis errors are survived (ioredis reconnects).
   worker.on('error', (error) => o.onError(error));
 
-  let closing: Promise<void> | undefined;
   const close = (): Promise<void> => (closing ??= worker.close());
   return {
     queue: o.queue,

@@ -1,0 +1,12 @@
+import type { ConnectionOptions } from 'bullmq';
+
+/**
+ * Reconnects (1 s, 2 s, ... up to 5 s apart) until closed, then gives up, so that close() returns
+ * and no reconnect timer keeps the process alive even while Redis is unreachable.
+ */
+export function stoppable(connection: ConnectionOptions, closed: () => boolean): ConnectionOptions {
+  const c = connection as Record<string, unknown>;
+  // A client instance (it has methods) or options with their own strategy stay as given.
+  if (typeof c.duplicate === 'function' || typeof c.connect === 'function' || c.retryStrategy !== undefined) return connection;
+  return { ...c, retryStrategy: (times: number) => (closed() ? null : Math.min(1000 * times, 5000)) } as ConnectionOptions;
+}
