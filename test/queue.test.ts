@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -12,6 +13,7 @@ import {
   createQueueWorker,
   decodeVectors,
   encodeVectors,
+  ROOT,
   sentence,
   type QueueClient,
   type QueueWorker,
@@ -29,6 +31,24 @@ async function waitForFinal(queue: Queue, id: string) {
   }
   throw new Error(`job ${id} did not finish`);
 }
+
+describe('loading', () => {
+  it('loads BullMQ only when a queue client or worker is created', () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      const { createQueueClient } = await import('./dist/src/index.js');
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/bullmq/'));
+      const before = loaded();
+      const client = createQueueClient({ connection: 'redis://127.0.0.1:1', queue: 'q' });
+      const after = loaded();
+      await client.close();
+      console.log(JSON.stringify({ before, after }));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ before: false, after: true });
+  });
+});
 
 describe('vector codec', () => {
   it('round-trips float32 bit-exactly through base64', () => {

@@ -3,12 +3,12 @@
  * and errors, answered by consumers on any machine through a BullMQ queue.
  */
 import { randomUUID } from 'node:crypto';
-import { Queue, QueueEvents } from 'bullmq';
+import type { Queue, QueueEvents } from 'bullmq';
 import { AbortError, InferenceError, PoolClosedError, QueueFullError, TaskTimeoutError, describe } from '../errors.js';
 import { checkEmbedOptions, normalizeTexts, type EmbedOptions } from '../inputs.js';
 import type { PackedVectors } from '../pool.js';
 import { decodeResult, reasonToError, type EmbedJobData } from './codec.js';
-import { stoppable } from './connection.js';
+import { loadBullmq, stoppable } from './connection.js';
 import { embedMany, type EmbedManyOptions } from './embed-many.js';
 import { resolveClientOptions, type QueueClientOptions, type ResolvedClientOptions } from './queue-options.js';
 
@@ -52,6 +52,7 @@ export class QueueClient {
 
   constructor(options: QueueClientOptions) {
     this.#o = resolveClientOptions(options);
+    const { Queue, QueueEvents } = loadBullmq();
     const base = { connection: stoppable(this.#o.connection, () => this.#closing !== undefined), ...(this.#o.prefix !== undefined && { prefix: this.#o.prefix }) };
     const keep = { age: this.#o.keepFinishedFor };
     this.#queue = new Queue(this.#o.queue, {

@@ -2,10 +2,10 @@
  * A consumer: takes jobs from a BullMQ queue and runs them on this machine's warm pool, so the
  * model stays loaded across jobs.
  */
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { ErrorCodes, InvalidInputError, errorToWire } from '../errors.js';
 import { wireToReason } from './codec.js';
-import { stoppable } from './connection.js';
+import { loadBullmq, stoppable } from './connection.js';
 import { BUILTIN_HANDLERS, type JobHandlers } from './handlers.js';
 import { resolveWorkerOptions, type QueueWorkerOptions } from './queue-options.js';
 
@@ -36,6 +36,7 @@ export interface QueueWorker {
  */
 export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const o = resolveWorkerOptions(options);
+  const { UnrecoverableError, Worker } = loadBullmq();
   const handlers: JobHandlers = { ...BUILTIN_HANDLERS, ...o.handlers };
   const counts = { completed: 0, failed: 0, active: 0 };
 
