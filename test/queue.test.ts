@@ -217,6 +217,18 @@ describe('createQueueClient / createQueueWorker', () => {
       expect(() => createQueueWorker({ connection: redis.url, queue: 'q', pool, handlers: { index: 1 as never } })).toThrow(/handlers.index must be a function/);
     });
 
+    it('passes the rate limiter to BullMQ: at most max jobs per duration', async () => {
+      const w = createQueueWorker({ connection: redis.url, queue: 'limited', pool, limiter: { max: 4, duration: 1000 } });
+      const c = createQueueClient({ connection: redis.url, queue: 'limited' });
+      const t0 = performance.now();
+      const out = await Promise.all(Array.from({ length: 9 }, (_, i) => c.embed(sentence(500 + i))));
+      // 9 jobs at 4 per second need at least two full windows.
+      expect(performance.now() - t0).toBeGreaterThan(1900);
+      expect(out).toHaveLength(9);
+      await c.close();
+      await w.close();
+    });
+
     it('takes more operations as handlers, one entry each', async () => {
       const w = createQueueWorker({
         connection: redis.url,
