@@ -10,5 +10,6 @@ import * as info from './info.js';
 import * as search from './search.js';
 import * as serve from './serve.js';
 import * as stats from './stats.js';
+import * as worker from './worker.js';
 
-export const COMMANDS: readonly { register(program: Command): void }[] = [embed, indexFolder, search, serve, stats, info, demo];
+export const COMMANDS: readonly { register(program: Command): void }[] = [embed, indexFolder, search, serve, worker, stats, info, demo];

@@ -1,0 +1,48 @@
+/**
+ * `warmpool worker`: consumes embed jobs from a Redis queue (BullMQ) on this machine's warm pool.
+ * SIGTERM or SIGINT stops taking jobs, finishes the running ones, closes the pool and exits 0.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { runQueueWorker } from '../queue/run-worker.js';
+import { addPoolFlags, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
+
+interface WorkerFlags extends PoolFlags {
+  redis: string;
+  queue: string;
+  concurrency?: number;
+  lockDuration?: number;
+  stalledInterval?: number;
+}
+
+const positive = (flag: string) => (value: string): number => {
+  const n = Number(value);
+  if (!(n > 0)) throw new InvalidArgumentError(`${flag} takes a positive number, received ${JSON.stringify(value)}`);
+  return n;
+};
+
+export function register(program: Command): void {
+  addPoolFlags(
+    program
+      .command('worker')
+      .description("consume embed jobs from a Redis queue on this machine's warm pool (scale-out)")
+      .requiredOption('--redis <url>', 'Redis connection, e.g. redis://127.0.0.1:6379')
+      .requiredOption('--queue <name>', 'queue to consume')
+      .option('--concurrency <n>', 'jobs run at once (default: the pool size)', positive('--concurrency'))
+      .option('--lock-duration <ms>', "ms a job's lock lasts; a dead consumer's jobs move on after about this", positive('--lock-duration'))
+      .option('--stalled-interval <ms>', 'ms between checks for stalled jobs', positive('--stalled-interval')),
+  ).action(async (flags: WorkerFlags) => {
+    const running = await runQueueWorker({
+      connection: flags.redis,
+      queue: flags.queue,
+      pool: poolOptionsFrom(flags),
+      ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
+      ...(flags.lockDuration !== undefined && { lockDuration: flags.lockDuration }),
+      ...(flags.stalledInterval !== undefined && { stalledInterval: flags.stalledInterval }),
+      onError: (error) => process.stderr.write(`warmpool worker: ${error.message}\n`),
+    });
+    process.stderr.write(`warmpool worker: ready, pid ${process.pid}, queue ${flags.queue}, ${running.pool.options.maxThreads} worker threads\n`);
+    await running.stopped;
+    const s = running.worker.stats();
+    process.stderr.write(`warmpool worker: stopped after ${s.completed} jobs (${s.failed} failed)\n`);
+  });
+}

@@ -1,0 +1,258 @@
+/**
+ * The caller's side of scale-out: `embed()` and `embedPacked()` with the local pool's signatures
+ * and errors, answered by consumers on any machine through a BullMQ queue.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Queue, QueueEvents } from 'bullmq';
+import { AbortError, InferenceError, PoolClosedError, QueueFullError, TaskTimeoutError, describe } from '../errors.js';
+import { checkEmbedOptions, normalizeTexts, type EmbedOptions } from '../inputs.js';
+import type { PackedVectors } from '../pool.js';
+import { decodeResult, reasonToError, type EmbedJobData } from './codec.js';
+import { loadBullmq, stoppable } from './connection.js';
+import { embedMany, type EmbedManyOptions } from './embed-many.js';
+import { resolveClientOptions, type QueueClientOptions, type ResolvedClientOptions } from './queue-options.js';
+
+interface Pending {
+  resolve: (value: PackedVectors) => void;
+  reject: (error: unknown) => void;
+  since: number;
+  cleanup: () => void;
+}
+
+/** What a client has seen since it started. */
+export interface QueueClientStats {
+  /** Jobs added to the queue by this client. */
+  submitted: number;
+  completed: number;
+  failed: number;
+  /** Calls refused at once (`QueueFullError`, `PoolClosedError`) or bad input caught before submission. */
+  rejected: number;
+  /** Jobs of this client not answered yet. */
+  pending: number;
+  /** Jobs waiting or running in the queue, from every client, as last counted plus this client's since. */
+  queued: number;
+  /** Results found by reconciliation because their completion event was missed. */
+  reconciled: number;
+}
+
+export class QueueClient {
+  readonly #o: ResolvedClientOptions;
+  readonly #queue: Queue;
+  readonly #events: QueueEvents;
+  readonly #pending = new Map<string, Pending>();
+  readonly #prefix = `wp-${randomUUID().slice(0, 8)}`;
+  readonly #ready: Promise<void>;
+  readonly #timer: NodeJS.Timeout;
+  #sequence = 0;
+  /** Jobs in the queue that are not this client's, at the last reconciliation. */
+  #others = 0;
+  #reconciling = false;
+  #closing: Promise<void> | undefined;
+  readonly #stats = { submitted: 0, completed: 0, failed: 0, rejected: 0, reconciled: 0 };
+
+  constructor(options: QueueClientOptions) {
+    this.#o = resolveClientOptions(options);
+    const { Queue, QueueEvents } = loadBullmq();
+    const base = { connection: stoppable(this.#o.connection, () => this.#closing !== undefined), ...(this.#o.prefix !== undefined && { prefix: this.#o.prefix }) };
+    const keep = { age: this.#o.keepFinishedFor };
+    this.#queue = new Queue(this.#o.queue, {
+      ...base,
+      defaultJobOptions: { attempts: this.#o.attempts, backoff: { type: 'fixed', delay: 100 }, removeOnComplete: keep, removeOnFail: keep },
+    });
+    // From the start of the events stream, so no completion can slip past between add() and the
+    // first read; events of other clients' jobs are ignored.
+    this.#events = new QueueEvents(this.#o.queue, { ...base, lastEventId: '0' });
+    this.#queue.on('error', () => {});
+    this.#events.on('error', () => {});
+    this.#events.on('completed', ({ jobId, returnvalue }) => this.#completed(jobId, returnvalue));
+    this.#events.on('failed', ({ jobId, failedReason }) => this.#failed(jobId, failedReason));
+    this.#ready = Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]).then(() => undefined);
+    this.#ready.catch(() => {});
+    this.#timer = setInterval(() => void this.#reconcile(), this.#o.reconcileInterval).unref();
+  }
+
+  /** The queue's name. */
+  get queue(): string {
+    return this.#o.queue;
+  }
+
+  /** Resolves once both Redis connections are up. Calls do not need to wait for it. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** Same as the local pool's `embed()`: one text gives one vector, an array gives an array in order. */
+  embed(input: string, options?: EmbedOptions): Promise<Float32Array>;
+  embed(input: readonly string[], options?: EmbedOptions): Promise<Float32Array[]>;
+  async embed(input: string | readonly string[], options?: EmbedOptions): Promise<Float32Array | Float32Array[]> {
+    const packed = await this.embedPacked(input, options);
+    const [n, d] = packed.dims;
+    const rows = Array.from({ length: n }, (_, i) => packed.data.subarray(i * d, (i + 1) * d));
+    return typeof input === 'string' ? rows[0]! : rows;
+  }
+
+  /** Like {@link QueueClient.embed}, but all vectors in one row-major `Float32Array`. */
+  async embedPacked(input: string | readonly string[], options?: EmbedOptions): Promise<PackedVectors> {
+    let texts: string[];
+    let opts: ReturnType<typeof checkEmbedOptions>;
+    try {
+      texts = normalizeTexts(input);
+      opts = checkEmbedOptions(options);
+    } catch (error) {
+      this.#stats.rejected++;
+      throw error;
+    }
+    if (texts.length === 0) return { data: new Float32Array(0), dims: [0, 0], tokens: 0 };
+    const data: EmbedJobData = { texts, options: { normalize: opts.normalize, pooling: opts.pooling, truncate: opts.truncate } };
+    return this.#submit(data, opts.signal, opts.timeout ?? this.#o.timeout);
+  }
+
+  /**
+   * Embeds a large corpus: texts are sent in jobs of `batchSize`, at most `window` jobs in flight,
+   * and `onProgress` reports jobs done and texts per second. A full queue makes it wait, not fail.
+   * Resolves to one vector per text, in input order.
+   */
+  embedMany(input: Iterable<string> | AsyncIterable<string>, options?: EmbedManyOptions): Promise<Float32Array[]> {
+    return embedMany(this, input, options);
+  }
+
+  /** A fresh snapshot of what this client has seen. */
+  stats(): QueueClientStats {
+    return { ...this.#stats, pending: this.#pending.size, queued: this.#others + this.#pending.size };
+  }
+
+  /** Answers pending calls with `PoolClosedError` and disconnects. Jobs already queued still run. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#timer);
+      for (const [id, p] of this.#pending) this.#settle(id, p, undefined, new PoolClosedError('the queue client is closed'));
+      await Promise.allSettled([this.#events.close(), this.#queue.close()]);
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** The reconciliation period, which embedMany also uses to wait for room in a full queue. */
+  get reconcileInterval(): number {
+    return this.#o.reconcileInterval;
+  }
+
+  async #submit(data: EmbedJobData, signal: AbortSignal | undefined, timeout: number): Promise<PackedVectors> {
+    if (this.#closing) {
+      this.#stats.rejected++;
+      throw new PoolClosedError('the queue client is closed');
+    }
+    if (signal?.aborted) throw new AbortError('the call was aborted before it was queued', { cause: signal.reason });
+    const queued = this.#others + this.#pending.size;
+    if (queued >= this.#o.maxWaiting) {
+      this.#stats.rejected++;
+      throw new QueueFullError(`queue ${JSON.stringify(this.#o.queue)} already holds about ${queued} jobs (maxWaiting ${this.#o.maxWaiting})`);
+    }
+    const jobId = `${this.#prefix}-${++this.#sequence}`;
+    // Registered before add(): the completion event may be read before add() returns.
+    const result = new Promise<PackedVectors>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = (): void => {
+        const p = this.#pending.get(jobId);
+        if (p) this.#settle(jobId, p, undefined, new AbortError('the call was aborted', { cause: signal!.reason }));
+        // Best effort: a job no consumer has locked yet is removed; a running one finishes unheard.
+        this.#queue.remove(jobId).catch(() => {});
+      };
+      if (Number.isFinite(timeout)) {
+        timer = setTimeout(() => {
+          const p = this.#pending.get(jobId);
+          if (p) this.#settle(jobId, p, undefined, new TaskTimeoutError(`no result within ${timeout} ms from queue ${JSON.stringify(this.#o.queue)}`));
+        }, timeout);
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const cleanup = (): void => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      this.#pending.set(jobId, { resolve, reject, since: performance.now(), cleanup });
+    });
+    // Not awaited: the caller must hold `result` before a timeout or an abort can reject it.
+    this.#queue.add('embed', data, { jobId }).then(
+      () => {
+        this.#stats.submitted++;
+      },
+      (error: unknown) => {
+        const p = this.#pending.get(jobId);
+        const closed = this.#closing !== undefined;
+        if (p) this.#settle(jobId, p, undefined, closed ? new PoolClosedError('the queue client is closed') : new InferenceError(`could not add the job to Redis: ${describe(error)}`, { cause: error }));
+      },
+    );
+    return result;
+  }
+
+  #completed(jobId: string, returnvalue: unknown): void {
+    const p = this.#pending.get(jobId);
+    if (!p) return;
+    try {
+      this.#settle(jobId, p, decodeResult(returnvalue));
+    } catch (error) {
+      this.#settle(jobId, p, undefined, error);
+    }
+  }
+
+  #failed(jobId: string, reason: string | undefined): void {
+    const p = this.#pending.get(jobId);
+    if (p) this.#settle(jobId, p, undefined, reasonToError(reason));
+  }
+
+  #settle(jobId: string, p: Pending, value: PackedVectors | undefined, error?: unknown): void {
+    this.#pending.delete(jobId);
+    p.cleanup();
+    if (error === undefined) {
+      this.#stats.completed++;
+      p.resolve(value!);
+    } else {
+      this.#stats.failed++;
+      p.reject(error);
+    }
+  }
+
+  /**
+   * Counts the queue (so `maxWaiting` holds across clients) and looks up results whose event was
+   * missed, e.g. trimmed from the events stream while this client was busy.
+   */
+  async #reconcile(): Promise<void> {
+    if (this.#reconciling || this.#closing) return;
+    this.#reconciling = true;
+    try {
+      const counts = await this.#queue.getJobCounts('waiting', 'active', 'prioritized', 'delayed');
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      this.#others = Math.max(0, total - this.#pending.size);
+      const stale = performance.now() - 5 * this.#o.reconcileInterval;
+      const old = [...this.#pending].filter(([, p]) => p.since < stale).slice(0, 100);
+      for (const [id] of old) {
+        const state = await this.#queue.getJobState(id);
+        if (state !== 'completed' && state !== 'failed') continue;
+        const job = await this.#queue.getJob(id);
+        if (!job || !this.#pending.has(id)) continue;
+        this.#stats.reconciled++;
+        if (state === 'completed') this.#completed(id, job.returnvalue);
+        else this.#failed(id, job.failedReason);
+      }
+    } catch {
+      // Redis unreachable: counts stay as they were; ioredis reconnects by itself.
+    } finally {
+      this.#reconciling = false;
+    }
+  }
+}
+
+/**
+ * Connects to a queue that consumers (`createQueueWorker`, `warmpool worker`) serve.
+ *
+ * @example
+ * const client = createQueueClient({ connection: 'redis://127.0.0.1:6379', queue: 'embed' });
+ * const v = await client.embed('hello world');
+ * await client.close();
+ */
+export function createQueueClient(options: QueueClientOptions): QueueClient {
+  return new QueueClient(options);
+}

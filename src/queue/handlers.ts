@@ -1,0 +1,46 @@
+/**
+ * The job processor is a map from job name to handler: a new operation is one more entry.
+ *
+ * Every handler must be safe to run twice for the same job, because delivery is at-least-once (a
+ * job whose consumer died runs again elsewhere). `embed` is pure. An `index` operation (upsert
+ * documents into a collection) would be idempotent by upserting by document id, and should have
+ * exactly one authoritative consumer per collection, so two machines never hold diverging copies:
+ * route a collection's index jobs to a queue of its own (`index:<collection>`) served by one
+ * consumer with concurrency 1, while embed jobs fan out to every machine.
+ */
+import type { Job } from 'bullmq';
+import { InvalidInputError } from '../errors.js';
+import type { WarmPool } from '../pool.js';
+import { encodeResult, type EmbedJobData, type EmbedJobResult } from './codec.js';
+
+/** What a handler gets beside the job's data. */
+export interface JobContext {
+  /** The consumer's warm pool. */
+  pool: WarmPool;
+  /** The BullMQ job (id, attempts, `updateProgress`, ...). */
+  job: Job;
+}
+
+/** Runs one job; its return value is stored as the job's result (it must be JSON). */
+export type JobHandler = (data: unknown, context: JobContext) => Promise<unknown>;
+
+export type JobHandlers = Readonly<Record<string, JobHandler>>;
+
+const EMBED_OPTION_KEYS = new Set(['normalize', 'pooling', 'truncate']);
+
+async function embed(data: unknown, { pool }: JobContext): Promise<EmbedJobResult> {
+  const d = data as Partial<EmbedJobData> | null;
+  if (typeof d !== 'object' || d === null || !Array.isArray(d.texts)) {
+    throw new InvalidInputError(`an embed job's data must be { texts: string[], options? }, received ${JSON.stringify(data)?.slice(0, 80)}`);
+  }
+  const options = d.options ?? {};
+  // Per-call signals and timeouts belong to the caller's machine, not to the job.
+  for (const key of Object.keys(options)) {
+    if (!EMBED_OPTION_KEYS.has(key)) throw new InvalidInputError(`an embed job's options may hold normalize, pooling and truncate, received ${JSON.stringify(key)}`);
+  }
+  const packed = await pool.embedPacked(d.texts, options);
+  return encodeResult(packed.data, packed.dims, packed.tokens);
+}
+
+/** The operations every consumer serves. */
+export const BUILTIN_HANDLERS: JobHandlers = Object.freeze({ embed });
