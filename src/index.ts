@@ -55,6 +55,7 @@ export type { RequestStartEvent, RequestEndEvent, WorkerReadyEvent, WorkerExitEv
 export { BUNDLED_MODELS_DIR } from './model.js';
 export { unpackedPath, preferUnpacked } from './asar-path.js';
 export { createQueueClient, QueueClient } from './queue/client.js';
+export type { QueueIndexOptions } from './queue/client.js';
 export type { QueueClientStats } from './queue/client.js';
 export type { EmbedManyOptions, EmbedProgress } from './queue/embed-many.js';
 export { createQueueWorker } from './queue/worker.js';

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +93,36 @@ describe('createQueueClient / createQueueWorker', () => {
     await worker?.close();
     await pool?.close();
     await redis?.stop();
+  });
+
+  describe('#index', () => {
+    it("upserts documents into the consumer's store, idempotently, with typed errors", async () => {
+      const store = mkdtempSync(join(tmpdir(), 'warmpool-queue-index-'));
+      const owner = createPool({ threads: 1, storePath: store });
+      const consumer = createQueueWorker({ connection: redis.url, queue: 'index-notes', pool: owner, concurrency: 1 });
+      const writer = createQueueClient({ connection: redis.url, queue: 'index-notes', reconcileInterval: 100 });
+      try {
+        await Promise.all([consumer.ready(), writer.ready()]);
+        const docs = [
+          { id: 'guitar', text: 'A man is playing a guitar on stage.', metadata: { topic: 'music' } },
+          { id: 'market', text: 'The stock market fell sharply today.', metadata: { topic: 'finance' } },
+        ];
+        const result = await writer.index(docs, { collection: 'notes' });
+        expect(result).toMatchObject({ ids: ['guitar', 'market'], count: 2 });
+        // At-least-once delivery is harmless: the same job again changes nothing.
+        await writer.index(docs, { collection: 'notes' });
+        expect(await owner.count({ collection: 'notes' })).toBe(2);
+        const [hit] = await owner.search('Someone plays an instrument.', { collection: 'notes', k: 1 });
+        expect(hit!.id).toBe('guitar');
+        await expect(writer.index(docs, { collection: '' })).rejects.toThrow(InvalidInputError);
+        await expect(writer.index([{ id: 'x', text: '' }], { collection: 'notes' })).rejects.toThrow(InvalidInputError);
+      } finally {
+        await writer.close();
+        await consumer.close();
+        await owner.close();
+        rmSync(store, { recursive: true, force: true });
+      }
+    });
   });
 
   describe('#embed', () => {

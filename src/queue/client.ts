@@ -4,17 +4,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Queue, QueueEvents } from 'bullmq';
-import { AbortError, InferenceError, PoolClosedError, QueueFullError, TaskTimeoutError, describe } from '../errors.js';
+import type { Doc, IndexResult } from '../collections/types.js';
+import { AbortError, InferenceError, InvalidInputError, PoolClosedError, QueueFullError, TaskTimeoutError, describe } from '../errors.js';
 import { checkEmbedOptions, normalizeTexts, type EmbedOptions } from '../inputs.js';
 import type { PackedVectors } from '../pool.js';
-import { decodeResult, reasonToError, type EmbedJobData } from './codec.js';
+import { decodeIndexResult, decodeResult, reasonToError, type EmbedJobData, type IndexJobData } from './codec.js';
 import { loadBullmq, stoppable } from './connection.js';
 import { embedMany, type EmbedManyOptions } from './embed-many.js';
 import { resolveClientOptions, type QueueClientOptions, type ResolvedClientOptions } from './queue-options.js';
 
 interface Pending {
-  resolve: (value: PackedVectors) => void;
+  resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  /** Turns the job's stored result into what the caller gets (throws on a malformed one). */
+  decode: (returnvalue: unknown) => unknown;
   since: number;
   cleanup: () => void;
 }
@@ -33,6 +36,14 @@ export interface QueueClientStats {
   queued: number;
   /** Results found by reconciliation because their completion event was missed. */
   reconciled: number;
+}
+
+/** Options of `QueueClient.index()`. */
+export interface QueueIndexOptions {
+  collection: string;
+  /** Milliseconds to wait for the result; defaults to the client's `timeout`. */
+  timeout?: number;
+  signal?: AbortSignal;
 }
 
 export class QueueClient {
@@ -104,7 +115,23 @@ export class QueueClient {
     }
     if (texts.length === 0) return { data: new Float32Array(0), dims: [0, 0], tokens: 0 };
     const data: EmbedJobData = { texts, options: { normalize: opts.normalize, pooling: opts.pooling, truncate: opts.truncate } };
-    return this.#submit(data, opts.signal, opts.timeout ?? this.#o.timeout);
+    return this.#submit('embed', data, decodeResult, opts.signal, opts.timeout ?? this.#o.timeout);
+  }
+
+  /**
+   * Indexes documents into a collection on the consumer's store, as `pool.index()` does locally
+   * (upsert by id, so a job that runs twice changes nothing). Send a collection's index jobs to a
+   * queue of its own, served by one consumer, so that one store is authoritative for it.
+   */
+  async index(docs: readonly (Doc | string)[] | Doc | string, options: QueueIndexOptions): Promise<IndexResult> {
+    const o = (options ?? {}) as Partial<QueueIndexOptions>;
+    if (typeof o.collection !== 'string' || o.collection === '') {
+      this.#stats.rejected++;
+      throw new InvalidInputError(`index options need a collection name, received ${JSON.stringify(o.collection)}`);
+    }
+    const list = Array.isArray(docs) ? docs : [docs];
+    const data: IndexJobData = { docs: list as (Doc | string)[], collection: o.collection };
+    return this.#submit('index', data, decodeIndexResult, o.signal, o.timeout ?? this.#o.timeout);
   }
 
   /**
@@ -140,7 +167,7 @@ export class QueueClient {
     return this.#o.reconcileInterval;
   }
 
-  async #submit(data: EmbedJobData, signal: AbortSignal | undefined, timeout: number): Promise<PackedVectors> {
+  async #submit<T>(name: string, data: unknown, decode: (returnvalue: unknown) => T, signal: AbortSignal | undefined, timeout: number): Promise<T> {
     if (this.#closing) {
       this.#stats.rejected++;
       throw new PoolClosedError('the queue client is closed');
@@ -153,7 +180,7 @@ export class QueueClient {
     }
     const jobId = `${this.#prefix}-${++this.#sequence}`;
     // Registered before add(): the completion event may be read before add() returns.
-    const result = new Promise<PackedVectors>((resolve, reject) => {
+    const result = new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const onAbort = (): void => {
         const p = this.#pending.get(jobId);
@@ -172,10 +199,10 @@ export class QueueClient {
         if (timer) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };
-      this.#pending.set(jobId, { resolve, reject, since: performance.now(), cleanup });
+      this.#pending.set(jobId, { resolve: resolve as (value: unknown) => void, reject, decode, since: performance.now(), cleanup });
     });
     // Not awaited: the caller must hold `result` before a timeout or an abort can reject it.
-    this.#queue.add('embed', data, { jobId }).then(
+    this.#queue.add(name, data, { jobId }).then(
       () => {
         this.#stats.submitted++;
       },
@@ -192,7 +219,7 @@ export class QueueClient {
     const p = this.#pending.get(jobId);
     if (!p) return;
     try {
-      this.#settle(jobId, p, decodeResult(returnvalue));
+      this.#settle(jobId, p, p.decode(returnvalue));
     } catch (error) {
       this.#settle(jobId, p, undefined, error);
     }
@@ -203,12 +230,12 @@ export class QueueClient {
     if (p) this.#settle(jobId, p, undefined, reasonToError(reason));
   }
 
-  #settle(jobId: string, p: Pending, value: PackedVectors | undefined, error?: unknown): void {
+  #settle(jobId: string, p: Pending, value: unknown, error?: unknown): void {
     this.#pending.delete(jobId);
     p.cleanup();
     if (error === undefined) {
       this.#stats.completed++;
-      p.resolve(value!);
+      p.resolve(value);
     } else {
       this.#stats.failed++;
       p.reject(error);

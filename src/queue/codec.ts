@@ -1,3 +1,4 @@
+import type { Doc, IndexResult } from '../collections/types.js';
 /**
  * What travels through Redis: job payloads, results, and failures.
  *
@@ -14,6 +15,21 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 export interface EmbedJobData {
   texts: string[];
   options?: { normalize?: boolean; pooling?: Pooling; truncate?: boolean };
+}
+
+/** The data of an `index` job: documents to upsert into a collection of the consumer's store. */
+export interface IndexJobData {
+  docs: (Doc | string)[];
+  collection: string;
+}
+
+/** Checks an `index` job's stored result: what `pool.index()` answered on the consumer. */
+export function decodeIndexResult(value: unknown): IndexResult {
+  const r = value as Partial<IndexResult> | null;
+  if (!r || !Array.isArray(r.ids) || typeof r.count !== 'number') {
+    throw new InferenceError(`a queue result is not an index result: ${JSON.stringify(value)?.slice(0, 120)}`);
+  }
+  return r as IndexResult;
 }
 
 /** The return value of an `embed` job: `dims[0]` vectors of `dims[1]` floats, row-major. */

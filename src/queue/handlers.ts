@@ -2,16 +2,17 @@
  * The job processor is a map from job name to handler: a new operation is one more entry.
  *
  * Every handler must be safe to run twice for the same job, because delivery is at-least-once (a
- * job whose consumer died runs again elsewhere). `embed` is pure. An `index` operation (upsert
- * documents into a collection) would be idempotent by upserting by document id, and should have
- * exactly one authoritative consumer per collection, so two machines never hold diverging copies:
- * route a collection's index jobs to a queue of its own (`index:<collection>`) served by one
+ * job whose consumer died runs again elsewhere). `embed` is pure. `index` upserts documents by
+ * id into a collection of the consumer's store, so running it twice changes nothing; a collection
+ * should have exactly one authoritative consumer, so two machines never hold diverging copies:
+ * route a collection's index jobs to a queue of its own (`index-<collection>`) served by one
  * consumer with concurrency 1, while embed jobs fan out to every machine.
  */
 import type { Job } from 'bullmq';
 import { InvalidInputError } from '../errors.js';
 import type { WarmPool } from '../pool.js';
-import { encodeResult, type EmbedJobData, type EmbedJobResult } from './codec.js';
+import type { IndexResult } from '../collections/types.js';
+import { encodeResult, type EmbedJobData, type EmbedJobResult, type IndexJobData } from './codec.js';
 
 /** What a handler gets beside the job's data. */
 export interface JobContext {
@@ -42,5 +43,13 @@ async function embed(data: unknown, { pool }: JobContext): Promise<EmbedJobResul
   return encodeResult(packed.data, packed.dims, packed.tokens);
 }
 
+async function index(data: unknown, { pool }: JobContext): Promise<IndexResult> {
+  const d = data as Partial<IndexJobData> | null;
+  if (typeof d !== 'object' || d === null || !Array.isArray(d.docs) || typeof d.collection !== 'string') {
+    throw new InvalidInputError(`an index job's data must be { docs, collection }, received ${JSON.stringify(data)?.slice(0, 80)}`);
+  }
+  return pool.index(d.docs, { collection: d.collection });
+}
+
 /** The operations every consumer serves. */
-export const BUILTIN_HANDLERS: JobHandlers = Object.freeze({ embed });
+export const BUILTIN_HANDLERS: JobHandlers = Object.freeze({ embed, index });
