@@ -146,6 +146,30 @@ function serve(args: string[], env: Record<string, string> = {}) {
   return { child, url, exited, stderr: () => stderr };
 }
 
+describe('warmpool bench', () => {
+  it('documents its flags in --help', () => {
+    const r = cli(['bench', '--help']);
+    expect(r.status).toBe(0);
+    for (const flag of ['[names...]', '--quick', '--tiny', '--out <dir>', '--no-report', '--root <dir>']) expect(r.stdout).toContain(flag);
+  });
+
+  it('exits 1 with a clear message where there are no benchmark sources, as in an installed package', () => {
+    const installed = join(tmp, 'installed-package');
+    mkdirSync(join(installed, 'dist'), { recursive: true });
+    const r = cli(['bench', '--quick', '--root', installed]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/no benchmark sources in .*installed-package .*bench\/run\.ts is missing/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('passes names through to the suite, which refuses an unknown one with exit 2 before running anything', () => {
+    const r = cli(['bench', 'no-such-benchmark', '--out', join(tmp, 'bench-out')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('unknown argument "no-such-benchmark"');
+    expect(r.stderr).toContain('benchmarks: warm-cold');
+  });
+});
+
 describe('warmpool serve', () => {
   it('serves, answers stats --url, and on SIGTERM finishes the request in flight, then exits 0', async () => {
     const s = serve(['--model', 'minilm-shape', '--api-key', 'k1'], {});
