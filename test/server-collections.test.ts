@@ -132,6 +132,7 @@ describe('/v1/collections/:name/documents and /search', () => {
       const r = await call();
       expect(r.status).toBe(404);
       expect(r.json.error.code).toBe('ERR_WARMPOOL_COLLECTION_NOT_FOUND');
+      expect(r.json.error.message).toBe('no collection named "ghost"');
     }
     expect((await getJson(`${server.url}/v1/collections`)).json.collections.map((c: { name: string }) => c.name)).not.toContain('ghost');
   });

@@ -5,7 +5,7 @@
  */
 import { CollectionNotFoundError, InvalidInputError } from '../../errors.js';
 import type { CreateCollectionOptions, SearchHit, StoredDoc } from '../../collections/types.js';
-import { HttpError } from '../http-errors.js';
+import { HttpError, sendError } from '../http-errors.js';
 import type { WarmpoolRoute } from '../options.js';
 
 type Body = Record<string, unknown>;
@@ -44,6 +44,13 @@ const SETTING_KEYS = new Set(['metric', 'index', 'autoThreshold', 'hnsw', 'ttl',
 
 export const collections: WarmpoolRoute = async (app, { pool, options }) => {
   const base = { bodyLimit: options.bodyLimit };
+
+  // The store's own message names its folder on the server's disk: a client needs only the name.
+  app.setErrorHandler((error, request, reply) => {
+    const name = (request.params as Partial<NameParams> | undefined)?.name;
+    const shown = error instanceof CollectionNotFoundError && name !== undefined ? new CollectionNotFoundError(`no collection named ${JSON.stringify(name)}`) : error;
+    return sendError(request, reply, shown, pool);
+  });
 
   /** Fails with 404 unless the collection exists (writes must not create one by accident). */
   const mustExist = async (name: string): Promise<void> => {
