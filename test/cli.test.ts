@@ -109,6 +109,25 @@ describe('warmpool demo, info, stats', () => {
     expect(missing.stderr).toMatch(/CollectionNotFoundError \[ERR_WARMPOOL_COLLECTION_NOT_FOUND\]/);
   });
 
+  // util-linux `script` runs the command on a real pseudo-terminal, so stderr is a TTY.
+  const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+  it.skipIf(!hasScript)('index shows a progress bar of files, passages, rate and ETA when stderr is a terminal', () => {
+    const folder = join(tmp, 'corpus-tty');
+    mkdirSync(folder, { recursive: true });
+    const paragraph = 'Rivers carry water from the hills down to the sea, past towns and fields. ';
+    for (let f = 0; f < 3; f++) writeFileSync(join(folder, `f${f}.txt`), Array.from({ length: 200 }, () => paragraph).join('\n\n'));
+    const quote = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
+    const command = [process.execPath, 'dist/src/cli.js', 'index', folder, '--collection', 'tty'].map(quote).join(' ');
+    const r = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: ENV });
+    expect(r.status, r.stdout).toBe(0);
+    const screens = r.stdout.split(/\r|\x1b\[1G/).filter((l) => l.includes('indexing ['));
+    expect(screens.length, r.stdout).toBeGreaterThan(0);
+    expect(screens.at(-1)).toMatch(/3\/3 files \| \d+ passages \| \d+ passages\/s \| ETA /);
+    // Not the plain lines of a pipe.
+    expect(r.stdout).not.toMatch(/indexed \d+ passages from \d+\/\d+ files/);
+    expect(r.stdout).toMatch(/indexed \d+ passages from 3 files into collection "tty"/);
+  });
+
   it('info prints the model and the resolved options', () => {
     const r = cli(['info', '--max-queue', '7']);
     expect(r.status).toBe(0);
@@ -145,6 +164,30 @@ function serve(args: string[], env: Record<string, string> = {}) {
   url.catch(() => {});
   return { child, url, exited, stderr: () => stderr };
 }
+
+describe('warmpool bench', () => {
+  it('documents its flags in --help', () => {
+    const r = cli(['bench', '--help']);
+    expect(r.status).toBe(0);
+    for (const flag of ['[names...]', '--quick', '--tiny', '--out <dir>', '--no-report', '--root <dir>']) expect(r.stdout).toContain(flag);
+  });
+
+  it('exits 1 with a clear message where there are no benchmark sources, as in an installed package', () => {
+    const installed = join(tmp, 'installed-package');
+    mkdirSync(join(installed, 'dist'), { recursive: true });
+    const r = cli(['bench', '--quick', '--root', installed]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/no benchmark sources in .*installed-package .*bench\/run\.ts is missing/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('passes names through to the suite, which refuses an unknown one with exit 2 before running anything', () => {
+    const r = cli(['bench', 'no-such-benchmark', '--out', join(tmp, 'bench-out')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('unknown argument "no-such-benchmark"');
+    expect(r.stderr).toContain('benchmarks: warm-cold');
+  });
+});
 
 describe('warmpool serve', () => {
   it('serves, answers stats --url, and on SIGTERM finishes the request in flight, then exits 0', async () => {

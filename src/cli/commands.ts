@@ -3,6 +3,7 @@
  * `register(program)`, added here.
  */
 import type { Command } from 'commander';
+import * as bench from './bench.js';
 import * as demo from './demo.js';
 import * as embed from './embed.js';
 import * as indexFolder from './index-folder.js';
@@ -12,4 +13,4 @@ import * as serve from './serve.js';
 import * as stats from './stats.js';
 import * as worker from './worker.js';
 
-export const COMMANDS: readonly { register(program: Command): void }[] = [embed, indexFolder, search, serve, worker, stats, info, demo];
+export const COMMANDS: readonly { register(program: Command): void }[] = [embed, indexFolder, search, serve, worker, stats, info, demo, bench];

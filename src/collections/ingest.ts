@@ -85,29 +85,59 @@ export interface StreamIndexer {
   indexStream(source: AsyncIterable<Doc>, options: IndexStreamOptions): Promise<{ count: number; batches: number }>;
 }
 
+/** Where {@link indexFolder} stands after a durable batch. */
+export interface FolderProgress {
+  /** Passages written so far. */
+  passages: number;
+  /** Files whose passages are all written. */
+  filesDone: number;
+  /** Text files found in the folder. */
+  filesTotal: number;
+  elapsedMs: number;
+}
+
 /**
  * Indexes every passage of a folder's text files into a collection, calling `onProgress` with a
- * one-line status after each durable batch.
+ * one-line status, and the same figures as numbers, after each durable batch.
  */
 export async function indexFolder(
   pool: StreamIndexer,
   root: string,
   collection: string,
-  onProgress: (line: string) => void,
+  onProgress: (line: string, progress: FolderProgress) => void,
 ): Promise<{ passages: number; files: number; seconds: number }> {
   const started = performance.now();
   const files = await listTextFiles(root);
   const sources = new Set<string>();
+  // Passages yielded before each file's end: a file is done once that many passages are written.
+  const fileEnds: number[] = [];
+  let yielded = 0;
   const passages = (async function* () {
+    let current: string | undefined;
     for await (const p of readCorpus(root)) {
+      if (p.metadata.source !== current) {
+        if (current !== undefined) fileEnds.push(yielded);
+        current = p.metadata.source;
+      }
       sources.add(p.metadata.source);
+      yielded++;
       yield p;
     }
+    if (current !== undefined) fileEnds.push(yielded);
   })();
   const { count } = await pool.indexStream(passages, {
     collection,
     batchSize: 128,
-    onProgress: (p) => onProgress(`indexed ${p.indexed} passages from ${sources.size}/${files.length} files (${(p.elapsedMs / 1000).toFixed(1)} s)`),
+    onProgress: (p) => {
+      let filesDone = 0;
+      while (filesDone < fileEnds.length && fileEnds[filesDone]! <= p.indexed) filesDone++;
+      onProgress(`indexed ${p.indexed} passages from ${sources.size}/${files.length} files (${(p.elapsedMs / 1000).toFixed(1)} s)`, {
+        passages: p.indexed,
+        filesDone,
+        filesTotal: files.length,
+        elapsedMs: p.elapsedMs,
+      });
+    },
   });
   return { passages: count, files: files.length, seconds: (performance.now() - started) / 1000 };
 }

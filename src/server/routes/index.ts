@@ -3,9 +3,10 @@
  * `WarmpoolRoute` plugin, added to this list (or passed in `ServerOptions.routes`).
  */
 import type { WarmpoolRoute } from '../options.js';
+import { collections } from './collections.js';
 import { health } from './health.js';
 import { openaiEmbeddings } from './openai-embeddings.js';
 import { stats } from './stats.js';
 import { teiEmbed } from './tei-embed.js';
 
-export const BUILT_IN_ROUTES: readonly WarmpoolRoute[] = [health, openaiEmbeddings, teiEmbed, stats];
+export const BUILT_IN_ROUTES: readonly WarmpoolRoute[] = [health, openaiEmbeddings, teiEmbed, stats, collections];

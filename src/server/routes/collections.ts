@@ -1,0 +1,135 @@
+/**
+ * Collections over HTTP, under `/v1/collections`: create, list, inspect and drop collections;
+ * write, read, delete and search their documents. Each route is one call of the pool's
+ * collection API, so validation and errors are the library's (mapped by http-errors.ts).
+ */
+import { CollectionNotFoundError, InvalidInputError } from '../../errors.js';
+import type { CreateCollectionOptions, SearchHit, StoredDoc } from '../../collections/types.js';
+import { HttpError, sendError } from '../http-errors.js';
+import type { WarmpoolRoute } from '../options.js';
+
+type Body = Record<string, unknown>;
+interface NameParams {
+  name: string;
+}
+
+/** The body as a JSON object, or a 400 that says what was expected. */
+function objectBody(body: unknown, expected: string): Body {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new HttpError(400, 'invalid_body', `the body must be a JSON object with ${expected}`);
+  }
+  return body as Body;
+}
+
+/**
+ * Collection settings are checked with `RangeError`/`TypeError` (they are options); over HTTP a
+ * wrong setting is the client's mistake, a 400, not a server failure.
+ */
+async function asClientError<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof RangeError || error instanceof TypeError) throw new HttpError(400, 'invalid_field', error.message);
+    throw error;
+  }
+}
+
+/** JSON has no typed arrays: vectors go out as plain number arrays. */
+function plain<T extends SearchHit | StoredDoc>(doc: T): Omit<T, 'vector'> & { vector?: number[] } {
+  const { vector, ...rest } = doc;
+  return vector === undefined ? rest : { ...rest, vector: Array.from(vector) };
+}
+
+const SETTING_KEYS = new Set(['metric', 'index', 'autoThreshold', 'hnsw', 'ttl', 'dims']);
+
+export const collections: WarmpoolRoute = async (app, { pool, options }) => {
+  const base = { bodyLimit: options.bodyLimit };
+
+  // The store's own message names its folder on the server's disk: a client needs only the name.
+  app.setErrorHandler((error, request, reply) => {
+    const name = (request.params as Partial<NameParams> | undefined)?.name;
+    const shown = error instanceof CollectionNotFoundError && name !== undefined ? new CollectionNotFoundError(`no collection named ${JSON.stringify(name)}`) : error;
+    return sendError(request, reply, shown, pool);
+  });
+
+  /** Fails with 404 unless the collection exists (writes must not create one by accident). */
+  const mustExist = async (name: string): Promise<void> => {
+    await pool.collections().info(name);
+  };
+
+  app.get('/v1/collections', async () => ({ collections: await pool.collections().list() }));
+
+  app.post('/v1/collections', base, async (request, reply) => {
+    const body = objectBody(request.body, '"name" and optional settings');
+    const { name, ...settings } = body;
+    if (typeof name !== 'string') throw new HttpError(400, 'invalid_field', `name must be a string, received ${JSON.stringify(name)}`, 'name');
+    for (const key of Object.keys(settings)) {
+      if (!SETTING_KEYS.has(key)) {
+        throw new HttpError(400, 'unknown_field', `unknown field ${JSON.stringify(key)}; valid fields are name, ${[...SETTING_KEYS].join(', ')}`, key);
+      }
+    }
+    const info = await asClientError(() => pool.collections().create(name, settings as CreateCollectionOptions));
+    reply.code(201);
+    return info;
+  });
+
+  app.get<{ Params: NameParams }>('/v1/collections/:name', async (request) => pool.collections().info(request.params.name));
+
+  app.delete<{ Params: NameParams }>('/v1/collections/:name', async (request) => {
+    const { name } = request.params;
+    if (!(await pool.collections().drop(name))) throw new CollectionNotFoundError(`no collection named ${JSON.stringify(name)}`);
+    return { name, dropped: true };
+  });
+
+  app.get<{ Params: NameParams }>('/v1/collections/:name/count', async (request) => ({
+    count: await pool.count({ collection: request.params.name }),
+  }));
+
+  app.post<{ Params: NameParams }>('/v1/collections/:name/documents', base, async (request) => {
+    const { name } = request.params;
+    const { documents } = objectBody(request.body, '"documents"');
+    if (!Array.isArray(documents)) {
+      throw new HttpError(400, 'invalid_field', 'documents must be an array of { id, text, metadata? } or of strings', 'documents');
+    }
+    if (documents.length > options.maxInputs) {
+      throw new HttpError(400, 'too_many_inputs', `documents has ${documents.length} items; this server takes at most ${options.maxInputs} per request`, 'documents');
+    }
+    await mustExist(name);
+    return pool.index(documents, { collection: name });
+  });
+
+  app.post<{ Params: NameParams }>('/v1/collections/:name/documents/get', base, async (request) => {
+    const body = objectBody(request.body, '"ids"');
+    const found = await pool.get(body.ids as string[], { collection: request.params.name, includeVectors: body.includeVectors === true });
+    return { documents: found.map((doc) => (doc === null ? null : plain(doc))) };
+  });
+
+  app.get<{ Params: NameParams & { id: string } }>('/v1/collections/:name/documents/:id', async (request) => {
+    const { name, id } = request.params;
+    const [doc] = await pool.get([id], { collection: name });
+    if (!doc) throw new HttpError(404, 'document_not_found', `collection ${JSON.stringify(name)} has no document ${JSON.stringify(id)}`, 'id');
+    return plain(doc);
+  });
+
+  app.delete<{ Params: NameParams }>('/v1/collections/:name/documents', base, async (request) => {
+    const { ids } = objectBody(request.body, '"ids"');
+    return { deleted: await pool.delete(ids as string[], { collection: request.params.name }) };
+  });
+
+  app.post<{ Params: NameParams }>('/v1/collections/:name/search', base, async (request) => {
+    const body = objectBody(request.body, '"query"');
+    const { query } = body;
+    if (typeof query !== 'string' && !Array.isArray(query)) {
+      throw new HttpError(400, 'invalid_field', `query must be a string or an array of numbers, received ${JSON.stringify(query)}`, 'query');
+    }
+    if (Array.isArray(query) && !query.every((x) => typeof x === 'number')) throw new InvalidInputError('query must be a string or an array of finite numbers');
+    const hits = await pool.search(query as string | number[], {
+      collection: request.params.name,
+      k: body.k as number | undefined,
+      filter: body.filter as never,
+      includeVectors: body.includeVectors === true,
+      exact: body.exact === true,
+    });
+    return { hits: hits.map(plain) };
+  });
+};
