@@ -9,6 +9,7 @@ export const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   overload: async () => (await import('./overload.js')).default,
   'stats-cost': async () => (await import('./stats-cost.js')).default,
   batching: async () => (await import('./batching.js')).default,
+  search: async () => (await import('./search-suite.js')).default,
 };
 
 export const NAMES = Object.keys(BENCHMARKS);

@@ -8,12 +8,7 @@ import { markdownTable } from './table.js';
 import type { BenchResult } from './types.js';
 
 /** Benchmarks that have a place in the report but are not written yet. */
-const PLANNED: { title: string; text: string }[] = [
-  {
-    title: 'Search',
-    text: 'Not measured yet: search comes with collections. This slot will hold query latency (p50/p99) and recall@10 against exact search, per collection size.',
-  },
-];
+const PLANNED: { title: string; text: string }[] = [];
 
 const mark = (met: boolean | null): string => (met === null ? 'n/a' : met ? 'met' : '**missed**');
 
