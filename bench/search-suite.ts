@@ -25,11 +25,11 @@ const benchmark: Benchmark = {
   title: 'Search',
   description:
     'recall@10 of the HNSW path against exact search, and p50/p99 query latency of both, on real embeddings (the default glove-100d ' +
-    "model's vectors of generated topical text) indexed into a collection: 20,000 vectors here (5,000 quick); `npm run bench:search` " +
-    'runs the same at 100,000 (bench/results/search.json).',
+    "model's vectors of generated topical text) indexed into a collection: 20,000 vectors here (3,000 quick); `npm run bench:search` " +
+    'runs the same at 100,000 (bench/results/search-100k.json).',
   async run(ctx) {
-    const n = ctx.pick(20_000, 5_000, 2_000);
-    const queries = ctx.pick(500, 200, 50);
+    const n = ctx.pick(20_000, 3_000, 2_000);
+    const queries = ctx.pick(500, 100, 50);
     const out = mkdtempSync(join(tmpdir(), 'warmpool-bench-search-'));
     try {
       const run = spawnSync(process.execPath, ['--import', 'tsx', `${ROOT}bench/search.ts`], {

@@ -5,7 +5,8 @@
  *   npm run build && npx tsx bench/search.ts            # 100,000 vectors, 1,000 queries
  *   BENCH_N=20000 npx tsx bench/search.ts               # smaller
  *
- * Writes bench/results/search.json and bench/results/search.md. Also measures: vector-query
+ * Writes bench/results/search-100k.json and search-100k.md (search.json / search.md when BENCH_OUT_DIR
+ * is set, as the suite's `search` benchmark does). Also measures: vector-query
  * latency while the embed workers are saturated (the index lives in its own worker), and the
  * memory one copy of the collection takes.
  */
@@ -17,6 +18,7 @@ import { textGenerator } from './synthetic-text.js';
 
 const N = Number(process.env.BENCH_N ?? 100_000);
 // The suite's `search` benchmark runs this script smaller, into a folder of its own.
+const BASENAME = process.env.BENCH_OUT_DIR ? 'search' : 'search-100k';
 const OUT = process.env.BENCH_OUT_DIR ? new URL(`file://${process.env.BENCH_OUT_DIR.replace(/\/?$/, '/')}`) : new URL('./results/', import.meta.url);
 const QUERIES = Number(process.env.BENCH_QUERIES ?? 1_000);
 const K = 10;
@@ -177,7 +179,7 @@ async function main(): Promise<void> {
   await pool.close();
   rmSync(store, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
-  writeFileSync(new URL('search.json', OUT), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(new URL(`${BASENAME}.json`, OUT), `${JSON.stringify(result, null, 2)}\n`);
   const md = [
     `| vectors | recall@10 (HNSW vs exact) | HNSW p50 / p99 ms | exact p50 / p99 ms | load s |`,
     `|---|---|---|---|---|`,
@@ -197,7 +199,7 @@ async function main(): Promise<void> {
       `(raw vectors ${result.memory.rawVectorsMb} MB); a copy in each of ${result.embedWorkers} embed workers would take ${result.memory.copyPerEmbedWorkerMb} MB.`,
     '',
   ].join('\n');
-  writeFileSync(new URL('search.md', OUT), md);
+  writeFileSync(new URL(`${BASENAME}.md`, OUT), md);
   process.stdout.write(md);
 }
 
