@@ -9,14 +9,8 @@ import { UsageError } from './exit-codes.js';
 import { addPoolFlags, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
 import { withPool } from './with-pool.js';
 
-interface ServeFlags extends PoolFlags {
-  host?: string;
-  port?: number;
-  apiKey?: string;
-  bodyLimit?: number;
-  maxInputs?: number;
-  modelName?: string;
-}
+/** The server flags are the server's own options, under the same names. */
+interface ServeFlags extends PoolFlags, Pick<ServerOptions, 'host' | 'port' | 'apiKey' | 'bodyLimit' | 'maxInputs' | 'modelName'> {}
 
 const int = (flag: string) => (value: string): number => {
   const n = Number(value);
