@@ -43,7 +43,6 @@ describe('bench suite', () => {
 
     const report = readFileSync(join(out, 'REPORT.md'), 'utf8');
     expect(report).toContain('## 1. Pool overhead');
-    expect(report).toContain('Search');
     for (const chart of result.charts) {
       const svg = join(out, `overhead-${chart.id}.svg`);
       expect(existsSync(svg)).toBe(true);
