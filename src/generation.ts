@@ -45,7 +45,7 @@ export interface GenerationSettings {
   inNative: (threadId: number) => boolean;
 }
 
-/** How long ending a generation waits for native work (a run, a load, a release) to finish. */
+/** How long ending a generation (or closing the pool) waits for native work (a run, a load, a release) to finish. */
 const NATIVE_GRACE_MS = 60_000;
 
 /**
@@ -204,13 +204,24 @@ export class Generation {
   }
 
   /**
-   * Terminates every worker, once none is inside onnxruntime (a run, a load or a release): a
-   * thread terminated in the middle of one aborts the whole process.
+   * Waits, at most NATIVE_GRACE_MS, until no worker is inside onnxruntime (a run, a load or a
+   * release); with `whileBusy`, only as long as a task of this generation still runs. A worker
+   * busy in JavaScript (even spinning) can be terminated safely; one inside onnxruntime cannot.
+   */
+  async untilOutOfOnnxruntime(whileBusy = false): Promise<void> {
+    const deadline = performance.now() + NATIVE_GRACE_MS;
+    while (this.inNative && !(whileBusy && this.#activeTasks === 0) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /**
+   * Terminates every worker, once none is inside onnxruntime: a thread terminated in the middle
+   * of a run, a load or a release aborts the whole process.
    */
   async destroy(): Promise<void> {
     for (const worker of this.piscina.threads) this.#s.supervisor.retire(worker.threadId);
-    const deadline = performance.now() + NATIVE_GRACE_MS;
-    while (this.inNative && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await this.untilOutOfOnnxruntime();
     await this.piscina.destroy();
   }
 

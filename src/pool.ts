@@ -41,8 +41,6 @@ import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
 /** Workers that die while loading, in a row, before a pool that never started gives up. */
 const START_CRASH_LIMIT = 2;
 
-/** How long close() lets a model run already inside onnxruntime finish before terminating anyway. */
-const NATIVE_RUN_GRACE_MS = 60_000;
 
 
 /** Vectors in one row-major block: `dims[0]` vectors of `dims[1]` floats. */
@@ -716,19 +714,6 @@ export class WarmPool implements AsyncDisposable {
     channels.requestEnd.publish(event);
   }
 
-  /**
-   * Waits until no worker of these generations is inside a model run (or none runs a task), for
-   * at most `limit` ms. A worker busy in JavaScript (even spinning) can be terminated safely; one
-   * inside onnxruntime cannot.
-   */
-  async #untilNoModelRun(gens: Generation[], limit: number): Promise<void> {
-    const deadline = performance.now() + limit;
-    while (performance.now() < deadline) {
-      if (gens.every((g) => g.activeTasks === 0 || !g.inNative)) return;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-
   async #close(timeout: number): Promise<void> {
     this.#state = 'closing';
     this.#queue.rejectAll(() => new PoolClosedError('the pool closed before the call reached a worker'));
@@ -742,7 +727,7 @@ export class WarmPool implements AsyncDisposable {
     // in the middle of one aborts the whole process.
     this.#closeController.abort();
     Atomics.store(this.#control, CONTROL_ALL, 1);
-    await this.#untilNoModelRun(gens, NATIVE_RUN_GRACE_MS);
+    await Promise.all(gens.map((g) => g.untilOutOfOnnxruntime(true)));
     await Promise.all(gens.map((g) => g.disposeSessions()));
     await Promise.all(gens.map((g) => g.destroy()));
     this.#gen = undefined;
