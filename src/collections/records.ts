@@ -79,20 +79,21 @@ export function encodeUpsert(seq: number, id: string, text: string, metadata: st
   return frame(buf);
 }
 
-export function encodeDelete(seq: number, id: string): Buffer {
-  const idB = Buffer.from(id, 'utf8');
-  const { buf, at } = head(Op.delete, seq, 4 + idB.length);
-  buf.writeUInt32LE(idB.length, at);
-  idB.copy(buf, at + 4);
+/** A record whose body is one length-prefixed UTF-8 string. */
+function encodeText(op: number, seq: number, text: string): Buffer {
+  const bytes = Buffer.from(text, 'utf8');
+  const { buf, at } = head(op, seq, 4 + bytes.length);
+  buf.writeUInt32LE(bytes.length, at);
+  bytes.copy(buf, at + 4);
   return frame(buf);
 }
 
+export function encodeDelete(seq: number, id: string): Buffer {
+  return encodeText(Op.delete, seq, id);
+}
+
 export function encodeHeader(seq: number, json: string): Buffer {
-  const jsonB = Buffer.from(json, 'utf8');
-  const { buf, at } = head(Op.header, seq, 4 + jsonB.length);
-  buf.writeUInt32LE(jsonB.length, at);
-  jsonB.copy(buf, at + 4);
-  return frame(buf);
+  return encodeText(Op.header, seq, json);
 }
 
 export function encodeEnd(seq: number, count: number): Buffer {
