@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { VectorCache, type CachedVector } from './cache.js';
 import { CallQueue } from './call-queue.js';
@@ -34,7 +33,7 @@ import { checkEmbedOptions, normalizeTexts, type CheckedEmbedOptions, type Embed
 import { Generation, type ModelInfo } from './generation.js';
 import { resolveModel } from './model.js';
 import { resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
-import { CONTROL_ALL, type CallOutcome, type EmbedResult, type EmbedTask, type ModelSpec, type TaskResult } from './protocol.js';
+import { CONTROL_ALL, callFlags, type EmbedResult, type EmbedTask, type ModelSpec, type TaskResult } from './protocol.js';
 import { Supervisor, type WorkerPhase } from './supervisor.js';
 import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
 
@@ -131,7 +130,8 @@ export class WarmPool implements AsyncDisposable {
   #pumpScheduled = false;
   #delayTimer: NodeJS.Timeout | undefined;
   readonly #ready = deferred<void>();
-  readonly #closeController = new AbortController();
+  /** Calls sent to workers and not yet answered: close() answers them when its deadline passes. */
+  readonly #running = new Set<Call>();
   readonly #control: Int32Array;
   readonly #freeCancelSlots: number[];
   readonly #supervisor: Supervisor;
@@ -154,8 +154,6 @@ export class WarmPool implements AsyncDisposable {
     const { maxThreads, concurrentTasksPerWorker, maxQueue } = this.options;
     // Room for replacements: a worker's slot is reused once it has exited.
     this.#stats = new PoolStats(StatsView.create(Math.max(8, maxThreads * 2)));
-    // Every running call listens to it; that is expected, not a leak.
-    setMaxListeners(Infinity, this.#closeController.signal);
     const maxInFlight = maxThreads * concurrentTasksPerWorker;
     this.#freeTaskSlots = maxInFlight;
     this.#queue = new CallQueue<Call>(maxQueue, (delta) => this.#stats.gaugeAdd('queued', delta));
@@ -632,48 +630,60 @@ export class WarmPool implements AsyncDisposable {
     const now = performance.now();
     // At most maxThreads x concurrency tasks run at once, so a cancel flag is always free.
     const cancelSlot = this.#freeCancelSlots.pop()!;
-    const task: EmbedTask = {
-      op: 'embed',
-      calls: calls.map((c) => ({ texts: c.texts, pooling: c.opts.pooling, normalize: c.opts.normalize, truncate: c.opts.truncate })),
-      batchSize: this.options.batchSize,
-      maxBatchTokens: this.options.maxBatchTokens,
-      cancelSlot,
-    };
-    this.#stats.inc('tasks');
-    let waiting = calls.length;
-    // When every caller of the task has given up, the worker skips the model runs left.
-    const gaveUp = (): void => {
-      if (--waiting === 0) Atomics.store(this.#control, cancelSlot, 1);
-    };
-    for (const call of calls) {
-      this.#stats.recordWait(now - call.began);
-      this.#stats.gaugeAdd('inFlight', 1);
-      call.dispatched(now, this.options.timeout, this.#closeController.signal, gaveUp, () => this.#stats.gaugeAdd('inFlight', -1));
+    const texts: string[] = [];
+    const shape = new Int32Array(calls.length * 2);
+    for (let c = 0; c < calls.length; c++) {
+      const call = calls[c]!;
+      for (const text of call.texts) texts.push(text);
+      shape[2 * c] = call.texts.length;
+      shape[2 * c + 1] = callFlags(call.opts.pooling, call.opts.normalize, call.opts.truncate);
     }
-    this.#attempt(task, calls, 0);
+    const task: EmbedTask = { op: 'embed', texts, calls: shape, batchSize: this.options.batchSize, maxBatchTokens: this.options.maxBatchTokens, cancelSlot };
+    const running = new RunningTask(calls, this.#control, cancelSlot, this.#stats);
+    const stats = this.#stats;
+    stats.inc('tasks');
+    stats.gaugeAdd('inFlight', calls.length);
+    for (const call of calls) {
+      stats.recordWait(now - call.began);
+      this.#running.add(call);
+      call.dispatched(now, this.options.timeout, running);
+    }
+    this.#attempt(task, running, 0);
   }
 
   /** One attempt at a task. When its worker dies, embedding being pure, it runs again elsewhere. */
-  #attempt(task: EmbedTask, calls: Call[], attempt: number): void {
+  #attempt(task: EmbedTask, running: RunningTask, attempt: number): void {
     this.#gen!.run(task).then(
       (result: TaskResult) => {
-        this.#taskDone(task.cancelSlot);
+        this.#taskDone(running);
         if ('error' in result) {
-          for (const call of calls) call.fail(errorFromWire(result.error));
+          for (const call of running.calls) call.fail(errorFromWire(result.error));
           return;
         }
-        calls.forEach((call, i) => call.finish(result.outcomes[i]!));
+        const { vectors, width, tokens, errors } = result;
+        for (const [c, error] of errors) running.calls[c]!.fail(errorFromWire(error));
+        for (let c = 0, t = 0; c < running.calls.length; c++) {
+          const call = running.calls[c]!;
+          const count = call.texts.length;
+          const data = vectors[c];
+          if (data) {
+            const textTokens = tokens.subarray(t, t + count);
+            let sum = 0;
+            for (let i = 0; i < count; i++) sum += textTokens[i]!;
+            call.finish({ data, dims: [count, width], tokens: sum, textTokens });
+          }
+          t += count;
+        }
       },
       (error: unknown) => {
         const closing = this.#state === 'closing' || this.#state === 'closed';
-        const live = calls.filter((call) => !call.settled);
-        if (!closing && live.length > 0 && attempt < this.options.retries && this.#gen) {
+        if (!closing && running.calls.some((call) => !call.settled) && attempt < this.options.retries && this.#gen) {
           this.#stats.inc('retries');
-          this.#attempt(task, calls, attempt + 1);
+          this.#attempt(task, running, attempt + 1);
           return;
         }
-        this.#taskDone(task.cancelSlot);
-        for (const call of calls) {
+        this.#taskDone(running);
+        for (const call of running.calls) {
           call.fail(
             closing
               ? new PoolClosedError('the pool closed before the call finished')
@@ -687,7 +697,9 @@ export class WarmPool implements AsyncDisposable {
     );
   }
 
-  #taskDone(cancelSlot: number): void {
+  #taskDone(running: RunningTask): void {
+    for (const call of running.calls) this.#running.delete(call);
+    const { cancelSlot } = running;
     Atomics.store(this.#control, cancelSlot, 0);
     this.#freeCancelSlots.push(cancelSlot);
     this.#freeTaskSlots++;
@@ -725,7 +737,7 @@ export class WarmPool implements AsyncDisposable {
     // Past the deadline, callers still waiting are answered now, and workers drop what is left
     // of their tasks. A model run already inside onnxruntime is let finish: terminating a thread
     // in the middle of one aborts the whole process.
-    this.#closeController.abort();
+    for (const call of this.#running) call.giveUp(new PoolClosedError('the pool closed before the call finished (close timeout passed)'));
     Atomics.store(this.#control, CONTROL_ALL, 1);
     await Promise.all(gens.map((g) => g.untilOutOfOnnxruntime(true)));
     await Promise.all(gens.map((g) => g.disposeSessions()));
@@ -734,6 +746,32 @@ export class WarmPool implements AsyncDisposable {
     await this.#collections?.close();
     this.#state = 'closed';
     if (!this.#ready.settled) this.#ready.reject(new PoolClosedError('the pool closed before it was ready'));
+  }
+}
+
+/**
+ * The calls of one task. When every one of them has given up (timeout, abort, close), the task's
+ * cancel flag tells the worker to skip the model runs left.
+ */
+class RunningTask {
+  #waiting: number;
+
+  constructor(
+    readonly calls: Call[],
+    readonly control: Int32Array,
+    readonly cancelSlot: number,
+    readonly stats: PoolStats,
+  ) {
+    this.#waiting = calls.length;
+  }
+
+  /** A call of the task settled, however. */
+  left(): void {
+    this.stats.gaugeAdd('inFlight', -1);
+  }
+
+  gaveUp(): void {
+    if (--this.#waiting === 0) Atomics.store(this.control, this.cancelSlot, 1);
   }
 }
 
@@ -748,15 +786,12 @@ class Call {
   #reject!: (error: Error) => void;
   #settled = false;
   #timer: NodeJS.Timeout | undefined;
+  #onAbort: (() => void) | undefined;
+  #task: RunningTask | undefined;
 
   get settled(): boolean {
     return this.#settled;
   }
-
-  #closed: AbortSignal | undefined;
-  #onAbort: (() => void) | undefined;
-  #gaveUp: (() => void) | undefined;
-  #left: (() => void) | undefined;
 
   constructor(
     readonly texts: string[],
@@ -769,34 +804,29 @@ class Call {
     });
   }
 
-  /** The call reached a worker: from now on its own timeout, signal and the pool's close apply. */
-  dispatched(now: number, poolTimeout: number, closed: AbortSignal, gaveUp: () => void, left: () => void): void {
+  /** The call reached a worker: from now on its own timeout and signal apply (the pool's close, through giveUp). */
+  dispatched(now: number, poolTimeout: number, task: RunningTask): void {
     this.dispatchedAt = now;
-    this.#gaveUp = gaveUp;
-    this.#left = left;
-    this.#closed = closed;
+    this.#task = task;
     const timeout = this.opts.timeout ?? poolTimeout;
     if (timeout !== Infinity) {
       this.#timer = setTimeout(() => {
-        this.#giveUp(new TaskTimeoutError(`the call ran longer than its timeout of ${timeout} ms; its result is discarded and the worker keeps its model`));
+        this.giveUp(new TaskTimeoutError(`the call ran longer than its timeout of ${timeout} ms; its result is discarded and the worker keeps its model`));
       }, timeout);
     }
-    this.#onAbort = () => {
-      if (closed.aborted) this.#giveUp(new PoolClosedError('the pool closed before the call finished (close timeout passed)'));
-      else this.#giveUp(new AbortError('the call was aborted while running; its result is discarded and the worker keeps its model', { cause: this.opts.signal!.reason }));
-    };
-    this.opts.signal?.addEventListener('abort', this.#onAbort, { once: true });
-    closed.addEventListener('abort', this.#onAbort, { once: true });
+    const signal = this.opts.signal;
+    if (signal) {
+      this.#onAbort = () => {
+        this.giveUp(new AbortError('the call was aborted while running; its result is discarded and the worker keeps its model', { cause: signal.reason }));
+      };
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
   }
 
-  finish(outcome: CallOutcome): void {
+  finish(result: EmbedResult): void {
     if (this.#settled) return;
-    if ('error' in outcome) {
-      this.fail(errorFromWire(outcome.error));
-      return;
-    }
     this.#settle();
-    this.#resolve(outcome);
+    this.#resolve(result);
   }
 
   fail(error: Error): void {
@@ -805,20 +835,18 @@ class Call {
     this.#reject(error);
   }
 
-  #giveUp(error: Error): void {
+  /** The caller stops waiting while the worker still runs the call. */
+  giveUp(error: Error): void {
     if (this.#settled) return;
-    this.#gaveUp?.();
+    this.#task?.gaveUp();
     this.fail(error);
   }
 
   #settle(): void {
     this.#settled = true;
     if (this.#timer) clearTimeout(this.#timer);
-    if (this.#onAbort) {
-      this.opts.signal?.removeEventListener('abort', this.#onAbort);
-      this.#closed?.removeEventListener('abort', this.#onAbort);
-    }
-    this.#left?.();
+    if (this.#onAbort) this.opts.signal!.removeEventListener('abort', this.#onAbort);
+    this.#task?.left();
   }
 }
 

@@ -56,21 +56,28 @@ export interface FaultInjection {
 
 export const CONTROL_ALL = 0;
 
-/** One caller's part of a task: its texts and how it wants them pooled. */
-export interface CallSpec {
-  texts: string[];
-  pooling: Pooling;
-  normalize: boolean;
-  truncate: boolean;
+/** Bits of a call's entry in `EmbedTask.calls`: how it wants its vectors. */
+export const CALL_NORMALIZE = 1;
+export const CALL_TRUNCATE = 2;
+export const CALL_CLS = 4;
+
+/** The bits for a call's pooling, normalize and truncate settings. */
+export function callFlags(pooling: Pooling, normalize: boolean, truncate: boolean): number {
+  return (normalize ? CALL_NORMALIZE : 0) | (truncate ? CALL_TRUNCATE : 0) | (pooling === 'cls' ? CALL_CLS : 0);
 }
 
 /**
  * A task carries one or more callers' calls, coalesced so that they share model runs. Each call
  * gets its own outcome: one caller's bad input never fails another's.
+ *
+ * Packed flat, because structured cloning cost grows with the number of objects, not bytes:
+ * `texts` holds every call's texts one call after another, and `calls` two numbers per call, its
+ * text count and its flags (`CALL_*`).
  */
 export interface EmbedTask {
   op: 'embed';
-  calls: CallSpec[];
+  texts: string[];
+  calls: Int32Array;
   /** Most texts in one model run. */
   batchSize: number;
   /** Most padded tokens (rows x longest row) in one model run. */
@@ -79,6 +86,7 @@ export interface EmbedTask {
   cancelSlot: number;
 }
 
+/** One call's vectors as the pool hands them on. */
 export interface EmbedResult {
   /** Row-major vectors, `dims[0]` rows of `dims[1]` floats, in a buffer of its own (transferred, not copied). */
   data: Float32Array;
@@ -86,13 +94,17 @@ export interface EmbedResult {
   /** Tokens the model saw, special tokens included, after truncation. */
   tokens: number;
   /** The same, text by text. */
-  textTokens: number[];
+  textTokens: ArrayLike<number>;
 }
 
-export type CallOutcome = EmbedResult | { error: WireError };
-
-/** A task either fails as a whole (the model could not run) or answers each call. */
-export type TaskResult = { outcomes: CallOutcome[] } | { error: WireError };
+/**
+ * A task either fails as a whole (the model could not run) or answers each call: `vectors[c]` is
+ * call c's vectors in a buffer of its own (transferred), `tokens` the token count of every text of
+ * the task in order, and `errors` the calls that failed alone (their input was bad), by index.
+ */
+export type TaskResult =
+  | { vectors: (Float32Array | null)[]; width: number; tokens: Int32Array; errors: [number, WireError][] }
+  | { error: WireError };
 
 /** Messages a worker posts to the pool outside of tasks (through Piscina's `message` event). */
 export const MESSAGE_TAG = '__warmpool';

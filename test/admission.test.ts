@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   AbortError,
-  LONG_TEXT,
+  SLOW_TEXTS,
   PoolClosedError,
   QueueFullError,
   QueueTimeoutError,
@@ -13,7 +13,7 @@ import {
 
 // On the benchmark-shaped 6-layer model four 512-token texts take about a second: long enough
 // for a call to be reliably still running while the test does something else.
-const SLOW = [LONG_TEXT, LONG_TEXT, LONG_TEXT, LONG_TEXT];
+const SLOW = SLOW_TEXTS;
 const pools: WarmPool[] = [];
 
 async function slowPool(options: Parameters<typeof createPool>[0] = {}): Promise<WarmPool> {

@@ -40,6 +40,37 @@ describe('call coalescing', () => {
     }
   });
 
+  it('runs the model once for a text that repeats in a task, and answers every copy with its own options', async () => {
+    const text = sentence(7, 12);
+    const other = sentence(8, 5);
+    const long = 'word '.repeat(600);
+    const calls = [
+      { texts: [text, other, text], options: {} },
+      { texts: [text], options: { pooling: 'cls' as const } },
+      { texts: [text, text], options: { normalize: false } },
+      { texts: [long], options: { truncate: false } }, // fails alone
+      { texts: [long, text], options: { truncate: true } }, // the same long text, cut: answered
+    ];
+    // One worker, so that all five calls share one task.
+    const single = createPool({ threads: 1, cacheBytes: 0 });
+    await single.ready();
+    const results = await Promise.allSettled(calls.map((c) => single.embedPacked(c.texts, c.options)));
+    expect(single.stats().tasks).toBe(1);
+    await single.close();
+    expect(results[3]!.status).toBe('rejected');
+    expect((results[3] as PromiseRejectedResult).reason).toBeInstanceOf(InvalidInputError);
+    for (const i of [0, 1, 2, 4]) {
+      const { texts, options } = calls[i]!;
+      expect(results[i]!.status).toBe('fulfilled');
+      const got = (results[i] as PromiseFulfilledResult<Awaited<ReturnType<WarmPool['embedPacked']>>>).value;
+      const alone = await plain.embedPacked(texts, options);
+      expect(got.dims).toEqual(alone.dims);
+      expect(got.tokens).toBe(alone.tokens);
+      expect(maxAbsDiff(got.data, alone.data)).toBeLessThan(1e-6);
+      expect(got.data.byteLength).toBe(got.data.buffer.byteLength);
+    }
+  });
+
   it('gives each call a buffer of its own', async () => {
     const [a, b] = await Promise.all([batched.embedPacked(['one', 'two']), batched.embedPacked(['three'])]);
     expect(a.data.buffer).not.toBe(b.data.buffer);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AbortError, InvalidInputError, LONG_TEXT, PoolClosedError, TaskTimeoutError, WarmpoolError, createPool, type WarmPool } from './helpers.js';
+import { AbortError, InvalidInputError, SLOW_TEXTS, PoolClosedError, TaskTimeoutError, WarmpoolError, createPool, type WarmPool } from './helpers.js';
 import { connectPool, electronPortEndpoint, exposePool } from '../dist/src/bridge/index.js';
 import { preferUnpacked, unpackedPath } from '../dist/src/index.js';
 
@@ -86,10 +86,10 @@ describe('the bridge over a Node MessageChannel', () => {
     try {
       const { client } = channel(slow);
       await client.ready();
-      const timedOut = await client.embed([LONG_TEXT, LONG_TEXT, LONG_TEXT, LONG_TEXT], { timeout: 50 }).catch((e: unknown) => e);
+      const timedOut = await client.embed(SLOW_TEXTS, { timeout: 50 }).catch((e: unknown) => e);
       expect(timedOut).toBeInstanceOf(TaskTimeoutError);
       const controller = new AbortController();
-      const call = client.embed([LONG_TEXT, LONG_TEXT, LONG_TEXT, LONG_TEXT], { signal: controller.signal });
+      const call = client.embed(SLOW_TEXTS, { signal: controller.signal });
       while ((await client.stats()).inFlight === 0) await new Promise((r) => setTimeout(r, 5));
       controller.abort(new Error('user left'));
       const aborted = await call.catch((e: unknown) => e);

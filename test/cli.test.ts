@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LONG_TEXT, ROOT, cosine } from './helpers.js';
+import { SLOW_TEXTS, ROOT, cosine } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'warmpool-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -205,7 +205,7 @@ describe('warmpool serve', () => {
       const inFlight = fetch(`${url}/v1/embeddings`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: 'Bearer k1' },
-        body: JSON.stringify({ input: [LONG_TEXT, LONG_TEXT, LONG_TEXT, LONG_TEXT], encoding_format: 'float' }),
+        body: JSON.stringify({ input: SLOW_TEXTS, encoding_format: 'float' }),
       });
       // Signal only once the server has the request running.
       const callsSoFar = async () =>

@@ -64,3 +64,8 @@ export function sentence(seed: number, words = 12): string {
 
 /** A long text for the benchmark-shaped model: a batch of these keeps a worker busy for a while. */
 export const LONG_TEXT = Array.from({ length: 600 }, (_, i) => ['alpha', 'river', 'stone', 'music', 'light'][i % 5]).join(' ');
+/**
+ * Four different texts as long as the model takes: a call that keeps a worker busy for a while.
+ * Different, because a task runs the model once for texts that repeat.
+ */
+export const SLOW_TEXTS = ['one', 'two', 'three', 'four'].map((word) => `${word} ${LONG_TEXT}`);

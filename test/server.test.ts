@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LONG_TEXT, createPool, norm, type WarmPool } from './helpers.js';
+import { LONG_TEXT, SLOW_TEXTS, createPool, norm, type WarmPool } from './helpers.js';
 import { getJson, postJson, startServer, type RunningServer } from './server-helpers.js';
 
 let pool: WarmPool;
@@ -151,7 +151,7 @@ describe('overload and timeouts (the benchmark-shaped model keeps a worker busy)
     await slow.ready();
     const s = await startServer(slow, { port: 0, env: false });
     try {
-      const busy = postJson(`${s.url}/v1/embeddings`, { input: Array(4).fill(LONG_TEXT) });
+      const busy = postJson(`${s.url}/v1/embeddings`, { input: SLOW_TEXTS });
       // Running, or already timed out: either way the worker still holds the only slot.
       const started = () => slow.stats().inFlight > 0 || slow.stats().timeouts > 0;
       while (!started()) await new Promise((r) => setTimeout(r, 5));
@@ -180,7 +180,7 @@ describe('overload and timeouts (the benchmark-shaped model keeps a worker busy)
       const gone = fetch(`${s.url}/v1/embeddings`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ input: Array(4).fill(LONG_TEXT) }),
+        body: JSON.stringify({ input: SLOW_TEXTS }),
         signal: controller.signal,
       }).catch((e: unknown) => e);
       while (slow.stats().inFlight === 0) await new Promise((r) => setTimeout(r, 5));

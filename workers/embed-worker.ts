@@ -112,7 +112,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   post({ [MESSAGE_TAG]: 'ready', threadId, slot: stats.slot, loadMs, dims: engine.dims, maxTokens: engine.maxTokens });
 
   return async (task: EmbedTask) => {
-    const texts = task.calls.reduce((n, call) => n + call.texts.length, 0);
+    const texts = task.texts.length;
     const began = performance.now();
     const fault = faultPlan();
     stats.taskStart();
@@ -123,12 +123,12 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
         native: (inside) => stats.native(inside),
       };
       if (fault?.at === 'before') await fail(fault.kind);
-      const outcomes = await engine.embed(task, hooks);
+      const result: TaskResult = await engine.embed(task, hooks);
       if (fault) await fail(fault.kind); // 'after', or 'between' when the task had a single run
       stats.taskEnd(texts, true, performance.now() - began, heapMb());
-      const result: TaskResult = { outcomes };
       // Hand each call's vectors over to the main thread instead of copying them.
-      const buffers = outcomes.flatMap((o) => ('data' in o ? [o.data.buffer] : []));
+      const buffers: ArrayBuffer[] = [result.tokens.buffer as ArrayBuffer];
+      for (const v of result.vectors) if (v) buffers.push(v.buffer as ArrayBuffer);
       return move({ [transferableSymbol]: buffers, [valueSymbol]: result } as never);
     } catch (error) {
       stats.taskEnd(texts, false, performance.now() - began, heapMb());

@@ -4,7 +4,8 @@
  * normalisation), with token counts, truncation control and length-sorted sub-batches added.
  */
 import { AbortError, InvalidInputError, ModelLoadError, describe, errorToWire } from '../src/errors.js';
-import type { CallOutcome, EmbedTask, ModelSpec } from '../src/protocol.js';
+import type { WireError } from '../src/errors.js';
+import { CALL_CLS, CALL_NORMALIZE, CALL_TRUNCATE, type EmbedTask, type ModelSpec } from '../src/protocol.js';
 
 // Only types at module scope: the library itself is imported inside load(), so a broken install
 // surfaces as a ModelLoadError instead of a worker that dies while starting.
@@ -38,8 +39,16 @@ export interface Engine {
    * Embeds every call of a task, sharing model runs between calls. `stopped()` is asked before
    * each model run and ends the task early when every caller has given up.
    */
-  embed(task: EmbedTask, hooks: RunHooks): Promise<CallOutcome[]>;
+  embed(task: EmbedTask, hooks: RunHooks): Promise<TaskOutput>;
   dispose(): Promise<void>;
+}
+
+/** A task's answer: each call's vectors (null for a call that failed), every text's tokens, and the failed calls. */
+export interface TaskOutput {
+  vectors: (Float32Array | null)[];
+  width: number;
+  tokens: Int32Array;
+  errors: [number, WireError][];
 }
 
 export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory: { cpuMemArena: boolean; memPattern: boolean }): Promise<Engine> {
@@ -97,13 +106,6 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
     return text;
   };
 
-  /** One text of a task, with where its vector goes. */
-  interface Item {
-    text: string;
-    call: number;
-    row: number;
-  }
-
   /** Runs the model over texts of similar length; returns the hidden states and token counts. */
   async function runModel(texts: string[], hooks: RunHooks): Promise<{ hidden: Tensor; mask: Uint8Array; tokens: number[] }> {
     const inputs = tokenizer(texts, { padding: true, truncation: true, max_length: maxTokens });
@@ -146,55 +148,91 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
     dims,
     maxTokens,
     async embed(task, hooks) {
-      const outcomes: (CallOutcome | undefined)[] = new Array(task.calls.length);
-      const outputs: Float32Array[] = [];
-      const tokenSums = new Array<number>(task.calls.length).fill(0);
-      const textTokens = task.calls.map((call) => new Array<number>(call.texts.length).fill(0));
-      const items: Item[] = [];
-      task.calls.forEach((call, c) => {
-        if (!call.truncate) {
-          for (let j = 0; j < call.texts.length; j++) {
-            const n = countTokens(call.texts[j]!);
+      const { texts, calls } = task;
+      const callCount = calls.length >> 1;
+      const vectors = new Array<Float32Array | null>(callCount).fill(null);
+      const tokens = new Int32Array(texts.length);
+      const errors: [number, WireError][] = [];
+      // Which call each text belongs to; -1 for the texts of a call that failed its checks.
+      const owner = new Int32Array(texts.length);
+      for (let c = 0, t = 0; c < callCount; c++) {
+        const count = calls[2 * c]!;
+        const flags = calls[2 * c + 1]!;
+        let failed = false;
+        if (!(flags & CALL_TRUNCATE)) {
+          for (let j = 0; j < count; j++) {
+            const n = countTokens(texts[t + j]!);
             if (n > maxTokens) {
               const error = new InvalidInputError(`input[${j}] has ${n} tokens; the model takes at most ${maxTokens} (pass truncate: true to cut it)`);
-              outcomes[c] = { error: errorToWire(error) };
-              return;
+              errors.push([c, errorToWire(error)]);
+              failed = true;
+              break;
             }
           }
         }
-        call.texts.forEach((text, row) => {
-          items.push({ text: call.truncate && text.length > maxTokens * 16 ? clip(text) : text, call: c, row });
-        });
-      });
-      // Sort by length so each model run pads to similar lengths; rows are scattered back to their calls.
-      items.sort((a, b) => a.text.length - b.text.length);
+        owner.fill(failed ? -1 : c, t, t + count);
+        t += count;
+      }
+      // The model sees each distinct text once (the same text gives the same hidden states), in
+      // runs sorted by length so each pads to similar lengths.
+      const firstOf = new Map<string, number>();
+      const unique: number[] = [];
+      let copies: Map<number, number[]> | undefined;
+      for (let t = 0; t < texts.length; t++) {
+        if (owner[t]! < 0) continue;
+        const first = firstOf.get(texts[t]!);
+        if (first === undefined) {
+          firstOf.set(texts[t]!, t);
+          unique.push(t);
+        } else {
+          copies ??= new Map();
+          const list = copies.get(first);
+          if (list) list.push(t);
+          else copies.set(first, [t]);
+        }
+      }
+      // What the model is given: a huge text is cut first to a prefix that truncates the same.
+      const input = new Array<string>(texts.length);
+      for (const t of unique) input[t] = texts[t]!.length > maxTokens * 16 ? clip(texts[t]!) : texts[t]!;
+      unique.sort((a, b) => input[a]!.length - input[b]!.length);
+      // Where each call's texts start in `texts` (and so its rows in its own output).
+      const callStart = new Int32Array(callCount + 1);
+      for (let c = 0; c < callCount; c++) callStart[c + 1] = callStart[c]! + calls[2 * c]!;
       let width = dims;
-      for (let start = 0, index = 0; start < items.length; index++) {
+      let scratch = new Float64Array(Math.max(1, dims));
+      for (let start = 0, index = 0; start < unique.length; index++) {
         await hooks.beforeRun(index);
         if (hooks.stopped()) throw new AbortError('the task was cancelled: its callers no longer wait for it');
         let end = start + 1;
-        while (end < items.length && end - start < task.batchSize && (end - start + 1) * estimate(items[end]!.text) <= task.maxBatchTokens) end++;
-        const run = items.slice(start, end);
-        const { hidden, mask, tokens } = await runModel(run.map((item) => item.text), hooks);
+        while (end < unique.length && end - start < task.batchSize && (end - start + 1) * estimate(input[unique[end]!]!) <= task.maxBatchTokens) end++;
+        const run = unique.slice(start, end);
+        const { hidden, mask, tokens: runTokens } = await runModel(run.map((t) => input[t]!), hooks);
         const [, seq = 0, w = 0] = hidden.dims;
         width = w;
+        if (scratch.length < w) scratch = new Float64Array(w);
+        const data = hidden.data as ArrayLike<number>;
         for (let r = 0; r < run.length; r++) {
-          const { call: c, row } = run[r]!;
-          const spec = task.calls[c]!;
-          const out = (outputs[c] ??= new Float32Array(spec.texts.length * width));
-          poolRow(hidden.data as ArrayLike<number>, mask, r, seq, width, spec.pooling, out, row * width);
-          tokenSums[c]! += tokens[r]!;
-          textTokens[c]![row] = tokens[r]!;
+          const first = run[r]!;
+          for (const t of copies?.get(first) ?? []) {
+            const c = owner[t]!;
+            const out = (vectors[c] ??= new Float32Array(calls[2 * c]! * width));
+            poolRow(data, mask, r, seq, width, calls[2 * c + 1]! & CALL_CLS ? 'cls' : 'mean', out, (t - callStart[c]!) * width, scratch);
+            tokens[t] = runTokens[r]!;
+          }
+          const c = owner[first]!;
+          const out = (vectors[c] ??= new Float32Array(calls[2 * c]! * width));
+          poolRow(data, mask, r, seq, width, calls[2 * c + 1]! & CALL_CLS ? 'cls' : 'mean', out, (first - callStart[c]!) * width, scratch);
+          tokens[first] = runTokens[r]!;
         }
         start = end;
       }
-      task.calls.forEach((spec, c) => {
-        if (outcomes[c]) return;
-        const data = outputs[c] ?? new Float32Array(0);
-        if (spec.normalize) normalizeRows(data, width);
-        outcomes[c] = { data, dims: [spec.texts.length, width], tokens: tokenSums[c]!, textTokens: textTokens[c]! };
-      });
-      return outcomes as CallOutcome[];
+      const failed = new Set(errors.map(([c]) => c));
+      for (let c = 0; c < callCount; c++) {
+        if (failed.has(c)) continue;
+        const data = (vectors[c] ??= new Float32Array(calls[2 * c]! * width));
+        if (calls[2 * c + 1]! & CALL_NORMALIZE) normalizeRows(data, width);
+      }
+      return { vectors, width, tokens, errors };
     },
     async dispose() {
       await pipe.dispose();
@@ -216,13 +254,14 @@ function poolRow(
   pooling: 'mean' | 'cls',
   out: Float32Array,
   offset: number,
+  sum: Float64Array,
 ): void {
   const base = r * seq * width;
   if (pooling === 'cls') {
     for (let k = 0; k < width; k++) out[offset + k] = hidden[base + k]!;
     return;
   }
-  const sum = new Float64Array(width);
+  sum.fill(0, 0, width);
   let count = 0;
   for (let j = 0; j < seq; j++) {
     if (mask[r * seq + j] === 0) continue;
