@@ -6,12 +6,15 @@
  *   npm run soak                                   # 10 minutes, default settings
  *   npm run soak -- --minutes 2 --arena off --pattern off --model glove-100d
  *
- * Writes bench/results/soak-<arena>-<pattern>.json.
+ * Writes bench/results/soak-arena-<on|off>-pattern-<on|off>.json, and soak-rss.svg: RSS over time
+ * of every soak result in that folder, one line per setting (run two settings at the same time to
+ * compare them under the same machine load).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createPool } from '../dist/src/index.js';
+import { renderChart } from './lib/svg.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -29,10 +32,14 @@ const minutes = Number(args.minutes);
 const durationMs = minutes * 60_000;
 const warmupMs = Math.min(60_000, durationMs / 5);
 const words = ['river', 'market', 'guitar', 'doctor', 'storm', 'pasta', 'engine', 'garden', 'court', 'planet', 'violin', 'ocean'];
+// A 32-bit generator in integer arithmetic (a product of doubles past 2^53 would lose bits and
+// fall into a short cycle of repeated texts, which the cache would then answer).
 let seed = 12345;
 const random = (): number => {
-  seed = (seed * 1103515245 + 12345) % 2147483648;
-  return seed / 2147483648;
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 const text = (): string => {
   // Lengths from 1 to ~400 words, skewed short, as real traffic is.
@@ -99,12 +106,29 @@ const after = samples.filter((s) => s.t >= warmupMs);
 const first = after[0]!;
 const last = after.at(-1)!;
 const peak = Math.max(...after.map((s) => s.rssMb));
+// A single sample lands anywhere in a worker's replacement (its model and arena gone, or a new
+// one loading): compare the medians of the first and last minute after warm-up instead.
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+};
+const window = Math.max(60_000, durationMs / 10);
+const early = median(after.filter((s) => s.t < first.t + window).map((s) => s.rssMb));
+const late = median(after.filter((s) => s.t > last.t - window).map((s) => s.rssMb));
 const result = {
   name: 'soak',
   machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version },
   settings: { minutes, model: args.model, threads: Number(args.threads), cpuMemArena: args.arena === 'on', memPattern: args.pattern === 'on', crash: Number(args.crash) },
   calls: { issued, answered, outcomes: Object.fromEntries(outcomes) },
-  rss: { afterWarmupMb: first.rssMb, endMb: last.rssMb, peakMb: peak, growthPct: +(((last.rssMb - first.rssMb) / first.rssMb) * 100).toFixed(2) },
+  rss: {
+    afterWarmupMb: first.rssMb,
+    endMb: last.rssMb,
+    peakMb: peak,
+    firstMinuteMedianMb: early,
+    lastMinuteMedianMb: late,
+    /** Growth of the median RSS from the first to the last minute after warm-up. */
+    growthPct: +(((late - early) / early) * 100).toFixed(2),
+  },
   stats: {
     requests: stats.requests,
     completed: stats.completed,
@@ -119,6 +143,31 @@ const result = {
 mkdirSync(args.out, { recursive: true });
 const file = `${args.out}/soak-arena-${args.arena}-pattern-${args.pattern}.json`;
 writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+writeRssChart(args.out);
 console.table({ ...result.rss, issued, answered, crashes: stats.workerCrashes, modelLoads: stats.modelLoads });
 console.log(`every call answered once: ${issued === answered && stats.requests === stats.completed + stats.errors + stats.rejected}`);
 console.log(`wrote ${file}`);
+
+/** soak-rss.svg: RSS over time of every soak result in `dir`, one line per setting. */
+function writeRssChart(dir: string): void {
+  const runs = readdirSync(dir)
+    .filter((f) => /^soak-arena-.*\.json$/.test(f))
+    .map((f) => JSON.parse(readFileSync(`${dir}/${f}`, 'utf8')) as typeof result);
+  if (runs.length === 0) return;
+  const step = 5_000;
+  const points = Math.max(...runs.map((r) => r.samples.length));
+  const x = Array.from({ length: points }, (_, i) => +((i * step) / 60_000).toFixed(2));
+  const svg = renderChart({
+    id: 'rss',
+    title: 'Soak: process RSS under mixed load with worker crashes',
+    type: 'line',
+    xLabel: 'minutes',
+    yLabel: 'RSS, MiB',
+    x,
+    series: runs.map((r) => ({
+      name: `arena ${r.settings.cpuMemArena ? 'on' : 'off'}, pattern ${r.settings.memPattern ? 'on' : 'off'} (${r.calls.answered} calls)`,
+      values: x.map((_, i) => r.samples[i]?.rssMb ?? null),
+    })),
+  });
+  writeFileSync(`${dir}/soak-rss.svg`, svg);
+}
