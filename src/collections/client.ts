@@ -50,7 +50,8 @@ export class CollectionsClient {
   constructor(pool: Embedder) {
     this.#pool = pool;
     const { storePath, retries, queueTimeout, faultInjection } = pool.options;
-    const faults = faultInjection && (faultInjection.indexCrash || faultInjection.indexExit) ? { crash: faultInjection.indexCrash, exit: faultInjection.indexExit } : null;
+    const { indexCrash: crash, indexExit: exit } = faultInjection ?? {};
+    const faults = crash || exit ? { crash, exit } : null;
     this.#index = new IndexSupervisor({ root: storePath, statsBuffer: pool.statsBuffer, retries, queueTimeout, faults });
   }
 
