@@ -4,6 +4,7 @@ export type { WorkerPhase } from './supervisor.js';
 export type { FaultInjection } from './protocol.js';
 export { embed, index, search, getDefaultPool, closeDefaultPool } from './default-pool.js';
 export type { CollectionsApi } from './collections/client.js';
+export type { IndexHealth, IndexWorkerState } from './collections/index-supervisor.js';
 export type {
   Doc,
   JsonValue,

@@ -151,8 +151,10 @@ export interface PoolOptions {
   memPattern?: boolean;
   /**
    * Test-only: probabilities per task that a worker crashes (`crash`), exits (`exit`) or spins
-   * forever (`hang`), at a random point between model runs. Off by default.
-   * Env: `WARMPOOL_FAULTS`, e.g. `crash=0.01,hang=0.001`.
+   * forever (`hang`), at a random point between model runs; and the request number on which each
+   * index worker crashes (`indexCrash`) or exits (`indexExit`), after handling it and before
+   * answering. Off by default.
+   * Env: `WARMPOOL_FAULTS`, e.g. `crash=0.01,hang=0.001` or `indexExit=20`.
    */
   faultInjection?: FaultInjection;
   /**
@@ -351,8 +353,9 @@ function limits(value: unknown): ResourceLimits | undefined {
 }
 
 const FAULT_KINDS = ['crash', 'exit', 'hang'] as const;
+const INDEX_FAULT_KINDS = ['indexCrash', 'indexExit'] as const;
 
-/** `{ crash: 0.01 }`, or from the environment `crash=0.01,hang=0.001`. */
+/** `{ crash: 0.01, indexExit: 20 }`, or from the environment `crash=0.01,indexExit=20`. */
 function faults(src: Source | undefined): FaultInjection | undefined {
   if (!src) return undefined;
   let value = src.value;
@@ -372,8 +375,15 @@ function faults(src: Source | undefined): FaultInjection | undefined {
   }
   const out: FaultInjection = {};
   for (const [key, v] of Object.entries(value)) {
+    if ((INDEX_FAULT_KINDS as readonly string[]).includes(key)) {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+        throw new RangeError(`${src.from}.${key} must be a request number from 1, received ${show(v)}`);
+      }
+      out[key as (typeof INDEX_FAULT_KINDS)[number]] = v;
+      continue;
+    }
     if (!(FAULT_KINDS as readonly string[]).includes(key)) {
-      throw new TypeError(`${src.from} has unknown fault ${JSON.stringify(key)}; valid ones are ${FAULT_KINDS.join(', ')}`);
+      throw new TypeError(`${src.from} has unknown fault ${JSON.stringify(key)}; valid ones are ${[...FAULT_KINDS, ...INDEX_FAULT_KINDS].join(', ')}`);
     }
     if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new RangeError(`${src.from}.${key} must be a probability from 0 to 1, received ${show(v)}`);
     out[key as (typeof FAULT_KINDS)[number]] = v;

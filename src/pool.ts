@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { VectorCache, type CachedVector } from './cache.js';
 import { CallQueue } from './call-queue.js';
 import { CollectionsClient, type CollectionsApi } from './collections/client.js';
+import type { IndexHealth } from './collections/index-supervisor.js';
 import type {
   CollectionOption,
   Doc,
@@ -67,6 +68,8 @@ export interface HealthReport {
   restarts: number;
   /** The last model-load error of a replacement worker, while no worker has loaded since. */
   lastError?: string;
+  /** The index worker, once a collection call was made; `down` makes the pool at most `degraded`. */
+  index?: IndexHealth;
   workers: {
     threadId: number;
     state: WorkerPhase;
@@ -323,7 +326,8 @@ export class WarmPool implements AsyncDisposable {
     const wanted = this.options.minThreads;
     const warm = this.#gen?.warm ?? 0;
     const usable = this.#state === 'ready' || this.#state === 'starting';
-    const status = !usable || warm === 0 ? 'unhealthy' : warm < wanted ? 'degraded' : 'healthy';
+    const index = this.#collections?.health();
+    const status = !usable || warm === 0 ? 'unhealthy' : warm < wanted || index?.state === 'down' ? 'degraded' : 'healthy';
     const report: HealthReport = {
       status,
       state: this.#state,
@@ -344,6 +348,7 @@ export class WarmPool implements AsyncDisposable {
     };
     const lastError = this.#supervisor.lastLoadError;
     if (lastError) report.lastError = lastError.message;
+    if (index) report.index = index;
     return report;
   }
 

@@ -44,14 +44,21 @@ export interface WorkerConfig {
 }
 
 /**
- * Probabilities, per task, that a worker fails on purpose: `crash` throws an uncaught error,
- * `exit` calls process.exit() in the worker, `hang` spins its event loop forever. The point is
- * random: before the first model run, between runs, or after the last. Never inside a run.
+ * Test-only failures on purpose. `crash`, `exit`, `hang`: probabilities, per task, that an embed
+ * worker throws an uncaught error, calls process.exit(), or spins its event loop forever. The point
+ * is random: before the first model run, between runs, or after the last. Never inside a run.
  */
 export interface FaultInjection {
   crash?: number;
   exit?: number;
   hang?: number;
+  /**
+   * The index worker throws an uncaught error (`indexCrash`) or calls process.exit()
+   * (`indexExit`) on its n-th request (n from 1, counted afresh by each replacement), after
+   * handling it (a write is then durable) and before answering.
+   */
+  indexCrash?: number;
+  indexExit?: number;
 }
 
 export const CONTROL_ALL = 0;

@@ -9,7 +9,7 @@
  */
 
 const MAGIC = 0x57504f4c; // "WPOL"
-const VERSION = 2;
+const VERSION = 3;
 
 export const COUNTERS = [
   'requests',
@@ -36,6 +36,7 @@ export const COUNTERS = [
   'docsDeleted',
   'searches',
   'collectionsExpired',
+  'indexRestarts',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 

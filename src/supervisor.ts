@@ -36,6 +36,11 @@ export interface SupervisorOptions {
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 
+/** The wait before the next attempt to start a worker after `failures` failed attempts in a row. */
+export function restartBackoff(failures: number): number {
+  return Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.max(0, failures - 1));
+}
+
 /**
  * Watches the pool's workers: routes tasks to warm ones only, notices hung ones through their
  * heartbeat in shared memory (no message needed: a blocked event loop cannot answer one anyway),
@@ -156,7 +161,7 @@ export class Supervisor {
 
   /** The backoff before the next attempt to load the model, after consecutive failures. */
   get backoff(): number {
-    return Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.max(0, this.#consecutiveLoadFailures - 1));
+    return restartBackoff(this.#consecutiveLoadFailures);
   }
 
   get consecutiveLoadFailures(): number {

@@ -2,23 +2,44 @@
  * The index worker: the one thread that owns every collection of a pool's store. Requests arrive
  * tagged with an id and are answered with the same id; being the only writer, it needs no locks.
  * Searches run while log writes wait on the disk (those are asynchronous).
+ *
+ * It opens the store (and recovers the collections it is asked to reopen) before it takes any
+ * request, and says so with its first message: `ready`, or `load-error` with the cause.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorToWire, InvalidInputError } from '../src/errors.js';
 import type { Collection } from '../src/collections/collection.js';
-import type { IndexMessage, IndexRequest, IndexResponse, IndexWorkerData } from '../src/collections/protocol.js';
+import type { IndexMessage, IndexReply, IndexRequest, IndexWorkerData } from '../src/collections/protocol.js';
 import { Store } from '../src/collections/store.js';
 import { PoolStats } from '../src/stats.js';
 
-const { root, statsBuffer } = workerData as IndexWorkerData;
+const { root, statsBuffer, lockToken, reopen, faults } = workerData as IndexWorkerData;
 const stats = new PoolStats(statsBuffer);
-let store: Store | undefined;
-let openError: unknown;
-try {
-  store = new Store(root, stats);
-} catch (error) {
-  openError = error;
+const post = (reply: IndexReply, transfer: ArrayBuffer[] = []): void => parentPort!.postMessage(reply, transfer);
+
+/** Test-only: `WARMPOOL_TEST_INDEX_LOAD_EXIT=1` in the environment the worker starts with makes it die while opening the store. */
+const exitWhileOpening = process.env.WARMPOOL_TEST_INDEX_LOAD_EXIT === '1';
+
+async function openStore(): Promise<{ opened: Store; open: string[] }> {
+  if (exitWhileOpening) process.exit(3);
+  const opened = new Store(root, stats, lockToken);
+  // A collection that cannot be recovered does not keep the others from being served: the calls
+  // that use it get its error (opening is tried again on each, so a repaired folder is picked up).
+  const open: string[] = [];
+  for (const name of reopen) {
+    if (await opened.get(name).then(() => true, () => false)) open.push(name);
+  }
+  return { opened, open };
 }
+
+let store: Store | undefined;
+const opening = openStore().then(
+  ({ opened, open }) => {
+    store = opened;
+    post({ event: 'ready', open });
+  },
+  (error: unknown) => post({ event: 'load-error', error: errorToWire(error) }),
+);
 
 function checkDims(c: Collection, dims: number, what: string): void {
   if (dims !== c.settings.dims) {
@@ -34,7 +55,7 @@ async function handle(req: IndexRequest): Promise<{ result: unknown; transfer?: 
     store = undefined;
     return { result: true };
   }
-  if (!store) throw openError ?? new Error('the collection store is closed');
+  if (!store) throw new Error('the collection store is closed');
   switch (req.op) {
     case 'upsert': {
       const c = await store.create(req.settings, false);
@@ -73,9 +94,27 @@ async function handle(req: IndexRequest): Promise<{ result: unknown; transfer?: 
   }
 }
 
+/** Test-only: fails the worker on purpose, from a fresh stack so that nothing catches it. */
+function fail(kind: 'crash' | 'exit'): void {
+  if (kind === 'exit') process.exit(1);
+  setImmediate(() => {
+    throw new Error('injected index worker crash');
+  });
+}
+
+let received = 0;
 parentPort!.on('message', (msg: IndexMessage) => {
-  handle(msg).then(
-    ({ result, transfer }) => parentPort!.postMessage({ id: msg.id, result } satisfies IndexResponse, transfer ?? []),
-    (error: unknown) => parentPort!.postMessage({ id: msg.id, error: errorToWire(error) } satisfies IndexResponse),
-  );
+  const n = msg.op === 'close' ? 0 : ++received;
+  const fault = n > 0 && faults ? (faults.crash === n ? 'crash' : faults.exit === n ? 'exit' : undefined) : undefined;
+  void opening
+    .then(() => handle(msg))
+    .then(
+      ({ result, transfer }) => ({ reply: { id: msg.id, result }, transfer: transfer ?? [] }),
+      (error: unknown) => ({ reply: { id: msg.id, error: errorToWire(error) }, transfer: [] }),
+    )
+    .then(({ reply, transfer }) => {
+      // After the request was handled (a write is on disk by now), before it is answered.
+      if (fault) return fail(fault);
+      post(reply, transfer);
+    });
 });

@@ -1,14 +1,14 @@
 /**
  * The main thread's side of collections: validates calls, embeds texts with the pool's embed
- * workers, and sends vectors (transferred, not copied) to the one index worker that owns the store.
+ * workers, and sends vectors to the one index worker that owns the store (through
+ * {@link IndexSupervisor}, which keeps that worker running).
  */
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { AbortError, errorFromWire, InvalidInputError, PoolClosedError, WorkerExitedError, describe } from '../errors.js';
+import { AbortError, InvalidInputError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import type { ModelInfo, PackedVectors } from '../pool.js';
 import { checkDocs, checkIds, checkSearch, collectionName, collectionSettings, toVector } from './inputs.js';
-import type { IndexMessage, IndexRequest, IndexResponse, IndexWorkerData } from './protocol.js';
+import { IndexSupervisor, type IndexHealth } from './index-supervisor.js';
+import type { IndexRequest } from './protocol.js';
 import {
   COLLECTION_DEFAULTS,
   type CollectionInfo,
@@ -24,8 +24,6 @@ import {
   type StoredDoc,
   type VectorInput,
 } from './types.js';
-
-const WORKER_FILE = fileURLToPath(new URL('../../workers/index-worker.js', import.meta.url));
 
 /** What the client needs from the pool: its public surface only. */
 export interface Embedder {
@@ -45,21 +43,21 @@ export interface CollectionsApi {
   drop(name: string): Promise<boolean>;
 }
 
-interface Waiter {
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-}
-
 export class CollectionsClient {
   readonly #pool: Embedder;
-  readonly #pending = new Map<number, Waiter>();
-  #worker: Worker | undefined;
-  #nextId = 0;
-  #closing: Promise<void> | undefined;
-  #dead: Error | undefined;
+  readonly #index: IndexSupervisor;
 
   constructor(pool: Embedder) {
     this.#pool = pool;
+    const { storePath, retries, queueTimeout, faultInjection } = pool.options;
+    const { indexCrash: crash, indexExit: exit } = faultInjection ?? {};
+    const faults = crash || exit ? { crash, exit } : null;
+    this.#index = new IndexSupervisor({ root: storePath, statsBuffer: pool.statsBuffer, retries, queueTimeout, faults });
+  }
+
+  /** The index worker's state, for `pool.health()`. */
+  health(): IndexHealth {
+    return this.#index.health();
   }
 
   async index(docs: readonly (Doc | string)[] | Doc | string, options?: IndexDocsOptions): Promise<IndexResult> {
@@ -70,7 +68,9 @@ export class CollectionsClient {
     let embedded: PackedVectors | undefined;
     if (toEmbed.length > 0) embedded = await this.#pool.embedPacked(toEmbed.map((d) => d.text));
     const dims = embedded?.dims[1] ?? checked[0]!.vector!.length;
-    const vectors = new Float32Array(checked.length * dims);
+    // Shared, not transferred: the index worker reads the vectors in place, and if it dies before
+    // answering, the same request can be sent to its replacement.
+    const vectors = new Float32Array(new SharedArrayBuffer(checked.length * dims * 4));
     let e = 0;
     checked.forEach((d, i) => {
       const v = d.vector ?? embedded!.data.subarray(e * dims, (e++ + 1) * dims);
@@ -80,19 +80,16 @@ export class CollectionsClient {
       vectors.set(v, i * dims);
     });
     const ids = checked.map((d) => d.id);
-    await this.#call(
-      {
-        op: 'upsert',
-        collection,
-        settings: collectionSettings(collection, options?.create, dims),
-        ids,
-        texts: checked.map((d) => d.text),
-        metadata: checked.map((d) => d.metadata),
-        vectors,
-        dims,
-      },
-      [vectors.buffer as ArrayBuffer],
-    );
+    await this.#call({
+      op: 'upsert',
+      collection,
+      settings: collectionSettings(collection, options?.create, dims),
+      ids,
+      texts: checked.map((d) => d.text),
+      metadata: checked.map((d) => d.metadata),
+      vectors,
+      dims,
+    });
     return { ids, count: ids.length };
   }
 
@@ -146,12 +143,11 @@ export class CollectionsClient {
       if (query.trim() === '') throw new InvalidInputError('the query text is empty');
       vector = (await this.#pool.embedPacked([query])).data;
     } else {
-      // A copy: its buffer is transferred to the index worker, the caller's array stays usable.
+      // A copy, taken now: a retry after a crash must not see later changes to the caller's array.
       vector = toVector(query, 'the query').slice();
     }
-    return (await this.#call({ op: 'search', collection: o.collection, vector, k: o.k, filter: o.filter, includeVectors: o.includeVectors, exact: o.exact }, [
-      vector.buffer as ArrayBuffer,
-    ])) as SearchHit[];
+    // Posted as a copy (a few hundred bytes): this one stays here for a retry.
+    return (await this.#call({ op: 'search', collection: o.collection, vector, k: o.k, filter: o.filter, includeVectors: o.includeVectors, exact: o.exact })) as SearchHit[];
   }
 
   async delete(ids: string | readonly string[], options?: CollectionOption): Promise<number> {
@@ -183,60 +179,12 @@ export class CollectionsClient {
     };
   }
 
-  #call(request: IndexRequest, transfer: ArrayBuffer[] = []): Promise<unknown> {
-    if (this.#closing) return Promise.reject(new PoolClosedError());
-    if (this.#dead) return Promise.reject(new WorkerExitedError(`the index worker exited: ${this.#dead.message}`, { cause: this.#dead }));
-    const worker = this.#spawn();
-    const id = ++this.#nextId;
-    return new Promise((resolve, reject) => {
-      // Waiting callers keep the process alive; an idle index worker does not.
-      if (this.#pending.size === 0) worker.ref();
-      this.#pending.set(id, { resolve, reject });
-      worker.postMessage({ ...request, id } satisfies IndexMessage, transfer);
-    });
-  }
-
-  #spawn(): Worker {
-    if (this.#worker) return this.#worker;
-    const workerData: IndexWorkerData = { root: this.#pool.options.storePath, statsBuffer: this.#pool.statsBuffer };
-    const worker = new Worker(WORKER_FILE, { workerData });
-    worker.unref();
-    worker.on('message', (msg: IndexResponse) => {
-      const waiter = this.#pending.get(msg.id);
-      if (!waiter) return;
-      this.#pending.delete(msg.id);
-      if (this.#pending.size === 0) worker.unref();
-      if ('error' in msg) waiter.reject(errorFromWire(msg.error));
-      else waiter.resolve(msg.result);
-    });
-    const fail = (error: Error): void => {
-      this.#dead ??= error;
-      this.#worker = undefined;
-      for (const waiter of this.#pending.values()) waiter.reject(new WorkerExitedError(`the index worker exited: ${describe(error)}`, { cause: error }));
-      this.#pending.clear();
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => {
-      if (!this.#closing) fail(new Error(`exit code ${code}`));
-    });
-    this.#worker = worker;
-    return worker;
+  #call(request: IndexRequest): Promise<unknown> {
+    return this.#index.call(request);
   }
 
   /** Lets pending writes finish, snapshots, releases the store's lock and stops the index worker. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      const worker = this.#worker;
-      if (!worker) return;
-      await new Promise<void>((resolve) => {
-        const id = ++this.#nextId;
-        worker.ref();
-        this.#pending.set(id, { resolve: () => resolve(), reject: () => resolve() });
-        worker.postMessage({ op: 'close', id } satisfies IndexMessage);
-      });
-      this.#worker = undefined;
-      await worker.terminate();
-    })();
-    return this.#closing;
+    return this.#index.close();
   }
 }

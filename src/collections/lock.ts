@@ -2,6 +2,10 @@
  * The store directory's lock file: created with O_EXCL and holding the owner's pid, so two pools
  * (in one process or two) never write the same collections. A lock left by a process that no
  * longer runs is taken over.
+ *
+ * The token (pid and a random id) belongs to the pool, not to one index worker: a replacement
+ * worker, started after the previous one died holding the lock, finds its own token and takes the
+ * lock back, while a second pool in the same process (another token, same pid) is refused.
  */
 import { randomUUID } from 'node:crypto';
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
@@ -19,13 +23,18 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A lock token for this process: what the lock file holds while it is ours. */
+export function lockToken(): string {
+  return `${process.pid}\n${randomUUID()}\n`;
+}
+
 export class StoreLock {
   readonly file: string;
-  readonly #token = `${process.pid}\n${randomUUID()}\n`;
-  #held = false;
+  readonly #token: string;
 
-  constructor(dir: string) {
+  constructor(dir: string, token = lockToken()) {
     this.file = join(dir, LOCK_FILE);
+    this.#token = token;
   }
 
   /** Takes the lock or throws {@link CollectionLockedError} naming the holder. */
@@ -39,7 +48,6 @@ export class StoreLock {
         } finally {
           closeSync(fd);
         }
-        this.#held = true;
         return;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -50,6 +58,8 @@ export class StoreLock {
       } catch {
         continue; // removed in between: try again
       }
+      // Ours already: left by this pool's index worker that died before it could release it.
+      if (content === this.#token) return;
       const pid = Number.parseInt(content, 10);
       if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
         throw new CollectionLockedError(
@@ -66,9 +76,8 @@ export class StoreLock {
     throw new CollectionLockedError(`could not take the lock file ${this.file}`);
   }
 
+  /** Removes the lock file if it holds this token (a lock another process took over is left alone). */
   release(): void {
-    if (!this.#held) return;
-    this.#held = false;
     try {
       if (readFileSync(this.file, 'utf8') === this.#token) unlinkSync(this.file);
     } catch {

@@ -6,6 +6,12 @@ import type { CollectionSettings, JsonValue } from './types.js';
 export interface IndexWorkerData {
   root: string;
   statsBuffer: SharedArrayBuffer;
+  /** The pool's lock token: the same for every index worker of one pool. */
+  lockToken: string;
+  /** Collections to open (recover) before the worker reports ready: those the previous worker served. */
+  reopen: string[];
+  /** Test-only: the request (counted from 1 in each worker) on which the worker crashes or exits; null in normal use. */
+  faults: { crash?: number; exit?: number } | null;
 }
 
 export type IndexRequest =
@@ -23,3 +29,11 @@ export type IndexRequest =
 export type IndexMessage = IndexRequest & { id: number };
 
 export type IndexResponse = { id: number; result: unknown } | { id: number; error: WireError };
+
+/**
+ * The worker's first message: the store is open, with the collections to reopen that could be
+ * recovered (`open`; one that was dropped meanwhile is not there), or it cannot be opened.
+ */
+export type IndexStartEvent = { event: 'ready'; open: string[] } | { event: 'load-error'; error: WireError };
+
+export type IndexReply = IndexResponse | IndexStartEvent;

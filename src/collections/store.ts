@@ -18,11 +18,12 @@ export class Store {
   readonly #open = new Map<string, Promise<Collection>>();
   #sweepTimer: NodeJS.Timeout | undefined;
 
-  constructor(root: string, stats: PoolStats) {
+  /** `lockToken`: the pool's token, so that a replacement index worker takes back its lock. */
+  constructor(root: string, stats: PoolStats, lockToken?: string) {
     this.root = root;
     this.#stats = stats;
     mkdirSync(root, { recursive: true });
-    this.#lock = new StoreLock(root);
+    this.#lock = new StoreLock(root, lockToken);
     this.#lock.acquire();
     this.#sweepDisk();
   }
