@@ -155,7 +155,14 @@ export class Generation {
         for (const resolve of waiters) resolve();
       }
     };
-    return this.piscina.run(task).finally(done) as Promise<TaskResult>;
+    return (this.piscina.run(task) as Promise<TaskResult>)
+      .then((result) => {
+        // Task results and the worker's 'ready' message travel on different ports: the first
+        // result may come first, and the caller may then read pool.model.
+        if (!this.info && !('error' in result)) this.info = { model: this.model.label, dtype: this.model.dtype, dims: result.width, maxTokens: result.maxTokens };
+        return result;
+      })
+      .finally(done);
   }
 
   /** Resolves when no task of this generation runs, or after `timeout` ms. */

@@ -108,9 +108,10 @@ export interface EmbedResult {
  * A task either fails as a whole (the model could not run) or answers each call: `vectors[c]` is
  * call c's vectors in a buffer of its own (transferred), `tokens` the token count of every text of
  * the task in order, and `errors` the calls that failed alone (their input was bad), by index.
+ * `maxTokens` repeats the model's limit: a result can arrive before the worker's `ready` message.
  */
 export type TaskResult =
-  | { vectors: (Float32Array | null)[]; width: number; tokens: Int32Array; errors: [number, WireError][] }
+  | { vectors: (Float32Array | null)[]; width: number; maxTokens: number; tokens: Int32Array; errors: [number, WireError][] }
   | { error: WireError };
 
 /** Messages a worker posts to the pool outside of tasks (through Piscina's `message` event). */

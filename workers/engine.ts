@@ -47,6 +47,7 @@ export interface Engine {
 export interface TaskOutput {
   vectors: (Float32Array | null)[];
   width: number;
+  maxTokens: number;
   tokens: Int32Array;
   errors: [number, WireError][];
 }
@@ -232,7 +233,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
         const data = (vectors[c] ??= new Float32Array(calls[2 * c]! * width));
         if (calls[2 * c + 1]! & CALL_NORMALIZE) normalizeRows(data, width);
       }
-      return { vectors, width, tokens, errors };
+      return { vectors, width, maxTokens, tokens, errors };
     },
     async dispose() {
       await pipe.dispose();
