@@ -144,6 +144,10 @@ export class WarmPool implements AsyncDisposable {
   #failure: ModelLoadError | undefined;
   #closing: Promise<void> | undefined;
   #reloading: Promise<void> | undefined;
+  /** True while a rolling reload runs: workers of both models serve, so no vector is cached. */
+  #rolling = false;
+  /** Moves when a reload starts and ends: a call's cached vectors belong to the model of its epoch. */
+  #cacheEpoch = 0;
   #requestIds = 0;
   /** Created on the first collection call: the index worker is not started for a pool that only embeds. */
   #collections: CollectionsClient | undefined;
@@ -377,7 +381,11 @@ export class WarmPool implements AsyncDisposable {
     const o = this.options;
     const merged = resolveOptions({ model: o.model, dtype: o.dtype, allowRemoteModels: o.allowRemoteModels, cacheDir: o.cacheDir, ...changes, env: false });
     const model = resolveModel(merged);
+    // While both models serve, the cache holds neither: a cached vector must come from the model
+    // that answers the rest of its call.
     this.#cache?.clear();
+    this.#rolling = true;
+    this.#cacheEpoch++;
     try {
       await this.#fleet.roll(model);
     } catch (error) {
@@ -385,6 +393,9 @@ export class WarmPool implements AsyncDisposable {
         throw new ModelLoadError(`reload failed, the pool keeps its current model: ${error.message}`, { cause: error });
       }
       throw error;
+    } finally {
+      this.#rolling = false;
+      this.#cacheEpoch++;
     }
     if (this.#state !== 'ready') throw new PoolClosedError();
     this.#model = model;
@@ -486,6 +497,7 @@ export class WarmPool implements AsyncDisposable {
 
       // Texts already in the cache never reach a worker.
       const cache = this.#cache;
+      const epoch = this.#cacheEpoch;
       let keys: string[] | undefined;
       let hits: (CachedVector | undefined)[] | undefined;
       let misses = texts;
@@ -502,9 +514,16 @@ export class WarmPool implements AsyncDisposable {
         if (this.#state === 'idle') this.#start();
         call = this.#enqueue(misses, opts, began);
         result = await call.promise;
+        if (hits && misses.length < texts.length && epoch !== this.#cacheEpoch) {
+          // A reload began or ended meanwhile: the cached vectors may come from the other model.
+          // Run the whole call again, as one call: one task, one worker, one model.
+          hits = undefined;
+          call = this.#enqueue(texts, opts, began);
+          result = await call.promise;
+        }
       }
       const packed = assemble(texts.length, hits, result, this.model?.dims ?? 0);
-      if (cache && result && result.dims[0] > 0) {
+      if (cache && hits && result && result.dims[0] > 0 && epoch === this.#cacheEpoch && !this.#rolling) {
         const width = result.dims[1];
         let m = 0;
         for (let i = 0; i < texts.length; i++) {

@@ -392,6 +392,75 @@ describe('#reload', () => {
     await pool.close();
   });
 
+  it('replaces one worker at a time under load: never more than one extra worker, each call from one model', async () => {
+    const texts = Array.from({ length: 40 }, (_, i) => sentence(i, 6));
+    const gloveRef = createPool({ threads: 1, cacheBytes: 0 });
+    const minilmRef = createPool({ model: 'minilm-shape', threads: 1, cacheBytes: 0 });
+    const [gloveVectors, minilmVectors] = await Promise.all([gloveRef.embed(texts), minilmRef.embed(texts)]);
+    await Promise.all([gloveRef.close(), minilmRef.close()]);
+    const expected = new Map([
+      [100, gloveVectors],
+      [384, minilmVectors],
+    ]);
+
+    // The cache stays on: a call made before the reload must not mix cached vectors of one model
+    // with fresh ones of the other.
+    const pool = createPool({ threads: 2 });
+    await pool.ready();
+    let fewestWarm = Infinity;
+    let mostAlive = 0;
+    const sampler = setInterval(() => {
+      const h = pool.health();
+      fewestWarm = Math.min(fewestWarm, h.warm);
+      mostAlive = Math.max(mostAlive, h.workers.length, pool.stats().workers.filter((w) => w.state !== 'exited').length);
+    }, 5);
+    let stop = false;
+    const failures: unknown[] = [];
+    const mismatches: string[] = [];
+    const answeredBy = { 100: 0, 384: 0 } as Record<number, number>;
+    const load = async (id: number) => {
+      for (let i = 0; !stop; i++) {
+        // Two texts that repeat (cache hits once seen) and one that never does (so every call
+        // reaches a worker); the repeated ones are checked against both models' vectors.
+        const picks = [0, 1].map((k) => (id * 7 + i * 3 + k * 13) % texts.length);
+        try {
+          const vectors = await pool.embed([...picks.map((p) => texts[p]!), sentence(1_000_000 + id * 100_000 + i, 6)]);
+          const dims = vectors[0]!.length;
+          const reference = expected.get(dims);
+          if (!reference) mismatches.push(`a call got ${dims}-d vectors`);
+          else if (picks.some((p, k) => maxAbsDiff(vectors[k]!, reference[p]!) > 1e-3)) mismatches.push(`call ${id}/${i} mixes models`);
+          else answeredBy[dims]!++;
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    };
+    const loops = Array.from({ length: 6 }, (_, id) => load(id));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await pool.reload({ model: 'minilm-shape' });
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+      clearInterval(sampler);
+    }
+    expect(failures).toEqual([]);
+    expect(mismatches).toEqual([]);
+    expect(answeredBy[100]).toBeGreaterThan(0);
+    expect(answeredBy[384]).toBeGreaterThan(0);
+    expect(fewestWarm).toBe(2);
+    // Two workers wanted: a new one beside the old ones, never two new ones at once.
+    expect(mostAlive).toBe(3);
+    expect(pool.model).toMatchObject({ model: join(MODELS_DIR, 'minilm-shape'), dims: 384 });
+    const h = pool.health();
+    expect(h).toMatchObject({ status: 'healthy', warm: 2 });
+    expect(h.workers.map((w) => w.state)).toEqual(['ready', 'ready']);
+    expect(maxAbsDiff(await pool.embed(texts[5]!), minilmVectors[5]!)).toBeLessThan(1e-3);
+    expect(pool.stats().reloads).toBe(1);
+    await pool.close();
+  });
+
   it('puts the replaced workers back when a later worker cannot load the new model', async () => {
     const copy = join(tmp, 'glove-rollback');
     cpSync(join(MODELS_DIR, 'glove-100d'), copy, { recursive: true });
