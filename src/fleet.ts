@@ -163,10 +163,14 @@ export class Fleet {
     this.#wake();
   }
 
-  /** Resolves when no task runs or waits for a worker, or after `timeout` ms. */
+  /**
+   * Resolves when no task runs or waits for a worker, or after `timeout` ms. Once the last task
+   * is done it still waits a turn of the event loop, so that the callers chained on that task have
+   * their answer before whoever waits here goes on (close() fails whatever is left).
+   */
   async whenIdle(timeout: number): Promise<void> {
     if (this.#activeTasks === 0) return;
-    const idle = new Promise<void>((resolve) => this.#onIdle.push(resolve));
+    const idle = new Promise<void>((resolve) => this.#onIdle.push(() => setImmediate(resolve)));
     if (timeout === Infinity) return idle;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
