@@ -132,8 +132,9 @@ export interface PoolOptions {
    */
   resourceLimits?: ResourceLimits;
   /**
-   * MiB of V8 heap past which a worker is recycled: it takes no new task, and once idle it is
-   * ended and replaced by a fresh one. Env: `WARMPOOL_RECYCLE_HEAP_MB`.
+   * MiB of V8 heap past which a worker is recycled: a fresh worker starts beside it, and once
+   * that one is warm, the old one takes no new task and ends when idle (one worker at a time).
+   * Env: `WARMPOOL_RECYCLE_HEAP_MB`.
    * @default Infinity (never)
    */
   recycleHeapMb?: number;

@@ -31,7 +31,8 @@ import {
 } from './errors.js';
 import { channels } from './events.js';
 import { checkEmbedOptions, normalizeTexts, type CheckedEmbedOptions, type EmbedOptions } from './inputs.js';
-import { Generation, type ModelInfo } from './generation.js';
+import { Fleet } from './fleet.js';
+import type { ModelInfo } from './worker-host.js';
 import { resolveModel } from './model.js';
 import { resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
 import { CONTROL_ALL, callFlags, type EmbedResult, type EmbedTask, type ModelSpec, type TaskResult } from './protocol.js';
@@ -54,7 +55,7 @@ export interface PackedVectors {
   tokens: number;
 }
 
-export type { ModelInfo } from './generation.js';
+export type { ModelInfo } from './worker-host.js';
 
 /** What `pool.health()` reports. */
 export interface HealthReport {
@@ -138,16 +139,18 @@ export class WarmPool implements AsyncDisposable {
   readonly #control: Int32Array;
   readonly #freeCancelSlots: number[];
   readonly #supervisor: Supervisor;
-  /** The workers that take new tasks; a rolling reload replaces them with a new generation. */
-  #gen: Generation | undefined;
-  readonly #retiring = new Set<Generation>();
-  #generations = 0;
+  /** Every worker, of every model during a rolling reload; undefined before start and once failed or closed. */
+  #fleet: Fleet | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   #model: ModelSpec | undefined;
   #state: PoolState = 'idle';
   #failure: ModelLoadError | undefined;
   #closing: Promise<void> | undefined;
   #reloading: Promise<void> | undefined;
+  /** True while a rolling reload runs: workers of both models serve, so no vector is cached. */
+  #rolling = false;
+  /** Moves when a reload starts and ends: a call's cached vectors belong to the model of its epoch. */
+  #cacheEpoch = 0;
   #requestIds = 0;
   /** Created on the first collection call: the index worker is not started for a pool that only embeds. */
   #collections: CollectionsClient | undefined;
@@ -166,12 +169,10 @@ export class WarmPool implements AsyncDisposable {
     this.#freeCancelSlots = Array.from({ length: maxInFlight }, (_, i) => maxInFlight - i);
     this.#supervisor = new Supervisor({
       stats: this.#stats,
-      concurrency: concurrentTasksPerWorker,
       healthTimeout: this.options.healthTimeout,
       recycleHeapMb: this.options.recycleHeapMb,
-      terminate: (threadId) => {
-        for (const gen of [this.#gen, ...this.#retiring]) if (gen?.terminate(threadId)) return;
-      },
+      terminate: (threadId) => this.#fleet?.terminate(threadId),
+      recycle: (threadId) => this.#fleet?.recycle(threadId) ?? false,
       onChange: () => this.#pump(),
     });
     try {
@@ -188,9 +189,9 @@ export class WarmPool implements AsyncDisposable {
     return this.#state;
   }
 
-  /** The model's details once loaded, else undefined. */
+  /** The model's details once loaded, else undefined. During a reload, the model being replaced. */
   get model(): ModelInfo | undefined {
-    return this.#gen?.info;
+    return this.#model && this.#fleet?.infoOf(this.#model);
   }
 
   /**
@@ -324,7 +325,7 @@ export class WarmPool implements AsyncDisposable {
     const snapshot = this.#stats.snapshot();
     const phases = this.#supervisor.phases();
     const wanted = this.options.minThreads;
-    const warm = this.#gen?.warm ?? 0;
+    const warm = this.#fleet?.warm ?? 0;
     const usable = this.#state === 'ready' || this.#state === 'starting';
     const index = this.#collections?.health();
     const status = !usable || warm === 0 ? 'unhealthy' : warm < wanted || index?.state === 'down' ? 'degraded' : 'healthy';
@@ -353,10 +354,14 @@ export class WarmPool implements AsyncDisposable {
   }
 
   /**
-   * Rolling reload: starts workers with the new model settings, and once they are warm, sends new
-   * calls to them and retires the old workers as their running calls finish. Capacity never dips
-   * and no call fails because of the switch (memory briefly holds both models). Rejects with
-   * `ModelLoadError`, keeping the current model, if the new one cannot be loaded.
+   * Rolling reload: replaces the workers one at a time by workers with the new model settings,
+   * while serving. Each new worker is warm before an old one stops taking calls, and each old one
+   * has finished its calls and left before the next new one starts: capacity never dips, no call
+   * fails because of the switch, and at most one worker more than usual (one model more in memory)
+   * is alive. Until it resolves, a call may be answered by either model, but all of one call's
+   * vectors always come from one model; `model` tells the new one once it resolves. Rejects with
+   * `ModelLoadError` if a new worker cannot load the model: the workers already replaced go back,
+   * the same way, and the pool keeps its current model.
    */
   reload(options: ReloadOptions = {}): Promise<void> {
     if (this.#reloading) return Promise.reject(new RangeError('a reload is already running'));
@@ -375,129 +380,81 @@ export class WarmPool implements AsyncDisposable {
     }
     if (this.#state === 'idle') this.#start();
     await this.ready();
-    if (this.#state !== 'ready') throw new PoolClosedError();
+    if (this.#state !== 'ready' || !this.#fleet) throw new PoolClosedError();
     const o = this.options;
     const merged = resolveOptions({ model: o.model, dtype: o.dtype, allowRemoteModels: o.allowRemoteModels, cacheDir: o.cacheDir, ...changes, env: false });
     const model = resolveModel(merged);
-    const next = this.#newGeneration(model);
-    const outcome = await new Promise<ModelLoadError | undefined>((resolve) => {
-      const check = (): void => {
-        if (next.warm >= o.minThreads) resolve(undefined);
-      };
-      next.onReadyChange = check;
-      next.onLoadError = (error) => resolve(error);
-      check();
-    });
-    next.onReadyChange = undefined;
-    next.onLoadError = undefined;
-    if (outcome || this.#state !== 'ready') {
-      await next.destroy();
-      throw outcome ? new ModelLoadError(`reload failed, the pool keeps its current model: ${outcome.message}`, { cause: outcome }) : new PoolClosedError();
-    }
-    const old = this.#gen!;
-    this.#gen = next;
-    this.#model = model;
-    this.#supervisor.current = next.number;
+    // While both models serve, the cache holds neither: a cached vector must come from the model
+    // that answers the rest of its call.
     this.#cache?.clear();
+    this.#rolling = true;
+    this.#cacheEpoch++;
+    try {
+      await this.#fleet.roll(model);
+    } catch (error) {
+      if (error instanceof ModelLoadError) {
+        throw new ModelLoadError(`reload failed, the pool keeps its current model: ${error.message}`, { cause: error });
+      }
+      throw error;
+    } finally {
+      this.#rolling = false;
+      this.#cacheEpoch++;
+    }
+    if (this.#state !== 'ready') throw new PoolClosedError();
+    this.#model = model;
     this.#stats.inc('reloads');
-    this.#pump();
-    this.#retiring.add(old);
-    await old.whenIdle(Infinity);
-    await old.disposeSessions();
-    await old.destroy();
-    this.#retiring.delete(old);
   }
 
   #start(): void {
     if (this.#state !== 'idle' || !this.#model) return;
     this.#state = 'starting';
-    this.#gen = this.#newGeneration(this.#model);
-    this.#supervisor.current = this.#gen.number;
+    this.#fleet = new Fleet({
+      poolId: this.id,
+      model: this.#model,
+      options: this.options,
+      stats: this.#stats,
+      control: this.#control.buffer as SharedArrayBuffer,
+      supervisor: this.#supervisor,
+      events: {
+        ready: (threadId, loadMs) => {
+          if (channels.workerReady.hasSubscribers) channels.workerReady.publish({ poolId: this.id, threadId, loadMs });
+          if (this.#state === 'starting' && (this.#fleet?.warm ?? 0) >= this.options.minThreads) {
+            this.#state = 'ready';
+            this.#ready.resolve();
+          }
+        },
+        loadError: (threadId, error, serving) => {
+          this.#publishWorkerError(threadId, error);
+          // Before the pool was ever ready a load error means the model is unusable: fail fast.
+          if (serving && this.#state === 'starting') this.#fail(error);
+        },
+        exit: (threadId) => {
+          if (channels.workerExit.hasSubscribers) channels.workerExit.publish({ poolId: this.id, threadId });
+        },
+        loadCrash: (error, serving) => this.#onLoadCrash(error, serving),
+        error: (threadId, error) => this.#publishWorkerError(threadId, error),
+      },
+    });
     this.#healthTimer = setInterval(() => {
-      this.#gen?.rescan();
+      this.#fleet?.rescan();
       this.#supervisor.check();
     }, this.options.healthInterval);
     this.#healthTimer.unref();
   }
 
-  #newGeneration(model: ModelSpec): Generation {
-    const number = ++this.#generations;
-    const gen: Generation = new Generation({
-      poolId: this.id,
-      number,
-      model,
-      options: this.options,
-      statsBuffer: this.#stats.buffer,
-      control: this.#control.buffer as SharedArrayBuffer,
-      supervisor: this.#supervisor,
-      inNative: (threadId) => {
-        const slot = this.#stats.slotOf(threadId);
-        return slot >= 0 && this.#stats.inNative(slot);
-      },
-      events: {
-        ready: (threadId, loadMs) => {
-          if (channels.workerReady.hasSubscribers) channels.workerReady.publish({ poolId: this.id, threadId, loadMs });
-          gen.onReadyChange?.();
-          if (this.#state === 'starting' && gen === this.#gen && gen.warm >= this.options.minThreads) {
-            this.#state = 'ready';
-            this.#ready.resolve();
-          }
-        },
-        loadError: (threadId, error) => {
-          this.#publishWorkerError(threadId, error);
-          gen.onLoadError?.(error);
-          // Before the pool was ever ready a load error means the model is unusable: fail fast.
-          if (this.#state === 'starting' && gen === this.#gen) this.#fail(error);
-        },
-        exit: (threadId, exitCode) => {
-          this.#stats.workerExited(threadId);
-          const closing = this.#state === 'closing' || this.#state === 'closed';
-          const how = this.#supervisor.exited(threadId, closing, () => {
-            const cause = gen.lastWorkerError;
-            gen.lastWorkerError = undefined;
-            const why = cause === undefined ? '' : `: ${describe(cause)}`;
-            return new ModelLoadError(`a worker exited (code ${exitCode}) while loading model ${model.label}${why}`, { cause });
-          });
-          if (channels.workerExit.hasSubscribers) channels.workerExit.publish({ poolId: this.id, threadId });
-          if (how === 'load-crash') this.#onLoadCrash(gen);
-        },
-        error: (threadId, error) => this.#publishWorkerError(threadId, error),
-      },
-    });
-    return gen;
-  }
-
   /**
    * A worker died while loading the model. At start-up, a few in a row mean the model cannot be
-   * loaded: fail rather than let Piscina respawn forever. Later, Piscina may stop respawning
-   * quietly, so after a backoff a fresh generation of workers tries again, until one loads.
+   * loaded: fail rather than let Piscina respawn forever. Later, calls that wait are told at once
+   * when no worker holds the model; the fleet starts a fresh worker after a backoff.
    */
-  #onLoadCrash(gen: Generation): void {
-    const error = this.#supervisor.lastLoadError as ModelLoadError;
+  #onLoadCrash(error: ModelLoadError, serving: boolean): void {
     this.#publishWorkerError(undefined, error);
-    gen.onLoadError?.(error);
-    if (gen !== this.#gen) return;
+    if (!serving) return;
     if (this.#state === 'starting') {
       if (this.#supervisor.consecutiveLoadFailures >= START_CRASH_LIMIT) this.#fail(error);
       return;
     }
     this.#pump();
-    this.#supervisor.later(this.#supervisor.backoff, () => this.#revive(gen));
-  }
-
-  /** Starts a fresh generation when the current one has too few workers and none coming. */
-  #revive(gen: Generation): void {
-    if (this.#state !== 'ready' || gen !== this.#gen || gen.warm >= this.options.minThreads) return;
-    if (gen.piscina.threads.length >= this.options.minThreads) return;
-    const next = this.#newGeneration(gen.model);
-    this.#gen = next;
-    this.#supervisor.current = next.number;
-    this.#retiring.add(gen);
-    void gen
-      .whenIdle(Infinity)
-      .then(() => gen.destroy())
-      .catch(() => {})
-      .finally(() => this.#retiring.delete(gen));
   }
 
   #publishWorkerError(threadId: number | undefined, error: unknown): void {
@@ -513,9 +470,11 @@ export class WarmPool implements AsyncDisposable {
     this.#queue.rejectAll(() => this.#failedError());
     clearInterval(this.#healthTimer);
     this.#supervisor.stop();
-    const gen = this.#gen;
-    this.#gen = undefined;
-    void gen?.destroy().catch(() => {});
+    const fleet = this.#fleet;
+    this.#fleet = undefined;
+    // Workers still loading see this flag before they enter onnxruntime, so they can be ended now.
+    Atomics.store(this.#control, CONTROL_ALL, 1);
+    void fleet?.destroy().catch(() => {});
   }
 
   #failedError(): ModelLoadError {
@@ -541,6 +500,7 @@ export class WarmPool implements AsyncDisposable {
 
       // Texts already in the cache never reach a worker.
       const cache = this.#cache;
+      const epoch = this.#cacheEpoch;
       let keys: string[] | undefined;
       let hits: (CachedVector | undefined)[] | undefined;
       let misses = texts;
@@ -557,9 +517,16 @@ export class WarmPool implements AsyncDisposable {
         if (this.#state === 'idle') this.#start();
         call = this.#enqueue(misses, opts, began);
         result = await call.promise;
+        if (hits && misses.length < texts.length && epoch !== this.#cacheEpoch) {
+          // A reload began or ended meanwhile: the cached vectors may come from the other model.
+          // Run the whole call again, as one call: one task, one worker, one model.
+          hits = undefined;
+          call = this.#enqueue(texts, opts, began);
+          result = await call.promise;
+        }
       }
-      const packed = assemble(texts.length, hits, result, this.#gen?.info?.dims ?? 0);
-      if (cache && result && result.dims[0] > 0) {
+      const packed = assemble(texts.length, hits, result, this.model?.dims ?? 0);
+      if (cache && hits && result && result.dims[0] > 0 && epoch === this.#cacheEpoch && !this.#rolling) {
         const width = result.dims[1];
         let m = 0;
         for (let i = 0; i < texts.length; i++) {
@@ -610,7 +577,7 @@ export class WarmPool implements AsyncDisposable {
       this.#queue.rejectAll(() => new ModelLoadError(`no worker has the model loaded; the last attempt failed: ${cause.message}`, { cause }));
       return;
     }
-    while (this.#freeTaskSlots > 0 && this.#queue.waiting > 0 && this.#gen) {
+    while (this.#freeTaskSlots > 0 && this.#queue.waiting > 0 && this.#fleet) {
       if (batching && maxBatchDelay > 0 && this.#queue.texts < maxBatchSize) {
         const waited = performance.now() - this.#queue.peek()!.began;
         if (waited < maxBatchDelay) {
@@ -658,7 +625,7 @@ export class WarmPool implements AsyncDisposable {
 
   /** One attempt at a task. When its worker dies, embedding being pure, it runs again elsewhere. */
   #attempt(task: EmbedTask, running: RunningTask, attempt: number): void {
-    this.#gen!.run(task).then(
+    this.#fleet!.run(task).then(
       (result: TaskResult) => {
         this.#taskDone(running);
         if ('error' in result) {
@@ -682,7 +649,7 @@ export class WarmPool implements AsyncDisposable {
       },
       (error: unknown) => {
         const closing = this.#state === 'closing' || this.#state === 'closed';
-        if (!closing && running.calls.some((call) => !call.settled) && attempt < this.options.retries && this.#gen) {
+        if (!closing && running.calls.some((call) => !call.settled) && attempt < this.options.retries && this.#fleet) {
           this.#stats.inc('retries');
           this.#attempt(task, running, attempt + 1);
           return;
@@ -737,17 +704,19 @@ export class WarmPool implements AsyncDisposable {
     clearTimeout(this.#delayTimer);
     clearInterval(this.#healthTimer);
     this.#supervisor.stop();
-    const gens = [this.#gen, ...this.#retiring].filter((g): g is Generation => g !== undefined);
-    await Promise.all(gens.map((g) => g.whenIdle(timeout)));
+    const fleet = this.#fleet;
+    // No worker is added or replaced from now on; a reload under way rejects.
+    fleet?.stop();
+    await fleet?.whenIdle(timeout);
     // Past the deadline, callers still waiting are answered now, and workers drop what is left
     // of their tasks. A model run already inside onnxruntime is let finish: terminating a thread
     // in the middle of one aborts the whole process.
     for (const call of this.#running) call.giveUp(new PoolClosedError('the pool closed before the call finished (close timeout passed)'));
     Atomics.store(this.#control, CONTROL_ALL, 1);
-    await Promise.all(gens.map((g) => g.untilOutOfOnnxruntime(true)));
-    await Promise.all(gens.map((g) => g.disposeSessions()));
-    await Promise.all(gens.map((g) => g.destroy()));
-    this.#gen = undefined;
+    await fleet?.untilOutOfOnnxruntime();
+    await fleet?.disposeSessions();
+    await fleet?.destroy();
+    this.#fleet = undefined;
     await this.#collections?.close();
     this.#state = 'closed';
     if (!this.#ready.settled) this.#ready.reject(new PoolClosedError('the pool closed before it was ready'));

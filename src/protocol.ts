@@ -21,7 +21,10 @@ export interface ModelSpec {
 /** `workerData` of every embedding worker. */
 export interface WorkerConfig {
   poolId: string;
-  /** Which set of workers this one belongs to (a rolling reload starts a new one). */
+  /**
+   * The number of the worker's host (its one-thread Piscina), never reused within a pool: a
+   * thread Piscina starts again after a crash has the same one. Names the host's broadcast channel.
+   */
   generation: number;
   model: ModelSpec;
   intraOpThreads: number;

@@ -5,7 +5,6 @@ export type WorkerPhase = 'loading' | 'ready' | 'failed' | 'hung' | 'recycling' 
 
 interface WorkerRecord {
   threadId: number;
-  generation: number;
   phase: WorkerPhase;
   slot: number;
   lastBeat: number;
@@ -14,20 +13,18 @@ interface WorkerRecord {
   expectedExit: boolean;
 }
 
-/** A worker as Piscina's load balancer sees it. */
-interface BalancedWorker {
-  readonly id: number;
-  readonly currentUsage: number;
-}
-
 export interface SupervisorOptions {
   stats: PoolStats;
-  concurrency: number;
   healthTimeout: number;
-  /** MiB of V8 heap past which a worker is retired once idle (Infinity: never). */
+  /** MiB of V8 heap past which a worker is replaced (Infinity: never). */
   recycleHeapMb: number;
-  /** Ends a worker thread (by threadId); the pool's Piscina replaces it. */
+  /** Ends a worker thread (by threadId); the Piscina that hosts it starts it again. */
   terminate: (threadId: number) => void;
+  /**
+   * Starts a warm replacement for a worker past `recycleHeapMb`; false when none can start now
+   * (another replacement or a reload is under way): the next check asks again.
+   */
+  recycle: (threadId: number) => boolean;
   /** Something changed that may let waiting calls go (a worker became ready). */
   onChange: () => void;
 }
@@ -42,9 +39,10 @@ export function restartBackoff(failures: number): number {
 }
 
 /**
- * Watches the pool's workers: routes tasks to warm ones only, notices hung ones through their
+ * Watches the pool's worker threads: knows which are warm, notices hung ones through their
  * heartbeat in shared memory (no message needed: a blocked event loop cannot answer one anyway),
- * ends them, and paces the replacement of workers whose model failed to load.
+ * ends them, paces the replacement of workers whose model failed to load, and asks for the
+ * replacement of workers whose heap grew past `recycleHeapMb`.
  */
 export class Supervisor {
   readonly #o: SupervisorOptions;
@@ -52,15 +50,9 @@ export class Supervisor {
   #consecutiveLoadFailures = 0;
   readonly #timers = new Set<NodeJS.Timeout>();
   #lastLoadError: Error | undefined;
-  #current = 0;
 
   constructor(options: SupervisorOptions) {
     this.#o = options;
-  }
-
-  /** The generation whose workers get new tasks (a rolling reload starts a new one). */
-  set current(generation: number) {
-    this.#current = generation;
   }
 
   /** The last model-load error of a replacement worker, until a worker loads again. */
@@ -68,42 +60,27 @@ export class Supervisor {
     return this.#lastLoadError;
   }
 
-  warm(generation = this.#current): number {
+  /** Warm workers that may take tasks (one being recycled serves until its replacement is warm). */
+  warm(): number {
     let n = 0;
-    for (const r of this.#records.values()) if (r.generation === generation && r.phase === 'ready') n++;
+    for (const r of this.#records.values()) if (r.phase === 'ready' || r.phase === 'recycling') n++;
     return n;
   }
 
-  /**
-   * Piscina's load balancer: the least busy warm worker of the current generation. While none
-   * is warm yet (start-up), a loading worker may take the task: it runs once the model is in.
-   */
-  readonly balance = (_task: unknown, workers: BalancedWorker[]): BalancedWorker | null => {
-    let best: BalancedWorker | null = null;
-    let fallback: BalancedWorker | null = null;
-    let anyWarm = false;
-    for (const worker of workers) {
-      const record = this.#records.get(worker.id);
-      const phase = record?.phase ?? 'loading';
-      if (record && record.generation !== this.#current && phase !== 'loading') continue;
-      if (phase === 'ready') {
-        anyWarm = true;
-        if (worker.currentUsage < this.#o.concurrency && (!best || worker.currentUsage < best.currentUsage)) best = worker;
-      } else if (phase === 'loading' && worker.currentUsage < this.#o.concurrency && !fallback) {
-        fallback = worker;
-      }
-    }
-    return best ?? (anyWarm ? null : fallback);
-  };
+  /** Whether a warm worker may take a task: not hung, failed, or on its way out. */
+  routable(threadId: number): boolean {
+    const phase = this.#records.get(threadId)?.phase;
+    return phase === 'ready' || phase === 'recycling';
+  }
 
-  loading(threadId: number, generation: number): void {
+  loading(threadId: number): void {
     if (!this.#records.has(threadId)) {
-      this.#records.set(threadId, { threadId, generation, phase: 'loading', slot: -1, lastBeat: 0, lastBeatAt: performance.now(), expectedExit: false });
+      this.#records.set(threadId, { threadId, phase: 'loading', slot: -1, lastBeat: 0, lastBeatAt: performance.now(), expectedExit: false });
     }
   }
 
-  ready(threadId: number, generation: number, slot: number): void {
-    this.loading(threadId, generation);
+  ready(threadId: number, slot: number): void {
+    this.loading(threadId);
     const record = this.#records.get(threadId)!;
     record.phase = 'ready';
     record.slot = slot;
@@ -115,8 +92,8 @@ export class Supervisor {
   }
 
   /** A worker could not load the model: keep it out of rotation, and replace it after a backoff. */
-  loadFailed(threadId: number, generation: number, error: Error): void {
-    this.loading(threadId, generation);
+  loadFailed(threadId: number, error: Error): void {
+    this.loading(threadId);
     const record = this.#records.get(threadId)!;
     record.phase = 'failed';
     this.#lastLoadError = error;
@@ -132,13 +109,19 @@ export class Supervisor {
     if (record) record.expectedExit = false;
   }
 
-  /** Ends a worker on purpose, e.g. the old generation after a reload. */
+  /** Ends a worker on purpose: replaced (recycled, reloaded), idle above `threads.min`, or closing. */
   retire(threadId: number): void {
     const record = this.#records.get(threadId);
     if (record) {
       record.phase = 'retiring';
       record.expectedExit = true;
     }
+  }
+
+  /** A recycled worker whose replacement could not load stays in service. */
+  restore(threadId: number): void {
+    const record = this.#records.get(threadId);
+    if (record?.phase === 'recycling') record.phase = 'ready';
   }
 
   /**
@@ -179,21 +162,17 @@ export class Supervisor {
   }
 
   /**
-   * The periodic health check: a worker whose heartbeat stalls past `healthTimeout` is ended; a
-   * worker whose heap passed `recycleHeapMb` gets no new task and is ended once idle.
+   * The periodic health check: a worker whose heartbeat stalls past `healthTimeout` is ended
+   * (one on its way out too: its calls must not wait forever); for a worker whose heap passed
+   * `recycleHeapMb` a replacement starts, and it leaves once that one is warm.
    */
   check(now = performance.now()): void {
     const stats = this.#o.stats;
     for (const record of this.#records.values()) {
-      if (record.phase === 'recycling') {
-        if (stats.busy(record.slot) === 0 && !stats.inNative(record.slot)) this.#end(record);
-        continue;
-      }
-      if (record.phase !== 'ready' || record.slot < 0) continue;
-      if (stats.heapMb(record.slot) > this.#o.recycleHeapMb) {
+      if ((record.phase !== 'ready' && record.phase !== 'recycling' && record.phase !== 'retiring') || record.slot < 0) continue;
+      if (record.phase === 'ready' && stats.heapMb(record.slot) > this.#o.recycleHeapMb && this.#o.recycle(record.threadId)) {
         record.phase = 'recycling';
         stats.inc('recycled');
-        continue;
       }
       const beat = this.#o.stats.heartbeat(record.slot);
       if (beat !== record.lastBeat) {

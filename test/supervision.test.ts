@@ -8,6 +8,7 @@ import {
   CHANNEL_NAMES,
   MODELS_DIR,
   ModelLoadError,
+  PoolClosedError,
   ROOT,
   WorkerExitedError,
   createPool,
@@ -15,6 +16,8 @@ import {
   sentence,
   type RequestEndEvent,
   type WarmPool,
+  type WorkerExitEvent,
+  type WorkerReadyEvent,
 } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'warmpool-supervision-'));
@@ -93,7 +96,8 @@ describe('health checks', () => {
     await pool.ready();
     const started = performance.now();
     const worst: number[] = [];
-    for (let i = 0; i < 8; i++) {
+    // Each task hangs with probability 0.3: 8 calls alone see no hang 6% of the time.
+    for (let i = 0; i < 8 || (pool.stats().workersHung === 0 && i < 40); i++) {
       const t0 = performance.now();
       await pool.embed(sentence(i));
       worst.push(performance.now() - t0);
@@ -215,19 +219,78 @@ describe('threads { min, max }', () => {
 });
 
 describe('recycleHeapMb', () => {
-  it('retires a worker past its heap limit once idle, and replaces it, without failing a call', async () => {
+  it('replaces a worker past its heap limit by a warm one before it leaves, without failing a call', async () => {
     const pool = createPool({ threads: 1, recycleHeapMb: 1, healthInterval: 50, cacheBytes: 0 });
     await pool.ready();
-    for (let i = 0; i < 3; i++) {
+    // Every task leaves the worker past 1 MiB, so each replacement is recycled after its first task.
+    for (let i = 0; pool.stats().recycled < 3; i++) {
+      if (i > 2_000) throw new Error('no third recycle');
       await pool.embed(sentence(i));
-      await until(() => pool.stats().recycled > i, 5_000, 'a recycle');
     }
+    await until(() => pool.health().workers.length === 1, 20_000, 'the last recycle to end');
     await pool.embed('after recycling');
     const s = pool.stats();
     expect(s.errors).toBe(0);
     expect(s.workerCrashes).toBe(0);
     expect(s.modelLoads).toBeGreaterThanOrEqual(3);
     expect(s.workers.find((w) => w.state === 'ready')!.heapMb).toBeGreaterThan(1);
+    await pool.close();
+  });
+
+  it('under load, never has fewer warm workers than wanted: each replacement is warm before the worker it replaces leaves', async () => {
+    const pool = createPool({ threads: 2, recycleHeapMb: 1, healthInterval: 50, cacheBytes: 0 });
+    await pool.ready();
+    // Worker events in the order the pool saw them.
+    const order: ('ready' | 'exit')[] = [];
+    const onReady = (m: unknown) => {
+      if ((m as WorkerReadyEvent).poolId === pool.id) order.push('ready');
+    };
+    const onExit = (m: unknown) => {
+      if ((m as WorkerExitEvent).poolId === pool.id) order.push('exit');
+    };
+    diagnostics.subscribe(CHANNEL_NAMES.workerReady, onReady);
+    diagnostics.subscribe(CHANNEL_NAMES.workerExit, onExit);
+    let fewestWarm = Infinity;
+    let mostAlive = 0;
+    const sampler = setInterval(() => {
+      const h = pool.health();
+      fewestWarm = Math.min(fewestWarm, h.warm);
+      mostAlive = Math.max(mostAlive, h.workers.length);
+    }, 5);
+    let stop = false;
+    const failures: unknown[] = [];
+    const load = async (id: number) => {
+      for (let i = 0; !stop; i++) {
+        await pool.embed([sentence(id * 100_000 + i), sentence(id * 100_000 + i + 50_000)]).catch((e: unknown) => failures.push(e));
+      }
+    };
+    const loops = Array.from({ length: 4 }, (_, id) => load(id));
+    try {
+      await until(() => order.filter((e) => e === 'exit').length >= 4, 60_000, 'four recycled workers to leave');
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
+    await until(() => pool.health().workers.length === 2, 20_000, 'the last recycle to end');
+    clearInterval(sampler);
+    diagnostics.unsubscribe(CHANNEL_NAMES.workerReady, onReady);
+    diagnostics.unsubscribe(CHANNEL_NAMES.workerExit, onExit);
+
+    expect(failures).toEqual([]);
+    expect(fewestWarm).toBe(2);
+    expect(mostAlive).toBe(3);
+    // One replacement at a time, each warm before the worker it replaces is gone: at every exit,
+    // more replacements have become ready than workers have left.
+    let readies = 0;
+    let exits = 0;
+    for (const event of order) {
+      if (event === 'ready') readies++;
+      else expect(readies).toBeGreaterThanOrEqual(++exits);
+    }
+    const s = pool.stats();
+    expect(s.recycled).toBeGreaterThanOrEqual(4);
+    expect(s.errors).toBe(0);
+    expect(s.workerCrashes).toBe(0);
     await pool.close();
   });
 });
@@ -330,6 +393,133 @@ describe('#reload', () => {
     await pool.close();
   });
 
+  it('replaces one worker at a time under load: never more than one extra worker, each call from one model', async () => {
+    const texts = Array.from({ length: 40 }, (_, i) => sentence(i, 6));
+    const gloveRef = createPool({ threads: 1, cacheBytes: 0 });
+    const minilmRef = createPool({ model: 'minilm-shape', threads: 1, cacheBytes: 0 });
+    const [gloveVectors, minilmVectors] = await Promise.all([gloveRef.embed(texts), minilmRef.embed(texts)]);
+    await Promise.all([gloveRef.close(), minilmRef.close()]);
+    const expected = new Map([
+      [100, gloveVectors],
+      [384, minilmVectors],
+    ]);
+
+    // The cache stays on: a call made before the reload must not mix cached vectors of one model
+    // with fresh ones of the other.
+    const pool = createPool({ threads: 2 });
+    await pool.ready();
+    let fewestWarm = Infinity;
+    let mostAlive = 0;
+    const sampler = setInterval(() => {
+      const h = pool.health();
+      fewestWarm = Math.min(fewestWarm, h.warm);
+      mostAlive = Math.max(mostAlive, h.workers.length, pool.stats().workers.filter((w) => w.state !== 'exited').length);
+    }, 5);
+    let stop = false;
+    const failures: unknown[] = [];
+    const mismatches: string[] = [];
+    const answeredBy = { 100: 0, 384: 0 } as Record<number, number>;
+    const load = async (id: number) => {
+      for (let i = 0; !stop; i++) {
+        // Two texts that repeat (cache hits once seen) and one that never does (so every call
+        // reaches a worker); the repeated ones are checked against both models' vectors.
+        const picks = [0, 1].map((k) => (id * 7 + i * 3 + k * 13) % texts.length);
+        try {
+          const vectors = await pool.embed([...picks.map((p) => texts[p]!), sentence(1_000_000 + id * 100_000 + i, 6)]);
+          const dims = vectors[0]!.length;
+          const reference = expected.get(dims);
+          if (!reference) mismatches.push(`a call got ${dims}-d vectors`);
+          else if (picks.some((p, k) => maxAbsDiff(vectors[k]!, reference[p]!) > 1e-3)) mismatches.push(`call ${id}/${i} mixes models`);
+          else answeredBy[dims]!++;
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    };
+    const loops = Array.from({ length: 6 }, (_, id) => load(id));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await pool.reload({ model: 'minilm-shape' });
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+      clearInterval(sampler);
+    }
+    expect(failures).toEqual([]);
+    expect(mismatches).toEqual([]);
+    expect(answeredBy[100]).toBeGreaterThan(0);
+    expect(answeredBy[384]).toBeGreaterThan(0);
+    expect(fewestWarm).toBe(2);
+    // Two workers wanted: a new one beside the old ones, never two new ones at once.
+    expect(mostAlive).toBe(3);
+    expect(pool.model).toMatchObject({ model: join(MODELS_DIR, 'minilm-shape'), dims: 384 });
+    const h = pool.health();
+    expect(h).toMatchObject({ status: 'healthy', warm: 2 });
+    expect(h.workers.map((w) => w.state)).toEqual(['ready', 'ready']);
+    expect(maxAbsDiff(await pool.embed(texts[5]!), minilmVectors[5]!)).toBeLessThan(1e-3);
+    expect(pool.stats().reloads).toBe(1);
+    await pool.close();
+  });
+
+  it('puts the replaced workers back when a later worker cannot load the new model', async () => {
+    const copy = join(tmp, 'glove-rollback');
+    cpSync(join(MODELS_DIR, 'glove-100d'), copy, { recursive: true });
+    const pool = createPool({ threads: 2, cacheBytes: 0 });
+    await pool.ready();
+    // The first new worker loads; the next one dies while loading (the variable is read when a
+    // worker starts), and the workers that put the old model back load again.
+    let readies = 0;
+    const onReady = (m: unknown) => {
+      if ((m as WorkerReadyEvent).poolId === pool.id && ++readies === 1) process.env.WARMPOOL_TEST_LOAD_EXIT = '1';
+    };
+    const onError = (m: unknown) => {
+      if ((m as { poolId: string }).poolId === pool.id) delete process.env.WARMPOOL_TEST_LOAD_EXIT;
+    };
+    diagnostics.subscribe(CHANNEL_NAMES.workerReady, onReady);
+    diagnostics.subscribe(CHANNEL_NAMES.workerError, onError);
+    let stop = false;
+    const failures: unknown[] = [];
+    const load = async (id: number) => {
+      for (let i = 0; !stop; i++) await pool.embed(sentence(id * 100_000 + i)).catch((e: unknown) => failures.push(e));
+    };
+    const loops = Array.from({ length: 4 }, (_, id) => load(id));
+    try {
+      const error = await pool.reload({ model: copy }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ModelLoadError);
+      expect((error as Error).message).toMatch(/reload failed, the pool keeps its current model: a worker exited \(code 3\) while loading model/);
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+      diagnostics.unsubscribe(CHANNEL_NAMES.workerReady, onReady);
+      diagnostics.unsubscribe(CHANNEL_NAMES.workerError, onError);
+      delete process.env.WARMPOOL_TEST_LOAD_EXIT;
+    }
+    expect(failures).toEqual([]);
+    expect(readies).toBeGreaterThanOrEqual(2); // the first new worker, and the old model's again
+    expect(pool.model!.model).toBe(join(MODELS_DIR, 'glove-100d'));
+    const h = pool.health();
+    expect(h).toMatchObject({ status: 'healthy', warm: 2 });
+    expect(h.workers).toHaveLength(2);
+    expect(pool.stats().reloads).toBe(0);
+    await pool.close();
+  });
+
+  it('refuses a second reload while one runs, and closes during one without hanging', async () => {
+    const copy = join(tmp, 'glove-close');
+    cpSync(join(MODELS_DIR, 'glove-100d'), copy, { recursive: true });
+    const pool = createPool({ threads: 2 });
+    await pool.ready();
+    const loads = pool.stats().modelLoads;
+    const reload = pool.reload({ model: copy }).catch((e: unknown) => e);
+    await expect(pool.reload({ model: copy })).rejects.toThrow(/a reload is already running/);
+    await until(() => pool.stats().modelLoads > loads, 20_000, 'the first new worker');
+    await pool.close();
+    expect(await reload).toBeInstanceOf(PoolClosedError);
+    expect(pool.state).toBe('closed');
+    expect(pool.health().workers).toEqual([]);
+  });
+
   it('keeps the current model when the new one cannot be loaded', async () => {
     const pool = createPool({ threads: 1 });
     await pool.ready();
@@ -339,6 +529,8 @@ describe('#reload', () => {
     await expect(pool.reload({ model: broken })).rejects.toThrow(/reload failed, the pool keeps its current model/);
     await expect(pool.reload({ model: join(tmp, 'missing') })).rejects.toBeInstanceOf(ModelLoadError);
     expect(pool.model!.model).toBe(join(MODELS_DIR, 'glove-100d'));
+    expect(pool.health()).toMatchObject({ status: 'healthy', warm: 1 });
+    expect(pool.health().workers).toHaveLength(1);
     expect(await pool.embed('still serving')).toHaveLength(100);
     await pool.close();
   });

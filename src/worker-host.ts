@@ -6,7 +6,16 @@ import type { ModelLoadError } from './errors.js';
 import { errorFromWire } from './errors.js';
 import { preferUnpacked } from './asar-path.js';
 import type { ResolvedOptions } from './options.js';
-import { MESSAGE_TAG, broadcastName, type EmbedTask, type ModelSpec, type TaskResult, type WorkerConfig, type WorkerMessage } from './protocol.js';
+import {
+  CONTROL_ALL,
+  MESSAGE_TAG,
+  broadcastName,
+  type EmbedTask,
+  type ModelSpec,
+  type TaskResult,
+  type WorkerConfig,
+  type WorkerMessage,
+} from './protocol.js';
 import type { Supervisor } from './supervisor.js';
 
 // Handed to workers: see WorkerConfig.piscinaUrl.
@@ -25,52 +34,62 @@ export interface ModelInfo {
   maxTokens: number;
 }
 
-export interface GenerationEvents {
-  ready(threadId: number, loadMs: number): void;
-  loadError(threadId: number, error: ModelLoadError): void;
-  exit(threadId: number, exitCode: number): void;
-  error(threadId: number | undefined, error: unknown): void;
+export interface HostEvents {
+  ready(host: WorkerHost, threadId: number, loadMs: number): void;
+  loadError(host: WorkerHost, threadId: number, error: ModelLoadError): void;
+  exit(host: WorkerHost, threadId: number, exitCode: number): void;
+  error(host: WorkerHost, threadId: number | undefined, error: unknown): void;
 }
 
-export interface GenerationSettings {
+export interface HostSettings {
   poolId: string;
+  /** Unique within the pool (never reused): names the host's broadcast channel. */
   number: number;
   model: ModelSpec;
   options: ResolvedOptions;
   statsBuffer: SharedArrayBuffer;
   control: SharedArrayBuffer;
   supervisor: Supervisor;
-  events: GenerationEvents;
+  events: HostEvents;
   /** Whether a worker thread is inside native onnxruntime work right now (from the stats buffer). */
   inNative: (threadId: number) => boolean;
 }
 
-/** How long ending a generation (or closing the pool) waits for native work (a run, a load, a release) to finish. */
+/** How long ending a host (or closing the pool) waits for native work (a run, a load or a release) to finish. */
 const NATIVE_GRACE_MS = 60_000;
 
 /**
- * One set of workers running one model: a Piscina instance and what it takes to start, watch,
- * drain and stop it. A rolling reload warms a new generation before the old one is retired.
+ * One embedding worker for one model, in a one-thread Piscina of its own. Piscina runs the
+ * worker's tasks and starts the thread again after a crash; the pool decides when a host starts
+ * and when it ends. That is what lets a replacement load before the worker it replaces leaves:
+ * inside one Piscina a thread is only started when another exits (below `minThreads`) or when a
+ * task finds no free one, so a pool-wide Piscina cannot warm a replacement ahead of time.
  */
-export class Generation {
+export class WorkerHost {
   readonly number: number;
   readonly model: ModelSpec;
   readonly piscina: Piscina;
   info: ModelInfo | undefined;
-  /** Watchers of a reload in progress: called when a worker becomes warm or fails to load. */
-  onReadyChange: (() => void) | undefined;
-  onLoadError: ((error: ModelLoadError) => void) | undefined;
-  readonly #s: GenerationSettings;
+  /** Why the model could not be loaded here (a load error, or the thread died while loading). */
+  loadError: ModelLoadError | undefined;
+  /** The last error a worker died of, as Piscina reported it. */
+  lastWorkerError: unknown;
+  readonly #s: HostSettings;
+  readonly #control: Int32Array;
   readonly #readyThreads = new Set<number>();
+  readonly #failedThreads = new Set<number>();
   readonly #watched = new Set<number>();
   #activeTasks = 0;
   #onIdle: (() => void)[] = [];
   #onDisposed: ((threadId: number) => void) | undefined;
+  #disposed: Promise<void> | undefined;
+  #destroyed: Promise<void> | undefined;
 
-  constructor(settings: GenerationSettings) {
+  constructor(settings: HostSettings) {
     this.#s = settings;
     this.number = settings.number;
     this.model = settings.model;
+    this.#control = new Int32Array(settings.control);
     const { options } = settings;
     const workerData: WorkerConfig = {
       poolId: settings.poolId,
@@ -86,27 +105,21 @@ export class Generation {
     };
     this.piscina = new Piscina({
       filename: WORKER_FILE,
-      minThreads: options.minThreads,
-      maxThreads: options.maxThreads,
-      idleTimeout: options.idleTimeout,
+      minThreads: 1,
+      maxThreads: 1,
       concurrentTasksPerWorker: options.concurrentTasksPerWorker,
-      // Admission is bounded in front of Piscina; it never holds more than maxThreads x concurrency tasks.
+      // Admission is bounded in front of Piscina, and the pool hands a host no more tasks than
+      // its worker runs at once (except at start-up, while no worker is warm yet).
       maxQueue: Infinity,
       // Workers wait on their message port, not in Atomics.wait(), so their event loop stays free
       // for the heartbeat and pool messages while idle.
       atomics: 'disabled',
       workerData,
       ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
-      loadBalancer: settings.supervisor.balance as never,
     });
     this.piscina.on('message', (message: WorkerMessage) => this.#onMessage(message));
-    // Piscina removes live workers on purpose (idle above threads.min): not a crash. A worker that
-    // died by itself is already gone when this fires, and its id reads -1.
-    this.piscina.on('workerDestroy', (worker: { id: number }) => {
-      if (worker.id >= 0) settings.supervisor.retire(worker.id);
-    });
     this.piscina.on('workerCreate', (worker: { id: number }) => {
-      settings.supervisor.loading(worker.id, this.number);
+      settings.supervisor.loading(worker.id);
       this.#watch(worker.id);
     });
     // Without a listener an 'error' event would throw in the main thread. Piscina emits it for a
@@ -114,31 +127,40 @@ export class Generation {
     this.piscina.on('error', (error: unknown) => {
       this.lastWorkerError = error;
       this.rescan();
-      settings.events.error(undefined, error);
+      settings.events.error(this, undefined, error);
     });
     this.rescan();
   }
 
-  /** The last error a worker died of, as Piscina reported it. */
-  lastWorkerError: unknown;
-
   /**
-   * Watches every worker thread Piscina has now. Piscina starts replacements by itself and only
-   * announces those that got as far as loading their handler, so the pool looks for new threads
-   * itself: at start, whenever a worker exits or errs, and at every health check.
+   * Watches every worker thread the host's Piscina has now. Piscina starts a thread again by
+   * itself after a crash and only announces one that got as far as loading its handler, so the
+   * host looks for new threads itself: at start, whenever a worker exits or errs, and at every
+   * health check.
    */
   rescan(): void {
     for (const worker of this.piscina.threads) {
       if (worker.threadId >= 0 && !this.#watched.has(worker.threadId)) {
-        this.#s.supervisor.loading(worker.threadId, this.number);
+        this.#s.supervisor.loading(worker.threadId);
         this.#watch(worker.threadId);
       }
     }
   }
 
-  /** Workers of this generation that have loaded the model. */
-  get warm(): number {
-    return this.#readyThreads.size;
+  /** Live worker threads (none after a thread died while loading: Piscina then gives up on it). */
+  get threadIds(): number[] {
+    return this.piscina.threads.map((w) => w.threadId).filter((id) => id >= 0);
+  }
+
+  /** Whether the worker has loaded the model and may take tasks (not hung, failed or leaving). */
+  get warm(): boolean {
+    for (const id of this.#readyThreads) if (this.#s.supervisor.routable(id)) return true;
+    return false;
+  }
+
+  /** Whether a thread is still loading the model (it may enter onnxruntime at any moment). */
+  get loading(): boolean {
+    return this.threadIds.some((id) => !this.#readyThreads.has(id) && !this.#failedThreads.has(id));
   }
 
   get activeTasks(): number {
@@ -165,10 +187,11 @@ export class Generation {
       .finally(done);
   }
 
-  /** Resolves when no task of this generation runs, or after `timeout` ms. */
+  /** Resolves when no task of this host runs, or after `timeout` ms. */
   async whenIdle(timeout: number): Promise<void> {
     if (this.#activeTasks === 0) return;
     const idle = new Promise<void>((resolve) => this.#onIdle.push(resolve));
+    if (timeout === Infinity) return idle;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeout);
@@ -177,7 +200,7 @@ export class Generation {
     clearTimeout(timer);
   }
 
-  /** Ends one worker thread (the pool's supervisor decided it must go). */
+  /** Ends one worker thread (the pool's supervisor decided it must go); Piscina starts it again. */
   terminate(threadId: number): boolean {
     const worker = this.piscina.threads.find((w) => w.threadId === threadId);
     if (!worker) return false;
@@ -185,11 +208,18 @@ export class Generation {
     return true;
   }
 
-  /** Asks every worker to free its model session, and waits (briefly) for their answers. */
-  async disposeSessions(timeout = 2_000): Promise<void> {
-    const threads = this.piscina.threads;
-    if (threads.length === 0 || this.#activeTasks > 0) return;
-    const pending = new Set(threads.map((worker) => worker.threadId));
+  /**
+   * Asks the worker to free its model session, and waits (briefly) for its answer. Once: a
+   * session is released at most once (closing and a replacement may both ask).
+   */
+  disposeSession(timeout = 2_000): Promise<void> {
+    if (this.threadIds.length === 0 || this.#activeTasks > 0) return Promise.resolve();
+    this.#disposed ??= this.#dispose(timeout);
+    return this.#disposed;
+  }
+
+  async #dispose(timeout: number): Promise<void> {
+    const pending = new Set(this.threadIds);
     const channel = new BroadcastChannel(broadcastName(this.#s.poolId, this.number));
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
@@ -205,31 +235,43 @@ export class Generation {
     channel.close();
   }
 
-  /** Whether any worker of this generation is inside native onnxruntime work now. */
+  /** Whether a worker of this host is inside native onnxruntime work now. */
   get inNative(): boolean {
-    return this.piscina.threads.some((w) => w.threadId >= 0 && this.#s.inNative(w.threadId));
+    return this.threadIds.some((id) => this.#s.inNative(id));
   }
 
   /**
    * Waits, at most NATIVE_GRACE_MS, until no worker is inside onnxruntime (a run, a load or a
-   * release); with `whileBusy`, only as long as a task of this generation still runs. A worker
-   * busy in JavaScript (even spinning) can be terminated safely; one inside onnxruntime cannot.
+   * release); with `whileBusy`, only as long as a task of this host still runs. A worker busy in
+   * JavaScript (even spinning) can be terminated safely; one inside onnxruntime cannot.
    */
   async untilOutOfOnnxruntime(whileBusy = false): Promise<void> {
-    const deadline = performance.now() + NATIVE_GRACE_MS;
-    while (this.inNative && !(whileBusy && this.#activeTasks === 0) && performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await this.#until(() => !this.inNative || (whileBusy && this.#activeTasks === 0));
   }
 
   /**
-   * Terminates every worker, once none is inside onnxruntime: a thread terminated in the middle
-   * of a run, a load or a release aborts the whole process.
+   * Terminates the host's worker once that is safe: not inside onnxruntime (a thread terminated
+   * in the middle of a run, a load or a release aborts the whole process), and not still loading
+   * the model, since a loading thread may enter onnxruntime at any moment. Once the pool's
+   * close-everything flag is up, a loading thread checks it before it loads and never enters, so
+   * then only native work is waited for. Idempotent.
    */
-  async destroy(): Promise<void> {
-    for (const worker of this.piscina.threads) this.#s.supervisor.retire(worker.threadId);
-    await this.untilOutOfOnnxruntime();
-    await this.piscina.destroy();
+  destroy(): Promise<void> {
+    this.#destroyed ??= (async () => {
+      for (const id of this.threadIds) this.#s.supervisor.retire(id);
+      await this.#until(() => !this.inNative && (!this.loading || Atomics.load(this.#control, CONTROL_ALL) !== 0));
+      // Again: Piscina may have started the thread again (after a crash) in the meantime.
+      for (const id of this.threadIds) this.#s.supervisor.retire(id);
+      await this.piscina.destroy();
+    })();
+    return this.#destroyed;
+  }
+
+  async #until(done: () => boolean): Promise<void> {
+    const deadline = performance.now() + NATIVE_GRACE_MS;
+    while (!done() && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   /**
@@ -250,7 +292,8 @@ export class Generation {
     worker.once('exit', (exitCode: number) => {
       this.#watched.delete(threadId);
       this.#readyThreads.delete(threadId);
-      this.#s.events.exit(threadId, exitCode);
+      this.#failedThreads.delete(threadId);
+      this.#s.events.exit(this, threadId, exitCode);
       this.rescan();
     });
   }
@@ -260,18 +303,20 @@ export class Generation {
     this.#watch(message.threadId);
     switch (message[MESSAGE_TAG]) {
       case 'hello':
-        this.#s.supervisor.loading(message.threadId, this.number);
+        this.#s.supervisor.loading(message.threadId);
         break;
       case 'ready':
         this.#readyThreads.add(message.threadId);
         this.info ??= { model: this.model.label, dtype: this.model.dtype, dims: message.dims, maxTokens: message.maxTokens };
-        this.#s.supervisor.ready(message.threadId, this.number, message.slot);
-        this.#s.events.ready(message.threadId, message.loadMs);
+        this.#s.supervisor.ready(message.threadId, message.slot);
+        this.#s.events.ready(this, message.threadId, message.loadMs);
         break;
       case 'load-error': {
         const error = errorFromWire(message.error) as ModelLoadError;
-        this.#s.supervisor.loadFailed(message.threadId, this.number, error);
-        this.#s.events.loadError(message.threadId, error);
+        this.#failedThreads.add(message.threadId);
+        this.loadError ??= error;
+        this.#s.supervisor.loadFailed(message.threadId, error);
+        this.#s.events.loadError(this, message.threadId, error);
         break;
       }
       case 'disposed':

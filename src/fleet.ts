@@ -1,0 +1,440 @@
+import { performance } from 'node:perf_hooks';
+import { ModelLoadError, PoolClosedError, describe } from './errors.js';
+import type { ResolvedOptions } from './options.js';
+import type { EmbedTask, ModelSpec, TaskResult } from './protocol.js';
+import type { PoolStats } from './stats.js';
+import type { Supervisor } from './supervisor.js';
+import { WorkerHost, type ModelInfo } from './worker-host.js';
+
+/**
+ * `serving` takes tasks; `pending` is a replacement still loading, kept out of rotation until it
+ * is warm; `draining` takes no new task, finishes what it has, and ends.
+ */
+type Role = 'serving' | 'pending' | 'draining';
+
+/** What the pool hears of its workers. */
+export interface FleetEvents {
+  ready(threadId: number, loadMs: number): void;
+  /** `serving`: false for a replacement that was still loading (its failure touches no caller). */
+  loadError(threadId: number, error: ModelLoadError, serving: boolean): void;
+  exit(threadId: number): void;
+  /** A thread died while loading the model. */
+  loadCrash(error: ModelLoadError, serving: boolean): void;
+  error(threadId: number | undefined, error: unknown): void;
+}
+
+export interface FleetSettings {
+  poolId: string;
+  model: ModelSpec;
+  options: ResolvedOptions;
+  stats: PoolStats;
+  control: SharedArrayBuffer;
+  supervisor: Supervisor;
+  events: FleetEvents;
+}
+
+interface Job {
+  task: EmbedTask;
+  resolve: (result: TaskResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Every worker the pool runs, one {@link WorkerHost} each, and the decisions about them: which
+ * warm worker takes a task, when a worker is added above `threads.min` and when an idle one
+ * leaves, and how a worker is replaced on purpose (recycled, reloaded): blue-green, one at a time,
+ * the replacement warm before the worker it replaces stops taking tasks. So the warm workers that
+ * take tasks never number fewer than before, and at most one worker more than usual is alive.
+ */
+export class Fleet {
+  readonly #s: FleetSettings;
+  readonly #hosts = new Map<WorkerHost, Role>();
+  readonly #infos = new Map<ModelSpec, ModelInfo>();
+  /** Where ending a host is under way: awaited before the next replacement step. */
+  readonly #leaving = new Map<WorkerHost, Promise<void>>();
+  readonly #idleTimers = new Map<WorkerHost, NodeJS.Timeout>();
+  /** Tasks no worker could take yet, in order. */
+  readonly #waiting: Job[] = [];
+  /** Called whenever a host's state changes, by whoever waits for a replacement. */
+  readonly #watchers = new Set<() => void>();
+  /** The model that workers added from now on load. */
+  #target: ModelSpec;
+  #hostNumbers = 0;
+  #activeTasks = 0;
+  #onIdle: (() => void)[] = [];
+  /** A replacement (a recycle or a reload) under way: only one at a time. */
+  #changing: Promise<void> | undefined;
+  /** A recycle whose replacement could not load waits this long before the next try. */
+  #recycleAfter = 0;
+  #stopped = false;
+
+  constructor(settings: FleetSettings) {
+    this.#s = settings;
+    this.#target = settings.model;
+    for (let i = 0; i < settings.options.minThreads; i++) this.#add(settings.model, 'serving');
+  }
+
+  /** Warm workers that take tasks now. */
+  get warm(): number {
+    let n = 0;
+    for (const [host, role] of this.#hosts) if (role === 'serving' && host.warm) n++;
+    return n;
+  }
+
+  /** What a worker that loaded `model` said of it. */
+  infoOf(model: ModelSpec): ModelInfo | undefined {
+    return this.#infos.get(model);
+  }
+
+  /** Runs a task on the least busy warm worker, as soon as one is free. */
+  run(task: EmbedTask): Promise<TaskResult> {
+    this.#activeTasks++;
+    const done = (): void => {
+      if (--this.#activeTasks === 0) {
+        const waiters = this.#onIdle;
+        this.#onIdle = [];
+        for (const resolve of waiters) resolve();
+      }
+    };
+    return new Promise<TaskResult>((resolve, reject) => {
+      this.#waiting.push({ task, resolve, reject });
+      this.#dispatch();
+    }).finally(done);
+  }
+
+  /** Looks for threads Piscina started by itself (at every health check). */
+  rescan(): void {
+    for (const host of this.#hosts.keys()) host.rescan();
+  }
+
+  /** Ends one worker thread (hung, or its model failed to load); its host starts it again. */
+  terminate(threadId: number): void {
+    this.#hostOf(threadId)?.terminate(threadId);
+  }
+
+  /**
+   * Starts a replacement for a worker whose heap grew too big. The worker keeps serving until the
+   * replacement is warm, then takes no new task and leaves once idle. False when it cannot start
+   * now (another replacement or a reload is under way, or the last replacement failed lately).
+   */
+  recycle(threadId: number): boolean {
+    const host = this.#hostOf(threadId);
+    if (this.#stopped || this.#changing || performance.now() < this.#recycleAfter) return false;
+    if (!host || this.#hosts.get(host) !== 'serving') return false;
+    void this.#exclusive(async () => {
+      const failure = await this.#replace(host, host.model);
+      if (failure === undefined) await this.#leave(host);
+      else if (!(failure instanceof PoolClosedError)) this.#recycleAfter = performance.now() + this.#s.supervisor.backoff;
+    }).catch(() => {});
+    return true;
+  }
+
+  /**
+   * Rolling reload: replaces every worker by one that loads `model`, one at a time, each new one
+   * warm before an old one stops taking tasks, and each old one gone before the next new one
+   * starts. If a new worker cannot load the model, the workers already replaced go back to the
+   * model they had the same way, and this rejects with the `ModelLoadError`.
+   */
+  async roll(model: ModelSpec): Promise<ModelInfo> {
+    while (this.#changing) await this.#changing;
+    let info: ModelInfo | undefined;
+    await this.#exclusive(async () => {
+      const previous = this.#target;
+      this.#target = model;
+      try {
+        await this.#replaceAll(model);
+      } catch (error) {
+        this.#target = previous;
+        if (!this.#stopped) await this.#replaceAll(previous).catch(() => {});
+        this.#infos.delete(model);
+        throw error;
+      }
+      info = this.#infos.get(model);
+      for (const known of this.#infos.keys()) if (known !== model) this.#infos.delete(known);
+    });
+    return info!;
+  }
+
+  /** Stops adding, replacing and reviving workers: the pool is closing or failed. */
+  stop(): void {
+    this.#stopped = true;
+    for (const timer of this.#idleTimers.values()) clearTimeout(timer);
+    this.#idleTimers.clear();
+    this.#wake();
+  }
+
+  /**
+   * Resolves when no task runs or waits for a worker, or after `timeout` ms. Once the last task
+   * is done it still waits a turn of the event loop, so that the callers chained on that task have
+   * their answer before whoever waits here goes on (close() fails whatever is left).
+   */
+  async whenIdle(timeout: number): Promise<void> {
+    if (this.#activeTasks === 0) return;
+    const idle = new Promise<void>((resolve) => this.#onIdle.push(() => setImmediate(resolve)));
+    if (timeout === Infinity) return idle;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeout);
+    });
+    await Promise.race([idle, deadline]);
+    clearTimeout(timer);
+  }
+
+  /** Waits until no worker that still runs a task is inside onnxruntime (see WorkerHost). */
+  async untilOutOfOnnxruntime(): Promise<void> {
+    await Promise.all([...this.#hosts.keys()].map((host) => host.untilOutOfOnnxruntime(true)));
+  }
+
+  /** Asks every worker to free its model session. */
+  async disposeSessions(): Promise<void> {
+    await Promise.all([...this.#hosts.keys()].map((host) => host.disposeSession()));
+  }
+
+  /** Ends every worker, each once that is safe (see WorkerHost.destroy); tasks still waiting fail. */
+  async destroy(): Promise<void> {
+    this.stop();
+    for (const job of this.#waiting.splice(0)) job.reject(new Error('the workers were stopped before the task reached one'));
+    await Promise.all([...this.#hosts.keys()].map((host) => host.destroy()));
+    this.#hosts.clear();
+  }
+
+  #add(model: ModelSpec, role: Role): WorkerHost {
+    const s = this.#s;
+    const host = new WorkerHost({
+      poolId: s.poolId,
+      number: ++this.#hostNumbers,
+      model,
+      options: s.options,
+      statsBuffer: s.stats.buffer,
+      control: s.control,
+      supervisor: s.supervisor,
+      inNative: (threadId) => {
+        const slot = s.stats.slotOf(threadId);
+        return slot >= 0 && s.stats.inNative(slot);
+      },
+      events: {
+        ready: (h, threadId, loadMs) => this.#onReady(h, threadId, loadMs),
+        loadError: (h, threadId, error) => {
+          s.events.loadError(threadId, error, this.#hosts.get(h) === 'serving');
+          this.#wake();
+        },
+        exit: (h, threadId, exitCode) => this.#onExit(h, threadId, exitCode),
+        error: (_h, threadId, error) => s.events.error(threadId, error),
+      },
+    });
+    this.#hosts.set(host, role);
+    return host;
+  }
+
+  #onReady(host: WorkerHost, threadId: number, loadMs: number): void {
+    if (host.info && !this.#infos.has(host.model)) this.#infos.set(host.model, host.info);
+    // A replacement goes into service first, so that the tasks waiting now can go to it.
+    this.#wake();
+    this.#s.events.ready(threadId, loadMs);
+    this.#dispatch();
+    this.#idleLater(host);
+  }
+
+  #onExit(host: WorkerHost, threadId: number, exitCode: number): void {
+    const s = this.#s;
+    s.stats.workerExited(threadId);
+    const how = s.supervisor.exited(threadId, this.#stopped, () => {
+      const cause = host.lastWorkerError;
+      host.lastWorkerError = undefined;
+      const why = cause === undefined ? '' : `: ${describe(cause)}`;
+      return new ModelLoadError(`a worker exited (code ${exitCode}) while loading model ${host.model.label}${why}`, { cause });
+    });
+    s.events.exit(threadId);
+    if (how === 'load-crash') {
+      const error = s.supervisor.lastLoadError as ModelLoadError;
+      const role = this.#hosts.get(host);
+      if (role === 'pending') host.loadError ??= error;
+      s.events.loadCrash(error, role === 'serving');
+      // Piscina gives up on a thread that dies while loading: after the backoff, a fresh host.
+      if (role === 'serving') s.supervisor.later(s.supervisor.backoff, () => this.#revive(host));
+    }
+    this.#wake();
+  }
+
+  /** Replaces a serving host that has no thread left (it died loading) by a fresh one. */
+  #revive(host: WorkerHost): void {
+    if (this.#stopped || this.#hosts.get(host) !== 'serving' || host.threadIds.length > 0) return;
+    this.#hosts.delete(host);
+    void host.destroy().catch(() => {});
+    this.#add(host.model, 'serving');
+  }
+
+  #hostOf(threadId: number): WorkerHost | undefined {
+    for (const host of this.#hosts.keys()) if (host.threadIds.includes(threadId)) return host;
+    return undefined;
+  }
+
+  /** Sends waiting tasks to free warm workers; adds a worker when none is free and there is room. */
+  #dispatch(): void {
+    while (this.#waiting.length > 0) {
+      const host = this.#pick();
+      if (!host) {
+        this.#grow();
+        return;
+      }
+      const job = this.#waiting.shift()!;
+      this.#clearIdle(host);
+      host
+        .run(job.task)
+        .then((result) => {
+          // The first result may arrive before the worker's 'ready' message (another port).
+          if (host.info && !this.#infos.has(host.model)) this.#infos.set(host.model, host.info);
+          job.resolve(result);
+        }, job.reject)
+        .finally(() => {
+          this.#dispatch();
+          this.#idleLater(host);
+        });
+    }
+  }
+
+  /**
+   * The least busy warm serving worker with room. While none is warm (start-up, or every worker
+   * lost), a loading one may take the task: it runs once the model is in, or fails the way the
+   * load did.
+   */
+  #pick(): WorkerHost | undefined {
+    const room = this.#s.options.concurrentTasksPerWorker;
+    let best: WorkerHost | undefined;
+    let fallback: WorkerHost | undefined;
+    let anyWarm = false;
+    for (const [host, role] of this.#hosts) {
+      if (role !== 'serving') continue;
+      if (host.warm) {
+        anyWarm = true;
+        if (host.activeTasks < room && (!best || host.activeTasks < best.activeTasks)) best = host;
+      } else if (!fallback && host.loading && host.activeTasks < room) {
+        fallback = host;
+      }
+    }
+    return best ?? (anyWarm ? undefined : fallback);
+  }
+
+  /** Adds a worker above `threads.min` when tasks wait and the workers loading cannot take them all. */
+  #grow(): void {
+    if (this.#stopped) return;
+    const room = this.#s.options.concurrentTasksPerWorker;
+    let live = 0;
+    let coming = 0;
+    for (const [host, role] of this.#hosts) {
+      if (role === 'draining') continue;
+      live++;
+      if (role === 'serving' && host.loading) coming += room - host.activeTasks;
+    }
+    if (live < this.#s.options.maxThreads && coming < this.#waiting.length) this.#add(this.#target, 'serving');
+  }
+
+  /** A worker above `threads.min` that stays idle for `idleTimeout` leaves (not during a replacement). */
+  #idleLater(host: WorkerHost): void {
+    const timeout = this.#s.options.idleTimeout;
+    if (timeout === Infinity || host.activeTasks > 0 || !this.#surplus(host)) return;
+    this.#clearIdle(host);
+    const timer = setTimeout(() => {
+      this.#idleTimers.delete(host);
+      if (host.activeTasks === 0 && this.#surplus(host)) void this.#leave(host);
+    }, timeout);
+    timer.unref();
+    this.#idleTimers.set(host, timer);
+  }
+
+  #surplus(host: WorkerHost): boolean {
+    if (this.#stopped || this.#changing || this.#hosts.get(host) !== 'serving') return false;
+    let serving = 0;
+    for (const role of this.#hosts.values()) if (role === 'serving') serving++;
+    return serving > this.#s.options.minThreads;
+  }
+
+  #clearIdle(host: WorkerHost): void {
+    const timer = this.#idleTimers.get(host);
+    if (timer) clearTimeout(timer);
+    this.#idleTimers.delete(host);
+  }
+
+  #wake(): void {
+    for (const watcher of [...this.#watchers]) watcher();
+  }
+
+  /** Runs one replacement at a time. */
+  #exclusive(work: () => Promise<void>): Promise<void> {
+    const run = work();
+    this.#changing = run.then(
+      () => {},
+      () => {},
+    );
+    void this.#changing.then(() => {
+      this.#changing = undefined;
+    });
+    return run;
+  }
+
+  /** Replaces every serving worker that does not run `model`, one at a time. */
+  async #replaceAll(model: ModelSpec): Promise<void> {
+    for (;;) {
+      if (this.#stopped) throw new PoolClosedError();
+      let old: WorkerHost | undefined;
+      for (const [host, role] of this.#hosts) if (role === 'serving' && host.model !== model) old ??= host;
+      if (!old) return;
+      const failure = await this.#replace(old, model);
+      if (failure) throw failure;
+      // The old worker is gone before the next new one starts: one worker more than usual at most.
+      await this.#leave(old);
+    }
+  }
+
+  /**
+   * Blue-green: starts a worker with `model` beside `old`, and once it is warm, puts it in
+   * service and takes `old` out in the same step (`old` finishes its tasks, then ends: see
+   * #leave), so the warm workers that take tasks never number fewer. Resolves to why that could
+   * not be done, if it could not; `old` then stays in service.
+   */
+  async #replace(old: WorkerHost, model: ModelSpec): Promise<Error | undefined> {
+    const next = this.#add(model, 'pending');
+    let watcher!: () => void;
+    const failure = await new Promise<Error | undefined>((resolve) => {
+      watcher = () => {
+        if (this.#stopped) resolve(new PoolClosedError('the pool closed before the new worker was warm'));
+        else if (next.loadError) resolve(next.loadError);
+        else if (next.warm && this.#hosts.get(next) === 'pending') {
+          this.#hosts.set(next, 'serving');
+          this.#hosts.set(old, 'draining');
+          this.#clearIdle(old);
+          for (const id of old.threadIds) this.#s.supervisor.retire(id);
+          resolve(undefined);
+        }
+      };
+      this.#watchers.add(watcher);
+      watcher();
+    });
+    this.#watchers.delete(watcher);
+    if (failure === undefined) return undefined;
+    for (const id of old.threadIds) this.#s.supervisor.restore(id);
+    // Closing ends every host by itself; otherwise the failed one leaves before anything else starts.
+    if (!this.#stopped) await this.#leave(next);
+    return failure;
+  }
+
+  /** Takes a host out of service: it finishes its tasks, frees its session, and ends once that is safe. */
+  #leave(host: WorkerHost): Promise<void> {
+    let leaving = this.#leaving.get(host);
+    if (!leaving) {
+      this.#hosts.set(host, 'draining');
+      this.#clearIdle(host);
+      for (const id of host.threadIds) this.#s.supervisor.retire(id);
+      leaving = (async () => {
+        await host.whenIdle(Infinity);
+        await host.disposeSession();
+        await host.destroy();
+        this.#hosts.delete(host);
+        this.#leaving.delete(host);
+        this.#wake();
+      })();
+      this.#leaving.set(host, leaving);
+    }
+    return leaving;
+  }
+}
