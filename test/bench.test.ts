@@ -35,7 +35,7 @@ describe('bench suite', () => {
       expect(typeof t.margin).toBe('string');
     }
     const table = result.tables[0];
-    expect(table.rows.length).toBe(4); // warmpool, Piscina x2, bare worker (tiny mode skips the second pool)
+    expect(table.rows.length).toBe(5); // warmpool (repeated and distinct texts), Piscina x2, bare worker (tiny mode skips the other pools)
     for (const row of table.rows) {
       expect(row).toHaveLength(table.columns.length);
       expect(row[1]).toBeGreaterThan(0); // calls per second

@@ -223,8 +223,10 @@ describe('recycleHeapMb', () => {
     const pool = createPool({ threads: 1, recycleHeapMb: 1, healthInterval: 50, cacheBytes: 0 });
     await pool.ready();
     // Every task leaves the worker past 1 MiB, so each replacement is recycled after its first task.
+    // Replacements load one at a time (about a second each here): bound the wait by time, not calls.
+    const deadline = Date.now() + 90_000;
     for (let i = 0; pool.stats().recycled < 3; i++) {
-      if (i > 2_000) throw new Error('no third recycle');
+      if (Date.now() > deadline) throw new Error('no third recycle');
       await pool.embed(sentence(i));
     }
     await until(() => pool.health().workers.length === 1, 20_000, 'the last recycle to end');
