@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CHANNEL_NAMES,
+  LONG_TEXT,
   MODELS_DIR,
   ModelLoadError,
   ROOT,
@@ -327,6 +328,29 @@ describe('#reload', () => {
     expect(s.modelLoads - before).toBe(2);
     expect(s.reloads).toBe(1);
     expect(s.workers.filter((w) => w.state === 'ready')).toHaveLength(2);
+    await pool.close();
+  });
+
+  it('retires the old workers only once their running calls are done, without retrying them', async () => {
+    // One text per model run: between runs the old worker is out of onnxruntime and could be terminated.
+    const pool = createPool({ model: 'minilm-shape', threads: 1, retries: 0, batchSize: 1 });
+    await pool.ready();
+    let running: Promise<unknown> | undefined;
+    // The call starts on the old worker just as the new one is warm, so it is still running when
+    // the reload switches over and retires the old worker.
+    const onReady = (message: unknown): void => {
+      if ((message as { poolId: string }).poolId !== pool.id || running) return;
+      running = pool.embed(Array.from({ length: 6 }, () => LONG_TEXT)).then(() => 'answered', (error: unknown) => error);
+    };
+    diagnostics.subscribe(CHANNEL_NAMES.workerReady, onReady);
+    try {
+      await pool.reload({ model: 'glove-100d' });
+    } finally {
+      diagnostics.unsubscribe(CHANNEL_NAMES.workerReady, onReady);
+    }
+    expect(running).toBeDefined();
+    expect(await running).toBe('answered');
+    expect(pool.stats().retries).toBe(0);
     await pool.close();
   });
 
