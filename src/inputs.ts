@@ -1,5 +1,5 @@
 import { InvalidInputError, describe } from './errors.js';
-import { POOLINGS, type Pooling } from './options.js';
+import { MAX_TIMER_MS, POOLINGS, type Pooling } from './options.js';
 
 const preview = (text: string): string => (text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}...` : JSON.stringify(text));
 
@@ -77,7 +77,7 @@ export interface EmbedOptions {
   truncate?: boolean;
   /** Abort the call: while waiting it leaves the queue; while running its result is discarded. */
   signal?: AbortSignal;
-  /** Milliseconds the call may run before `TaskTimeoutError`; overrides the pool's `timeout`. */
+  /** Milliseconds the call may run before `TaskTimeoutError` (at most 2147483647, or Infinity); overrides the pool's `timeout`. */
   timeout?: number;
 }
 
@@ -127,8 +127,8 @@ export function checkEmbedOptions(opts: unknown): CheckedEmbedOptions {
     throw new InvalidInputError(`options.signal must be an AbortSignal, received ${describeValue(signal)}`);
   }
   const timeout = get('timeout');
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0)) {
-    throw new InvalidInputError(`options.timeout must be a positive number of milliseconds, received ${describeValue(timeout)}`);
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && (timeout <= MAX_TIMER_MS || timeout === Infinity))) {
+    throw new InvalidInputError(`options.timeout must be a positive number of milliseconds up to ${MAX_TIMER_MS} or Infinity, received ${describeValue(timeout)}`);
   }
   return { normalize, pooling: (pooling as Pooling | undefined) ?? 'mean', truncate, signal, timeout: timeout as number | undefined };
 }

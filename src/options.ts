@@ -40,7 +40,11 @@ export interface PoolOptions {
    * @default min(available cores, 4)
    */
   threads?: number | { min?: number; max?: number };
-  /** Milliseconds an idle worker above `threads.min` lives. Env: `WARMPOOL_IDLE_TIMEOUT`. @default 30000 */
+  /**
+   * Milliseconds an idle worker above `threads.min` lives (at most {@link MAX_TIMER_MS}, or
+   * `Infinity`). Env: `WARMPOOL_IDLE_TIMEOUT`.
+   * @default 30000
+   */
   idleTimeout?: number;
   /**
    * onnxruntime intra-op threads per worker. The default keeps workers x intra-op threads within
@@ -64,12 +68,12 @@ export interface PoolOptions {
   maxQueue?: number;
   /**
    * Milliseconds a call may wait for a worker before it fails with `QueueTimeoutError`
-   * (`Infinity`: no limit). Env: `WARMPOOL_QUEUE_TIMEOUT`.
+   * (at most {@link MAX_TIMER_MS}; `Infinity`: no limit). Env: `WARMPOOL_QUEUE_TIMEOUT`.
    * @default Infinity
    */
   queueTimeout?: number;
   /**
-   * Default per-call run-time limit in milliseconds (`Infinity`: none); a call past it fails with
+   * Default per-call run-time limit in milliseconds (at most {@link MAX_TIMER_MS}; `Infinity`: none); a call past it fails with
    * `TaskTimeoutError` and the worker keeps its model. Env: `WARMPOOL_TIMEOUT`.
    * @default Infinity
    */
@@ -108,7 +112,11 @@ export interface PoolOptions {
    * @default 67108864 (64 MiB)
    */
   cacheBytes?: number;
-  /** Milliseconds `close()` waits for running calls before it stops the workers. Env: `WARMPOOL_CLOSE_TIMEOUT`. @default 10000 */
+  /**
+   * Milliseconds `close()` waits for running calls before it stops the workers (at most
+   * {@link MAX_TIMER_MS}, or `Infinity`). Env: `WARMPOOL_CLOSE_TIMEOUT`.
+   * @default 10000
+   */
   closeTimeout?: number;
   /**
    * How many times a call whose worker died (crash, exit, out of memory, hung) is run again on
@@ -117,7 +125,7 @@ export interface PoolOptions {
    * @default 1
    */
   retries?: number;
-  /** Milliseconds between health checks of the workers. Env: `WARMPOOL_HEALTH_INTERVAL`. @default 1000 */
+  /** Milliseconds between health checks of the workers (at most {@link MAX_TIMER_MS}). Env: `WARMPOOL_HEALTH_INTERVAL`. @default 1000 */
   healthInterval?: number;
   /**
    * Milliseconds a worker's event loop may stay blocked (its heartbeat stalled) before the worker
@@ -320,13 +328,20 @@ function integer(src: Source | undefined, fallback: number, min: number, max = N
   return n;
 }
 
-/** A positive finite number of `unit` (milliseconds unless said), or Infinity where allowed. */
-function millis(src: Source | undefined, fallback: number, allowInfinity: boolean, unit = 'milliseconds'): number {
+/**
+ * Node's timers hold a signed 32-bit count of milliseconds (about 24.8 days): a longer delay fires
+ * after 1 ms instead, with a warning on stderr. Options that arm a timer stop there (or are Infinity).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A positive finite number of `unit` up to `max`, or Infinity where allowed. */
+function millis(src: Source | undefined, fallback: number, allowInfinity: boolean, max = MAX_TIMER_MS, unit = 'milliseconds'): number {
   if (!src) return fallback;
   const n = toNumber(src);
   if (n === Infinity && allowInfinity) return n;
-  if (!Number.isFinite(n) || n <= 0) {
-    const range = allowInfinity ? `a positive number of ${unit} or Infinity` : `a positive number of ${unit}`;
+  if (!Number.isFinite(n) || n <= 0 || n > max) {
+    const upTo = Number.isFinite(max) ? ` up to ${max}` : '';
+    const range = `a positive number of ${unit}${upTo}${allowInfinity ? ' or Infinity' : ''}`;
     throw new RangeError(`${src.from} must be ${range}, received ${show(src.value)}`);
   }
   return n;
@@ -499,9 +514,10 @@ export function resolveOptions(options: PoolOptions = {}, cores = availableParal
     closeTimeout: millis(get('closeTimeout', options.closeTimeout), DEFAULTS.closeTimeout, true),
     retries: integer(get('retries', options.retries), DEFAULTS.retries, 0, 100),
     healthInterval: millis(get('healthInterval', options.healthInterval), DEFAULTS.healthInterval, false),
-    healthTimeout: millis(get('healthTimeout', options.healthTimeout), DEFAULTS.healthTimeout, false),
+    // Compared with a heartbeat's age, never handed to a timer: no timer limit.
+    healthTimeout: millis(get('healthTimeout', options.healthTimeout), DEFAULTS.healthTimeout, false, Infinity),
     resourceLimits: limits(options.resourceLimits),
-    recycleHeapMb: millis(get('recycleHeapMb', options.recycleHeapMb), DEFAULTS.recycleHeapMb, true, 'MiB'),
+    recycleHeapMb: millis(get('recycleHeapMb', options.recycleHeapMb), DEFAULTS.recycleHeapMb, true, Infinity, 'MiB'),
     cpuMemArena: bool(get('cpuMemArena', options.cpuMemArena), DEFAULTS.cpuMemArena),
     memPattern: bool(get('memPattern', options.memPattern), DEFAULTS.memPattern),
     faultInjection: faults(get('faultInjection', options.faultInjection)),

@@ -33,7 +33,7 @@ import { channels } from './events.js';
 import { checkEmbedOptions, normalizeTexts, type CheckedEmbedOptions, type EmbedOptions } from './inputs.js';
 import { Generation, type ModelInfo } from './generation.js';
 import { resolveModel } from './model.js';
-import { resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
+import { MAX_TIMER_MS, resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
 import { CONTROL_ALL, type CallOutcome, type EmbedResult, type EmbedTask, type ModelSpec, type TaskResult } from './protocol.js';
 import { Supervisor, type WorkerPhase } from './supervisor.js';
 import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
@@ -85,7 +85,7 @@ export type ReloadOptions = Pick<PoolOptions, 'model' | 'dtype' | 'allowRemoteMo
 export type PoolState = 'idle' | 'starting' | 'ready' | 'failed' | 'closing' | 'closed';
 
 export interface CloseOptions {
-  /** Milliseconds to let running calls finish; defaults to the pool's `closeTimeout`. */
+  /** Milliseconds to let running calls finish (at most 2147483647, or Infinity); defaults to the pool's `closeTimeout`. */
   timeout?: number;
 }
 
@@ -304,8 +304,8 @@ export class WarmPool implements AsyncDisposable {
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return this.#closing;
     const timeout = options.timeout ?? this.options.closeTimeout;
-    if (!(typeof timeout === 'number' && timeout >= 0)) {
-      return Promise.reject(new RangeError(`close timeout must be a non-negative number of milliseconds, received ${String(timeout)}`));
+    if (!(typeof timeout === 'number' && timeout >= 0 && (timeout <= MAX_TIMER_MS || timeout === Infinity))) {
+      return Promise.reject(new RangeError(`close timeout must be a non-negative number of milliseconds up to ${MAX_TIMER_MS} or Infinity, received ${typeof timeout === 'number' ? String(timeout) : describe(timeout)}`));
     }
     this.#closing = this.#close(timeout);
     return this.#closing;

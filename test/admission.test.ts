@@ -161,6 +161,12 @@ describe('#close', () => {
     }
   });
 
+  it("refuses a close timeout past Node's timer limit with RangeError", async () => {
+    const pool = createPool({ threads: 1, warmup: 'lazy' });
+    pools.push(pool);
+    await expect(pool.close({ timeout: 2 ** 31 })).rejects.toThrow(/close timeout must be a non-negative number of milliseconds up to 2147483647 or Infinity, received 2147483648/);
+  });
+
   it('answers running calls with PoolClosedError once the close deadline passes', async () => {
     const pool = await slowPool();
     const running = settle(pool.embed(SLOW));

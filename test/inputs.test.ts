@@ -41,6 +41,7 @@ describe('bad input', () => {
     ['normalize', { normalize: 'yes' }, /options.normalize must be a boolean/],
     ['pooling', { pooling: 'max' }, /options.pooling must be one of 'mean', 'cls', received the string "max"/],
     ['timeout', { timeout: -1 }, /options.timeout must be a positive number/],
+    ['timeout past the timer limit', { timeout: 2 ** 31 }, /options.timeout must be a positive number of milliseconds up to 2147483647 or Infinity, received number 2147483648/],
     ['signal', { signal: {} }, /options.signal must be an AbortSignal/],
     ['options itself', 'fast', /embed options must be an object/],
   ])('rejects a bad %s option', async (_name, options, message) => {

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, ENV_VARS, createPool, defaultThreads, resolveOptions } from './helpers.js';
+import { DEFAULTS, ENV_VARS, MAX_TIMER_MS, createPool, defaultThreads, resolveOptions } from './helpers.js';
 
 const noEnv = { env: false as const };
 
@@ -64,18 +64,24 @@ describe('resolveOptions', () => {
     [{ dtype: 'fp64' }, RangeError, /options.dtype must be one of 'auto', 'fp32'.*received "fp64"/],
     [{ allowRemoteModels: 'yes' }, TypeError, /options.allowRemoteModels must be a boolean, received "yes"/],
     [{ cacheDir: 5 }, TypeError, /options.cacheDir must be a non-empty string/],
-    [{ idleTimeout: -5 }, RangeError, /options.idleTimeout must be a positive number of milliseconds or Infinity, received -5/],
+    [{ idleTimeout: -5 }, RangeError, /options.idleTimeout must be a positive number of milliseconds up to 2147483647 or Infinity, received -5/],
+    // Node would fire a longer timer after 1 ms.
+    [{ idleTimeout: 2 ** 31 }, RangeError, /options.idleTimeout must be a positive number of milliseconds up to 2147483647 or Infinity, received 2147483648/],
+    [{ timeout: 3e9 }, RangeError, /options.timeout must be .* up to 2147483647 or Infinity, received 3000000000/],
+    [{ queueTimeout: 1e12 }, RangeError, /options.queueTimeout must be .* up to 2147483647/],
+    [{ closeTimeout: Number.MAX_SAFE_INTEGER }, RangeError, /options.closeTimeout must be .* up to 2147483647/],
+    [{ healthInterval: 2 ** 31 }, RangeError, /options.healthInterval must be a positive number of milliseconds up to 2147483647, received 2147483648/],
     [{ intraOpThreads: 0 }, RangeError, /options.intraOpThreads must be an integer from 1/],
     [{ warmup: 'soon' }, RangeError, /options.warmup must be one of 'eager', 'lazy', received "soon"/],
     [{ concurrentTasksPerWorker: 0 }, RangeError, /options.concurrentTasksPerWorker must be an integer from 1 to 64/],
     [{ maxQueue: -1 }, RangeError, /options.maxQueue must be an integer from 0/],
     [{ maxQueue: NaN }, TypeError, /options.maxQueue must be a number, received NaN/],
-    [{ queueTimeout: 0 }, RangeError, /options.queueTimeout must be a positive number of milliseconds or Infinity, received 0/],
+    [{ queueTimeout: 0 }, RangeError, /options.queueTimeout must be a positive number of milliseconds up to 2147483647 or Infinity, received 0/],
     [{ timeout: '5' }, TypeError, /options.timeout must be a number, received "5"/],
     [{ batchSize: 0 }, RangeError, /options.batchSize must be an integer from 1 to 4096/],
     [{ closeTimeout: -1 }, RangeError, /options.closeTimeout must be/],
     [{ retries: -1 }, RangeError, /options.retries must be an integer from 0 to 100, received -1/],
-    [{ healthInterval: 0 }, RangeError, /options.healthInterval must be a positive number of milliseconds, received 0/],
+    [{ healthInterval: 0 }, RangeError, /options.healthInterval must be a positive number of milliseconds up to 2147483647, received 0/],
     [{ healthTimeout: Infinity }, RangeError, /options.healthTimeout must be a positive number of milliseconds, received Infinity/],
     [{ resourceLimits: 5 }, TypeError, /options.resourceLimits must be an object, received 5/],
     [{ resourceLimits: { maxHeap: 5 } }, TypeError, /unknown resource limit "maxHeap"; valid ones are maxOldGenerationSizeMb/],
@@ -96,6 +102,12 @@ describe('resolveOptions', () => {
   ])('rejects %j', (options, ErrorClass, message) => {
     expect(() => resolveOptions({ ...noEnv, ...(options as object) })).toThrow(ErrorClass);
     expect(() => resolveOptions({ ...noEnv, ...(options as object) })).toThrow(message);
+  });
+
+  it("takes timer options up to Node's timer limit, and healthTimeout (no timer) past it", () => {
+    const o = resolveOptions({ ...noEnv, timeout: MAX_TIMER_MS, idleTimeout: MAX_TIMER_MS, closeTimeout: Infinity, healthInterval: MAX_TIMER_MS, healthTimeout: 1e12 });
+    expect(o).toMatchObject({ timeout: MAX_TIMER_MS, idleTimeout: MAX_TIMER_MS, closeTimeout: Infinity, healthInterval: MAX_TIMER_MS, healthTimeout: 1e12 });
+    expect(MAX_TIMER_MS).toBe(2 ** 31 - 1);
   });
 
   it('rejects a non-object', () => {
