@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { describe } from './errors.js';
 import type { FaultInjection } from './protocol.js';
 import { resolve as resolvePath } from 'node:path';
 
@@ -281,12 +282,38 @@ export function defaultThreads(cores = availableParallelism()): number {
   return Math.max(1, Math.min(cores, 4));
 }
 
+/** Shows a received value in a message. Never throws (a revoked Proxy throws even in Array.isArray). */
 const show = (value: unknown): string => {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'symbol') return value.toString();
+  try {
+    if (Array.isArray(value)) return 'an array';
+  } catch {
+    // a revoked Proxy
+  }
   return `a value of type ${typeof value}`;
 };
+
+/**
+ * Reads caller data: a getter or Proxy trap that throws makes a TypeError naming what was being
+ * read, rather than the caller's own exception escaping from createPool.
+ */
+function read<T>(what: string, get: () => T): T {
+  try {
+    return get();
+  } catch (error) {
+    throw new TypeError(`${what} could not be read: ${describe(error)}`, { cause: error });
+  }
+}
+
+/** An object literal (or one made with Object.create(null)), not an array, class instance or boxed value. */
+function isPlainObject(value: unknown, what: string): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = read(what, () => Object.getPrototypeOf(value) as unknown);
+  return proto === Object.prototype || proto === null;
+}
 
 type Source = { from: string; value: unknown; fromEnv: boolean };
 
@@ -300,9 +327,12 @@ function pick(
 ): Source | undefined {
   if (explicit !== undefined) return { from: `options.${key}`, value: explicit, fromEnv: false };
   if (env === false) return undefined;
-  const raw = env[envName];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  return { from: `environment variable ${envName}`, value: raw.trim(), fromEnv: true };
+  const from = `environment variable ${envName}`;
+  const raw: unknown = read(from, () => env[envName]);
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string') throw new TypeError(`${from} must be a string, received ${show(raw)}`);
+  if (raw.trim() === '') return undefined;
+  return { from, value: raw.trim(), fromEnv: true };
 }
 
 function toNumber(src: Source): number {
@@ -351,11 +381,11 @@ const LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeR
 
 function limits(value: unknown): ResourceLimits | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (!isPlainObject(value, 'options.resourceLimits')) {
     throw new TypeError(`options.resourceLimits must be an object, received ${show(value)}`);
   }
   const out: ResourceLimits = {};
-  for (const [key, v] of Object.entries(value)) {
+  for (const [key, v] of read('options.resourceLimits', () => Object.entries(value))) {
     if (!(LIMIT_KEYS as readonly string[]).includes(key)) {
       throw new TypeError(`unknown resource limit ${JSON.stringify(key)}; valid ones are ${LIMIT_KEYS.join(', ')}`);
     }
@@ -382,11 +412,11 @@ function faults(src: Source | undefined): FaultInjection | undefined {
         }),
     );
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (!isPlainObject(value, src.from)) {
     throw new TypeError(`${src.from} must be an object like { crash: 0.01 }, received ${show(src.value)}`);
   }
   const out: FaultInjection = {};
-  for (const [key, v] of Object.entries(value)) {
+  for (const [key, v] of read(src.from, () => Object.entries(value))) {
     if (!(FAULT_KINDS as readonly string[]).includes(key)) {
       throw new TypeError(`${src.from} has unknown fault ${JSON.stringify(key)}; valid ones are ${FAULT_KINDS.join(', ')}`);
     }
@@ -445,15 +475,19 @@ const KNOWN_KEYS = new Set([
  * Validates options once and fills in environment variables and defaults.
  * Throws `TypeError` for a wrong type and `RangeError` for a value out of range or a conflict.
  */
-export function resolveOptions(options: PoolOptions = {}, cores = availableParallelism()): ResolvedOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`options must be an object, received ${show(options)}`);
+export function resolveOptions(input: PoolOptions = {}, cores = availableParallelism()): ResolvedOptions {
+  if (typeof input !== 'object' || input === null || read('options', () => Array.isArray(input))) {
+    throw new TypeError(`options must be an object, received ${show(input)}`);
   }
-  for (const key of Object.keys(options)) {
+  for (const key of read('options', () => Object.keys(input))) {
     if (!KNOWN_KEYS.has(key)) {
       throw new TypeError(`unknown option ${JSON.stringify(key)}; valid options are ${[...KNOWN_KEYS].join(', ')}`);
     }
   }
+  // Each option is read once: a getter could answer a valid value to the check and another one later.
+  const copy: Record<string, unknown> = {};
+  for (const key of KNOWN_KEYS) copy[key] = read(`options.${key}`, () => (input as Record<string, unknown>)[key]);
+  const options = copy as PoolOptions;
   const env = options.env === undefined ? process.env : options.env;
   if (env !== false && (typeof env !== 'object' || env === null)) {
     throw new TypeError(`options.env must be an object or false, received ${show(env)}`);
@@ -462,10 +496,17 @@ export function resolveOptions(options: PoolOptions = {}, cores = availableParal
 
   let explicitMin: unknown;
   let explicitMax: unknown;
-  const threads = options.threads;
+  const threads: unknown = options.threads;
   if (typeof threads === 'object' && threads !== null) {
-    explicitMin = threads.min;
-    explicitMax = threads.max;
+    // Only { min, max }: an array, a Date or a typo'd key would otherwise mean the default silently.
+    if (!isPlainObject(threads, 'options.threads')) {
+      throw new TypeError(`options.threads must be a number or { min, max }, received ${show(threads)}`);
+    }
+    for (const key of read('options.threads', () => Object.keys(threads))) {
+      if (key !== 'min' && key !== 'max') throw new TypeError(`unknown option ${JSON.stringify(`threads.${key}`)}; options.threads takes min and max`);
+    }
+    explicitMin = read('options.threads.min', () => threads.min);
+    explicitMax = read('options.threads.max', () => threads.max);
   } else if (threads !== undefined) {
     if (typeof threads !== 'number') {
       throw new TypeError(`options.threads must be a number or { min, max }, received ${show(threads)}`);

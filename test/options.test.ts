@@ -110,6 +110,47 @@ describe('resolveOptions', () => {
     expect(MAX_TIMER_MS).toBe(2 ** 31 - 1);
   });
 
+  it.each([
+    ['an array', [4], /options.threads must be a number or \{ min, max \}, received an array/],
+    ['a Date', new Date(), /options.threads must be a number or \{ min, max \}, received a value of type object/],
+    ['an unknown key', { mni: 2 }, /unknown option "threads.mni"; options.threads takes min and max/],
+  ])('rejects threads given as %s instead of silently using the default', (_name, threads, message) => {
+    expect(() => resolveOptions({ ...noEnv, threads: threads as never })).toThrow(TypeError);
+    expect(() => resolveOptions({ ...noEnv, threads: threads as never })).toThrow(message);
+  });
+
+  it('rejects an environment variable that is not a string, showing the value', () => {
+    expect(() => resolveOptions({ env: { WARMPOOL_THREADS: 5 as never } })).toThrow(/environment variable WARMPOOL_THREADS must be a string, received 5/);
+    expect(() => resolveOptions({ env: { WARMPOOL_THREADS: 5 as never } })).toThrow(TypeError);
+  });
+
+  it('turns options that throw when read into a TypeError naming the option', () => {
+    const boom = (): never => {
+      throw new Error('boom');
+    };
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const cases: [unknown, RegExp][] = [
+      [Object.defineProperty({ env: false }, 'threads', { get: boom, enumerable: true }), /options.threads could not be read: Error: boom/],
+      [{ env: false, threads: Object.defineProperty({}, 'min', { get: boom, enumerable: true }) }, /options.threads.min could not be read/],
+      [{ env: false, resourceLimits: new Proxy({}, { ownKeys: boom }) }, /options.resourceLimits could not be read/],
+      [{ env: new Proxy({}, { get: boom }) }, /environment variable WARMPOOL_\w+ could not be read/],
+      [new Proxy({}, { ownKeys: boom }), /options could not be read/],
+      [{ env: false, threads: revoked.proxy }, /options.threads could not be read: TypeError/],
+    ];
+    for (const [options, message] of cases) {
+      expect(() => resolveOptions(options as never)).toThrow(TypeError);
+      expect(() => resolveOptions(options as never)).toThrow(message);
+    }
+  });
+
+  it('reads each option once', () => {
+    let reads = 0;
+    const options = { env: false as const, get maxQueue() { return reads++ === 0 ? 7 : -1; } };
+    expect(resolveOptions(options).maxQueue).toBe(7);
+    expect(reads).toBe(1);
+  });
+
   it('rejects a non-object', () => {
     expect(() => resolveOptions(null as never)).toThrow(/options must be an object, received null/);
   });
