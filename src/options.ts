@@ -136,7 +136,9 @@ export interface PoolOptions {
   healthTimeout?: number;
   /**
    * V8 limits for each worker (`maxOldGenerationSizeMb`, ...); a worker over them dies and is
-   * replaced. They bound the JavaScript heap only, not onnxruntime's native memory.
+   * replaced. They bound the JavaScript heap only, not onnxruntime's native memory. Heap limits
+   * are positive finite MiB, `codeRangeSizeMb` at most 4096, `stackSizeMb` from 1 to 1024: past
+   * those, starting a worker aborts the process or fails.
    * @default none
    */
   resourceLimits?: ResourceLimits;
@@ -377,7 +379,19 @@ function millis(src: Source | undefined, fallback: number, allowInfinity: boolea
   return n;
 }
 
-const LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+/**
+ * The range each V8 limit may take. Outside them a worker does not just fail: a stack under about
+ * a quarter of a MiB, or a code range of 1e8 MiB, aborts the whole process as the worker starts;
+ * a stack of 64 GiB makes the Worker constructor throw (EAGAIN). Node's defaults: 4 MiB of stack,
+ * heap and code range sized by V8.
+ */
+const LIMITS = {
+  maxOldGenerationSizeMb: { min: 0, max: Infinity },
+  maxYoungGenerationSizeMb: { min: 0, max: Infinity },
+  codeRangeSizeMb: { min: 0, max: 4096 },
+  stackSizeMb: { min: 1, max: 1024 },
+} as const;
+type LimitKey = keyof typeof LIMITS;
 
 function limits(value: unknown): ResourceLimits | undefined {
   if (value === undefined) return undefined;
@@ -386,11 +400,17 @@ function limits(value: unknown): ResourceLimits | undefined {
   }
   const out: ResourceLimits = {};
   for (const [key, v] of read('options.resourceLimits', () => Object.entries(value))) {
-    if (!(LIMIT_KEYS as readonly string[]).includes(key)) {
-      throw new TypeError(`unknown resource limit ${JSON.stringify(key)}; valid ones are ${LIMIT_KEYS.join(', ')}`);
+    if (!Object.hasOwn(LIMITS, key)) {
+      throw new TypeError(`unknown resource limit ${JSON.stringify(key)}; valid ones are ${Object.keys(LIMITS).join(', ')}`);
     }
-    if (typeof v !== 'number' || !(v > 0)) throw new RangeError(`options.resourceLimits.${key} must be a positive number, received ${show(v)}`);
-    out[key as (typeof LIMIT_KEYS)[number]] = v;
+    const { min, max } = LIMITS[key as LimitKey];
+    // min 0 is exclusive (a limit of 0 means none to Node); min 1 (the stack) inclusive.
+    const ok = typeof v === 'number' && Number.isFinite(v) && (min === 0 ? v > 0 : v >= min) && v <= max;
+    if (!ok) {
+      const range = min === 0 ? (max === Infinity ? 'a positive finite number' : `a positive number up to ${max}`) : `a number from ${min} to ${max}`;
+      throw new RangeError(`options.resourceLimits.${key} must be ${range}, received ${show(v)}`);
+    }
+    out[key as LimitKey] = v;
   }
   return Object.freeze(out);
 }

@@ -376,7 +376,12 @@ export class WarmPool implements AsyncDisposable {
     const o = this.options;
     const merged = resolveOptions({ model: o.model, dtype: o.dtype, allowRemoteModels: o.allowRemoteModels, cacheDir: o.cacheDir, ...changes, env: false });
     const model = resolveModel(merged);
-    const next = this.#newGeneration(model);
+    let next: Generation;
+    try {
+      next = this.#newGeneration(model);
+    } catch (error) {
+      throw cannotStart(model, error);
+    }
     const outcome = await new Promise<ModelLoadError | undefined>((resolve) => {
       const check = (): void => {
         if (next.warm >= o.minThreads) resolve(undefined);
@@ -408,7 +413,12 @@ export class WarmPool implements AsyncDisposable {
   #start(): void {
     if (this.#state !== 'idle' || !this.#model) return;
     this.#state = 'starting';
-    this.#gen = this.#newGeneration(this.#model);
+    try {
+      this.#gen = this.#newGeneration(this.#model);
+    } catch (error) {
+      this.#fail(cannotStart(this.#model, error));
+      return;
+    }
     this.#supervisor.current = this.#gen.number;
     this.#healthTimer = setInterval(() => {
       this.#gen?.rescan();
@@ -486,7 +496,15 @@ export class WarmPool implements AsyncDisposable {
   #revive(gen: Generation): void {
     if (this.#state !== 'ready' || gen !== this.#gen || gen.warm >= this.options.minThreads) return;
     if (gen.piscina.threads.length >= this.options.minThreads) return;
-    const next = this.#newGeneration(gen.model);
+    let next: Generation;
+    try {
+      next = this.#newGeneration(gen.model);
+    } catch (error) {
+      // Out of threads or memory for now: say so, and try again after the backoff.
+      this.#publishWorkerError(undefined, cannotStart(gen.model, error));
+      this.#supervisor.later(this.#supervisor.backoff, () => this.#revive(gen));
+      return;
+    }
     this.#gen = next;
     this.#supervisor.current = next.number;
     this.#retiring.add(gen);
@@ -552,6 +570,8 @@ export class WarmPool implements AsyncDisposable {
       let result: EmbedResult | undefined;
       if (misses.length > 0) {
         if (this.#state === 'idle') this.#start();
+        // Starting can fail at once (no worker thread could be created).
+        if (this.state === 'failed') throw this.#failedError();
         call = this.#enqueue(misses, opts, began);
         result = await call.promise;
       }
@@ -839,6 +859,11 @@ function assemble(count: number, hits: (CachedVector | undefined)[] | undefined,
     } else data.set(result!.data.subarray(m * width, ++m * width), i * width);
   }
   return { data, dims: [count, width], tokens };
+}
+
+/** Creating the worker threads failed (the Worker constructor throws, e.g. EAGAIN when out of threads or memory). */
+function cannotStart(model: ModelSpec, error: unknown): ModelLoadError {
+  return new ModelLoadError(`could not start a worker thread for model ${model.label}: ${describe(error)}`, { cause: error });
 }
 
 /**

@@ -245,6 +245,15 @@ describe('resourceLimits', () => {
     await tiny.close();
   });
 
+  it('starts and embeds with the stack and code range at the ends of their ranges', async () => {
+    // Past these ends a worker does not fail by itself: it aborts the whole process as it starts.
+    for (const resourceLimits of [{ stackSizeMb: 1, codeRangeSizeMb: 4096 }, { stackSizeMb: 1024, codeRangeSizeMb: 1 }]) {
+      const pool = createPool({ threads: 1, resourceLimits });
+      expect(await pool.embed('fits')).toHaveLength(100);
+      await pool.close();
+    }
+  });
+
   it('accepts onnxruntime memory settings without changing results', async () => {
     const a = createPool({ threads: 1, cpuMemArena: false, memPattern: false, cacheBytes: 0 });
     const b = createPool({ threads: 1, cacheBytes: 0 });
