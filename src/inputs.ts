@@ -1,4 +1,5 @@
-import { InvalidInputError, describe } from './errors.js';
+import { isArray, read } from './caller-data.js';
+import { InvalidInputError } from './errors.js';
 import { MAX_TIMER_MS, POOLINGS, type Pooling } from './options.js';
 
 const preview = (text: string): string => (text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}...` : JSON.stringify(text));
@@ -10,27 +11,6 @@ function describeValue(value: unknown): string {
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'object') return isArray(value) === true ? 'an array' : 'an object';
   return `${typeof value} ${String(value)}`;
-}
-
-/** Array.isArray, or undefined for a value that throws when asked (a revoked Proxy). */
-function isArray(value: unknown): boolean | undefined {
-  try {
-    return Array.isArray(value);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Reads caller data: a getter or Proxy trap that throws makes an InvalidInputError naming what was
- * being read, never an error of the caller's own making escaping from the pool.
- */
-function read<T>(what: string, get: () => T): T {
-  try {
-    return get();
-  } catch (error) {
-    throw new InvalidInputError(`${what} could not be read: ${describe(error)}`, { cause: error });
-  }
 }
 
 function checkText(text: unknown, where: string): string {

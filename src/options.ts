@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { describe } from './errors.js';
+import { isArray, read as readCallerData } from './caller-data.js';
 import type { FaultInjection } from './protocol.js';
 import { resolve as resolvePath } from 'node:path';
 
@@ -290,25 +290,12 @@ const show = (value: unknown): string => {
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'symbol') return value.toString();
-  try {
-    if (Array.isArray(value)) return 'an array';
-  } catch {
-    // a revoked Proxy
-  }
+  if (isArray(value) === true) return 'an array';
   return `a value of type ${typeof value}`;
 };
 
-/**
- * Reads caller data: a getter or Proxy trap that throws makes a TypeError naming what was being
- * read, rather than the caller's own exception escaping from createPool.
- */
-function read<T>(what: string, get: () => T): T {
-  try {
-    return get();
-  } catch (error) {
-    throw new TypeError(`${what} could not be read: ${describe(error)}`, { cause: error });
-  }
-}
+/** Reads caller data: a getter or Proxy trap that throws makes a TypeError naming what was being read. */
+const read = <T>(what: string, get: () => T): T => readCallerData(what, get, TypeError);
 
 /** An object literal (or one made with Object.create(null)), not an array, class instance or boxed value. */
 function isPlainObject(value: unknown, what: string): value is Record<string, unknown> {
