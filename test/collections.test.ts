@@ -153,6 +153,23 @@ describe('#search', () => {
   });
 });
 
+describe('bad input to collection calls', () => {
+  const c = { collection: 'bad-input' };
+  beforeAll(async () => {
+    await pool.index([{ id: 'plain', text: 'a dog slept by the fire', metadata: { topic: 'pets', tags: ['a', 'b'] } }, { id: 'none', text: 'no metadata at all' }], c);
+  });
+
+  it('matches filter fields on the metadata itself, never on its prototype, and refuses NaN', async () => {
+    const ids = async (filter: object) => (await pool.search('dog', { ...c, filter: filter as never })).map((h) => h.id);
+    expect(await ids({ constructor: { $exists: true } })).toEqual([]);
+    expect(await ids({ toString: { $exists: true } })).toEqual([]);
+    expect(await ids({ 'tags.length': 2 })).toEqual([]);
+    expect(await ids({ 'tags.1': 'b' })).toEqual(['plain']);
+    expect(await ids({ topic: { $exists: true } })).toEqual(['plain']);
+    await expect(pool.search('dog', { ...c, filter: { n: { $gt: NaN } } })).rejects.toThrow(/filter\.n\.\$gt has an invalid value NaN/);
+  });
+});
+
 describe('#collections', () => {
   it('lists, creates (idempotently with the same settings), and drops', async () => {
     const api = pool.collections();
