@@ -159,6 +159,19 @@ describe('bad input to collection calls', () => {
     await pool.index([{ id: 'plain', text: 'a dog slept by the fire', metadata: { topic: 'pets', tags: ['a', 'b'] } }, { id: 'none', text: 'no metadata at all' }], c);
   });
 
+  it('refuses vectors holding NaN or infinities, and vectors of no numbers', async () => {
+    const nan = new Float32Array(100).fill(0.1);
+    nan[7] = NaN;
+    await expect(pool.index({ id: 'n', text: 'x', vector: nan }, c)).rejects.toThrow(/docs\[0\]\.vector\[7\] is NaN as a float32/);
+    await expect(pool.search(nan, c)).rejects.toThrow(/the query\[7\] is NaN/);
+    // 1e40 is a finite double but no float32.
+    await expect(pool.search([1e40, ...new Array(99).fill(0)], c)).rejects.toThrow(/the query\[0\] is Infinity as a float32/);
+    // A collection created with dimension 0 lost its document when reopened.
+    await expect(pool.index({ id: 'z', text: 'x', vector: [] }, { collection: 'zero-dims' })).rejects.toThrow(/has dimension 0; a vector has 1 to 65536 numbers/);
+    await expect(pool.count({ collection: 'zero-dims' })).rejects.toThrow(CollectionNotFoundError);
+  });
+
+
   it('matches filter fields on the metadata itself, never on its prototype, and refuses NaN', async () => {
     const ids = async (filter: object) => (await pool.search('dog', { ...c, filter: filter as never })).map((h) => h.id);
     expect(await ids({ constructor: { $exists: true } })).toEqual([]);

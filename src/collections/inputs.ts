@@ -1,6 +1,8 @@
 /** Validation of collection calls, in the main thread, before anything is embedded or sent. */
 import { randomUUID } from 'node:crypto';
+import { isArray, read } from '../caller-data.js';
 import { InvalidInputError } from '../errors.js';
+import { show } from './show.js';
 import { checkFilter, type MetadataFilter } from './filter.js';
 import {
   COLLECTION_DEFAULTS,
@@ -16,6 +18,8 @@ import {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const MAX_K = 10_000;
+/** Longest vector a collection takes (its `dims`). */
+const MAX_DIMS = 65_536;
 
 export function collectionName(options: { collection?: unknown } | undefined): string {
   const name = options?.collection ?? COLLECTION_DEFAULTS.collection;
@@ -34,10 +38,25 @@ export interface CheckedDoc {
   vector: Float32Array | undefined;
 }
 
+/**
+ * A vector: a Float32Array, or an array of numbers, of 1 to 65,536 finite values (a NaN or an
+ * infinity would make every score against it NaN; an array of numbers past float32's range
+ * would become infinities).
+ */
 export function toVector(value: unknown, what: string): Float32Array {
-  if (value instanceof Float32Array) return value;
-  if (Array.isArray(value) && value.every((x) => typeof x === 'number' && Number.isFinite(x))) return Float32Array.from(value as number[]);
-  throw new InvalidInputError(`${what} must be a Float32Array or an array of finite numbers`);
+  let vector: Float32Array | undefined;
+  if (value instanceof Float32Array) vector = value;
+  else if (isArray(value) === true) {
+    const list = read(what, () => [...(value as unknown[])]);
+    if (list.every((x) => typeof x === 'number')) vector = Float32Array.from(list as number[]);
+  }
+  if (!vector) throw new InvalidInputError(`${what} must be a Float32Array or an array of finite numbers, received ${show(value)}`);
+  const bad = vector.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) throw new InvalidInputError(`${what}[${bad}] is ${vector[bad]} as a float32; a vector holds finite numbers only`);
+  if (vector.length < 1 || vector.length > MAX_DIMS) {
+    throw new InvalidInputError(`${what} has dimension ${vector.length}; a vector has 1 to ${MAX_DIMS} numbers`);
+  }
+  return vector;
 }
 
 /** Documents as `{ id, text, metadata?, vector? }`, or plain strings (ids generated). */
