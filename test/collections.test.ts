@@ -172,6 +172,12 @@ describe('bad input to collection calls', () => {
   });
 
 
+  it('refuses ids and texts with a lone surrogate, which the UTF-8 files would turn into U+FFFD', async () => {
+    await expect(pool.index({ id: 'a\ud800', text: 'fine text' }, c)).rejects.toThrow(/docs\[0\]\.id contains a lone UTF-16 surrogate/);
+    await expect(pool.index({ id: 'v', text: 'bad \udc00', vector: new Float32Array(100).fill(0.1) }, c)).rejects.toThrow(/docs\[0\]\.text contains a lone UTF-16 surrogate/);
+    await expect(pool.get('\ud800', c)).rejects.toThrow(/ids contains a lone UTF-16 surrogate/);
+  });
+
   it('matches filter fields on the metadata itself, never on its prototype, and refuses NaN', async () => {
     const ids = async (filter: object) => (await pool.search('dog', { ...c, filter: filter as never })).map((h) => h.id);
     expect(await ids({ constructor: { $exists: true } })).toEqual([]);

@@ -59,6 +59,15 @@ export function toVector(value: unknown, what: string): Float32Array {
   return vector;
 }
 
+/**
+ * A text the store keeps. The store writes UTF-8, which has no lone surrogates: one would come
+ * back as U+FFFD after a restart, and two different ids could become the same one.
+ */
+function wellFormed(text: string, where: string): string {
+  if (!text.isWellFormed()) throw new InvalidInputError(`${where} contains a lone UTF-16 surrogate and is not valid Unicode text`);
+  return text;
+}
+
 /** Documents as `{ id, text, metadata?, vector? }`, or plain strings (ids generated). */
 export function checkDocs(docs: unknown): CheckedDoc[] {
   const list = Array.isArray(docs) ? docs : [docs];
@@ -68,7 +77,9 @@ export function checkDocs(docs: unknown): CheckedDoc[] {
     if (typeof doc !== 'object' || doc === null) throw new InvalidInputError(`docs[${i}] must be a string or { id, text, metadata? }, received ${JSON.stringify(doc)}`);
     const d = doc as Partial<Doc>;
     if (typeof d.id !== 'string' || d.id === '') throw new InvalidInputError(`docs[${i}].id must be a non-empty string, received ${JSON.stringify(d.id)}`);
+    wellFormed(d.id, `docs[${i}].id`);
     if (typeof d.text !== 'string') throw new InvalidInputError(`docs[${i}].text must be a string, received ${JSON.stringify(d.text)}`);
+    wellFormed(d.text, `docs[${i}].text`);
     let metadata: JsonValue | undefined;
     if (d.metadata !== undefined) {
       try {
@@ -94,6 +105,8 @@ export function checkIds(ids: unknown): string[] {
   if (!Array.isArray(list) || !list.every((id) => typeof id === 'string')) {
     throw new InvalidInputError(`ids must be a string or an array of strings, received ${JSON.stringify(ids)}`);
   }
+  // An id with a lone surrogate can never be stored.
+  (list as string[]).forEach((id, i) => wellFormed(id, typeof ids === 'string' ? 'ids' : `ids[${i}]`));
   return list as string[];
 }
 
