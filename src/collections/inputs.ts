@@ -1,7 +1,7 @@
 /** Validation of collection calls, in the main thread, before anything is embedded or sent. */
 import { randomUUID } from 'node:crypto';
 import { isArray, read } from '../caller-data.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, describe } from '../errors.js';
 import { show } from './show.js';
 import { checkFilter, type MetadataFilter } from './filter.js';
 import {
@@ -9,10 +9,8 @@ import {
   INDEX_KINDS,
   METRICS,
   type CollectionSettings,
-  type CreateCollectionOptions,
   type Doc,
   type JsonValue,
-  type SearchOptions,
   type VectorInput,
 } from './types.js';
 
@@ -21,14 +19,28 @@ const MAX_K = 10_000;
 /** Longest vector a collection takes (its `dims`). */
 const MAX_DIMS = 65_536;
 
-export function collectionName(options: { collection?: unknown } | undefined): string {
-  const name = options?.collection ?? COLLECTION_DEFAULTS.collection;
-  if (typeof name !== 'string' || !NAME.test(name)) {
+/**
+ * A call's options: undefined or an object (anything else would silently mean the default
+ * collection), with each of `keys` read once into a plain object.
+ */
+export function callOptions<K extends string>(options: unknown, keys: readonly K[]): Partial<Record<K, unknown>> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || isArray(options) !== false) {
+    throw new InvalidInputError(`options must be an object, received ${show(options)}`);
+  }
+  const out: Partial<Record<K, unknown>> = {};
+  for (const key of keys) out[key] = read(`options.${key}`, () => (options as Record<string, unknown>)[key]);
+  return out;
+}
+
+export function collectionName(name: unknown): string {
+  const value = name ?? COLLECTION_DEFAULTS.collection;
+  if (typeof value !== 'string' || !NAME.test(value)) {
     throw new InvalidInputError(
-      `collection must be 1-128 letters, digits, '.', '_' or '-' (not starting with '.', '_' or '-'), received ${JSON.stringify(name)}`,
+      `collection must be 1-128 letters, digits, '.', '_' or '-' (not starting with '.', '_' or '-'), received ${show(value)}`,
     );
   }
-  return name;
+  return value;
 }
 
 export interface CheckedDoc {
@@ -68,28 +80,41 @@ function wellFormed(text: string, where: string): string {
   return text;
 }
 
-/** Documents as `{ id, text, metadata?, vector? }`, or plain strings (ids generated). */
+/** A text to embed: well-formed and not blank. */
+export function checkText(text: string, where: string): string {
+  if (text.trim() === '') throw new InvalidInputError(`${where} is empty or only whitespace; there is nothing to embed`);
+  return wellFormed(text, where);
+}
+
+/** Documents as `{ id, text, metadata?, vector? }`, or plain strings (ids generated). Each is read once. */
 export function checkDocs(docs: unknown): CheckedDoc[] {
-  const list = Array.isArray(docs) ? docs : [docs];
+  const list = read('docs', () => (Array.isArray(docs) ? [...(docs as unknown[])] : [docs]));
   const seen = new Map<string, number>();
   const out = list.map((doc: unknown, i): CheckedDoc => {
-    if (typeof doc === 'string') return { id: randomUUID(), text: doc, metadata: undefined, vector: undefined };
-    if (typeof doc !== 'object' || doc === null) throw new InvalidInputError(`docs[${i}] must be a string or { id, text, metadata? }, received ${JSON.stringify(doc)}`);
-    const d = doc as Partial<Doc>;
-    if (typeof d.id !== 'string' || d.id === '') throw new InvalidInputError(`docs[${i}].id must be a non-empty string, received ${JSON.stringify(d.id)}`);
-    wellFormed(d.id, `docs[${i}].id`);
-    if (typeof d.text !== 'string') throw new InvalidInputError(`docs[${i}].text must be a string, received ${JSON.stringify(d.text)}`);
-    wellFormed(d.text, `docs[${i}].text`);
+    const where = `docs[${i}]`;
+    if (typeof doc === 'string') return { id: randomUUID(), text: checkText(doc, where), metadata: undefined, vector: undefined };
+    if (typeof doc !== 'object' || doc === null) throw new InvalidInputError(`${where} must be a string or { id, text, metadata? }, received ${show(doc)}`);
+    const d = read(where, () => {
+      const { id, text, metadata, vector } = doc as Partial<Doc>;
+      return { id: id as unknown, text: text as unknown, metadata: metadata as unknown, vector: vector as unknown };
+    });
+    if (typeof d.id !== 'string' || d.id === '') throw new InvalidInputError(`${where}.id must be a non-empty string, received ${show(d.id)}`);
+    wellFormed(d.id, `${where}.id`);
+    if (typeof d.text !== 'string') throw new InvalidInputError(`${where}.text must be a string, received ${show(d.text)}`);
+    wellFormed(d.text, `${where}.text`);
     let metadata: JsonValue | undefined;
     if (d.metadata !== undefined) {
+      let json: string | undefined;
       try {
-        metadata = JSON.parse(JSON.stringify(d.metadata)) as JsonValue;
+        json = JSON.stringify(d.metadata);
       } catch (error) {
-        throw new InvalidInputError(`docs[${i}].metadata must be JSON-serializable: ${(error as Error).message}`);
+        throw new InvalidInputError(`${where}.metadata must be JSON-serializable: ${describe(error)}`, { cause: error });
       }
+      if (json === undefined) throw new InvalidInputError(`${where}.metadata must be JSON-serializable, received ${show(d.metadata)}`);
+      metadata = JSON.parse(json) as JsonValue;
     }
-    const vector = d.vector === undefined ? undefined : toVector(d.vector, `docs[${i}].vector`);
-    if (vector === undefined && d.text.trim() === '') throw new InvalidInputError(`docs[${i}].text is empty and no vector is given`);
+    const vector = d.vector === undefined ? undefined : toVector(d.vector, `${where}.vector`);
+    if (vector === undefined && d.text.trim() === '') throw new InvalidInputError(`${where}.text is empty and no vector is given`);
     return { id: d.id, text: d.text, metadata, vector };
   });
   out.forEach((d, i) => {
@@ -100,13 +125,15 @@ export function checkDocs(docs: unknown): CheckedDoc[] {
   return out;
 }
 
+/** Ids as a string or a dense array of strings. An id with a lone surrogate can never be stored. */
 export function checkIds(ids: unknown): string[] {
-  const list = typeof ids === 'string' ? [ids] : ids;
-  if (!Array.isArray(list) || !list.every((id) => typeof id === 'string')) {
-    throw new InvalidInputError(`ids must be a string or an array of strings, received ${JSON.stringify(ids)}`);
-  }
-  // An id with a lone surrogate can never be stored.
-  (list as string[]).forEach((id, i) => wellFormed(id, typeof ids === 'string' ? 'ids' : `ids[${i}]`));
+  if (typeof ids === 'string') return [wellFormed(ids, 'ids')];
+  if (isArray(ids) !== true) throw new InvalidInputError(`ids must be a string or an array of strings, received ${show(ids)}`);
+  const list = read('ids', () => [...(ids as unknown[])]);
+  list.forEach((id, i) => {
+    if (typeof id !== 'string') throw new InvalidInputError(`ids[${i}] must be a string, received ${show(id)}`);
+    wellFormed(id, `ids[${i}]`);
+  });
   return list as string[];
 }
 
@@ -118,49 +145,56 @@ export interface CheckedSearch {
   exact: boolean;
 }
 
-export function checkSearch(options: SearchOptions | undefined): CheckedSearch {
-  const k = options?.k ?? COLLECTION_DEFAULTS.k;
-  if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw new InvalidInputError(`k must be an integer from 1 to ${MAX_K}, received ${JSON.stringify(k)}`);
+export function checkSearch(options: unknown): CheckedSearch {
+  const o = callOptions(options, ['collection', 'k', 'filter', 'includeVectors', 'exact'] as const);
+  const k = o.k ?? COLLECTION_DEFAULTS.k;
+  if (!Number.isInteger(k) || (k as number) < 1 || (k as number) > MAX_K) throw new InvalidInputError(`k must be an integer from 1 to ${MAX_K}, received ${show(k)}`);
   return {
-    collection: collectionName(options),
-    k,
-    filter: checkFilter(options?.filter),
-    includeVectors: options?.includeVectors === true,
-    exact: options?.exact === true,
+    collection: collectionName(o.collection),
+    k: k as number,
+    filter: checkFilter(o.filter),
+    includeVectors: o.includeVectors === true,
+    exact: o.exact === true,
   };
 }
 
 const positiveInt = (value: unknown, what: string, max: number): number => {
   if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > max) {
-    throw new RangeError(`${what} must be an integer from 1 to ${max}, received ${JSON.stringify(value)}`);
+    throw new RangeError(`${what} must be an integer from 1 to ${max}, received ${show(value)}`);
   }
   return value as number;
 };
 
-/** Settings of a new collection from its options; `dims` defaults to the model's. */
-export function collectionSettings(name: string, options: CreateCollectionOptions | undefined, modelDims: number): CollectionSettings {
-  const o = options ?? {};
-  if (typeof o !== 'object') throw new TypeError(`collection options must be an object, received ${JSON.stringify(o)}`);
+/** Settings are options: a wrong type is a TypeError, a bad value a RangeError, each showing what was received. */
+function settingsObject(value: unknown, what: string, keys: readonly string[]): Record<string, unknown> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || isArray(value) !== false) throw new TypeError(`${what} must be an object, received ${show(value)}`);
+  return Object.fromEntries(keys.map((key) => [key, read(`${what}.${key}`, () => (value as Record<string, unknown>)[key], TypeError)]));
+}
+
+/** Settings of a new collection from its options; `dims` defaults to the model's (or the vectors'). */
+export function collectionSettings(name: string, options: unknown, modelDims: number): CollectionSettings {
+  const o = settingsObject(options, 'collection options', ['metric', 'index', 'autoThreshold', 'hnsw', 'ttl', 'dims']);
   const metric = o.metric ?? COLLECTION_DEFAULTS.metric;
-  if (!METRICS.includes(metric)) throw new RangeError(`metric must be one of ${METRICS.map((m) => `'${m}'`).join(', ')}, received ${JSON.stringify(metric)}`);
+  if (!(METRICS as readonly unknown[]).includes(metric)) throw new RangeError(`metric must be one of ${METRICS.map((m) => `'${m}'`).join(', ')}, received ${show(metric)}`);
   const index = o.index ?? COLLECTION_DEFAULTS.index;
-  if (!INDEX_KINDS.includes(index)) throw new RangeError(`index must be one of ${INDEX_KINDS.map((m) => `'${m}'`).join(', ')}, received ${JSON.stringify(index)}`);
+  if (!(INDEX_KINDS as readonly unknown[]).includes(index)) throw new RangeError(`index must be one of ${INDEX_KINDS.map((m) => `'${m}'`).join(', ')}, received ${show(index)}`);
   if (o.ttl !== undefined && !(typeof o.ttl === 'number' && o.ttl > 0 && Number.isFinite(o.ttl))) {
-    throw new RangeError(`ttl must be a positive number of seconds, received ${JSON.stringify(o.ttl)}`);
+    throw new RangeError(`ttl must be a positive number of seconds, received ${show(o.ttl)}`);
   }
-  const h = o.hnsw ?? {};
+  const h = settingsObject(o.hnsw, 'hnsw', ['connectivity', 'expansionAdd', 'expansionSearch']);
   return {
     name,
-    dims: o.dims === undefined ? modelDims : positiveInt(o.dims, 'dims', 65_536),
-    metric,
-    index,
+    dims: o.dims === undefined ? modelDims : positiveInt(o.dims, 'dims', MAX_DIMS),
+    metric: metric as CollectionSettings['metric'],
+    index: index as CollectionSettings['index'],
     autoThreshold: o.autoThreshold === undefined ? COLLECTION_DEFAULTS.autoThreshold : positiveInt(o.autoThreshold, 'autoThreshold', 2 ** 31),
     hnsw: {
       connectivity: h.connectivity === undefined ? COLLECTION_DEFAULTS.connectivity : positiveInt(h.connectivity, 'hnsw.connectivity', 256),
       expansionAdd: h.expansionAdd === undefined ? COLLECTION_DEFAULTS.expansionAdd : positiveInt(h.expansionAdd, 'hnsw.expansionAdd', 4096),
       expansionSearch: h.expansionSearch === undefined ? COLLECTION_DEFAULTS.expansionSearch : positiveInt(h.expansionSearch, 'hnsw.expansionSearch', 4096),
     },
-    ttl: o.ttl,
+    ttl: o.ttl as number | undefined,
     createdAt: new Date().toISOString(),
   };
 }
