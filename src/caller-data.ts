@@ -24,3 +24,17 @@ export function isArray(value: unknown): boolean | undefined {
     return undefined;
   }
 }
+
+// The brand check of a real AbortSignal: `instanceof` also accepts any object made from
+// AbortSignal.prototype (whose `aborted` then throws), and throws itself for some Proxies.
+const abortedGetter = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
+
+/** Whether `value` is a real AbortSignal. Never throws. */
+export function isAbortSignal(value: unknown): value is AbortSignal {
+  try {
+    abortedGetter.call(value);
+    return true;
+  } catch {
+    return false;
+  }
+}

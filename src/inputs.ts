@@ -1,4 +1,4 @@
-import { isArray, read } from './caller-data.js';
+import { isAbortSignal, isArray, read } from './caller-data.js';
 import { InvalidInputError } from './errors.js';
 import { MAX_TIMER_MS, POOLINGS, type Pooling } from './options.js';
 
@@ -67,18 +67,6 @@ export interface CheckedEmbedOptions {
   truncate: boolean;
   signal: AbortSignal | undefined;
   timeout: number | undefined;
-}
-
-// The brand check of a real AbortSignal: `instanceof` also accepts any object made from
-// AbortSignal.prototype (whose `aborted` then throws), and throws itself for some Proxies.
-const abortedGetter = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
-function isAbortSignal(value: unknown): value is AbortSignal {
-  try {
-    abortedGetter.call(value);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export function checkEmbedOptions(opts: unknown): CheckedEmbedOptions {

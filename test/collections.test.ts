@@ -204,6 +204,8 @@ describe('bad input to collection calls', () => {
     await expect(pool.index([Object.defineProperty({ id: 'g' }, 'text', { get: boom, enumerable: true }) as never], c)).rejects.toThrow(/docs\[0\] could not be read: Error: boom/);
     await expect(pool.search('x', new Proxy({}, { get: boom }))).rejects.toThrow(/options\.collection could not be read/);
     await expect(pool.get(new Proxy(['a'], { get: (t, k) => (k === '0' ? boom() : Reflect.get(t, k)) }), c)).rejects.toThrow(/ids could not be read/);
+    // instanceof asks a Proxy for its prototype.
+    await expect(pool.search(new Proxy({}, { getPrototypeOf: boom }) as never, c)).rejects.toThrow(/the query could not be read: Error: boom/);
   });
 
   it('matches filter fields on the metadata itself, never on its prototype, and refuses NaN', async () => {

@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { isAbortSignal } from '../caller-data.js';
 import { AbortError, errorFromWire, InvalidInputError, PoolClosedError, WorkerExitedError, describe } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import type { ModelInfo, PackedVectors } from '../pool.js';
@@ -107,7 +108,7 @@ export class CollectionsClient {
     const batchSize = o.batchSize ?? COLLECTION_DEFAULTS.streamBatchSize;
     if (!Number.isInteger(batchSize) || (batchSize as number) < 1) throw new RangeError(`batchSize must be a positive integer, received ${show(batchSize)}`);
     if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new InvalidInputError(`options.onProgress must be a function, received ${show(o.onProgress)}`);
-    if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new InvalidInputError(`options.signal must be an AbortSignal, received ${show(o.signal)}`);
+    if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError(`options.signal must be an AbortSignal, received ${show(o.signal)}`);
     const onProgress = o.onProgress as IndexStreamOptions['onProgress'];
     const signal = o.signal as AbortSignal | undefined;
     const batchOptions: IndexDocsOptions = { collection: collectionName(o.collection), create: o.create as IndexDocsOptions['create'] };

@@ -57,7 +57,8 @@ export interface CheckedDoc {
  */
 export function toVector(value: unknown, what: string): Float32Array {
   let vector: Float32Array | undefined;
-  if (value instanceof Float32Array) vector = value;
+  // instanceof asks a Proxy for its prototype, which may throw.
+  if (read(what, () => value instanceof Float32Array)) vector = value as Float32Array;
   else if (isArray(value) === true) {
     const list = read(what, () => [...(value as unknown[])]);
     if (list.every((x) => typeof x === 'number')) vector = Float32Array.from(list as number[]);
