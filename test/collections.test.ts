@@ -176,6 +176,8 @@ describe('bad input to collection calls', () => {
     await expect(pool.index('text', 5 as never)).rejects.toThrow(/options must be an object, received 5/);
     await expect(pool.search('text', null as never)).rejects.toThrow(InvalidInputError);
     await expect(pool.count('bad-input' as never)).rejects.toThrow(/options must be an object, received "bad-input"/);
+    // A typed array's filter method would read as options.filter.
+    await expect(pool.search('text', new Float64Array(0) as never)).rejects.toThrow(/options must be an object, received a Float64Array/);
   });
 
   it('refuses vectors holding NaN or infinities, and vectors of no numbers', async () => {

@@ -21,11 +21,12 @@ const MAX_DIMS = 65_536;
 
 /**
  * A call's options: undefined or an object (anything else would silently mean the default
- * collection), with each of `keys` read once into a plain object.
+ * collection), with each of `keys` read once into a plain object. Not an array or a typed array:
+ * their methods would read as options (a Float32Array's `filter`).
  */
 export function callOptions<K extends string>(options: unknown, keys: readonly K[]): Partial<Record<K, unknown>> {
   if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || isArray(options) !== false) {
+  if (typeof options !== 'object' || options === null || isArray(options) !== false || ArrayBuffer.isView(options)) {
     throw new InvalidInputError(`options must be an object, received ${show(options)}`);
   }
   const out: Partial<Record<K, unknown>> = {};

@@ -8,6 +8,7 @@ export function show(value: unknown): string {
   if (typeof value === 'symbol') return value.toString();
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
   try {
     const json = JSON.stringify(value);
     if (json !== undefined) return json.length > 200 ? `${json.slice(0, 200)}...` : json;
