@@ -388,7 +388,7 @@ function limits(value: unknown): ResourceLimits | undefined {
   const out: ResourceLimits = {};
   for (const [key, v] of read('options.resourceLimits', () => Object.entries(value))) {
     if (!Object.hasOwn(LIMITS, key)) {
-      throw new TypeError(`unknown resource limit ${JSON.stringify(key)}; valid ones are ${Object.keys(LIMITS).join(', ')}`);
+      throw new TypeError(`options.resourceLimits has unknown resource limit ${JSON.stringify(key)}; valid ones are ${Object.keys(LIMITS).join(', ')}`);
     }
     const { min, max } = LIMITS[key as LimitKey];
     // min 0 is exclusive (a limit of 0 means none to Node); min 1 (the stack) inclusive.
