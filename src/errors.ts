@@ -219,13 +219,24 @@ export function errorFromWire(wire: WireError): WarmpoolError {
   return error;
 }
 
-/** A one-line description of any thrown value, for messages. */
+/**
+ * A one-line description of any thrown value, for messages. Never throws: a thrown value may be a
+ * Proxy, or an object whose getters or `toString` throw.
+ */
 export function describe(value: unknown): string {
-  if (value instanceof Error) return value.message ? `${value.name}: ${value.message}` : value.name;
-  if (typeof value === 'string') return value;
+  try {
+    if (value instanceof Error) return value.message ? `${value.name}: ${value.message}` : value.name;
+    if (typeof value === 'string') return value;
+  } catch {
+    return 'an unreadable value';
+  }
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    try {
+      return String(value);
+    } catch {
+      return `a value of type ${typeof value}`;
+    }
   }
 }

@@ -29,7 +29,7 @@ export type { MetadataFilter, FieldCondition, Scalar } from './collections/filte
 export { chunkText, readCorpus } from './collections/ingest.js';
 export type { Passage, ChunkOptions } from './collections/ingest.js';
 export type { EmbedOptions } from './inputs.js';
-export { DEFAULTS, ENV_VARS, DTYPES, POOLINGS, defaultThreads, resolveOptions } from './options.js';
+export { DEFAULTS, ENV_VARS, DTYPES, MAX_TIMER_MS, POOLINGS, defaultThreads, resolveOptions } from './options.js';
 export type { PoolOptions, ResolvedOptions, ResourceLimits, Dtype, Pooling, Warmup } from './options.js';
 export {
   WarmpoolError,

@@ -1,13 +1,15 @@
+import { isAbortSignal, isArray, read } from './caller-data.js';
 import { InvalidInputError } from './errors.js';
-import { POOLINGS, type Pooling } from './options.js';
+import { MAX_TIMER_MS, POOLINGS, type Pooling } from './options.js';
 
 const preview = (text: string): string => (text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}...` : JSON.stringify(text));
 
+/** Says what a value is, for messages. Never throws, whatever the value (a revoked Proxy throws even in Array.isArray). */
 function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
+  if (value === null || value === undefined) return String(value);
   if (typeof value === 'string') return `the string ${preview(value)}`;
-  if (typeof value === 'object') return `an object`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object') return isArray(value) === true ? 'an array' : 'an object';
   return `${typeof value} ${String(value)}`;
 }
 
@@ -26,17 +28,21 @@ function checkText(text: unknown, where: string): string {
 
 /**
  * Checks what a caller passed to `embed()`: a non-empty string, or an array of them (no holes).
- * An empty array is allowed and yields no vectors.
+ * An empty array is allowed and yields no vectors. Each element is read once.
  */
 export function normalizeTexts(input: unknown): string[] {
   if (typeof input === 'string') return [checkText(input, 'input')];
-  if (!Array.isArray(input)) {
+  if (read('input', () => Array.isArray(input)) !== true) {
     throw new InvalidInputError(`input must be a string or an array of strings, received ${describeValue(input)}`);
   }
-  const texts = new Array<string>(input.length);
-  for (let i = 0; i < input.length; i++) {
-    if (!(i in input)) throw new InvalidInputError(`input[${i}] is a hole in a sparse array; pass a dense array of strings`);
-    texts[i] = checkText(input[i], `input[${i}]`);
+  const list = input as readonly unknown[];
+  const length = read('input.length', () => list.length);
+  const texts: string[] = [];
+  for (let i = 0; i < length; i++) {
+    const where = `input[${i}]`;
+    const [present, value] = read(where, () => [i in list, list[i]] as const);
+    if (!present) throw new InvalidInputError(`${where} is a hole in a sparse array; pass a dense array of strings`);
+    texts.push(checkText(value, where));
   }
   return texts;
 }
@@ -51,7 +57,7 @@ export interface EmbedOptions {
   truncate?: boolean;
   /** Abort the call: while waiting it leaves the queue; while running its result is discarded. */
   signal?: AbortSignal;
-  /** Milliseconds the call may run before `TaskTimeoutError`; overrides the pool's `timeout`. */
+  /** Milliseconds the call may run before `TaskTimeoutError` (at most 2147483647, or Infinity); overrides the pool's `timeout`. */
   timeout?: number;
 }
 
@@ -65,30 +71,32 @@ export interface CheckedEmbedOptions {
 
 export function checkEmbedOptions(opts: unknown): CheckedEmbedOptions {
   if (opts === undefined) return { normalize: true, pooling: 'mean', truncate: true, signal: undefined, timeout: undefined };
-  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+  if (typeof opts !== 'object' || opts === null || isArray(opts) !== false) {
     throw new InvalidInputError(`embed options must be an object, received ${describeValue(opts)}`);
   }
-  const o = opts as EmbedOptions;
+  // Each option is read exactly once: a getter could answer a valid value to the check and
+  // another one to the call.
+  const o = opts as Record<string, unknown>;
+  const get = (key: keyof EmbedOptions): unknown => read(`options.${key}`, () => o[key]);
   const bool = (key: 'normalize' | 'truncate', fallback: boolean): boolean => {
-    const v = o[key];
+    const v = get(key);
     if (v === undefined) return fallback;
     if (typeof v !== 'boolean') throw new InvalidInputError(`options.${key} must be a boolean, received ${describeValue(v)}`);
     return v;
   };
-  if (o.pooling !== undefined && !POOLINGS.includes(o.pooling)) {
-    throw new InvalidInputError(`options.pooling must be one of ${POOLINGS.map((p) => `'${p}'`).join(', ')}, received ${describeValue(o.pooling)}`);
+  const normalize = bool('normalize', true);
+  const truncate = bool('truncate', true);
+  const pooling = get('pooling');
+  if (pooling !== undefined && !(POOLINGS as readonly unknown[]).includes(pooling)) {
+    throw new InvalidInputError(`options.pooling must be one of ${POOLINGS.map((p) => `'${p}'`).join(', ')}, received ${describeValue(pooling)}`);
   }
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw new InvalidInputError(`options.signal must be an AbortSignal, received ${describeValue(o.signal)}`);
+  const signal = get('signal');
+  if (signal !== undefined && !isAbortSignal(signal)) {
+    throw new InvalidInputError(`options.signal must be an AbortSignal, received ${describeValue(signal)}`);
   }
-  if (o.timeout !== undefined && !(typeof o.timeout === 'number' && o.timeout > 0)) {
-    throw new InvalidInputError(`options.timeout must be a positive number of milliseconds, received ${describeValue(o.timeout)}`);
+  const timeout = get('timeout');
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && (timeout <= MAX_TIMER_MS || timeout === Infinity))) {
+    throw new InvalidInputError(`options.timeout must be a positive number of milliseconds up to ${MAX_TIMER_MS} or Infinity, received ${describeValue(timeout)}`);
   }
-  return {
-    normalize: bool('normalize', true),
-    pooling: o.pooling ?? 'mean',
-    truncate: bool('truncate', true),
-    signal: o.signal,
-    timeout: o.timeout,
-  };
+  return { normalize, pooling: (pooling as Pooling | undefined) ?? 'mean', truncate, signal, timeout: timeout as number | undefined };
 }

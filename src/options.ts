@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { isArray, read as readCallerData } from './caller-data.js';
 import type { FaultInjection } from './protocol.js';
 import { resolve as resolvePath } from 'node:path';
 
@@ -40,7 +41,11 @@ export interface PoolOptions {
    * @default min(available cores, 4)
    */
   threads?: number | { min?: number; max?: number };
-  /** Milliseconds an idle worker above `threads.min` lives. Env: `WARMPOOL_IDLE_TIMEOUT`. @default 30000 */
+  /**
+   * Milliseconds an idle worker above `threads.min` lives (at most {@link MAX_TIMER_MS}, or
+   * `Infinity`). Env: `WARMPOOL_IDLE_TIMEOUT`.
+   * @default 30000
+   */
   idleTimeout?: number;
   /**
    * onnxruntime intra-op threads per worker. The default keeps workers x intra-op threads within
@@ -64,12 +69,12 @@ export interface PoolOptions {
   maxQueue?: number;
   /**
    * Milliseconds a call may wait for a worker before it fails with `QueueTimeoutError`
-   * (`Infinity`: no limit). Env: `WARMPOOL_QUEUE_TIMEOUT`.
+   * (at most {@link MAX_TIMER_MS}; `Infinity`: no limit). Env: `WARMPOOL_QUEUE_TIMEOUT`.
    * @default Infinity
    */
   queueTimeout?: number;
   /**
-   * Default per-call run-time limit in milliseconds (`Infinity`: none); a call past it fails with
+   * Default per-call run-time limit in milliseconds (at most {@link MAX_TIMER_MS}; `Infinity`: none); a call past it fails with
    * `TaskTimeoutError` and the worker keeps its model. Env: `WARMPOOL_TIMEOUT`.
    * @default Infinity
    */
@@ -108,7 +113,11 @@ export interface PoolOptions {
    * @default 67108864 (64 MiB)
    */
   cacheBytes?: number;
-  /** Milliseconds `close()` waits for running calls before it stops the workers. Env: `WARMPOOL_CLOSE_TIMEOUT`. @default 10000 */
+  /**
+   * Milliseconds `close()` waits for running calls before it stops the workers (at most
+   * {@link MAX_TIMER_MS}, or `Infinity`). Env: `WARMPOOL_CLOSE_TIMEOUT`.
+   * @default 10000
+   */
   closeTimeout?: number;
   /**
    * How many times a call whose worker died (crash, exit, out of memory, hung) is run again on
@@ -117,7 +126,7 @@ export interface PoolOptions {
    * @default 1
    */
   retries?: number;
-  /** Milliseconds between health checks of the workers. Env: `WARMPOOL_HEALTH_INTERVAL`. @default 1000 */
+  /** Milliseconds between health checks of the workers (at most {@link MAX_TIMER_MS}). Env: `WARMPOOL_HEALTH_INTERVAL`. @default 1000 */
   healthInterval?: number;
   /**
    * Milliseconds a worker's event loop may stay blocked (its heartbeat stalled) before the worker
@@ -127,7 +136,9 @@ export interface PoolOptions {
   healthTimeout?: number;
   /**
    * V8 limits for each worker (`maxOldGenerationSizeMb`, ...); a worker over them dies and is
-   * replaced. They bound the JavaScript heap only, not onnxruntime's native memory.
+   * replaced. They bound the JavaScript heap only, not onnxruntime's native memory. Heap limits
+   * are positive finite MiB, `codeRangeSizeMb` at most 4096, `stackSizeMb` from 1 to 1024: past
+   * those, starting a worker aborts the process or fails.
    * @default none
    */
   resourceLimits?: ResourceLimits;
@@ -276,12 +287,25 @@ export function defaultThreads(cores = availableParallelism()): number {
   return Math.max(1, Math.min(cores, 4));
 }
 
+/** Shows a received value in a message. Never throws (a revoked Proxy throws even in Array.isArray). */
 const show = (value: unknown): string => {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'symbol') return value.toString();
+  if (isArray(value) === true) return 'an array';
   return `a value of type ${typeof value}`;
 };
+
+/** Reads caller data: a getter or Proxy trap that throws makes a TypeError naming what was being read. */
+const read = <T>(what: string, get: () => T): T => readCallerData(what, get, TypeError);
+
+/** An object literal (or one made with Object.create(null)), not an array, class instance or boxed value. */
+function isPlainObject(value: unknown, what: string): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = read(what, () => Object.getPrototypeOf(value) as unknown);
+  return proto === Object.prototype || proto === null;
+}
 
 type Source = { from: string; value: unknown; fromEnv: boolean };
 
@@ -295,9 +319,12 @@ function pick(
 ): Source | undefined {
   if (explicit !== undefined) return { from: `options.${key}`, value: explicit, fromEnv: false };
   if (env === false) return undefined;
-  const raw = env[envName];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  return { from: `environment variable ${envName}`, value: raw.trim(), fromEnv: true };
+  const from = `environment variable ${envName}`;
+  const raw: unknown = read(from, () => env[envName]);
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string') throw new TypeError(`${from} must be a string, received ${show(raw)}`);
+  if (raw.trim() === '') return undefined;
+  return { from, value: raw.trim(), fromEnv: true };
 }
 
 function toNumber(src: Source): number {
@@ -323,32 +350,57 @@ function integer(src: Source | undefined, fallback: number, min: number, max = N
   return n;
 }
 
-/** A positive finite number of `unit` (milliseconds unless said), or Infinity where allowed. */
-function millis(src: Source | undefined, fallback: number, allowInfinity: boolean, unit = 'milliseconds'): number {
+/**
+ * Node's timers hold a signed 32-bit count of milliseconds (about 24.8 days): a longer delay fires
+ * after 1 ms instead, with a warning on stderr. Options that arm a timer stop there (or are Infinity).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A positive finite number of `unit` up to `max`, or Infinity where allowed. */
+function millis(src: Source | undefined, fallback: number, allowInfinity: boolean, max = MAX_TIMER_MS, unit = 'milliseconds'): number {
   if (!src) return fallback;
   const n = toNumber(src);
   if (n === Infinity && allowInfinity) return n;
-  if (!Number.isFinite(n) || n <= 0) {
-    const range = allowInfinity ? `a positive number of ${unit} or Infinity` : `a positive number of ${unit}`;
+  if (!Number.isFinite(n) || n <= 0 || n > max) {
+    const upTo = Number.isFinite(max) ? ` up to ${max}` : '';
+    const range = `a positive number of ${unit}${upTo}${allowInfinity ? ' or Infinity' : ''}`;
     throw new RangeError(`${src.from} must be ${range}, received ${show(src.value)}`);
   }
   return n;
 }
 
-const LIMIT_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+/**
+ * The range each V8 limit may take. Outside them a worker does not just fail: a stack under about
+ * a quarter of a MiB, or a code range of 1e8 MiB, aborts the whole process as the worker starts;
+ * a stack of 64 GiB makes the Worker constructor throw (EAGAIN). Node's defaults: 4 MiB of stack,
+ * heap and code range sized by V8.
+ */
+const LIMITS = {
+  maxOldGenerationSizeMb: { min: 0, max: Infinity },
+  maxYoungGenerationSizeMb: { min: 0, max: Infinity },
+  codeRangeSizeMb: { min: 0, max: 4096 },
+  stackSizeMb: { min: 1, max: 1024 },
+} as const;
+type LimitKey = keyof typeof LIMITS;
 
 function limits(value: unknown): ResourceLimits | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (!isPlainObject(value, 'options.resourceLimits')) {
     throw new TypeError(`options.resourceLimits must be an object, received ${show(value)}`);
   }
   const out: ResourceLimits = {};
-  for (const [key, v] of Object.entries(value)) {
-    if (!(LIMIT_KEYS as readonly string[]).includes(key)) {
-      throw new TypeError(`unknown resource limit ${JSON.stringify(key)}; valid ones are ${LIMIT_KEYS.join(', ')}`);
+  for (const [key, v] of read('options.resourceLimits', () => Object.entries(value))) {
+    if (!Object.hasOwn(LIMITS, key)) {
+      throw new TypeError(`options.resourceLimits has unknown resource limit ${JSON.stringify(key)}; valid ones are ${Object.keys(LIMITS).join(', ')}`);
     }
-    if (typeof v !== 'number' || !(v > 0)) throw new RangeError(`options.resourceLimits.${key} must be a positive number, received ${show(v)}`);
-    out[key as (typeof LIMIT_KEYS)[number]] = v;
+    const { min, max } = LIMITS[key as LimitKey];
+    // min 0 is exclusive (a limit of 0 means none to Node); min 1 (the stack) inclusive.
+    const ok = typeof v === 'number' && Number.isFinite(v) && (min === 0 ? v > 0 : v >= min) && v <= max;
+    if (!ok) {
+      const range = min === 0 ? (max === Infinity ? 'a positive finite number' : `a positive number up to ${max}`) : `a number from ${min} to ${max}`;
+      throw new RangeError(`options.resourceLimits.${key} must be ${range}, received ${show(v)}`);
+    }
+    out[key as LimitKey] = v;
   }
   return Object.freeze(out);
 }
@@ -371,11 +423,11 @@ function faults(src: Source | undefined): FaultInjection | undefined {
         }),
     );
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (!isPlainObject(value, src.from)) {
     throw new TypeError(`${src.from} must be an object like { crash: 0.01 }, received ${show(src.value)}`);
   }
   const out: FaultInjection = {};
-  for (const [key, v] of Object.entries(value)) {
+  for (const [key, v] of read(src.from, () => Object.entries(value))) {
     if ((INDEX_FAULT_KINDS as readonly string[]).includes(key)) {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
         throw new RangeError(`${src.from}.${key} must be a request number from 1, received ${show(v)}`);
@@ -441,15 +493,19 @@ const KNOWN_KEYS = new Set([
  * Validates options once and fills in environment variables and defaults.
  * Throws `TypeError` for a wrong type and `RangeError` for a value out of range or a conflict.
  */
-export function resolveOptions(options: PoolOptions = {}, cores = availableParallelism()): ResolvedOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`options must be an object, received ${show(options)}`);
+export function resolveOptions(input: PoolOptions = {}, cores = availableParallelism()): ResolvedOptions {
+  if (typeof input !== 'object' || input === null || read('options', () => Array.isArray(input))) {
+    throw new TypeError(`options must be an object, received ${show(input)}`);
   }
-  for (const key of Object.keys(options)) {
+  for (const key of read('options', () => Object.keys(input))) {
     if (!KNOWN_KEYS.has(key)) {
       throw new TypeError(`unknown option ${JSON.stringify(key)}; valid options are ${[...KNOWN_KEYS].join(', ')}`);
     }
   }
+  // Each option is read once: a getter could answer a valid value to the check and another one later.
+  const copy: Record<string, unknown> = {};
+  for (const key of KNOWN_KEYS) copy[key] = read(`options.${key}`, () => (input as Record<string, unknown>)[key]);
+  const options = copy as PoolOptions;
   const env = options.env === undefined ? process.env : options.env;
   if (env !== false && (typeof env !== 'object' || env === null)) {
     throw new TypeError(`options.env must be an object or false, received ${show(env)}`);
@@ -458,10 +514,17 @@ export function resolveOptions(options: PoolOptions = {}, cores = availableParal
 
   let explicitMin: unknown;
   let explicitMax: unknown;
-  const threads = options.threads;
+  const threads: unknown = options.threads;
   if (typeof threads === 'object' && threads !== null) {
-    explicitMin = threads.min;
-    explicitMax = threads.max;
+    // Only { min, max }: an array, a Date or a typo'd key would otherwise mean the default silently.
+    if (!isPlainObject(threads, 'options.threads')) {
+      throw new TypeError(`options.threads must be a number or { min, max }, received ${show(threads)}`);
+    }
+    for (const key of read('options.threads', () => Object.keys(threads))) {
+      if (key !== 'min' && key !== 'max') throw new TypeError(`unknown option ${JSON.stringify(`threads.${key}`)}; options.threads takes min and max`);
+    }
+    explicitMin = read('options.threads.min', () => threads.min);
+    explicitMax = read('options.threads.max', () => threads.max);
   } else if (threads !== undefined) {
     if (typeof threads !== 'number') {
       throw new TypeError(`options.threads must be a number or { min, max }, received ${show(threads)}`);
@@ -510,9 +573,10 @@ export function resolveOptions(options: PoolOptions = {}, cores = availableParal
     closeTimeout: millis(get('closeTimeout', options.closeTimeout), DEFAULTS.closeTimeout, true),
     retries: integer(get('retries', options.retries), DEFAULTS.retries, 0, 100),
     healthInterval: millis(get('healthInterval', options.healthInterval), DEFAULTS.healthInterval, false),
-    healthTimeout: millis(get('healthTimeout', options.healthTimeout), DEFAULTS.healthTimeout, false),
+    // Compared with a heartbeat's age, never handed to a timer: no timer limit.
+    healthTimeout: millis(get('healthTimeout', options.healthTimeout), DEFAULTS.healthTimeout, false, Infinity),
     resourceLimits: limits(options.resourceLimits),
-    recycleHeapMb: millis(get('recycleHeapMb', options.recycleHeapMb), DEFAULTS.recycleHeapMb, true, 'MiB'),
+    recycleHeapMb: millis(get('recycleHeapMb', options.recycleHeapMb), DEFAULTS.recycleHeapMb, true, Infinity, 'MiB'),
     cpuMemArena: bool(get('cpuMemArena', options.cpuMemArena), DEFAULTS.cpuMemArena),
     memPattern: bool(get('memPattern', options.memPattern), DEFAULTS.memPattern),
     faultInjection: faults(get('faultInjection', options.faultInjection)),

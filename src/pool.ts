@@ -34,7 +34,7 @@ import { checkEmbedOptions, normalizeTexts, type CheckedEmbedOptions, type Embed
 import { Fleet } from './fleet.js';
 import type { ModelInfo } from './worker-host.js';
 import { resolveModel } from './model.js';
-import { resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
+import { MAX_TIMER_MS, resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
 import { CONTROL_ALL, callFlags, type EmbedResult, type EmbedTask, type ModelSpec, type TaskResult } from './protocol.js';
 import { Supervisor, type WorkerPhase } from './supervisor.js';
 import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
@@ -88,7 +88,7 @@ export type ReloadOptions = Pick<PoolOptions, 'model' | 'dtype' | 'allowRemoteMo
 export type PoolState = 'idle' | 'starting' | 'ready' | 'failed' | 'closing' | 'closed';
 
 export interface CloseOptions {
-  /** Milliseconds to let running calls finish; defaults to the pool's `closeTimeout`. */
+  /** Milliseconds to let running calls finish (at most 2147483647, or Infinity); defaults to the pool's `closeTimeout`. */
   timeout?: number;
 }
 
@@ -306,8 +306,8 @@ export class WarmPool implements AsyncDisposable {
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return this.#closing;
     const timeout = options.timeout ?? this.options.closeTimeout;
-    if (!(typeof timeout === 'number' && timeout >= 0)) {
-      return Promise.reject(new RangeError(`close timeout must be a non-negative number of milliseconds, received ${String(timeout)}`));
+    if (!(typeof timeout === 'number' && timeout >= 0 && (timeout <= MAX_TIMER_MS || timeout === Infinity))) {
+      return Promise.reject(new RangeError(`close timeout must be a non-negative number of milliseconds up to ${MAX_TIMER_MS} or Infinity, received ${typeof timeout === 'number' ? String(timeout) : describe(timeout)}`));
     }
     this.#closing = this.#close(timeout);
     return this.#closing;
@@ -408,9 +408,25 @@ export class WarmPool implements AsyncDisposable {
   #start(): void {
     if (this.#state !== 'idle' || !this.#model) return;
     this.#state = 'starting';
-    this.#fleet = new Fleet({
+    const model = this.#model;
+    try {
+      this.#fleet = this.#newFleet(model);
+    } catch (error) {
+      // The thread could not be created at all (out of threads or memory): a typed failure, not a throw.
+      this.#fail(cannotStart(model, error));
+      return;
+    }
+    this.#healthTimer = setInterval(() => {
+      this.#fleet?.rescan();
+      this.#supervisor.check();
+    }, this.options.healthInterval);
+    this.#healthTimer.unref();
+  }
+
+  #newFleet(model: ModelSpec): Fleet {
+    return new Fleet({
       poolId: this.id,
-      model: this.#model,
+      model,
       options: this.options,
       stats: this.#stats,
       control: this.#control.buffer as SharedArrayBuffer,
@@ -435,11 +451,6 @@ export class WarmPool implements AsyncDisposable {
         error: (threadId, error) => this.#publishWorkerError(threadId, error),
       },
     });
-    this.#healthTimer = setInterval(() => {
-      this.#fleet?.rescan();
-      this.#supervisor.check();
-    }, this.options.healthInterval);
-    this.#healthTimer.unref();
   }
 
   /**
@@ -515,6 +526,8 @@ export class WarmPool implements AsyncDisposable {
       let result: EmbedResult | undefined;
       if (misses.length > 0) {
         if (this.#state === 'idle') this.#start();
+        // Starting can fail at once (no worker thread could be created).
+        if (this.state === 'failed') throw this.#failedError();
         call = this.#enqueue(misses, opts, began);
         result = await call.promise;
         if (hits && misses.length < texts.length && epoch !== this.#cacheEpoch) {
@@ -841,6 +854,11 @@ function assemble(count: number, hits: (CachedVector | undefined)[] | undefined,
     } else data.set(result!.data.subarray(m * width, ++m * width), i * width);
   }
   return { data, dims: [count, width], tokens };
+}
+
+/** Creating the worker threads failed (the Worker constructor throws, e.g. EAGAIN when out of threads or memory). */
+function cannotStart(model: ModelSpec, error: unknown): ModelLoadError {
+  return new ModelLoadError(`could not start a worker thread for model ${model.label}: ${describe(error)}`, { cause: error });
 }
 
 /**

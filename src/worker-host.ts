@@ -171,11 +171,15 @@ export class WorkerHost {
   run(task: EmbedTask): Promise<TaskResult> {
     this.#activeTasks++;
     const done = (): void => {
-      if (--this.#activeTasks === 0) {
+      if (--this.#activeTasks > 0) return;
+      // Tell waiters once the task's callers have their answers (their handlers run after this
+      // one) and unless a retry has made the generation busy again meanwhile.
+      setImmediate(() => {
+        if (this.#activeTasks > 0) return;
         const waiters = this.#onIdle;
         this.#onIdle = [];
         for (const resolve of waiters) resolve();
-      }
+      });
     };
     return (this.piscina.run(task) as Promise<TaskResult>)
       .then((result) => {
@@ -187,10 +191,11 @@ export class WorkerHost {
       .finally(done);
   }
 
-  /** Resolves when no task of this host runs, or after `timeout` ms. */
+  /** Resolves when no task of this host runs, or after `timeout` ms (`Infinity`: no deadline). */
   async whenIdle(timeout: number): Promise<void> {
     if (this.#activeTasks === 0) return;
     const idle = new Promise<void>((resolve) => this.#onIdle.push(resolve));
+    // Node turns a delay it cannot hold (Infinity, or past 2^31 - 1 ms) into 1 ms: no timer then.
     if (timeout === Infinity) return idle;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {

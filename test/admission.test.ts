@@ -144,6 +144,29 @@ describe('#close', () => {
     expect(s.rejected).toBe(2);
   });
 
+  it('with timeout Infinity waits for running calls however long they take', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const pool = await slowPool({ closeTimeout: Infinity });
+      const running = settle(pool.embed(SLOW));
+      await dispatched();
+      await pool.close();
+      expect((await running).ok).toBe(true);
+      // Node turns a timer it cannot hold into a 1 ms one, with a TimeoutOverflowWarning.
+      expect(warnings.map((w) => w.name)).not.toContain('TimeoutOverflowWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it("refuses a close timeout past Node's timer limit with RangeError", async () => {
+    const pool = createPool({ threads: 1, warmup: 'lazy' });
+    pools.push(pool);
+    await expect(pool.close({ timeout: 2 ** 31 })).rejects.toThrow(/close timeout must be a non-negative number of milliseconds up to 2147483647 or Infinity, received 2147483648/);
+  });
+
   it('answers running calls with PoolClosedError once the close deadline passes', async () => {
     const pool = await slowPool();
     const running = settle(pool.embed(SLOW));

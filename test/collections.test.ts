@@ -153,6 +153,74 @@ describe('#search', () => {
   });
 });
 
+describe('bad input to collection calls', () => {
+  const c = { collection: 'bad-input' };
+  beforeAll(async () => {
+    await pool.index([{ id: 'plain', text: 'a dog slept by the fire', metadata: { topic: 'pets', tags: ['a', 'b'] } }, { id: 'none', text: 'no metadata at all' }], c);
+  });
+
+  it('shows BigInt, cyclic and Symbol values in messages instead of failing to print them', async () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    await expect(pool.search('x', { ...c, k: 3n as never })).rejects.toThrow(/k must be an integer from 1 to 10000, received 3n/);
+    await expect(pool.index([{ id: 5n, text: 'x' } as never], c)).rejects.toThrow(/docs\[0\]\.id must be a non-empty string, received 5n/);
+    await expect(pool.get([5n] as never, c)).rejects.toThrow(/ids\[0\] must be a string, received 5n/);
+    await expect(pool.search('x', { collection: Symbol('c') as never })).rejects.toThrow(/received Symbol\(c\)/);
+    await expect(pool.search('x', { ...c, filter: { a: { $in: [cyclic] } } as never })).rejects.toThrow(/filter\.a\.\$in has an invalid value/);
+    for (const call of [pool.search('x', { ...c, k: 3n as never }), pool.search('x', { ...c, filter: { a: 1n } as never })]) {
+      await expect(call).rejects.toBeInstanceOf(InvalidInputError);
+    }
+  });
+
+  it('refuses options that are not an object rather than using the default collection', async () => {
+    await expect(pool.index('text', 5 as never)).rejects.toThrow(/options must be an object, received 5/);
+    await expect(pool.search('text', null as never)).rejects.toThrow(InvalidInputError);
+    await expect(pool.count('bad-input' as never)).rejects.toThrow(/options must be an object, received "bad-input"/);
+    // A typed array's filter method would read as options.filter.
+    await expect(pool.search('text', new Float64Array(0) as never)).rejects.toThrow(/options must be an object, received a Float64Array/);
+  });
+
+  it('refuses vectors holding NaN or infinities, and vectors of no numbers', async () => {
+    const nan = new Float32Array(100).fill(0.1);
+    nan[7] = NaN;
+    await expect(pool.index({ id: 'n', text: 'x', vector: nan }, c)).rejects.toThrow(/docs\[0\]\.vector\[7\] is NaN as a float32/);
+    await expect(pool.search(nan, c)).rejects.toThrow(/the query\[7\] is NaN/);
+    // 1e40 is a finite double but no float32.
+    await expect(pool.search([1e40, ...new Array(99).fill(0)], c)).rejects.toThrow(/the query\[0\] is Infinity as a float32/);
+    // A collection created with dimension 0 lost its document when reopened.
+    await expect(pool.index({ id: 'z', text: 'x', vector: [] }, { collection: 'zero-dims' })).rejects.toThrow(/has dimension 0; a vector has 1 to 65536 numbers/);
+    await expect(pool.count({ collection: 'zero-dims' })).rejects.toThrow(CollectionNotFoundError);
+  });
+
+  it('refuses ids and texts with a lone surrogate, which the UTF-8 files would turn into U+FFFD', async () => {
+    await expect(pool.index({ id: 'a\ud800', text: 'fine text' }, c)).rejects.toThrow(/docs\[0\]\.id contains a lone UTF-16 surrogate/);
+    await expect(pool.index({ id: 'v', text: 'bad \udc00', vector: new Float32Array(100).fill(0.1) }, c)).rejects.toThrow(/docs\[0\]\.text contains a lone UTF-16 surrogate/);
+    await expect(pool.index(['fine', '   '], c)).rejects.toThrow(/docs\[1\] is empty or only whitespace/);
+    await expect(pool.get('\ud800', c)).rejects.toThrow(/ids contains a lone UTF-16 surrogate/);
+  });
+
+  it('turns documents and options that throw when read into InvalidInputError', async () => {
+    const boom = (): never => {
+      throw new Error('boom');
+    };
+    await expect(pool.index([Object.defineProperty({ id: 'g' }, 'text', { get: boom, enumerable: true }) as never], c)).rejects.toThrow(/docs\[0\] could not be read: Error: boom/);
+    await expect(pool.search('x', new Proxy({}, { get: boom }))).rejects.toThrow(/options\.collection could not be read/);
+    await expect(pool.get(new Proxy(['a'], { get: (t, k) => (k === '0' ? boom() : Reflect.get(t, k)) }), c)).rejects.toThrow(/ids could not be read/);
+    // instanceof asks a Proxy for its prototype.
+    await expect(pool.search(new Proxy({}, { getPrototypeOf: boom }) as never, c)).rejects.toThrow(/the query could not be read: Error: boom/);
+  });
+
+  it('matches filter fields on the metadata itself, never on its prototype, and refuses NaN', async () => {
+    const ids = async (filter: object) => (await pool.search('dog', { ...c, filter: filter as never })).map((h) => h.id);
+    expect(await ids({ constructor: { $exists: true } })).toEqual([]);
+    expect(await ids({ toString: { $exists: true } })).toEqual([]);
+    expect(await ids({ 'tags.length': 2 })).toEqual([]);
+    expect(await ids({ 'tags.1': 'b' })).toEqual(['plain']);
+    expect(await ids({ topic: { $exists: true } })).toEqual(['plain']);
+    await expect(pool.search('dog', { ...c, filter: { n: { $gt: NaN } } })).rejects.toThrow(/filter\.n\.\$gt has an invalid value NaN/);
+  });
+});
+
 describe('#collections', () => {
   it('lists, creates (idempotently with the same settings), and drops', async () => {
     const api = pool.collections();

@@ -41,12 +41,48 @@ describe('bad input', () => {
     ['normalize', { normalize: 'yes' }, /options.normalize must be a boolean/],
     ['pooling', { pooling: 'max' }, /options.pooling must be one of 'mean', 'cls', received the string "max"/],
     ['timeout', { timeout: -1 }, /options.timeout must be a positive number/],
+    ['timeout past the timer limit', { timeout: 2 ** 31 }, /options.timeout must be a positive number of milliseconds up to 2147483647 or Infinity, received number 2147483648/],
     ['signal', { signal: {} }, /options.signal must be an AbortSignal/],
     ['options itself', 'fast', /embed options must be an object/],
   ])('rejects a bad %s option', async (_name, options, message) => {
     const error = await pool.embed('text', options as never).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidInputError);
     expect((error as Error).message).toMatch(message);
+  });
+
+  const boom = (): never => {
+    throw new Error('boom');
+  };
+  const revoked = Proxy.revocable([], {});
+  revoked.revoke();
+  it.each([
+    ['an element behind a throwing getter', Object.defineProperty(['a', 'b'], 1, { get: boom }), /input\[1\] could not be read: Error: boom/],
+    ['an array Proxy whose reads throw', new Proxy(['a'], { get: (t, k) => (k === '0' ? boom() : Reflect.get(t, k)) }), /input\[0\] could not be read/],
+    ['a revoked Proxy', revoked.proxy, /input could not be read: TypeError/],
+    ['a function whose toString throws', Object.assign(() => 1, { toString: boom }), /input must be a string or an array of strings, received a function/],
+  ])('rejects %s with InvalidInputError', async (_name, input, message) => {
+    const error = await pool.embed(input as never).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it.each([
+    ['a throwing getter', Object.defineProperty({}, 'normalize', { get: boom, enumerable: true }), /options.normalize could not be read: Error: boom/],
+    ['a Proxy whose reads throw', new Proxy({}, { get: boom }), /could not be read/],
+    ['an object made from AbortSignal.prototype', { signal: Object.create(AbortSignal.prototype) as AbortSignal }, /options.signal must be an AbortSignal, received an object/],
+    ['a pooling that is a function whose toString throws', { pooling: Object.assign(() => 1, { toString: boom }) }, /options.pooling must be one of 'mean', 'cls', received a function/],
+  ])('rejects options with %s', async (_name, options, message) => {
+    const error = await pool.embed('text', options as never).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it('reads each option once, so a getter cannot pass the check with one value and run with another', async () => {
+    let reads = 0;
+    const options = { get pooling() { return reads++ === 0 ? 'cls' : 'max'; } };
+    const v = await pool.embed('a man playing a guitar', options as never);
+    expect(reads).toBe(1);
+    expect(v).toEqual(await pool.embed('a man playing a guitar', { pooling: 'cls' }));
   });
 
   it('never throws synchronously', () => {
@@ -81,7 +117,7 @@ describe('bad input', () => {
     const s = pool.stats();
     expect(s.modelLoads).toBe(1);
     expect(s.workers.filter((w) => w.state === 'ready')).toHaveLength(1);
-    expect(s.invalidInputs).toBeGreaterThanOrEqual(cases.length + 5);
+    expect(s.invalidInputs).toBeGreaterThanOrEqual(cases.length + 13);
     expect(await pool.embed('still fine')).toHaveLength(100);
   });
 });

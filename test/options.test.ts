@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, ENV_VARS, createPool, defaultThreads, resolveOptions } from './helpers.js';
+import { DEFAULTS, ENV_VARS, MAX_TIMER_MS, createPool, defaultThreads, resolveOptions } from './helpers.js';
 
 const noEnv = { env: false as const };
 
@@ -64,22 +64,34 @@ describe('resolveOptions', () => {
     [{ dtype: 'fp64' }, RangeError, /options.dtype must be one of 'auto', 'fp32'.*received "fp64"/],
     [{ allowRemoteModels: 'yes' }, TypeError, /options.allowRemoteModels must be a boolean, received "yes"/],
     [{ cacheDir: 5 }, TypeError, /options.cacheDir must be a non-empty string/],
-    [{ idleTimeout: -5 }, RangeError, /options.idleTimeout must be a positive number of milliseconds or Infinity, received -5/],
+    [{ idleTimeout: -5 }, RangeError, /options.idleTimeout must be a positive number of milliseconds up to 2147483647 or Infinity, received -5/],
+    // Node would fire a longer timer after 1 ms.
+    [{ idleTimeout: 2 ** 31 }, RangeError, /options.idleTimeout must be a positive number of milliseconds up to 2147483647 or Infinity, received 2147483648/],
+    [{ timeout: 3e9 }, RangeError, /options.timeout must be .* up to 2147483647 or Infinity, received 3000000000/],
+    [{ queueTimeout: 1e12 }, RangeError, /options.queueTimeout must be .* up to 2147483647/],
+    [{ closeTimeout: Number.MAX_SAFE_INTEGER }, RangeError, /options.closeTimeout must be .* up to 2147483647/],
+    [{ healthInterval: 2 ** 31 }, RangeError, /options.healthInterval must be a positive number of milliseconds up to 2147483647, received 2147483648/],
     [{ intraOpThreads: 0 }, RangeError, /options.intraOpThreads must be an integer from 1/],
     [{ warmup: 'soon' }, RangeError, /options.warmup must be one of 'eager', 'lazy', received "soon"/],
     [{ concurrentTasksPerWorker: 0 }, RangeError, /options.concurrentTasksPerWorker must be an integer from 1 to 64/],
     [{ maxQueue: -1 }, RangeError, /options.maxQueue must be an integer from 0/],
     [{ maxQueue: NaN }, TypeError, /options.maxQueue must be a number, received NaN/],
-    [{ queueTimeout: 0 }, RangeError, /options.queueTimeout must be a positive number of milliseconds or Infinity, received 0/],
+    [{ queueTimeout: 0 }, RangeError, /options.queueTimeout must be a positive number of milliseconds up to 2147483647 or Infinity, received 0/],
     [{ timeout: '5' }, TypeError, /options.timeout must be a number, received "5"/],
     [{ batchSize: 0 }, RangeError, /options.batchSize must be an integer from 1 to 4096/],
     [{ closeTimeout: -1 }, RangeError, /options.closeTimeout must be/],
     [{ retries: -1 }, RangeError, /options.retries must be an integer from 0 to 100, received -1/],
-    [{ healthInterval: 0 }, RangeError, /options.healthInterval must be a positive number of milliseconds, received 0/],
+    [{ healthInterval: 0 }, RangeError, /options.healthInterval must be a positive number of milliseconds up to 2147483647, received 0/],
     [{ healthTimeout: Infinity }, RangeError, /options.healthTimeout must be a positive number of milliseconds, received Infinity/],
     [{ resourceLimits: 5 }, TypeError, /options.resourceLimits must be an object, received 5/],
     [{ resourceLimits: { maxHeap: 5 } }, TypeError, /unknown resource limit "maxHeap"; valid ones are maxOldGenerationSizeMb/],
-    [{ resourceLimits: { maxOldGenerationSizeMb: 0 } }, RangeError, /options.resourceLimits.maxOldGenerationSizeMb must be a positive number, received 0/],
+    [{ resourceLimits: { maxOldGenerationSizeMb: 0 } }, RangeError, /options.resourceLimits.maxOldGenerationSizeMb must be a positive finite number, received 0/],
+    [{ resourceLimits: { maxYoungGenerationSizeMb: Infinity } }, RangeError, /maxYoungGenerationSizeMb must be a positive finite number, received Infinity/],
+    // Each of these aborted the whole process (or threw EAGAIN) when the worker started.
+    [{ resourceLimits: { stackSizeMb: 0.1 } }, RangeError, /options.resourceLimits.stackSizeMb must be a number from 1 to 1024, received 0.1/],
+    [{ resourceLimits: { stackSizeMb: 65_536 } }, RangeError, /stackSizeMb must be a number from 1 to 1024, received 65536/],
+    [{ resourceLimits: { codeRangeSizeMb: 1e8 } }, RangeError, /options.resourceLimits.codeRangeSizeMb must be a positive number up to 4096, received 100000000/],
+    [{ resourceLimits: [] }, TypeError, /options.resourceLimits must be an object, received an array/],
     [{ faultInjection: { crash: 2 } }, RangeError, /options.faultInjection.crash must be a probability from 0 to 1, received 2/],
     [{ faultInjection: { explode: 0.1 } }, TypeError, /unknown fault "explode"; valid ones are crash, exit, hang, indexCrash, indexExit/],
     [{ faultInjection: { indexExit: 0.5 } }, RangeError, /options.faultInjection.indexExit must be a request number from 1, received 0.5/],
@@ -98,6 +110,53 @@ describe('resolveOptions', () => {
   ])('rejects %j', (options, ErrorClass, message) => {
     expect(() => resolveOptions({ ...noEnv, ...(options as object) })).toThrow(ErrorClass);
     expect(() => resolveOptions({ ...noEnv, ...(options as object) })).toThrow(message);
+  });
+
+  it("takes timer options up to Node's timer limit, and healthTimeout (no timer) past it", () => {
+    const o = resolveOptions({ ...noEnv, timeout: MAX_TIMER_MS, idleTimeout: MAX_TIMER_MS, closeTimeout: Infinity, healthInterval: MAX_TIMER_MS, healthTimeout: 1e12 });
+    expect(o).toMatchObject({ timeout: MAX_TIMER_MS, idleTimeout: MAX_TIMER_MS, closeTimeout: Infinity, healthInterval: MAX_TIMER_MS, healthTimeout: 1e12 });
+    expect(MAX_TIMER_MS).toBe(2 ** 31 - 1);
+  });
+
+  it.each([
+    ['an array', [4], /options.threads must be a number or \{ min, max \}, received an array/],
+    ['a Date', new Date(), /options.threads must be a number or \{ min, max \}, received a value of type object/],
+    ['an unknown key', { mni: 2 }, /unknown option "threads.mni"; options.threads takes min and max/],
+  ])('rejects threads given as %s instead of silently using the default', (_name, threads, message) => {
+    expect(() => resolveOptions({ ...noEnv, threads: threads as never })).toThrow(TypeError);
+    expect(() => resolveOptions({ ...noEnv, threads: threads as never })).toThrow(message);
+  });
+
+  it('rejects an environment variable that is not a string, showing the value', () => {
+    expect(() => resolveOptions({ env: { WARMPOOL_THREADS: 5 as never } })).toThrow(/environment variable WARMPOOL_THREADS must be a string, received 5/);
+    expect(() => resolveOptions({ env: { WARMPOOL_THREADS: 5 as never } })).toThrow(TypeError);
+  });
+
+  it('turns options that throw when read into a TypeError naming the option', () => {
+    const boom = (): never => {
+      throw new Error('boom');
+    };
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const cases: [unknown, RegExp][] = [
+      [Object.defineProperty({ env: false }, 'threads', { get: boom, enumerable: true }), /options.threads could not be read: Error: boom/],
+      [{ env: false, threads: Object.defineProperty({}, 'min', { get: boom, enumerable: true }) }, /options.threads.min could not be read/],
+      [{ env: false, resourceLimits: new Proxy({}, { ownKeys: boom }) }, /options.resourceLimits could not be read/],
+      [{ env: new Proxy({}, { get: boom }) }, /environment variable WARMPOOL_\w+ could not be read/],
+      [new Proxy({}, { ownKeys: boom }), /options could not be read/],
+      [{ env: false, threads: revoked.proxy }, /options.threads could not be read: TypeError/],
+    ];
+    for (const [options, message] of cases) {
+      expect(() => resolveOptions(options as never)).toThrow(TypeError);
+      expect(() => resolveOptions(options as never)).toThrow(message);
+    }
+  });
+
+  it('reads each option once', () => {
+    let reads = 0;
+    const options = { env: false as const, get maxQueue() { return reads++ === 0 ? 7 : -1; } };
+    expect(resolveOptions(options).maxQueue).toBe(7);
+    expect(reads).toBe(1);
   });
 
   it('rejects a non-object', () => {

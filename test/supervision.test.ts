@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CHANNEL_NAMES,
+  LONG_TEXT,
   MODELS_DIR,
   ModelLoadError,
   PoolClosedError,
@@ -309,6 +310,15 @@ describe('resourceLimits', () => {
     await tiny.close();
   });
 
+  it('starts and embeds with the stack and code range at the ends of their ranges', async () => {
+    // Past these ends a worker does not fail by itself: it aborts the whole process as it starts.
+    for (const resourceLimits of [{ stackSizeMb: 1, codeRangeSizeMb: 4096 }, { stackSizeMb: 1024, codeRangeSizeMb: 1 }]) {
+      const pool = createPool({ threads: 1, resourceLimits });
+      expect(await pool.embed('fits')).toHaveLength(100);
+      await pool.close();
+    }
+  });
+
   it('accepts onnxruntime memory settings without changing results', async () => {
     const a = createPool({ threads: 1, cpuMemArena: false, memPattern: false, cacheBytes: 0 });
     const b = createPool({ threads: 1, cacheBytes: 0 });
@@ -520,6 +530,29 @@ describe('#reload', () => {
     expect(await reload).toBeInstanceOf(PoolClosedError);
     expect(pool.state).toBe('closed');
     expect(pool.health().workers).toEqual([]);
+  });
+
+  it('retires the old workers only once their running calls are done, without retrying them', async () => {
+    // One text per model run: between runs the old worker is out of onnxruntime and could be terminated.
+    const pool = createPool({ model: 'minilm-shape', threads: 1, retries: 0, batchSize: 1 });
+    await pool.ready();
+    let running: Promise<unknown> | undefined;
+    // The call starts on the old worker just as the new one is warm, so it is still running when
+    // the reload switches over and retires the old worker.
+    const onReady = (message: unknown): void => {
+      if ((message as { poolId: string }).poolId !== pool.id || running) return;
+      running = pool.embed(Array.from({ length: 6 }, (_, i) => `${i} ${LONG_TEXT}`)).then(() => 'answered', (error: unknown) => error);
+    };
+    diagnostics.subscribe(CHANNEL_NAMES.workerReady, onReady);
+    try {
+      await pool.reload({ model: 'glove-100d' });
+    } finally {
+      diagnostics.unsubscribe(CHANNEL_NAMES.workerReady, onReady);
+    }
+    expect(running).toBeDefined();
+    expect(await running).toBe('answered');
+    expect(pool.stats().retries).toBe(0);
+    await pool.close();
   });
 
   it('keeps the current model when the new one cannot be loaded', async () => {

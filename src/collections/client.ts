@@ -3,11 +3,13 @@
  * workers, and sends vectors to the one index worker that owns the store (through
  * {@link IndexSupervisor}, which keeps that worker running).
  */
+import { isAbortSignal } from '../caller-data.js';
 import { AbortError, InvalidInputError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import type { ModelInfo, PackedVectors } from '../pool.js';
-import { checkDocs, checkIds, checkSearch, collectionName, collectionSettings, toVector } from './inputs.js';
+import { callOptions, checkDocs, checkIds, checkSearch, checkText, collectionName, collectionSettings, toVector } from './inputs.js';
 import { IndexSupervisor, type IndexHealth } from './index-supervisor.js';
+import { show } from './show.js';
 import type { IndexRequest } from './protocol.js';
 import {
   COLLECTION_DEFAULTS,
@@ -61,7 +63,8 @@ export class CollectionsClient {
   }
 
   async index(docs: readonly (Doc | string)[] | Doc | string, options?: IndexDocsOptions): Promise<IndexResult> {
-    const collection = collectionName(options);
+    const o = callOptions(options, ['collection', 'create'] as const);
+    const collection = collectionName(o.collection);
     const checked = checkDocs(docs);
     if (checked.length === 0) return { ids: [], count: 0 };
     const toEmbed = checked.filter((d) => !d.vector);
@@ -83,7 +86,7 @@ export class CollectionsClient {
     await this.#call({
       op: 'upsert',
       collection,
-      settings: collectionSettings(collection, options?.create, dims),
+      settings: collectionSettings(collection, o.create, dims),
       ids,
       texts: checked.map((d) => d.text),
       metadata: checked.map((d) => d.metadata),
@@ -97,10 +100,15 @@ export class CollectionsClient {
    * Indexes documents from any (async) iterable in batches of `batchSize`, pulling the next batch
    * only while at most one is being written: no more than two batches are ever held.
    */
-  async indexStream(source: AsyncIterable<Doc | string> | Iterable<Doc | string>, options: IndexStreamOptions = {}): Promise<{ count: number; batches: number }> {
-    const batchSize = options.batchSize ?? COLLECTION_DEFAULTS.streamBatchSize;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, received ${JSON.stringify(batchSize)}`);
-    collectionName(options);
+  async indexStream(source: AsyncIterable<Doc | string> | Iterable<Doc | string>, options?: IndexStreamOptions): Promise<{ count: number; batches: number }> {
+    const o = callOptions(options, ['collection', 'create', 'batchSize', 'onProgress', 'signal'] as const);
+    const batchSize = o.batchSize ?? COLLECTION_DEFAULTS.streamBatchSize;
+    if (!Number.isInteger(batchSize) || (batchSize as number) < 1) throw new RangeError(`batchSize must be a positive integer, received ${show(batchSize)}`);
+    if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new InvalidInputError(`options.onProgress must be a function, received ${show(o.onProgress)}`);
+    if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError(`options.signal must be an AbortSignal, received ${show(o.signal)}`);
+    const onProgress = o.onProgress as IndexStreamOptions['onProgress'];
+    const signal = o.signal as AbortSignal | undefined;
+    const batchOptions: IndexDocsOptions = { collection: collectionName(o.collection), create: o.create as IndexDocsOptions['create'] };
     const started = performance.now();
     let indexed = 0;
     let batches = 0;
@@ -109,11 +117,11 @@ export class CollectionsClient {
     const send = async (batch: (Doc | string)[]): Promise<void> => {
       await inFlight;
       if (failure) throw failure.error;
-      inFlight = this.index(batch, options).then(
+      inFlight = this.index(batch, batchOptions).then(
         ({ count }) => {
           indexed += count;
           batches++;
-          options.onProgress?.({ indexed, batches, elapsedMs: performance.now() - started });
+          onProgress?.({ indexed, batches, elapsedMs: performance.now() - started });
         },
         (error: unknown) => {
           failure = { error };
@@ -122,10 +130,10 @@ export class CollectionsClient {
     };
     let batch: (Doc | string)[] = [];
     for await (const doc of source) {
-      if (options.signal?.aborted) throw new AbortError(`indexing was aborted after ${indexed} documents`, { cause: options.signal.reason });
+      if (signal?.aborted) throw new AbortError(`indexing was aborted after ${indexed} documents`, { cause: signal.reason });
       if (failure) throw failure.error;
       batch.push(doc);
-      if (batch.length >= batchSize) {
+      if (batch.length >= (batchSize as number)) {
         await send(batch);
         batch = [];
       }
@@ -140,8 +148,7 @@ export class CollectionsClient {
     const o = checkSearch(options);
     let vector: Float32Array;
     if (typeof query === 'string') {
-      if (query.trim() === '') throw new InvalidInputError('the query text is empty');
-      vector = (await this.#pool.embedPacked([query])).data;
+      vector = (await this.#pool.embedPacked([checkText(query, 'the query text')])).data;
     } else {
       // A copy, taken now: a retry after a crash must not see later changes to the caller's array.
       vector = toVector(query, 'the query').slice();
@@ -151,31 +158,34 @@ export class CollectionsClient {
   }
 
   async delete(ids: string | readonly string[], options?: CollectionOption): Promise<number> {
-    return (await this.#call({ op: 'delete', collection: collectionName(options), ids: checkIds(ids) })) as number;
+    const o = callOptions(options, ['collection'] as const);
+    return (await this.#call({ op: 'delete', collection: collectionName(o.collection), ids: checkIds(ids) })) as number;
   }
 
   async get(ids: string | readonly string[], options?: GetOptions): Promise<(StoredDoc | null)[]> {
-    return (await this.#call({ op: 'get', collection: collectionName(options), ids: checkIds(ids), includeVectors: options?.includeVectors === true })) as (StoredDoc | null)[];
+    const o = callOptions(options, ['collection', 'includeVectors'] as const);
+    return (await this.#call({ op: 'get', collection: collectionName(o.collection), ids: checkIds(ids), includeVectors: o.includeVectors === true })) as (StoredDoc | null)[];
   }
 
   async count(options?: CollectionOption): Promise<number> {
-    return (await this.#call({ op: 'count', collection: collectionName(options) })) as number;
+    return (await this.#call({ op: 'count', collection: collectionName(callOptions(options, ['collection'] as const).collection) })) as number;
   }
 
   collections(): CollectionsApi {
     return {
       list: async () => (await this.#call({ op: 'list' })) as CollectionInfo[],
       create: async (name, options) => {
-        const collection = collectionName({ collection: name });
-        let dims = options?.dims;
-        if (dims === undefined) {
+        const collection = collectionName(name);
+        // Checked (and read) once, before the model is awaited: dims 0 stands for "the model's".
+        let settings = collectionSettings(collection, options, 0);
+        if (settings.dims === 0) {
           await this.#pool.ready();
-          dims = this.#pool.model!.dims;
+          settings = { ...settings, dims: this.#pool.model!.dims };
         }
-        return (await this.#call({ op: 'create', settings: collectionSettings(collection, { ...options, dims }, dims) })) as CollectionInfo;
+        return (await this.#call({ op: 'create', settings })) as CollectionInfo;
       },
-      info: async (name) => (await this.#call({ op: 'info', collection: collectionName({ collection: name }) })) as CollectionInfo,
-      drop: async (name) => (await this.#call({ op: 'drop', collection: collectionName({ collection: name }) })) as boolean,
+      info: async (name) => (await this.#call({ op: 'info', collection: collectionName(name) })) as CollectionInfo,
+      drop: async (name) => (await this.#call({ op: 'drop', collection: collectionName(name) })) as boolean,
     };
   }
 

@@ -3,7 +3,9 @@
  * `$eq`, `$ne`, `$nin`, `$exists`, `$gt`, `$gte`, `$lt`, `$lte`. Fields may be dotted paths. All
  * conditions must hold.
  */
+import { isArray, read } from '../caller-data.js';
 import { InvalidInputError } from '../errors.js';
+import { show } from './show.js';
 
 export type Scalar = string | number | boolean | null;
 export interface FieldCondition {
@@ -21,23 +23,35 @@ export type MetadataFilter = Record<string, Scalar | FieldCondition>;
 
 const OPERATORS = ['$eq', '$ne', '$in', '$nin', '$exists', '$gt', '$gte', '$lt', '$lte'];
 
-const isScalar = (v: unknown): v is Scalar => v === null || ['string', 'number', 'boolean'].includes(typeof v);
+/** NaN is no scalar: it equals nothing (metadata is JSON, which has no NaN) and orders against nothing. */
+const isScalar = (v: unknown): v is Scalar =>
+  v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && !Number.isNaN(v));
 
-/** Throws {@link InvalidInputError} for a filter this module cannot evaluate. */
+/**
+ * Checks a filter and returns a plain copy of it: what is checked is exactly what is sent to the
+ * index worker (cloning the caller's object would run its getters again). Throws
+ * {@link InvalidInputError} for a filter this module cannot evaluate.
+ */
 export function checkFilter(filter: unknown): MetadataFilter | undefined {
   if (filter === undefined) return undefined;
-  if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) {
-    throw new InvalidInputError(`filter must be an object such as { lang: 'en' }, received ${JSON.stringify(filter)}`);
+  if (typeof filter !== 'object' || filter === null || isArray(filter) !== false) {
+    throw new InvalidInputError(`filter must be an object such as { lang: 'en' }, received ${show(filter)}`);
   }
-  for (const [field, cond] of Object.entries(filter)) {
-    if (isScalar(cond)) continue;
-    if (typeof cond !== 'object' || Array.isArray(cond)) {
-      throw new InvalidInputError(`filter.${field} must be a string, number, boolean, null or an operator object, received ${JSON.stringify(cond)}`);
+  const fields: [string, Scalar | FieldCondition][] = [];
+  for (const [field, cond] of read('filter', () => Object.entries(filter))) {
+    if (isScalar(cond)) {
+      fields.push([field, cond]);
+      continue;
     }
-    for (const [op, value] of Object.entries(cond as object)) {
+    if (typeof cond !== 'object' || cond === null || isArray(cond) !== false) {
+      throw new InvalidInputError(`filter.${field} must be a string, number, boolean, null or an operator object, received ${show(cond)}`);
+    }
+    const ops: [string, unknown][] = [];
+    for (const [op, raw] of read(`filter.${field}`, () => Object.entries(cond))) {
       if (!OPERATORS.includes(op)) {
         throw new InvalidInputError(`filter.${field} uses unknown operator ${JSON.stringify(op)}; valid operators are ${OPERATORS.join(', ')}`);
       }
+      const value = op === '$in' || op === '$nin' ? (isArray(raw) === true ? read(`filter.${field}.${op}`, () => [...(raw as unknown[])]) : raw) : raw;
       const ok =
         op === '$in' || op === '$nin'
           ? Array.isArray(value) && value.every(isScalar)
@@ -45,17 +59,22 @@ export function checkFilter(filter: unknown): MetadataFilter | undefined {
             ? typeof value === 'boolean'
             : op === '$eq' || op === '$ne'
               ? isScalar(value)
-              : typeof value === 'number' || typeof value === 'string';
-      if (!ok) throw new InvalidInputError(`filter.${field}.${op} has an invalid value ${JSON.stringify(value)}`);
+              : (typeof value === 'number' && !Number.isNaN(value)) || typeof value === 'string';
+      if (!ok) throw new InvalidInputError(`filter.${field}.${op} has an invalid value ${show(value)}`);
+      ops.push([op, value]);
     }
+    fields.push([field, Object.fromEntries(ops) as FieldCondition]);
   }
-  return filter as MetadataFilter;
+  // fromEntries defines own properties, so a field named __proto__ stays a field.
+  return Object.fromEntries(fields) as MetadataFilter;
 }
 
+/** A field of JSON metadata by dotted path: own properties only (never `constructor` or `toString` of a prototype), array elements by index. */
 function lookup(metadata: unknown, path: string): unknown {
   let v: unknown = metadata;
   for (const part of path.split('.')) {
     if (typeof v !== 'object' || v === null) return undefined;
+    if (Array.isArray(v) ? !/^(0|[1-9]\d*)$/.test(part) || Number(part) >= v.length : !Object.hasOwn(v, part)) return undefined;
     v = (v as Record<string, unknown>)[part];
   }
   return v;

@@ -1,30 +1,47 @@
 /** Validation of collection calls, in the main thread, before anything is embedded or sent. */
 import { randomUUID } from 'node:crypto';
-import { InvalidInputError } from '../errors.js';
+import { isArray, read } from '../caller-data.js';
+import { InvalidInputError, describe } from '../errors.js';
+import { show } from './show.js';
 import { checkFilter, type MetadataFilter } from './filter.js';
 import {
   COLLECTION_DEFAULTS,
   INDEX_KINDS,
   METRICS,
   type CollectionSettings,
-  type CreateCollectionOptions,
   type Doc,
   type JsonValue,
-  type SearchOptions,
   type VectorInput,
 } from './types.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const MAX_K = 10_000;
+/** Longest vector a collection takes (its `dims`). */
+const MAX_DIMS = 65_536;
 
-export function collectionName(options: { collection?: unknown } | undefined): string {
-  const name = options?.collection ?? COLLECTION_DEFAULTS.collection;
-  if (typeof name !== 'string' || !NAME.test(name)) {
+/**
+ * A call's options: undefined or an object (anything else would silently mean the default
+ * collection), with each of `keys` read once into a plain object. Not an array or a typed array:
+ * their methods would read as options (a Float32Array's `filter`).
+ */
+export function callOptions<K extends string>(options: unknown, keys: readonly K[]): Partial<Record<K, unknown>> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || isArray(options) !== false || ArrayBuffer.isView(options)) {
+    throw new InvalidInputError(`options must be an object, received ${show(options)}`);
+  }
+  const out: Partial<Record<K, unknown>> = {};
+  for (const key of keys) out[key] = read(`options.${key}`, () => (options as Record<string, unknown>)[key]);
+  return out;
+}
+
+export function collectionName(name: unknown): string {
+  const value = name ?? COLLECTION_DEFAULTS.collection;
+  if (typeof value !== 'string' || !NAME.test(value)) {
     throw new InvalidInputError(
-      `collection must be 1-128 letters, digits, '.', '_' or '-' (not starting with '.', '_' or '-'), received ${JSON.stringify(name)}`,
+      `collection must be 1-128 letters, digits, '.', '_' or '-' (not starting with '.', '_' or '-'), received ${show(value)}`,
     );
   }
-  return name;
+  return value;
 }
 
 export interface CheckedDoc {
@@ -34,32 +51,72 @@ export interface CheckedDoc {
   vector: Float32Array | undefined;
 }
 
+/**
+ * A vector: a Float32Array, or an array of numbers, of 1 to 65,536 finite values (a NaN or an
+ * infinity would make every score against it NaN; an array of numbers past float32's range
+ * would become infinities).
+ */
 export function toVector(value: unknown, what: string): Float32Array {
-  if (value instanceof Float32Array) return value;
-  if (Array.isArray(value) && value.every((x) => typeof x === 'number' && Number.isFinite(x))) return Float32Array.from(value as number[]);
-  throw new InvalidInputError(`${what} must be a Float32Array or an array of finite numbers`);
+  let vector: Float32Array | undefined;
+  // instanceof asks a Proxy for its prototype, which may throw.
+  if (read(what, () => value instanceof Float32Array)) vector = value as Float32Array;
+  else if (isArray(value) === true) {
+    const list = read(what, () => [...(value as unknown[])]);
+    if (list.every((x) => typeof x === 'number')) vector = Float32Array.from(list as number[]);
+  }
+  if (!vector) throw new InvalidInputError(`${what} must be a Float32Array or an array of finite numbers, received ${show(value)}`);
+  const bad = vector.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) throw new InvalidInputError(`${what}[${bad}] is ${vector[bad]} as a float32; a vector holds finite numbers only`);
+  if (vector.length < 1 || vector.length > MAX_DIMS) {
+    throw new InvalidInputError(`${what} has dimension ${vector.length}; a vector has 1 to ${MAX_DIMS} numbers`);
+  }
+  return vector;
 }
 
-/** Documents as `{ id, text, metadata?, vector? }`, or plain strings (ids generated). */
+/**
+ * A text the store keeps. The store writes UTF-8, which has no lone surrogates: one would come
+ * back as U+FFFD after a restart, and two different ids could become the same one.
+ */
+function wellFormed(text: string, where: string): string {
+  if (!text.isWellFormed()) throw new InvalidInputError(`${where} contains a lone UTF-16 surrogate and is not valid Unicode text`);
+  return text;
+}
+
+/** A text to embed: well-formed and not blank. */
+export function checkText(text: string, where: string): string {
+  if (text.trim() === '') throw new InvalidInputError(`${where} is empty or only whitespace; there is nothing to embed`);
+  return wellFormed(text, where);
+}
+
+/** Documents as `{ id, text, metadata?, vector? }`, or plain strings (ids generated). Each is read once. */
 export function checkDocs(docs: unknown): CheckedDoc[] {
-  const list = Array.isArray(docs) ? docs : [docs];
+  const list = read('docs', () => (Array.isArray(docs) ? [...(docs as unknown[])] : [docs]));
   const seen = new Map<string, number>();
   const out = list.map((doc: unknown, i): CheckedDoc => {
-    if (typeof doc === 'string') return { id: randomUUID(), text: doc, metadata: undefined, vector: undefined };
-    if (typeof doc !== 'object' || doc === null) throw new InvalidInputError(`docs[${i}] must be a string or { id, text, metadata? }, received ${JSON.stringify(doc)}`);
-    const d = doc as Partial<Doc>;
-    if (typeof d.id !== 'string' || d.id === '') throw new InvalidInputError(`docs[${i}].id must be a non-empty string, received ${JSON.stringify(d.id)}`);
-    if (typeof d.text !== 'string') throw new InvalidInputError(`docs[${i}].text must be a string, received ${JSON.stringify(d.text)}`);
+    const where = `docs[${i}]`;
+    if (typeof doc === 'string') return { id: randomUUID(), text: checkText(doc, where), metadata: undefined, vector: undefined };
+    if (typeof doc !== 'object' || doc === null) throw new InvalidInputError(`${where} must be a string or { id, text, metadata? }, received ${show(doc)}`);
+    const d = read(where, () => {
+      const { id, text, metadata, vector } = doc as Partial<Doc>;
+      return { id: id as unknown, text: text as unknown, metadata: metadata as unknown, vector: vector as unknown };
+    });
+    if (typeof d.id !== 'string' || d.id === '') throw new InvalidInputError(`${where}.id must be a non-empty string, received ${show(d.id)}`);
+    wellFormed(d.id, `${where}.id`);
+    if (typeof d.text !== 'string') throw new InvalidInputError(`${where}.text must be a string, received ${show(d.text)}`);
+    wellFormed(d.text, `${where}.text`);
     let metadata: JsonValue | undefined;
     if (d.metadata !== undefined) {
+      let json: string | undefined;
       try {
-        metadata = JSON.parse(JSON.stringify(d.metadata)) as JsonValue;
+        json = JSON.stringify(d.metadata);
       } catch (error) {
-        throw new InvalidInputError(`docs[${i}].metadata must be JSON-serializable: ${(error as Error).message}`);
+        throw new InvalidInputError(`${where}.metadata must be JSON-serializable: ${describe(error)}`, { cause: error });
       }
+      if (json === undefined) throw new InvalidInputError(`${where}.metadata must be JSON-serializable, received ${show(d.metadata)}`);
+      metadata = JSON.parse(json) as JsonValue;
     }
-    const vector = d.vector === undefined ? undefined : toVector(d.vector, `docs[${i}].vector`);
-    if (vector === undefined && d.text.trim() === '') throw new InvalidInputError(`docs[${i}].text is empty and no vector is given`);
+    const vector = d.vector === undefined ? undefined : toVector(d.vector, `${where}.vector`);
+    if (vector === undefined && d.text.trim() === '') throw new InvalidInputError(`${where}.text is empty and no vector is given`);
     return { id: d.id, text: d.text, metadata, vector };
   });
   out.forEach((d, i) => {
@@ -70,11 +127,15 @@ export function checkDocs(docs: unknown): CheckedDoc[] {
   return out;
 }
 
+/** Ids as a string or a dense array of strings. An id with a lone surrogate can never be stored. */
 export function checkIds(ids: unknown): string[] {
-  const list = typeof ids === 'string' ? [ids] : ids;
-  if (!Array.isArray(list) || !list.every((id) => typeof id === 'string')) {
-    throw new InvalidInputError(`ids must be a string or an array of strings, received ${JSON.stringify(ids)}`);
-  }
+  if (typeof ids === 'string') return [wellFormed(ids, 'ids')];
+  if (isArray(ids) !== true) throw new InvalidInputError(`ids must be a string or an array of strings, received ${show(ids)}`);
+  const list = read('ids', () => [...(ids as unknown[])]);
+  list.forEach((id, i) => {
+    if (typeof id !== 'string') throw new InvalidInputError(`ids[${i}] must be a string, received ${show(id)}`);
+    wellFormed(id, `ids[${i}]`);
+  });
   return list as string[];
 }
 
@@ -86,49 +147,56 @@ export interface CheckedSearch {
   exact: boolean;
 }
 
-export function checkSearch(options: SearchOptions | undefined): CheckedSearch {
-  const k = options?.k ?? COLLECTION_DEFAULTS.k;
-  if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw new InvalidInputError(`k must be an integer from 1 to ${MAX_K}, received ${JSON.stringify(k)}`);
+export function checkSearch(options: unknown): CheckedSearch {
+  const o = callOptions(options, ['collection', 'k', 'filter', 'includeVectors', 'exact'] as const);
+  const k = o.k ?? COLLECTION_DEFAULTS.k;
+  if (!Number.isInteger(k) || (k as number) < 1 || (k as number) > MAX_K) throw new InvalidInputError(`k must be an integer from 1 to ${MAX_K}, received ${show(k)}`);
   return {
-    collection: collectionName(options),
-    k,
-    filter: checkFilter(options?.filter),
-    includeVectors: options?.includeVectors === true,
-    exact: options?.exact === true,
+    collection: collectionName(o.collection),
+    k: k as number,
+    filter: checkFilter(o.filter),
+    includeVectors: o.includeVectors === true,
+    exact: o.exact === true,
   };
 }
 
 const positiveInt = (value: unknown, what: string, max: number): number => {
   if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > max) {
-    throw new RangeError(`${what} must be an integer from 1 to ${max}, received ${JSON.stringify(value)}`);
+    throw new RangeError(`${what} must be an integer from 1 to ${max}, received ${show(value)}`);
   }
   return value as number;
 };
 
-/** Settings of a new collection from its options; `dims` defaults to the model's. */
-export function collectionSettings(name: string, options: CreateCollectionOptions | undefined, modelDims: number): CollectionSettings {
-  const o = options ?? {};
-  if (typeof o !== 'object') throw new TypeError(`collection options must be an object, received ${JSON.stringify(o)}`);
+/** Settings are options: a wrong type is a TypeError, a bad value a RangeError, each showing what was received. */
+function settingsObject(value: unknown, what: string, keys: readonly string[]): Record<string, unknown> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || isArray(value) !== false) throw new TypeError(`${what} must be an object, received ${show(value)}`);
+  return Object.fromEntries(keys.map((key) => [key, read(`${what}.${key}`, () => (value as Record<string, unknown>)[key], TypeError)]));
+}
+
+/** Settings of a new collection from its options; `dims` defaults to the model's (or the vectors'). */
+export function collectionSettings(name: string, options: unknown, modelDims: number): CollectionSettings {
+  const o = settingsObject(options, 'collection options', ['metric', 'index', 'autoThreshold', 'hnsw', 'ttl', 'dims']);
   const metric = o.metric ?? COLLECTION_DEFAULTS.metric;
-  if (!METRICS.includes(metric)) throw new RangeError(`metric must be one of ${METRICS.map((m) => `'${m}'`).join(', ')}, received ${JSON.stringify(metric)}`);
+  if (!(METRICS as readonly unknown[]).includes(metric)) throw new RangeError(`metric must be one of ${METRICS.map((m) => `'${m}'`).join(', ')}, received ${show(metric)}`);
   const index = o.index ?? COLLECTION_DEFAULTS.index;
-  if (!INDEX_KINDS.includes(index)) throw new RangeError(`index must be one of ${INDEX_KINDS.map((m) => `'${m}'`).join(', ')}, received ${JSON.stringify(index)}`);
+  if (!(INDEX_KINDS as readonly unknown[]).includes(index)) throw new RangeError(`index must be one of ${INDEX_KINDS.map((m) => `'${m}'`).join(', ')}, received ${show(index)}`);
   if (o.ttl !== undefined && !(typeof o.ttl === 'number' && o.ttl > 0 && Number.isFinite(o.ttl))) {
-    throw new RangeError(`ttl must be a positive number of seconds, received ${JSON.stringify(o.ttl)}`);
+    throw new RangeError(`ttl must be a positive number of seconds, received ${show(o.ttl)}`);
   }
-  const h = o.hnsw ?? {};
+  const h = settingsObject(o.hnsw, 'hnsw', ['connectivity', 'expansionAdd', 'expansionSearch']);
   return {
     name,
-    dims: o.dims === undefined ? modelDims : positiveInt(o.dims, 'dims', 65_536),
-    metric,
-    index,
+    dims: o.dims === undefined ? modelDims : positiveInt(o.dims, 'dims', MAX_DIMS),
+    metric: metric as CollectionSettings['metric'],
+    index: index as CollectionSettings['index'],
     autoThreshold: o.autoThreshold === undefined ? COLLECTION_DEFAULTS.autoThreshold : positiveInt(o.autoThreshold, 'autoThreshold', 2 ** 31),
     hnsw: {
       connectivity: h.connectivity === undefined ? COLLECTION_DEFAULTS.connectivity : positiveInt(h.connectivity, 'hnsw.connectivity', 256),
       expansionAdd: h.expansionAdd === undefined ? COLLECTION_DEFAULTS.expansionAdd : positiveInt(h.expansionAdd, 'hnsw.expansionAdd', 4096),
       expansionSearch: h.expansionSearch === undefined ? COLLECTION_DEFAULTS.expansionSearch : positiveInt(h.expansionSearch, 'hnsw.expansionSearch', 4096),
     },
-    ttl: o.ttl,
+    ttl: o.ttl as number | undefined,
     createdAt: new Date().toISOString(),
   };
 }
