@@ -5,6 +5,8 @@
  *
  *   npm run soak                                   # 10 minutes, default settings
  *   npm run soak -- --minutes 2 --arena off --pattern off --model glove-100d
+ *   MALLOC_ARENA_MAX=2 npm run soak -- --label arena-max-2   # a label keeps results apart
+ *   npm run soak -- --chart-only --out bench/results/soak     # redraw the chart only
  *
  * Writes bench/results/soak-arena-<on|off>-pattern-<on|off>.json, and soak-rss.svg: RSS over time
  * of every soak result in that folder, one line per setting (run two settings at the same time to
@@ -21,12 +23,20 @@ const { values: args } = parseArgs({
     minutes: { type: 'string', default: '10' },
     model: { type: 'string', default: 'minilm-shape' },
     arena: { type: 'string', default: 'on' },
-    pattern: { type: 'string', default: 'on' },
-    crash: { type: 'string', default: '0.002' },
+    pattern: { type: 'string', default: 'off' },
+    crash: { type: 'string', default: '0.01' },
     threads: { type: 'string', default: '2' },
     out: { type: 'string', default: 'bench/results' },
+    label: { type: 'string', default: '' },
+    'chart-only': { type: 'boolean', default: false },
   },
 });
+
+if (args['chart-only']) {
+  // Redraws soak-rss.svg from the results already in --out, without a run.
+  writeRssChart(args.out);
+  process.exit(0);
+}
 
 const minutes = Number(args.minutes);
 const durationMs = minutes * 60_000;
@@ -118,7 +128,17 @@ const late = median(after.filter((s) => s.t > last.t - window).map((s) => s.rssM
 const result = {
   name: 'soak',
   machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version },
-  settings: { minutes, model: args.model, threads: Number(args.threads), cpuMemArena: args.arena === 'on', memPattern: args.pattern === 'on', crash: Number(args.crash) },
+  settings: {
+    minutes,
+    model: args.model,
+    threads: Number(args.threads),
+    cpuMemArena: args.arena === 'on',
+    memPattern: args.pattern === 'on',
+    crash: Number(args.crash),
+    label: args.label,
+    // glibc's malloc tuning, when the run was started with it (it cannot be set from inside).
+    malloc: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_'))),
+  },
   calls: { issued, answered, outcomes: Object.fromEntries(outcomes) },
   rss: {
     afterWarmupMb: first.rssMb,
@@ -141,7 +161,7 @@ const result = {
   samples,
 };
 mkdirSync(args.out, { recursive: true });
-const file = `${args.out}/soak-arena-${args.arena}-pattern-${args.pattern}.json`;
+const file = `${args.out}/soak-arena-${args.arena}-pattern-${args.pattern}${args.label ? `-${args.label}` : ''}.json`;
 writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
 writeRssChart(args.out);
 console.table({ ...result.rss, issued, answered, crashes: stats.workerCrashes, modelLoads: stats.modelLoads });
@@ -154,9 +174,10 @@ function writeRssChart(dir: string): void {
     .filter((f) => /^soak-arena-.*\.json$/.test(f))
     .map((f) => JSON.parse(readFileSync(`${dir}/${f}`, 'utf8')) as typeof result);
   if (runs.length === 0) return;
-  const step = 5_000;
-  const points = Math.max(...runs.map((r) => r.samples.length));
-  const x = Array.from({ length: points }, (_, i) => +((i * step) / 60_000).toFixed(2));
+  // One point per 30 s (every 6th sample): a readable axis.
+  const every = 6;
+  const points = Math.ceil(Math.max(...runs.map((r) => r.samples.length)) / every);
+  const x = Array.from({ length: points }, (_, i) => +((i * every * 5_000) / 60_000).toFixed(1));
   const svg = renderChart({
     id: 'rss',
     title: 'Soak: process RSS under mixed load with worker crashes',
@@ -165,8 +186,8 @@ function writeRssChart(dir: string): void {
     yLabel: 'RSS, MiB',
     x,
     series: runs.map((r) => ({
-      name: `arena ${r.settings.cpuMemArena ? 'on' : 'off'}, pattern ${r.settings.memPattern ? 'on' : 'off'} (${r.calls.answered} calls)`,
-      values: x.map((_, i) => r.samples[i]?.rssMb ?? null),
+      name: `arena ${r.settings.cpuMemArena ? 'on' : 'off'}, pattern ${r.settings.memPattern ? 'on' : 'off'}${r.settings.label ? `, ${r.settings.label}` : ''} (${r.calls.answered} calls)`,
+      values: x.map((_, i) => r.samples[i * every]?.rssMb ?? null),
     })),
   });
   writeFileSync(`${dir}/soak-rss.svg`, svg);

@@ -32,7 +32,7 @@ describe('resolveOptions', () => {
       faultInjection: undefined,
       recycleHeapMb: Infinity,
       cpuMemArena: true,
-      memPattern: true,
+      memPattern: false,
     });
     expect(Object.isFrozen(o)).toBe(true);
   });
@@ -191,7 +191,7 @@ describe('resolveOptions', () => {
       [ENV_VARS.faultInjection]: 'crash=0.5,hang=0.25,indexExit=20',
       [ENV_VARS.recycleHeapMb]: '512',
       [ENV_VARS.cpuMemArena]: '0',
-      [ENV_VARS.memPattern]: 'false',
+      [ENV_VARS.memPattern]: 'true',
       [ENV_VARS.storePath]: '/tmp/wp-store',
     };
     expect(Object.keys(env)).toHaveLength(Object.keys(ENV_VARS).length);
@@ -223,7 +223,7 @@ describe('resolveOptions', () => {
       faultInjection: { crash: 0.5, hang: 0.25, indexExit: 20 },
       recycleHeapMb: 512,
       cpuMemArena: false,
-      memPattern: false,
+      memPattern: true,
       storePath: '/tmp/wp-store',
     });
   });
