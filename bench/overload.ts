@@ -115,8 +115,8 @@ const benchmark: Benchmark = {
     await pool.ready();
     // Capacity with the queue half full: a pool that coalesces calls runs bigger batches (and more
     // texts per second) the more calls wait, so a shallow closed loop would understate it.
-    const capacity = (await closedLoop((i) => pool.embed(texts[i % texts.length]!), MAX_QUEUE / 2, ctx.pick(2000, 500, 250), ctx.pick(300, 100, 50))).perSecond;
-    const duration = ctx.pick(6000, 1000, 400);
+    const capacity = (await closedLoop((i) => pool.embed(texts[i % texts.length]!), MAX_QUEUE / 2, ctx.pick(2000, 300, 250), ctx.pick(300, 50, 50))).perSecond;
+    const duration = ctx.pick(6000, 600, 400);
     const levels: LevelResult[] = [];
     for (const factor of [2, 10]) levels.push(await openLoop(pool, capacity * factor, duration, texts, factor));
     const stats = pool.stats();

@@ -25,8 +25,8 @@ const benchmark: Benchmark = {
   async run(ctx) {
     const cores = ctx.cores;
     const lengths: TextLength[] = ctx.quick ? ['short', 'long'] : ['short', 'medium', 'long'];
-    const duration = ctx.pick(3000, 300, 200);
-    const warm = ctx.pick(200, 100, 50);
+    const duration = ctx.pick(3000, 200, 200);
+    const warm = ctx.pick(200, 50, 50);
     const texts = Object.fromEntries(lengths.map((l) => [l, textSet(TEXT_LENGTHS[l])])) as Record<TextLength, string[]>;
     const rounds = ctx.pick(4, 1, 1);
 
