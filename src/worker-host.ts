@@ -214,10 +214,12 @@ export class WorkerHost {
   }
 
   /**
-   * Asks the worker to free its model session, and waits (briefly) for its answer. Once: a
-   * session is released at most once (closing and a replacement may both ask).
+   * Asks the worker to free its model session, and waits for its answer (or its exit). Once: a
+   * session is released at most once (closing and a replacement may both ask). The wait is long
+   * on purpose: a worker that gets the request late starts releasing its session then, and
+   * terminating a thread in the middle of that aborts the whole process.
    */
-  disposeSession(timeout = 2_000): Promise<void> {
+  disposeSession(timeout = NATIVE_GRACE_MS): Promise<void> {
     if (this.threadIds.length === 0 || this.#activeTasks > 0) return Promise.resolve();
     this.#disposed ??= this.#dispose(timeout);
     return this.#disposed;
@@ -295,6 +297,8 @@ export class WorkerHost {
       this.#s.supervisor.crashed(threadId);
     });
     worker.once('exit', (exitCode: number) => {
+      // A thread that is gone will not answer a request to free its session.
+      this.#onDisposed?.(threadId);
       this.#watched.delete(threadId);
       this.#readyThreads.delete(threadId);
       this.#failedThreads.delete(threadId);
