@@ -215,18 +215,21 @@ export class WorkerHost {
 
   /**
    * Asks the worker to free its model session, and waits for its answer (or its exit). Once: a
-   * session is released at most once (closing and a replacement may both ask). The wait is long
-   * on purpose: a worker that gets the request late starts releasing its session then, and
-   * terminating a thread in the middle of that aborts the whole process.
+   * session is released at most once (closing and a replacement may both ask). The wait is as
+   * long as a health check's: a worker that gets the request late starts releasing its session
+   * then, and terminating a thread in the middle of that aborts the whole process; one that does
+   * not answer in that time counts as hung.
    */
-  disposeSession(timeout = NATIVE_GRACE_MS): Promise<void> {
+  disposeSession(timeout = this.#s.options.healthTimeout): Promise<void> {
     if (this.threadIds.length === 0 || this.#activeTasks > 0) return Promise.resolve();
     this.#disposed ??= this.#dispose(timeout);
     return this.#disposed;
   }
 
   async #dispose(timeout: number): Promise<void> {
-    const pending = new Set(this.threadIds);
+    // Only a worker that has loaded listens for the request (and has a session to free).
+    const pending = new Set(this.threadIds.filter((id) => this.#readyThreads.has(id)));
+    if (pending.size === 0) return;
     const channel = new BroadcastChannel(broadcastName(this.#s.poolId, this.number));
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {

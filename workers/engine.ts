@@ -59,7 +59,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
   } catch (error) {
     throw new ModelLoadError(`could not import @huggingface/transformers: ${describe(error)}`, { cause: error });
   }
-  const { env, pipeline } = transformers;
+  const { env, AutoModel, AutoTokenizer, FeatureExtractionPipeline } = transformers;
   // `env` is per-thread module state: each worker sets its own.
   env.allowRemoteModels = spec.allowRemoteModels;
   env.allowLocalModels = spec.localModelPath !== null;
@@ -68,7 +68,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
 
   let pipe: FeaturePipeline;
   try {
-    pipe = (await pipeline('feature-extraction', spec.id, {
+    const options = {
       dtype: spec.dtype,
       session_options: {
         intraOpNumThreads: intraOpThreads,
@@ -76,7 +76,13 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
         enableCpuMemArena: memory.cpuMemArena,
         enableMemPattern: memory.memPattern,
       },
-    })) as unknown as FeaturePipeline;
+    };
+    // The same pieces pipeline('feature-extraction') builds, but the tokenizer before the model
+    // rather than both at once: when the tokenizer fails, pipeline() rejects while the model's
+    // session is still being built in native code, and ending the worker then aborts the process.
+    const tokenizer = await AutoTokenizer.from_pretrained(spec.id, options as never);
+    const model = await AutoModel.from_pretrained(spec.id, options as never);
+    pipe = new FeatureExtractionPipeline({ task: 'feature-extraction', model, tokenizer } as never) as unknown as FeaturePipeline;
   } catch (error) {
     throw new ModelLoadError(`could not load model ${spec.label} (dtype ${spec.dtype}): ${describe(error)}`, { cause: error });
   }
