@@ -4,7 +4,7 @@ import type { ResolvedOptions } from './options.js';
 import type { EmbedTask, ModelSpec, TaskResult } from './protocol.js';
 import type { PoolStats } from './stats.js';
 import type { Supervisor } from './supervisor.js';
-import { WorkerHost, type ModelInfo } from './worker-host.js';
+import { WorkerHost, withDeadline, type ModelInfo } from './worker-host.js';
 
 /**
  * `serving` takes tasks; `pending` is a replacement still loading, kept out of rotation until it
@@ -170,14 +170,7 @@ export class Fleet {
    */
   async whenIdle(timeout: number): Promise<void> {
     if (this.#activeTasks === 0) return;
-    const idle = new Promise<void>((resolve) => this.#onIdle.push(() => setImmediate(resolve)));
-    if (timeout === Infinity) return idle;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeout);
-    });
-    await Promise.race([idle, deadline]);
-    clearTimeout(timer);
+    await withDeadline(new Promise<void>((resolve) => this.#onIdle.push(() => setImmediate(resolve))), timeout);
   }
 
   /** Waits until no worker that still runs a task is inside onnxruntime (see WorkerHost). */

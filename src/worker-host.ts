@@ -194,15 +194,7 @@ export class WorkerHost {
   /** Resolves when no task of this host runs, or after `timeout` ms (`Infinity`: no deadline). */
   async whenIdle(timeout: number): Promise<void> {
     if (this.#activeTasks === 0) return;
-    const idle = new Promise<void>((resolve) => this.#onIdle.push(resolve));
-    // Node turns a delay it cannot hold (Infinity, or past 2^31 - 1 ms) into 1 ms: no timer then.
-    if (timeout === Infinity) return idle;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeout);
-    });
-    await Promise.race([idle, deadline]);
-    clearTimeout(timer);
+    await withDeadline(new Promise<void>((resolve) => this.#onIdle.push(resolve)), timeout);
   }
 
   /** Ends one worker thread (the pool's supervisor decided it must go); Piscina starts it again. */
@@ -336,4 +328,18 @@ export class WorkerHost {
         break;
     }
   }
+}
+
+/**
+ * Waits for `done`, or `timeout` ms, whichever comes first. Node turns a delay it cannot hold
+ * (Infinity, or past 2^31 - 1 ms) into 1 ms, so Infinity sets no timer at all.
+ */
+export async function withDeadline(done: Promise<void>, timeout: number): Promise<void> {
+  if (timeout === Infinity) return done;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeout);
+  });
+  await Promise.race([done, deadline]);
+  clearTimeout(timer);
 }
