@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runChild, tempStore } from './collections-helpers.js';
+import { runChild, tempStore, withStore } from './collections-helpers.js';
 import { CollectionCorruptError, CollectionLockedError, createPool } from './helpers.js';
 
 const files = (dir: string, re: RegExp) => readdirSync(dir).filter((f) => re.test(f)).sort().map((f) => join(dir, f));
@@ -9,8 +9,7 @@ const openPool = (dir: string) => createPool({ threads: 1, storePath: dir, env: 
 
 describe('durability', () => {
   it('keeps every acknowledged document when the process is killed with SIGKILL mid-stream', async () => {
-    const store = tempStore();
-    try {
+    await withStore(async (store) => {
       const run = runChild([store.dir, 'index', '4']);
       await run.until((_, lines) => lines.filter((l) => l.startsWith('ack ')).length >= 40);
       run.child.kill('SIGKILL');
@@ -33,14 +32,11 @@ describe('durability', () => {
       } finally {
         await pool.close();
       }
-    } finally {
-      store.cleanup();
-    }
+    });
   });
 
   it('cuts a torn record off the end of the log (a write that was never acknowledged)', async () => {
-    const store = tempStore();
-    try {
+    await withStore(async (store) => {
       const run = runChild([store.dir, 'index', '1']);
       await run.until((_, lines) => lines.length >= 5);
       run.child.kill('SIGKILL');
@@ -58,14 +54,11 @@ describe('durability', () => {
       } finally {
         await pool.close();
       }
-    } finally {
-      store.cleanup();
-    }
+    });
   });
 
   it('keeps the last good state when a snapshot write is killed halfway', async () => {
-    const store = tempStore();
-    try {
+    await withStore(async (store) => {
       // A first, good snapshot (written by close), then more writes whose snapshot is cut short.
       const first = runChild([store.dir, 'fill', '1000']);
       expect((await first.exited).code).toBe(0);
@@ -93,14 +86,11 @@ describe('durability', () => {
       } finally {
         await again.close();
       }
-    } finally {
-      store.cleanup();
-    }
+    });
   });
 
   it('reports a damaged log record with CollectionCorruptError naming the file', async () => {
-    const store = tempStore();
-    try {
+    await withStore(async (store) => {
       const run = runChild([store.dir, 'index', '1']);
       await run.until((_, lines) => lines.length >= 10);
       run.child.kill('SIGKILL');
@@ -119,14 +109,11 @@ describe('durability', () => {
       } finally {
         await pool.close();
       }
-    } finally {
-      store.cleanup();
-    }
+    });
   });
 
   it('recovers from the log when the newest snapshot is damaged, and names the snapshot when it cannot', async () => {
-    const store = tempStore();
-    try {
+    await withStore(async (store) => {
       const fill = runChild([store.dir, 'fill', '600']);
       expect((await fill.exited).code).toBe(0);
       const dir = join(store.dir, 'docs');
@@ -146,14 +133,11 @@ describe('durability', () => {
       expect(await again.collections().info('docs')).toMatchObject({ count: 600 });
       expect((await again.collections().info('docs')).recovery).toBeUndefined();
       await again.close();
-    } finally {
-      store.cleanup();
-    }
+    });
   });
 
   it('names the damaged snapshot when there is no log to recover from', async () => {
-    const store = tempStore();
-    try {
+    await withStore(async (store) => {
       const fill = runChild([store.dir, 'fill', '600']);
       expect((await fill.exited).code).toBe(0);
       const dir = join(store.dir, 'docs');
@@ -170,16 +154,13 @@ describe('durability', () => {
       } finally {
         await pool.close();
       }
-    } finally {
-      store.cleanup();
-    }
+    });
   });
 });
 
 describe('process lifetime', () => {
   it('an idle index worker (and its ttl sweep timer) does not keep the process alive', async () => {
-    const store = tempStore();
-    try {
+    await withStore(async (store) => {
       const run = runChild([store.dir, 'noclose']);
       const timer = setTimeout(() => run.child.kill('SIGKILL'), 30_000);
       const { code, signal, stderr } = await run.exited;
@@ -190,16 +171,13 @@ describe('process lifetime', () => {
       const pool = openPool(store.dir);
       expect(await pool.count({ collection: 'docs' })).toBe(1);
       await pool.close();
-    } finally {
-      store.cleanup();
-    }
+    });
   });
 });
 
 describe('lock file', () => {
   it('refuses a store held by another live process with CollectionLockedError', async () => {
-    const store = tempStore();
-    try {
+    await withStore(async (store) => {
       const holder = runChild([store.dir, 'hold']);
       await holder.until((l) => l === 'holding');
       const pool = openPool(store.dir);
@@ -219,9 +197,7 @@ describe('lock file', () => {
       expect(await next.count()).toBe(1);
       await next.close();
       expect(existsSync(join(store.dir, 'LOCK'))).toBe(false);
-    } finally {
-      store.cleanup();
-    }
+    });
   });
 
   it('refuses a second pool on the same store in the same process', async () => {

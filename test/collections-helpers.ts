@@ -11,6 +11,16 @@ export function tempStore(): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** Runs `body` with a fresh temporary store, removed afterwards whatever the body does. */
+export async function withStore<T>(body: (store: { dir: string }) => Promise<T>): Promise<T> {
+  const store = tempStore();
+  try {
+    return await body(store);
+  } finally {
+    store.cleanup();
+  }
+}
+
 /** Starts the child; `onLine` sees each stdout line and may return true to stop waiting. */
 export function runChild(args: string[], env: Record<string, string> = {}): { child: ChildProcess; lines: string[]; until: (pred: (line: string, lines: string[]) => boolean) => Promise<void>; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
   const child = spawn(process.execPath, [CHILD, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
