@@ -4,11 +4,11 @@
  * after warm-up and the final counts, and checks that every call was answered exactly once.
  *
  *   npm run soak                                   # 10 minutes, default settings
- *   npm run soak -- --minutes 2 --arena off --pattern off --model glove-100d
+ *   npm run soak -- --minutes 2 --arena off --pattern off --preallocate off --model glove-100d
  *   MALLOC_ARENA_MAX=2 npm run soak -- --label arena-max-2   # a label keeps results apart
  *   npm run soak -- --chart-only --out bench/results/soak     # redraw the chart only
  *
- * Writes bench/results/soak-arena-<on|off>-pattern-<on|off>.json, and soak-rss.svg: RSS over time
+ * Writes bench/results/soak-arena-<on|off>-pattern-<on|off>-preallocate-<on|off>.json, and soak-rss.svg: RSS over time
  * of every soak result in that folder, one line per setting (run two settings at the same time to
  * compare them under the same machine load).
  */
@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
     model: { type: 'string', default: 'minilm-shape' },
     arena: { type: 'string', default: 'on' },
     pattern: { type: 'string', default: 'off' },
+    preallocate: { type: 'string', default: 'on' },
     crash: { type: 'string', default: '0.01' },
     threads: { type: 'string', default: '2' },
     out: { type: 'string', default: 'bench/results' },
@@ -62,6 +63,7 @@ const pool = createPool({
   threads: Number(args.threads),
   cpuMemArena: args.arena === 'on',
   memPattern: args.pattern === 'on',
+  preallocate: args.preallocate === 'on',
   cacheBytes: 8 * 1024 * 1024,
   maxQueue: 256,
   retries: 2,
@@ -134,6 +136,7 @@ const result = {
     threads: Number(args.threads),
     cpuMemArena: args.arena === 'on',
     memPattern: args.pattern === 'on',
+    preallocate: args.preallocate === 'on',
     crash: Number(args.crash),
     label: args.label,
     // glibc's malloc tuning, when the run was started with it (it cannot be set from inside).
@@ -161,7 +164,7 @@ const result = {
   samples,
 };
 mkdirSync(args.out, { recursive: true });
-const file = `${args.out}/soak-arena-${args.arena}-pattern-${args.pattern}${args.label ? `-${args.label}` : ''}.json`;
+const file = `${args.out}/soak-arena-${args.arena}-pattern-${args.pattern}-preallocate-${args.preallocate}${args.label ? `-${args.label}` : ''}.json`;
 writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
 writeRssChart(args.out);
 console.table({ ...result.rss, issued, answered, crashes: stats.workerCrashes, modelLoads: stats.modelLoads });
@@ -186,7 +189,8 @@ function writeRssChart(dir: string): void {
     yLabel: 'RSS, MiB',
     x,
     series: runs.map((r) => ({
-      name: `arena ${r.settings.cpuMemArena ? 'on' : 'off'}, pattern ${r.settings.memPattern ? 'on' : 'off'}${r.settings.label ? `, ${r.settings.label}` : ''} (${r.calls.answered} calls)`,
+      // Runs from before the preallocate option had none: the arena then grew while serving.
+      name: `arena ${r.settings.cpuMemArena ? 'on' : 'off'}, pattern ${r.settings.memPattern ? 'on' : 'off'}, preallocate ${r.settings.preallocate ? 'on' : 'off'}${r.settings.label ? `, ${r.settings.label}` : ''} (${r.calls.answered} calls)`,
       values: x.map((_, i) => r.samples[i * every]?.rssMb ?? null),
     })),
   });

@@ -164,6 +164,18 @@ export interface PoolOptions {
    */
   memPattern?: boolean;
   /**
+   * Before a worker takes calls, run its model once on the largest batches it may ever run
+   * (`batchSize` texts of the model's longest input, within `maxBatchTokens`), so onnxruntime's
+   * arena holds its peak from the start: RSS stays flat while serving texts of every length, and a
+   * machine short of memory fails at load rather than under load. Costs that one run per model
+   * load (about 2 s for a MiniLM-sized model on one thread) and the peak's memory in every worker
+   * even if only short texts ever come. No effect with `cpuMemArena: false`. Either way a worker
+   * runs one short text before it reports ready, so its first call is warm.
+   * Env: `WARMPOOL_PREALLOCATE`.
+   * @default true
+   */
+  preallocate?: boolean;
+  /**
    * Test-only: probabilities per task that a worker crashes (`crash`), exits (`exit`) or spins
    * forever (`hang`), at a random point between model runs; and the request number on which each
    * index worker crashes (`indexCrash`) or exits (`indexExit`), after handling it and before
@@ -213,6 +225,7 @@ export interface ResolvedOptions {
   readonly recycleHeapMb: number;
   readonly cpuMemArena: boolean;
   readonly memPattern: boolean;
+  readonly preallocate: boolean;
   readonly faultInjection: FaultInjection | undefined;
   /** Absolute path of the collections directory. */
   readonly storePath: string;
@@ -255,6 +268,7 @@ export const ENV_VARS = {
   recycleHeapMb: 'WARMPOOL_RECYCLE_HEAP_MB',
   cpuMemArena: 'WARMPOOL_CPU_MEM_ARENA',
   memPattern: 'WARMPOOL_MEM_PATTERN',
+  preallocate: 'WARMPOOL_PREALLOCATE',
   storePath: 'WARMPOOL_STORE_PATH',
 } as const satisfies Record<Exclude<keyof ResolvedOptions, 'resourceLimits'>, string>;
 
@@ -281,6 +295,7 @@ export const DEFAULTS = Object.freeze({
   recycleHeapMb: Infinity,
   cpuMemArena: true,
   memPattern: false,
+  preallocate: true,
   storePath: './.warmpool',
 });
 
@@ -488,7 +503,7 @@ const KNOWN_KEYS = new Set([
   'model', 'dtype', 'allowRemoteModels', 'cacheDir', 'threads', 'idleTimeout', 'intraOpThreads', 'warmup',
   'concurrentTasksPerWorker', 'maxQueue', 'queueTimeout', 'timeout', 'batchSize', 'batching', 'maxBatchSize',
   'maxBatchTokens', 'maxBatchDelay', 'cacheBytes', 'closeTimeout', 'retries', 'healthInterval', 'healthTimeout',
-  'resourceLimits', 'recycleHeapMb', 'cpuMemArena', 'memPattern', 'faultInjection', 'storePath', 'env',
+  'resourceLimits', 'recycleHeapMb', 'cpuMemArena', 'memPattern', 'preallocate', 'faultInjection', 'storePath', 'env',
 ]);
 
 /**
@@ -581,6 +596,7 @@ export function resolveOptions(input: PoolOptions = {}, cores = availableParalle
     recycleHeapMb: millis(get('recycleHeapMb', options.recycleHeapMb), DEFAULTS.recycleHeapMb, true, Infinity, 'MiB'),
     cpuMemArena: bool(get('cpuMemArena', options.cpuMemArena), DEFAULTS.cpuMemArena),
     memPattern: bool(get('memPattern', options.memPattern), DEFAULTS.memPattern),
+    preallocate: bool(get('preallocate', options.preallocate), DEFAULTS.preallocate),
     faultInjection: faults(get('faultInjection', options.faultInjection)),
     storePath: resolvePath(text(get('storePath', options.storePath)) ?? DEFAULTS.storePath),
   };

@@ -30,6 +30,8 @@ export interface WorkerConfig {
   intraOpThreads: number;
   /** onnxruntime session memory settings. */
   memory: { cpuMemArena: boolean; memPattern: boolean };
+  /** The run limits of every task, and whether to reach the arena's peak at load (see `preallocate`). */
+  warmup: { batchSize: number; maxBatchTokens: number; peak: boolean };
   statsBuffer: SharedArrayBuffer;
   /**
    * Int32 flags the pool raises to stop work a caller no longer waits for: index 0 stops every

@@ -97,6 +97,7 @@ export class WorkerHost {
       model: settings.model,
       intraOpThreads: options.intraOpThreads,
       memory: { cpuMemArena: options.cpuMemArena, memPattern: options.memPattern },
+      warmup: { batchSize: options.batchSize, maxBatchTokens: options.maxBatchTokens, peak: options.preallocate && options.cpuMemArena },
       statsBuffer: settings.statsBuffer,
       control: settings.control,
       heartbeatMs: Math.max(20, Math.min(500, Math.floor(options.healthTimeout / 4))),

@@ -33,6 +33,7 @@ describe('resolveOptions', () => {
       recycleHeapMb: Infinity,
       cpuMemArena: true,
       memPattern: false,
+      preallocate: true,
     });
     expect(Object.isFrozen(o)).toBe(true);
   });
@@ -192,6 +193,7 @@ describe('resolveOptions', () => {
       [ENV_VARS.recycleHeapMb]: '512',
       [ENV_VARS.cpuMemArena]: '0',
       [ENV_VARS.memPattern]: 'true',
+      [ENV_VARS.preallocate]: 'false',
       [ENV_VARS.storePath]: '/tmp/wp-store',
     };
     expect(Object.keys(env)).toHaveLength(Object.keys(ENV_VARS).length);
@@ -224,6 +226,7 @@ describe('resolveOptions', () => {
       recycleHeapMb: 512,
       cpuMemArena: false,
       memPattern: true,
+      preallocate: false,
       storePath: '/tmp/wp-store',
     });
   });

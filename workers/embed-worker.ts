@@ -8,7 +8,7 @@
 import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import { ModelLoadError, errorToWire, ErrorCodes } from '../src/errors.js';
+import { ModelLoadError, describe, errorToWire, ErrorCodes } from '../src/errors.js';
 import { CONTROL_ALL, MESSAGE_TAG, broadcastName, type EmbedTask, type PoolBroadcast, type TaskResult, type WorkerConfig, type WorkerMessage } from '../src/protocol.js';
 import { WorkerStatsWriter } from '../src/stats.js';
 import { loadEngine, type Engine, type RunHooks } from './engine.js';
@@ -96,6 +96,12 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
     try {
       if (Atomics.load(control, CONTROL_ALL) !== 0) throw new ModelLoadError('the pool closed before the model was loaded');
       engine = await loadEngine(config.model, config.intraOpThreads, config.memory);
+      try {
+        await engine.warmup(config.warmup, config.warmup.peak);
+      } catch (error) {
+        await engine.dispose().catch(() => {});
+        throw new ModelLoadError(`model ${config.model.label} loaded but failed its warm-up run: ${describe(error)}`, { cause: error });
+      }
     } finally {
       stats.native(false);
     }

@@ -40,7 +40,33 @@ export interface Engine {
    * each model run and ends the task early when every caller has given up.
    */
   embed(task: EmbedTask, hooks: RunHooks): Promise<TaskOutput>;
+  /**
+   * Runs the model before the worker takes calls: once on a short text (kernels and buffers set
+   * up, so the first call is warm) and, with `peak`, on the largest batches `embed` can ever run
+   * under these limits, so that onnxruntime's arena reaches its peak now instead of while serving.
+   */
+  warmup(limits: { batchSize: number; maxBatchTokens: number }, peak: boolean): Promise<void>;
   dispose(): Promise<void>;
+}
+
+/**
+ * The largest shapes a model run can take when every run holds at most `batchSize` texts and
+ * (past its first text) at most `maxBatchTokens` padded tokens: the one with the most attention
+ * scores (rows x seq^2, the largest buffers of a transformer) and the one with the most tokens
+ * (rows x seq, every other activation). One shape when both are the same.
+ */
+export function peakShapes(maxTokens: number, batchSize: number, maxBatchTokens: number): { rows: number; seq: number }[] {
+  let attention = { rows: 1, seq: maxTokens, score: maxTokens * maxTokens };
+  let tokens = { rows: 1, seq: maxTokens, score: maxTokens };
+  for (let rows = 2; rows <= batchSize; rows++) {
+    const seq = Math.min(maxTokens, Math.floor(maxBatchTokens / rows));
+    if (seq < 1) break;
+    if (rows * seq * seq > attention.score) attention = { rows, seq, score: rows * seq * seq };
+    if (rows * seq > tokens.score) tokens = { rows, seq, score: rows * seq };
+  }
+  const shapes = [{ rows: attention.rows, seq: attention.seq }];
+  if (tokens.rows !== attention.rows || tokens.seq !== attention.seq) shapes.push({ rows: tokens.rows, seq: tokens.seq });
+  return shapes;
 }
 
 /** A task's answer: each call's vectors (null for a call that failed), every text's tokens, and the failed calls. */
@@ -113,9 +139,12 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
     return text;
   };
 
-  /** Runs the model over texts of similar length; returns the hidden states and token counts. */
-  async function runModel(texts: string[], hooks: RunHooks): Promise<{ hidden: Tensor; mask: Uint8Array; tokens: number[] }> {
-    const inputs = tokenizer(texts, { padding: true, truncation: true, max_length: maxTokens });
+  type Inputs = ReturnType<typeof tokenizer>;
+  /** Tokenizes texts into one padded batch, each cut to `length` tokens at most. */
+  const tokenize = (texts: string[], length = maxTokens): Inputs => tokenizer(texts, { padding: true, truncation: true, max_length: length });
+
+  /** Runs the model over one tokenized batch; returns the hidden states and token counts. */
+  async function runModel(inputs: Inputs, hooks: RunHooks): Promise<{ hidden: Tensor; mask: Uint8Array; tokens: number[] }> {
     const [rows = 0, seq = 0] = inputs.attention_mask.dims;
     // The mask comes as int64; read it once into bytes for pooling and token counts.
     const mask = new Uint8Array(rows * seq);
@@ -212,8 +241,16 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
         if (hooks.stopped()) throw new AbortError('the task was cancelled: its callers no longer wait for it');
         let end = start + 1;
         while (end < unique.length && end - start < task.batchSize && (end - start + 1) * estimate(input[unique[end]!]!) <= task.maxBatchTokens) end++;
+        let inputs = tokenize(unique.slice(start, end).map((t) => input[t]!));
+        // The length estimate is rough (a character can be a token): past the token budget, run
+        // only the shorter texts that fit, so maxBatchTokens bounds every run's memory.
+        const padded = inputs.attention_mask.dims[1] ?? 0;
+        if (end - start > 1 && (end - start) * padded > task.maxBatchTokens) {
+          end = start + Math.max(1, Math.floor(task.maxBatchTokens / padded));
+          inputs = tokenize(unique.slice(start, end).map((t) => input[t]!));
+        }
         const run = unique.slice(start, end);
-        const { hidden, mask, tokens: runTokens } = await runModel(run.map((t) => input[t]!), hooks);
+        const { hidden, mask, tokens: runTokens } = await runModel(inputs, hooks);
         const [, seq = 0, w = 0] = hidden.dims;
         width = w;
         if (scratch.length < w) scratch = new Float64Array(w);
@@ -240,6 +277,17 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
         if (calls[2 * c + 1]! & CALL_NORMALIZE) normalizeRows(data, width);
       }
       return { vectors, width, maxTokens, tokens, errors };
+    },
+    async warmup(limits, peak) {
+      const quiet: RunHooks = { stopped: () => false, beforeRun: () => {}, native: () => {} };
+      await runModel(tokenize(['warm up']), quiet);
+      if (!peak) return;
+      // 'a' is one token in every vocabulary warmpool ships (or the unknown token): a text of
+      // maxTokens words, cut at `seq`, pads nothing.
+      const long = 'a '.repeat(maxTokens);
+      for (const { rows, seq } of peakShapes(maxTokens, limits.batchSize, limits.maxBatchTokens)) {
+        await runModel(tokenize(new Array<string>(rows).fill(long), seq), quiet);
+      }
     },
     async dispose() {
       await pipe.dispose();

@@ -1,0 +1,36 @@
+/**
+ * Native memory at load: with `preallocate` (the default) a worker runs the largest batches it may
+ * ever run before it reports ready, so onnxruntime's arena is at its peak before the first call and
+ * RSS does not climb while texts of every length come. This file runs in a process of its own
+ * (vitest forks one per file), so no earlier pool's freed memory hides the growth.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPool, type WarmPool } from './helpers.js';
+
+const rssMb = (): number => process.memoryUsage().rss / 2 ** 20;
+const pools: WarmPool[] = [];
+afterAll(() => Promise.all(pools.map((p) => p.close())));
+
+describe('preallocate', () => {
+  it('brings the arena to its peak at load: the largest batches afterwards add almost nothing to RSS', async () => {
+    const before = rssMb();
+    const pool = createPool({ model: 'minilm-shape', threads: 1, intraOpThreads: 1, cacheBytes: 0, env: false });
+    pools.push(pool);
+    await pool.ready();
+    const ready = rssMb();
+    // A 90 MB model plus a peak run of 16 x 512 tokens (attention scores alone are 12 heads x
+    // 512^2 floats per row): far more than the model.
+    expect(ready - before).toBeGreaterThan(300);
+
+    // The largest batch by the token budget (16 texts of 512 tokens), then texts whose length
+    // the batcher underestimates (one token per character: 32 of them fit batchSize, and would
+    // be 32 x 512 padded tokens in one run if the budget were not checked after tokenizing).
+    const long = Array.from({ length: 16 }, (_, i) => `${i} ${'river '.repeat(600)}`);
+    const dense = Array.from({ length: 32 }, (_, i) => `${i}${'\u4e00\u4e8c\u4e09\u56db'.repeat(150)}`);
+    const vectors = [...(await pool.embed(long, { truncate: true })), ...(await pool.embed(dense, { truncate: true }))];
+    expect(vectors).toHaveLength(48);
+    for (const v of vectors) expect(v.every(Number.isFinite)).toBe(true);
+    const after = rssMb();
+    expect(after - ready).toBeLessThan(0.1 * (ready - before));
+  });
+});
