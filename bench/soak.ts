@@ -6,6 +6,7 @@
  *   npm run soak                                   # 10 minutes, default settings
  *   npm run soak -- --minutes 2 --arena off --pattern off --preallocate off --model glove-100d
  *   MALLOC_ARENA_MAX=2 npm run soak -- --label arena-max-2   # a label keeps results apart
+ *   npm run soak -- --minutes 14 --warmup 4                    # growth over the 10 minutes after 4 of warm-up
  *   npm run soak -- --chart-only --out bench/results/soak     # redraw the chart only
  *
  * Writes bench/results/soak-arena-<on|off>-pattern-<on|off>-preallocate-<on|off>.json, and soak-rss.svg: RSS over time
@@ -21,6 +22,7 @@ import { renderChart } from './lib/svg.js';
 const { values: args } = parseArgs({
   options: {
     minutes: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '' },
     model: { type: 'string', default: 'minilm-shape' },
     arena: { type: 'string', default: 'on' },
     pattern: { type: 'string', default: 'off' },
@@ -41,7 +43,8 @@ if (args['chart-only']) {
 
 const minutes = Number(args.minutes);
 const durationMs = minutes * 60_000;
-const warmupMs = Math.min(60_000, durationMs / 5);
+// Minutes not counted in the growth: by default one, or a fifth of a short run.
+const warmupMs = args.warmup ? Number(args.warmup) * 60_000 : Math.min(60_000, durationMs / 5);
 const words = ['river', 'market', 'guitar', 'doctor', 'storm', 'pasta', 'engine', 'garden', 'court', 'planet', 'violin', 'ocean'];
 // A 32-bit generator in integer arithmetic (a product of doubles past 2^53 would lose bits and
 // fall into a short cycle of repeated texts, which the cache would then answer).
@@ -71,10 +74,12 @@ const pool = createPool({
 });
 await pool.ready();
 
-const samples: { t: number; rssMb: number; heapMb: number }[] = [];
+const samples: { t: number; rssMb: number; heapMb: number; workerHeapMb: number }[] = [];
 const sample = (): void => {
   const m = process.memoryUsage();
-  samples.push({ t: Math.round(performance.now() - started), rssMb: +(m.rss / 2 ** 20).toFixed(1), heapMb: +(m.heapUsed / 2 ** 20).toFixed(1) });
+  // The workers' own V8 heaps (each reports its heap after every task), apart from native memory.
+  const workerHeapMb = pool.stats().workers.reduce((sum, w) => sum + (w.state === 'exited' ? 0 : w.heapMb), 0);
+  samples.push({ t: Math.round(performance.now() - started), rssMb: +(m.rss / 2 ** 20).toFixed(1), heapMb: +(m.heapUsed / 2 ** 20).toFixed(1), workerHeapMb });
 };
 const started = performance.now();
 sample();
@@ -124,7 +129,7 @@ const median = (xs: number[]): number => {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 };
-const window = Math.max(60_000, durationMs / 10);
+const window = 60_000;
 const early = median(after.filter((s) => s.t < first.t + window).map((s) => s.rssMb));
 const late = median(after.filter((s) => s.t > last.t - window).map((s) => s.rssMb));
 const result = {
@@ -132,6 +137,7 @@ const result = {
   machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version },
   settings: {
     minutes,
+    warmupMinutes: warmupMs / 60_000,
     model: args.model,
     threads: Number(args.threads),
     cpuMemArena: args.arena === 'on',

@@ -245,6 +245,11 @@ describe('createQueueClient / createQueueWorker', () => {
       expect(() => createQueueClient({ connection: redis.url, queue: '' })).toThrow(RangeError);
       expect(() => createQueueClient({ connection: redis.url, queue: 'q', maxWaiting: 0 })).toThrow(/maxWaiting must be an integer >= 1, received 0/);
       expect(() => createQueueClient({ connection: redis.url, queue: 'q', timeout: 'x' as unknown as number })).toThrow(TypeError);
+      // Timers past 2^31 - 1 ms would fire after 1 ms: refused, not armed.
+      expect(() => createQueueClient({ connection: redis.url, queue: 'q', timeout: 2 ** 31 })).toThrow(/options.timeout must be a number from 1 to 2147483647 or Infinity, received 2147483648/);
+      expect(() => createQueueClient({ connection: redis.url, queue: 'q', reconcileInterval: 2 ** 40 })).toThrow(RangeError);
+      expect(() => createQueueWorker({ connection: redis.url, queue: 'q', pool, lockDuration: 2 ** 31 })).toThrow(RangeError);
+      expect(() => createQueueWorker({ connection: redis.url, queue: 'q', pool, stalledInterval: 2 ** 31 })).toThrow(RangeError);
       expect(() => createQueueWorker({ connection: redis.url, queue: 'q', pool: {} as WarmPool })).toThrow(/options.pool must be a warm pool/);
       expect(() => createQueueWorker({ connection: redis.url, queue: 'q', pool, concurrency: 0 })).toThrow(RangeError);
       expect(() => createQueueWorker({ connection: redis.url, queue: 'q', pool, handlers: { index: 1 as never } })).toThrow(/handlers.index must be a function/);

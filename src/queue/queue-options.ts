@@ -5,6 +5,7 @@
 import type { ConnectionOptions, RateLimiterOptions } from 'bullmq';
 import type { WarmPool } from '../pool.js';
 import type { JobHandlers } from './handlers.js';
+import { MAX_TIMER_MS } from '../options.js';
 
 /** A Redis URL (`redis://host:port/db`, `rediss://` for TLS) or BullMQ connection options (an ioredis instance works too). */
 export type QueueConnection = string | ConnectionOptions;
@@ -84,12 +85,19 @@ function checkObject(value: unknown, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function number(o: Record<string, unknown>, key: string, fallback: number, min: number, integer = true, allowInfinity = false): number {
+/**
+ * A number option from `min` to `max`, or Infinity where allowed. Options that arm a timer take
+ * `max = MAX_TIMER_MS`: Node fires a longer timer after 1 ms.
+ */
+function number(o: Record<string, unknown>, key: string, fallback: number, min: number, integer = true, allowInfinity = false, max = Number.MAX_SAFE_INTEGER): number {
   const v = o[key];
   if (v === undefined) return fallback;
   if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`options.${key} must be a number, received ${show(v)}`);
-  const ok = (allowInfinity && v === Number.POSITIVE_INFINITY) || (Number.isFinite(v) && (!integer || Number.isInteger(v)) && v >= min);
-  if (!ok) throw new RangeError(`options.${key} must be ${integer ? 'an integer' : 'a number'} >= ${min}${allowInfinity ? ' or Infinity' : ''}, received ${show(v)}`);
+  const ok = (allowInfinity && v === Number.POSITIVE_INFINITY) || (Number.isFinite(v) && (!integer || Number.isInteger(v)) && v >= min && v <= max);
+  if (!ok) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new RangeError(`options.${key} must be ${integer ? 'an integer' : 'a number'} ${range}${allowInfinity ? ' or Infinity' : ''}, received ${show(v)}`);
+  }
   return v;
 }
 
@@ -128,9 +136,9 @@ export function resolveClientOptions(options: unknown): ResolvedClientOptions {
   return {
     ...common(o),
     maxWaiting: number(o, 'maxWaiting', QUEUE_DEFAULTS.maxWaiting, 1),
-    timeout: number(o, 'timeout', QUEUE_DEFAULTS.timeout, 1, false, true),
+    timeout: number(o, 'timeout', QUEUE_DEFAULTS.timeout, 1, false, true, MAX_TIMER_MS),
     attempts: number(o, 'attempts', QUEUE_DEFAULTS.attempts, 1),
-    reconcileInterval: number(o, 'reconcileInterval', QUEUE_DEFAULTS.reconcileInterval, 10),
+    reconcileInterval: number(o, 'reconcileInterval', QUEUE_DEFAULTS.reconcileInterval, 10, true, false, MAX_TIMER_MS),
     keepFinishedFor: number(o, 'keepFinishedFor', QUEUE_DEFAULTS.keepFinishedFor, 1),
   };
 }
@@ -168,13 +176,13 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
   }
   const onError = o.onError ?? (() => {});
   if (typeof onError !== 'function') throw new TypeError(`options.onError must be a function, received ${show(onError)}`);
-  const lockDuration = number(o, 'lockDuration', QUEUE_DEFAULTS.lockDuration, 100);
+  const lockDuration = number(o, 'lockDuration', QUEUE_DEFAULTS.lockDuration, 100, true, false, MAX_TIMER_MS);
   return {
     ...common(o),
     pool,
     concurrency: number(o, 'concurrency', Math.max(4, 4 * pool.options.maxThreads), 1),
     lockDuration,
-    stalledInterval: number(o, 'stalledInterval', QUEUE_DEFAULTS.stalledInterval, 50),
+    stalledInterval: number(o, 'stalledInterval', QUEUE_DEFAULTS.stalledInterval, 50, true, false, MAX_TIMER_MS),
     maxStalledCount: number(o, 'maxStalledCount', QUEUE_DEFAULTS.maxStalledCount, 0),
     limiter,
     handlers: handlers as JobHandlers,
