@@ -136,6 +136,16 @@ describe('warmpool demo, info, stats', () => {
     expect(info.options).toMatchObject({ maxQueue: 7, maxThreads: 1 });
   });
 
+  it('one-shot commands skip the peak-arena run at load, unless WARMPOOL_PREALLOCATE says otherwise', () => {
+    const options = (env?: Record<string, string>) => {
+      const r = spawnSync(process.execPath, ['dist/src/cli.js', 'info'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...ENV, ...env } });
+      expect(r.status).toBe(0);
+      return (JSON.parse(r.stdout) as { options: { preallocate: boolean } }).options;
+    };
+    expect(options().preallocate).toBe(false);
+    expect(options({ WARMPOOL_PREALLOCATE: 'true' }).preallocate).toBe(true);
+  });
+
   it('stats warms a pool and prints its snapshot', () => {
     const r = cli(['stats', '--threads', '2']);
     expect(r.status).toBe(0);

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { indexFolder } from '../collections/ingest.js';
 import { printHits } from './hits.js';
-import { addPoolFlags, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
+import { addPoolFlags, oneShot, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
 import { withPool } from './with-pool.js';
 
 const SAMPLES_DIR = fileURLToPath(new URL('../../../samples/', import.meta.url));
@@ -27,7 +27,7 @@ export function register(program: Command): void {
       .description('index the bundled samples/ folder into the store and run a few searches')
       .option('--collection <name>', 'collection to index into', 'default'),
   ).action(async (flags: DemoFlags) => {
-    await withPool(poolOptionsFrom(flags), async (pool) => {
+    await withPool(poolOptionsFrom(flags, oneShot()), async (pool) => {
       const started = performance.now();
       const { passages, files } = await indexFolder(pool, SAMPLES_DIR, flags.collection, () => {});
       process.stdout.write(

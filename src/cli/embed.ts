@@ -8,7 +8,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { POOLINGS, type Pooling } from '../options.js';
 import type { WarmPool } from '../pool.js';
 import { UsageError } from './exit-codes.js';
-import { addPoolFlags, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
+import { addPoolFlags, oneShot, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
 import { withPool } from './with-pool.js';
 
 interface EmbedFlags extends PoolFlags {
@@ -97,6 +97,6 @@ export function register(program: Command): void {
     // files and stdin get the pool's default size unless told otherwise.
     const fromArgs = flags.file === undefined && !(args.length === 1 && args[0] === '-');
     const defaults = fromArgs && process.env.WARMPOOL_THREADS === undefined ? { threads: 1 } : {};
-    await withPool(poolOptionsFrom(flags, defaults), (pool) => embedAll(pool, texts, flags));
+    await withPool(poolOptionsFrom(flags, oneShot(defaults)), (pool) => embedAll(pool, texts, flags));
   });
 }

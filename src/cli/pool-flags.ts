@@ -64,3 +64,12 @@ export function poolOptionsFrom(flags: PoolFlags, defaults: PoolOptions = {}): P
   if (flags.store !== undefined) options.storePath = flags.store;
   return options;
 }
+
+/**
+ * Defaults of the commands that answer once and exit (embed, search, info, stats, demo): a worker's
+ * run at the largest batch before it reports ready (`preallocate`) would only delay their answer.
+ * `WARMPOOL_PREALLOCATE` still decides when it is set.
+ */
+export function oneShot(defaults: PoolOptions = {}): PoolOptions {
+  return process.env.WARMPOOL_PREALLOCATE === undefined ? { preallocate: false, ...defaults } : defaults;
+}

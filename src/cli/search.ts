@@ -1,7 +1,7 @@
 /** `warmpool search <question>`: prints the passages of a collection closest to the question. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { printHits } from './hits.js';
-import { addPoolFlags, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
+import { addPoolFlags, oneShot, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
 import { withPool } from './with-pool.js';
 
 interface SearchFlags extends PoolFlags {
@@ -27,7 +27,7 @@ export function register(program: Command): void {
       .option('--json', 'print the hits as one JSON array'),
   ).action(async (words: string[], flags: SearchFlags) => {
     const question = words.join(' ').trim();
-    await withPool(poolOptionsFrom(flags, { threads: 1 }), async (pool) => {
+    await withPool(poolOptionsFrom(flags, oneShot({ threads: 1 })), async (pool) => {
       const hits = await pool.search(question, { collection: flags.collection, k: flags.k });
       if (flags.json) process.stdout.write(`${JSON.stringify(hits)}\n`);
       else printHits(hits);

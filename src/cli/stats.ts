@@ -1,6 +1,6 @@
 /** `warmpool stats`: a pool's statistics snapshot as JSON, from a fresh warm pool or a running server. */
 import type { Command } from 'commander';
-import { addPoolFlags, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
+import { addPoolFlags, oneShot, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
 import { withPool } from './with-pool.js';
 import { UsageError } from './exit-codes.js';
 
@@ -34,7 +34,7 @@ export function register(program: Command): void {
     if (flags.url !== undefined) {
       snapshot = await fromServer(flags.url, flags.apiKey ?? process.env.WARMPOOL_API_KEY);
     } else {
-      snapshot = await withPool(poolOptionsFrom(flags), async (pool) => {
+      snapshot = await withPool(poolOptionsFrom(flags, oneShot()), async (pool) => {
         await pool.ready();
         return pool.stats();
       });
