@@ -195,8 +195,15 @@ function writeRssChart(dir: string): void {
     yLabel: 'RSS, MiB',
     x,
     series: runs.map((r) => ({
-      // Runs from before the preallocate option had none: the arena then grew while serving.
-      name: `arena ${r.settings.cpuMemArena ? 'on' : 'off'}, pattern ${r.settings.memPattern ? 'on' : 'off'}, preallocate ${r.settings.preallocate ? 'on' : 'off'}${r.settings.label ? `, ${r.settings.label}` : ''} (${r.calls.answered} calls)`,
+      // Only what differs from the defaults, to keep the legend short (runs from before the
+      // preallocate option have none: the arena then grew while serving).
+      name: [
+        !r.settings.cpuMemArena && 'arena off',
+        r.settings.memPattern && 'pattern on',
+        !r.settings.preallocate && 'no preallocate',
+        `crash ${+(r.settings.crash * 100).toFixed(2)}%`,
+        r.settings.label,
+      ].filter(Boolean).join(', ') + ` (${r.calls.answered} calls)`,
       values: x.map((_, i) => r.samples[i * every]?.rssMb ?? null),
     })),
   });
