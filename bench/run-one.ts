@@ -17,6 +17,9 @@ if (args.names.length !== 1) throw new Error('run-one.ts runs exactly one benchm
 const name = args.names[0]!;
 const bench = await BENCHMARKS[name]!();
 const mode = args.tiny ? 'tiny' : args.quick ? 'quick' : 'full';
+// Quick and tiny runs are smoke runs: their pools skip the run at the largest batch at load
+// (preallocate), which only costs start-up time there. Full runs measure the defaults.
+if (mode !== 'full' && process.env.WARMPOOL_PREALLOCATE === undefined) process.env.WARMPOOL_PREALLOCATE = 'false';
 const ctx: BenchContext = {
   quick: args.quick,
   tiny: args.tiny,
@@ -35,6 +38,8 @@ const result: BenchResult = {
   date: new Date().toISOString(),
   durationMs: Math.round(performance.now() - began),
   machine,
+  // WARMPOOL_* variables in effect: they change the defaults of every pool that reads them.
+  poolEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('WARMPOOL_'))),
   ...body,
 };
 console.log(`\n== ${bench.title} (${mode}, ${(result.durationMs / 1000).toFixed(1)} s) ==`);

@@ -29,7 +29,7 @@ export function writeReport(dir: string, order: readonly string[]): string {
         `onnxruntime-node ${m.packages['onnxruntime-node']}, transformers.js ${m.packages['@huggingface/transformers']}, ` +
         `piscina ${m.packages.piscina}, warmpool ${m.packages.warmpool}${m.commit ? ` (${m.commit})` : ''}.`,
       '',
-      `Mode: ${modes}. Dates: ${results.map((r) => r.date.slice(0, 16).replace('T', ' ')).sort()[0]} to ${results.map((r) => r.date.slice(0, 16).replace('T', ' ')).sort().at(-1)} UTC. ` +
+      `Mode: ${modes}.${results.some((r) => r.poolEnv && Object.keys(r.poolEnv).length > 0) ? ` Pool environment: ${[...new Set(results.flatMap((r) => Object.entries(r.poolEnv ?? {}).map(([k, v]) => `${k}=${v}`)))].join(', ')}.` : ''} Dates: ${results.map((r) => r.date.slice(0, 16).replace('T', ' ')).sort()[0]} to ${results.map((r) => r.date.slice(0, 16).replace('T', ' ')).sort().at(-1)} UTC. ` +
         `Load average at start of each benchmark: ${results.map((r) => r.machine.loadAverage1m).join(', ')} ` +
         `(a value near or above the core count means other work shared the cores and figures are noisy).`,
       '',

@@ -61,6 +61,8 @@ export interface BenchResult extends BenchBody {
   date: string;
   durationMs: number;
   machine: MachineInfo;
+  /** WARMPOOL_* variables in effect (quick and tiny runs turn preallocate off); absent in older results. */
+  poolEnv?: Record<string, string | undefined>;
 }
 
 export interface Benchmark {
