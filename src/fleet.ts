@@ -81,6 +81,13 @@ export class Fleet {
     return n;
   }
 
+  /** Warm serving workers with no task: where the next task starts at once. */
+  get idle(): number {
+    let n = 0;
+    for (const [host, role] of this.#hosts) if (role === 'serving' && host.warm && host.activeTasks === 0) n++;
+    return n;
+  }
+
   /** What a worker that loaded `model` said of it. */
   infoOf(model: ModelSpec): ModelInfo | undefined {
     return this.#infos.get(model);
@@ -272,6 +279,9 @@ export class Fleet {
       }
       const job = this.#waiting.shift()!;
       this.#clearIdle(host);
+      // A busy worker keeps the task as its next one; a worker more, where there is room, could
+      // run it now instead.
+      if (host.activeTasks > 0) this.#grow(1);
       host
         .run(job.task)
         .then((result) => {
@@ -308,8 +318,11 @@ export class Fleet {
     return best ?? (anyWarm ? undefined : fallback);
   }
 
-  /** Adds a worker above `threads.min` when tasks wait and the workers loading cannot take them all. */
-  #grow(): void {
+  /**
+   * Adds a worker above `threads.min` when tasks wait (or `queued` tasks wait inside busy workers)
+   * and the workers loading cannot take them all.
+   */
+  #grow(queued = 0): void {
     if (this.#stopped) return;
     const room = this.#s.options.concurrentTasksPerWorker;
     let live = 0;
@@ -319,7 +332,7 @@ export class Fleet {
       live++;
       if (role === 'serving' && host.loading) coming += room - host.activeTasks;
     }
-    if (live < this.#s.options.maxThreads && coming < this.#waiting.length) this.#add(this.#target, 'serving');
+    if (live < this.#s.options.maxThreads && coming < this.#waiting.length + queued) this.#add(this.#target, 'serving');
   }
 
   /** A worker above `threads.min` that stays idle for `idleTimeout` leaves (not during a replacement). */

@@ -59,7 +59,14 @@ export interface PoolOptions {
    * @default 'eager'
    */
   warmup?: Warmup;
-  /** Calls a worker runs at the same time. Env: `WARMPOOL_CONCURRENT_TASKS_PER_WORKER`. @default 1 */
+  /**
+   * Tasks a worker holds at once. It runs them one after another, in the order they came, so with
+   * 2 the next task is already in the worker when one ends, and the worker does not sit idle for
+   * the round trip to the main thread between tasks. Waiting calls go to idle workers first; a
+   * worker gets its next task early only when every worker is busy. Env:
+   * `WARMPOOL_CONCURRENT_TASKS_PER_WORKER`.
+   * @default 2
+   */
   concurrentTasksPerWorker?: number;
   /**
    * Most calls waiting for a worker; one more is rejected at once with `QueueFullError`.
@@ -278,7 +285,7 @@ export const DEFAULTS = Object.freeze({
   allowRemoteModels: false,
   idleTimeout: 30_000,
   warmup: 'eager' as Warmup,
-  concurrentTasksPerWorker: 1,
+  concurrentTasksPerWorker: 2,
   maxQueue: 1024,
   queueTimeout: Infinity,
   timeout: Infinity,

@@ -602,7 +602,10 @@ export class WarmPool implements AsyncDisposable {
         }
       }
       // Spread what waits over the free workers rather than handing it all to the first one.
-      const share = Math.ceil(this.#queue.texts / this.#freeTaskSlots);
+      // Idle workers first, each taking an equal share; only when every worker is busy do tasks
+      // go to the slots where a worker keeps its next task (concurrentTasksPerWorker > 1).
+      const idle = this.#fleet.idle;
+      const share = Math.ceil(this.#queue.texts / (idle > 0 ? idle : this.#freeTaskSlots));
       const calls = batching ? this.#queue.take(Math.min(maxBatchSize, share), Infinity) : this.#queue.take(Infinity, 1);
       if (calls.length === 0) break;
       this.#freeTaskSlots--;

@@ -18,7 +18,8 @@ const pools: WarmPool[] = [];
 
 async function slowPool(options: Parameters<typeof createPool>[0] = {}): Promise<WarmPool> {
   // The slow model only stands in for work here: its arena's peak (preallocate) is not the subject.
-  const pool = createPool({ model: 'minilm-shape', threads: 1, preallocate: false, ...options });
+  // One task at a time in the worker, so the counts of running and waiting calls below are exact.
+  const pool = createPool({ model: 'minilm-shape', threads: 1, preallocate: false, concurrentTasksPerWorker: 1, ...options });
   pools.push(pool);
   await pool.ready();
   return pool;

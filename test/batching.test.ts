@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidInputError, cosine, createPool, maxAbsDiff, norm, sentence, type WarmPool } from './helpers.js';
+import { InvalidInputError, SLOW_TEXTS, cosine, createPool, maxAbsDiff, norm, sentence, type WarmPool } from './helpers.js';
 
 describe('call coalescing', () => {
   let batched: WarmPool;
@@ -94,6 +94,28 @@ describe('call coalescing', () => {
     await Promise.all([first, second]);
     expect(pool.stats().tasks).toBe(1);
     await pool.close();
+  });
+});
+
+describe('the task a busy worker keeps (concurrentTasksPerWorker 2, the default)', () => {
+  it('is sent while the worker runs another, and runs right after it, in order', async () => {
+    // One model run per text (batchSize 1), so a task that ran beside the slow one, rather than
+    // after it, would finish first.
+    const pool = createPool({ model: 'minilm-shape', threads: 1, batching: false, batchSize: 1, cacheBytes: 0, preallocate: false, env: false });
+    await pool.ready();
+    try {
+      const order: string[] = [];
+      const slow = pool.embed(SLOW_TEXTS).then(() => order.push('slow'));
+      const short = pool.embed('short').then(() => order.push('short'));
+      await new Promise((r) => setImmediate(r));
+      // Both are at the worker: the second waits there, not in the pool's queue.
+      expect(pool.stats()).toMatchObject({ inFlight: 2, queued: 0 });
+      await Promise.all([slow, short]);
+      expect(order).toEqual(['slow', 'short']);
+      expect(pool.stats().tasks).toBe(2);
+    } finally {
+      await pool.close();
+    }
   });
 });
 

@@ -147,7 +147,7 @@ describe('limits and errors', () => {
 
 describe('overload and timeouts (the benchmark-shaped model keeps a worker busy)', () => {
   it('answers 429 with Retry-After when the queue is full, and 504 when a call runs past its timeout', async () => {
-    const slow = createPool({ model: 'minilm-shape', threads: 1, maxQueue: 0, timeout: 300, env: false });
+    const slow = createPool({ model: 'minilm-shape', threads: 1, concurrentTasksPerWorker: 1, maxQueue: 0, timeout: 300, env: false });
     await slow.ready();
     const s = await startServer(slow, { port: 0, env: false });
     try {

@@ -117,7 +117,16 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   listenForPool(engine);
   post({ [MESSAGE_TAG]: 'ready', threadId, slot: stats.slot, loadMs, dims: engine.dims, maxTokens: engine.maxTokens });
 
-  return async (task: EmbedTask) => {
+  // Tasks run one after another, in the order they came: a second task sent while one runs waits
+  // here, ready to start the moment the first ends, instead of sharing the thread with it.
+  let previous: Promise<unknown> = Promise.resolve();
+  return (task: EmbedTask) => {
+    const next = previous.then(() => runTask(task));
+    previous = next.catch(() => {});
+    return next;
+  };
+
+  async function runTask(task: EmbedTask): Promise<unknown> {
     const texts = task.texts.length;
     const began = performance.now();
     const fault = faultPlan();
@@ -140,7 +149,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
       stats.taskEnd(texts, false, performance.now() - began, heapMb());
       return { error: errorToWire(error) } satisfies TaskResult;
     }
-  };
+  }
 }
 
 export default start();
