@@ -147,11 +147,13 @@ describe('limits and errors', () => {
 
 describe('overload and timeouts (the benchmark-shaped model keeps a worker busy)', () => {
   it('answers 429 with Retry-After when the queue is full, and 504 when a call runs past its timeout', async () => {
-    const slow = createPool({ model: 'minilm-shape', threads: 1, concurrentTasksPerWorker: 1, maxQueue: 0, timeout: 300, env: false });
+    const slow = createPool({ model: 'minilm-shape', threads: 1, concurrentTasksPerWorker: 1, maxQueue: 0, timeout: 150, env: false });
     await slow.ready();
     const s = await startServer(slow, { port: 0, env: false });
     try {
-      const busy = postJson(`${s.url}/v1/embeddings`, { input: SLOW_TEXTS });
+      // Twelve distinct long texts: about a second of model time, well past the 150 ms timeout
+      // (a worker whose arena is already at its peak runs the four SLOW_TEXTS in about 300 ms).
+      const busy = postJson(`${s.url}/v1/embeddings`, { input: [0, 1, 2].flatMap((i) => SLOW_TEXTS.map((t) => `${i} ${t}`)) });
       // Running, or already timed out: either way the worker still holds the only slot.
       const started = () => slow.stats().inFlight > 0 || slow.stats().timeouts > 0;
       while (!started()) await new Promise((r) => setTimeout(r, 5));
