@@ -66,6 +66,8 @@ export class Fleet {
   #changing: Promise<void> | undefined;
   /** A recycle whose replacement could not load waits this long before the next try. */
   #recycleAfter = 0;
+  /** After a worker thread could not be created, no new one is tried before this time. */
+  #spawnAfter = 0;
   #stopped = false;
 
   constructor(settings: FleetSettings) {
@@ -226,6 +228,40 @@ export class Fleet {
     return host;
   }
 
+  /**
+   * #add for a worker asked for after start-up (on demand, a replacement, a revival). A thread that
+   * cannot be created (the Worker constructor throws: out of threads or memory) is a failed load
+   * that backs off: said through the events, counted, and tried again later, never thrown into a
+   * timer or a task's callback.
+   */
+  #tryAdd(model: ModelSpec, role: Role): WorkerHost | ModelLoadError {
+    try {
+      const failing = process.env.WARMPOOL_TEST_SPAWN_FAIL;
+      if (failing && failing.split(',').map(Number).includes(this.#hostNumbers + 1)) {
+        // Test-only. The number is spent, as it is when the constructor throws inside #add.
+        throw new Error(`test-only: worker ${++this.#hostNumbers} cannot be created (WARMPOOL_TEST_SPAWN_FAIL)`);
+      }
+      return this.#add(model, role);
+    } catch (error) {
+      const s = this.#s;
+      const failure = new ModelLoadError(`could not start a worker thread for model ${model.label}: ${describe(error)}`, { cause: error });
+      s.supervisor.spawnFailed(failure);
+      this.#spawnAfter = performance.now() + s.supervisor.backoff;
+      s.events.loadCrash(failure, role === 'serving');
+      if (role === 'serving') s.supervisor.later(s.supervisor.backoff, () => this.#refill());
+      return failure;
+    }
+  }
+
+  /** After a thread could not be created: back up to `threads.min` serving workers, then on with the waiting tasks. */
+  #refill(): void {
+    if (this.#stopped) return;
+    let live = 0;
+    for (const role of this.#hosts.values()) if (role === 'serving') live++;
+    if (live < this.#s.options.minThreads && this.#tryAdd(this.#target, 'serving') instanceof ModelLoadError) return;
+    this.#dispatch();
+  }
+
   #onReady(host: WorkerHost, threadId: number, loadMs: number): void {
     if (host.info && !this.#infos.has(host.model)) this.#infos.set(host.model, host.info);
     // A replacement goes into service first, so that the tasks waiting now can go to it.
@@ -261,7 +297,7 @@ export class Fleet {
     if (this.#stopped || this.#hosts.get(host) !== 'serving' || host.threadIds.length > 0) return;
     this.#hosts.delete(host);
     void host.destroy().catch(() => {});
-    this.#add(host.model, 'serving');
+    this.#tryAdd(host.model, 'serving');
   }
 
   #hostOf(threadId: number): WorkerHost | undefined {
@@ -323,7 +359,7 @@ export class Fleet {
    * and the workers loading cannot take them all.
    */
   #grow(queued = 0): void {
-    if (this.#stopped) return;
+    if (this.#stopped || performance.now() < this.#spawnAfter) return;
     const room = this.#s.options.concurrentTasksPerWorker;
     let live = 0;
     let coming = 0;
@@ -332,7 +368,7 @@ export class Fleet {
       live++;
       if (role === 'serving' && host.loading) coming += room - host.activeTasks;
     }
-    if (live < this.#s.options.maxThreads && coming < this.#waiting.length + queued) this.#add(this.#target, 'serving');
+    if (live < this.#s.options.maxThreads && coming < this.#waiting.length + queued) this.#tryAdd(this.#target, 'serving');
   }
 
   /** A worker above `threads.min` that stays idle for `idleTimeout` leaves (not during a replacement). */
@@ -399,7 +435,8 @@ export class Fleet {
    * not be done, if it could not; `old` then stays in service.
    */
   async #replace(old: WorkerHost, model: ModelSpec): Promise<Error | undefined> {
-    const next = this.#add(model, 'pending');
+    const next = this.#tryAdd(model, 'pending');
+    if (next instanceof ModelLoadError) return next;
     let watcher!: () => void;
     const failure = await new Promise<Error | undefined>((resolve) => {
       watcher = () => {

@@ -175,7 +175,7 @@ export interface PoolOptions {
    * (`batchSize` texts of the model's longest input, within `maxBatchTokens`), so onnxruntime's
    * arena holds its peak from the start: RSS stays flat while serving texts of every length, and a
    * machine short of memory fails at load rather than under load. Costs that one run per model
-   * load (about 2 s for a MiniLM-sized model on one thread) and the peak's memory in every worker
+   * load (about 2.5 s for a MiniLM-sized model on one thread) and the peak's memory in every worker
    * even if only short texts ever come. No effect with `cpuMemArena: false`. Either way a worker
    * runs one short text before it reports ready, so its first call is warm.
    * Env: `WARMPOOL_PREALLOCATE`.

@@ -103,6 +103,14 @@ export class Supervisor {
     this.#o.onChange();
   }
 
+  /** A worker thread could not even be created (out of threads or memory): a failed load, with its backoff. */
+  spawnFailed(error: Error): void {
+    this.#lastLoadError = error;
+    this.#o.stats.inc('loadFailures');
+    this.#consecutiveLoadFailures++;
+    this.#o.onChange();
+  }
+
   /** A worker died of an uncaught error: whatever else was said of it, that is a crash. */
   crashed(threadId: number): void {
     const record = this.#records.get(threadId);

@@ -219,6 +219,39 @@ describe('threads { min, max }', () => {
   });
 });
 
+describe('a worker thread that cannot be created after start-up', () => {
+  it('is a failed load that backs off: the pool keeps serving, says why, and adds the worker later', async () => {
+    // The pool's second worker thread cannot be created (as when the process is out of threads).
+    process.env.WARMPOOL_TEST_SPAWN_FAIL = '2';
+    const pool = createPool({ threads: { min: 1, max: 2 }, cacheBytes: 0, env: false });
+    const errors: unknown[] = [];
+    const onError = (message: unknown) => errors.push((message as { error: unknown }).error);
+    diagnostics.subscribe('warmpool:worker:error', onError);
+    try {
+      await pool.ready();
+      // Busy with the first task, the pool asks for a second worker: it cannot be created.
+      const first = await Promise.all(Array.from({ length: 300 }, (_, i) => pool.embed(sentence(i))));
+      expect(first).toHaveLength(300);
+      await until(() => pool.stats().loadFailures === 1, 5_000, 'the failed start to be counted');
+      expect(errors.some((e) => e instanceof ModelLoadError && /could not start a worker thread.*WARMPOOL_TEST_SPAWN_FAIL/.test(e.message))).toBe(true);
+      expect(pool.stats()).toMatchObject({ workerCrashes: 0, errors: 0 });
+      expect(pool.health().status).toBe('healthy');
+      // After the backoff, more load gets its second worker (the next thread can be created).
+      const deadline = performance.now() + 20_000;
+      for (let round = 0; pool.stats().modelLoads < 2; round++) {
+        if (performance.now() > deadline) throw new Error('no second worker after the backoff');
+        await Promise.all(Array.from({ length: 50 }, (_, i) => pool.embed(sentence(1000 + round * 50 + i))));
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(pool.stats().loadFailures).toBe(1);
+    } finally {
+      diagnostics.unsubscribe('warmpool:worker:error', onError);
+      delete process.env.WARMPOOL_TEST_SPAWN_FAIL;
+      await pool.close();
+    }
+  });
+});
+
 describe('recycleHeapMb', () => {
   it('replaces a worker past its heap limit by a warm one before it leaves, without failing a call', async () => {
     const pool = createPool({ threads: 1, recycleHeapMb: 1, healthInterval: 50, cacheBytes: 0 });
