@@ -99,12 +99,12 @@ const benchmark: Benchmark = {
         checkTarget('tiny-calls', `tiny calls/s through warmpool, ${IN_FLIGHT} in flight (best configuration)`, bestWarmpool, 100_000, true, '/s',
           FEATURES.batching
             ? 'Coalescing puts the calls that wait at one moment into one task (about 32 here), which crosses packed (one array of texts and one Int32Array; ' +
-                'one buffer per call and one token array back) and runs the model once per distinct text, so per-task costs are spread thin. What is left is per call. ' +
+                'few buffers and one token array back) and runs the model once per distinct text, so per-task costs are spread thin. What is left is per call. ' +
                 'Per-thread CPU counters at about 80,000 calls/s: 5.6 us on the main thread (input checks, admission, a promise, statistics, the result\'s buffer), ' +
                 '4.4 us in each worker (its own vector, pooling, normalising, its buffer in the transfer list) and 5.2 us in V8\'s garbage-collection helper threads; ' +
-                'that is about 1.55 of the 2 cores, the rest lost to cross-thread wake-ups. Sending one buffer per task instead of one per call measured up to 13% faster, ' +
-                'but each caller would then hold a view into a buffer shared with other callers (their vectors readable through .buffer, detached if one transfers it), ' +
-                'or the main thread would copy each vector out. Closing the gap needs fewer allocations per call on both sides, or more cores.'
+                'that is about 1.55 of the 2 cores, the rest lost to cross-thread wake-ups. The small calls\' vectors cross in one buffer per task and are copied out ' +
+                'into each call\'s own buffer on arrival (about 9% less CPU per call than a transfer per call). Closing the gap needs fewer allocations per call ' +
+                'on both sides, or more cores.'
             : 'This build sends every call as its own Piscina task: one structured-clone message each way, a promise chain in the facade (admission, statistics, timeout race), ' +
                 'and in the worker a tokenizer call and a session run per call; with concurrentTasksPerWorker 1 only one call per worker is out at a time. ' +
                 'Closing the gap needs call coalescing: the calls that wait at one moment sent as one message per worker and one model run.'),

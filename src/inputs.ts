@@ -69,8 +69,11 @@ export interface CheckedEmbedOptions {
   timeout: number | undefined;
 }
 
-export function checkEmbedOptions(opts: unknown): CheckedEmbedOptions {
-  if (opts === undefined) return { normalize: true, pooling: 'mean', truncate: true, signal: undefined, timeout: undefined };
+/** The options of a call that passes none: one frozen object, not one per call. */
+const DEFAULT_EMBED_OPTIONS: Readonly<CheckedEmbedOptions> = Object.freeze({ normalize: true, pooling: 'mean', truncate: true, signal: undefined, timeout: undefined });
+
+export function checkEmbedOptions(opts: unknown): Readonly<CheckedEmbedOptions> {
+  if (opts === undefined) return DEFAULT_EMBED_OPTIONS;
   if (typeof opts !== 'object' || opts === null || isArray(opts) !== false) {
     throw new InvalidInputError(`embed options must be an object, received ${describeValue(opts)}`);
   }

@@ -35,7 +35,7 @@ import { Fleet } from './fleet.js';
 import type { ModelInfo } from './worker-host.js';
 import { resolveModel } from './model.js';
 import { MAX_TIMER_MS, resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
-import { CONTROL_ALL, callFlags, type EmbedResult, type EmbedTask, type ModelSpec, type TaskResult } from './protocol.js';
+import { CONTROL_ALL, callFlags, isPackedCall, type EmbedResult, type EmbedTask, type ModelSpec, type TaskResult } from './protocol.js';
 import { Supervisor, type WorkerPhase } from './supervisor.js';
 import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
 
@@ -228,7 +228,9 @@ export class WarmPool implements AsyncDisposable {
   async embed(input: string | readonly string[], options?: EmbedOptions): Promise<Float32Array | Float32Array[]> {
     const { data, dims } = await this.#call(input, options);
     const [rows, width] = dims;
-    // Views over the one transferred buffer: no copy per vector.
+    // One text: its buffer holds exactly its vector.
+    if (typeof input === 'string' && data.length === width) return data;
+    // Views over the call's one buffer: no copy per vector.
     const vectors = new Array<Float32Array>(rows);
     for (let r = 0; r < rows; r++) vectors[r] = data.subarray(r * width, (r + 1) * width);
     return typeof input === 'string' ? vectors[0]! : vectors;
@@ -648,12 +650,18 @@ export class WarmPool implements AsyncDisposable {
           for (const call of running.calls) call.fail(errorFromWire(result.error));
           return;
         }
-        const { vectors, width, tokens, errors } = result;
+        const { vectors, packed, width, tokens, errors } = result;
         for (const [c, error] of errors) running.calls[c]!.fail(errorFromWire(error));
-        for (let c = 0, t = 0; c < running.calls.length; c++) {
+        for (let c = 0, t = 0, p = 0; c < running.calls.length; c++) {
           const call = running.calls[c]!;
           const count = call.texts.length;
-          const data = vectors[c];
+          let data = vectors[c];
+          if (packed && isPackedCall(count, width)) {
+            // A small call's vectors came in the task's shared buffer: copied out into a buffer of
+            // the call's own, so no caller holds memory that another caller's vectors live in.
+            if (!data && !call.settled) data = packed.slice(p, p + count * width);
+            p += count * width;
+          }
           if (data) {
             const textTokens = tokens.subarray(t, t + count);
             let sum = 0;

@@ -115,8 +115,28 @@ export interface EmbedResult {
  * the task in order, and `errors` the calls that failed alone (their input was bad), by index.
  * `maxTokens` repeats the model's limit: a result can arrive before the worker's `ready` message.
  */
+/**
+ * Calls whose vectors take at most this many bytes share one buffer per task (`packed`, in call
+ * order, failed calls' places included); larger ones cross in a buffer of their own. One transfer
+ * per task costs less than one per call, and the pool copies each small call out into a buffer of
+ * its own, so no caller ever holds memory that another caller's vectors live in.
+ */
+export const PACKED_CALL_BYTES = 16 * 1024;
+
+/** Whether a call of `count` texts goes in the task's shared buffer. */
+export const isPackedCall = (count: number, width: number): boolean => count * width * 4 <= PACKED_CALL_BYTES;
+
 export type TaskResult =
-  | { vectors: (Float32Array | null)[]; width: number; maxTokens: number; tokens: Int32Array; errors: [number, WireError][] }
+  | {
+      /** Each call's vectors: a buffer of its own for a large call; null for a packed or failed one. */
+      vectors: (Float32Array | null)[];
+      /** The packed calls' vectors one after another (see {@link isPackedCall}), or null when none were packed. */
+      packed: Float32Array | null;
+      width: number;
+      maxTokens: number;
+      tokens: Int32Array;
+      errors: [number, WireError][];
+    }
   | { error: WireError };
 
 /** Messages a worker posts to the pool outside of tasks (through Piscina's `message` event). */

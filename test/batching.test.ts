@@ -79,6 +79,23 @@ describe('call coalescing', () => {
     expect(b.data.buffer.byteLength).toBe(100 * 4);
   });
 
+  it('answers small calls (sharing one buffer across threads) and large ones (a buffer each) side by side, each in a buffer of its own', async () => {
+    // 100 dims x 4 bytes: calls of up to 40 texts travel in the task's shared buffer, larger ones alone.
+    const sizes = [1, 60, 3, 40, 41, 2];
+    const calls = sizes.map((n, i) => Array.from({ length: n }, (_, j) => sentence(5000 + i * 100 + j)));
+    const before = batched.stats().tasks;
+    const got = await Promise.all(calls.map((texts) => batched.embedPacked(texts)));
+    expect(batched.stats().tasks - before).toBeLessThan(sizes.length);
+    const buffers = new Set(got.map((g) => g.data.buffer));
+    expect(buffers.size).toBe(sizes.length);
+    for (let i = 0; i < sizes.length; i++) {
+      expect(got[i]!.data.byteOffset).toBe(0);
+      expect(got[i]!.data.buffer.byteLength).toBe(sizes[i]! * 100 * 4);
+      const expected = await plain.embedPacked(calls[i]!);
+      expect(maxAbsDiff(got[i]!.data, expected.data)).toBeLessThan(1e-6);
+    }
+  });
+
   it('sends one task per call with batching: false', async () => {
     const before = plain.stats().tasks;
     await Promise.all(Array.from({ length: 10 }, (_, i) => plain.embed(sentence(i))));

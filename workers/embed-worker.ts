@@ -143,6 +143,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
       stats.taskEnd(texts, true, performance.now() - began, heapMb());
       // Hand each call's vectors over to the main thread instead of copying them.
       const buffers: ArrayBuffer[] = [result.tokens.buffer as ArrayBuffer];
+      if (result.packed) buffers.push(result.packed.buffer as ArrayBuffer);
       for (const v of result.vectors) if (v) buffers.push(v.buffer as ArrayBuffer);
       return move({ [transferableSymbol]: buffers, [valueSymbol]: result } as never);
     } catch (error) {

@@ -5,7 +5,7 @@
  */
 import { AbortError, InvalidInputError, ModelLoadError, describe, errorToWire } from '../src/errors.js';
 import type { WireError } from '../src/errors.js';
-import { CALL_CLS, CALL_NORMALIZE, CALL_TRUNCATE, type EmbedTask, type ModelSpec } from '../src/protocol.js';
+import { CALL_CLS, CALL_NORMALIZE, CALL_TRUNCATE, isPackedCall, type EmbedTask, type ModelSpec } from '../src/protocol.js';
 
 // Only types at module scope: the library itself is imported inside load(), so a broken install
 // surfaces as a ModelLoadError instead of a worker that dies while starting.
@@ -69,9 +69,13 @@ export function peakShapes(maxTokens: number, batchSize: number, maxBatchTokens:
   return shapes;
 }
 
-/** A task's answer: each call's vectors (null for a call that failed), every text's tokens, and the failed calls. */
+/**
+ * A task's answer: each large call's vectors (null for a packed call or one that failed), the
+ * packed calls' vectors in one buffer, every text's tokens, and the failed calls.
+ */
 export interface TaskOutput {
   vectors: (Float32Array | null)[];
+  packed: Float32Array | null;
   width: number;
   maxTokens: number;
   tokens: Int32Array;
@@ -236,6 +240,24 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
       for (let c = 0; c < callCount; c++) callStart[c + 1] = callStart[c]! + calls[2 * c]!;
       let width = dims;
       let scratch = new Float64Array(Math.max(1, dims));
+      // Small calls write into views of one buffer for the whole task (one transfer instead of
+      // one per call). Laid out by the model's hidden size; dropped if its output is wider.
+      let packed: Float32Array | null = null;
+      const views = new Array<Float32Array | null>(callCount).fill(null);
+      if (dims > 0) {
+        let floats = 0;
+        for (let c = 0; c < callCount; c++) if (isPackedCall(calls[2 * c]!, dims)) floats += calls[2 * c]! * dims;
+        if (floats > 0) {
+          packed = new Float32Array(floats);
+          for (let c = 0, off = 0; c < callCount; c++) {
+            const n = calls[2 * c]! * dims;
+            if (!isPackedCall(calls[2 * c]!, dims)) continue;
+            views[c] = packed.subarray(off, off + n);
+            off += n;
+          }
+        }
+      }
+      const out = (c: number): Float32Array => (vectors[c] ??= views[c] ?? new Float32Array(calls[2 * c]! * width));
       for (let start = 0, index = 0; start < unique.length; index++) {
         await hooks.beforeRun(index);
         if (hooks.stopped()) throw new AbortError('the task was cancelled: its callers no longer wait for it');
@@ -252,6 +274,11 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
         const run = unique.slice(start, end);
         const { hidden, mask, tokens: runTokens } = await runModel(inputs, hooks);
         const [, seq = 0, w = 0] = hidden.dims;
+        if (w !== width && packed) {
+          // Only before anything was written: every run of a task has the same width.
+          packed = null;
+          views.fill(null);
+        }
         width = w;
         if (scratch.length < w) scratch = new Float64Array(w);
         const data = hidden.data as ArrayLike<number>;
@@ -259,13 +286,11 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
           const first = run[r]!;
           for (const t of copies?.get(first) ?? []) {
             const c = owner[t]!;
-            const out = (vectors[c] ??= new Float32Array(calls[2 * c]! * width));
-            poolRow(data, mask, r, seq, width, calls[2 * c + 1]! & CALL_CLS ? 'cls' : 'mean', out, (t - callStart[c]!) * width, scratch);
+            poolRow(data, mask, r, seq, width, calls[2 * c + 1]! & CALL_CLS ? 'cls' : 'mean', out(c), (t - callStart[c]!) * width, scratch);
             tokens[t] = runTokens[r]!;
           }
           const c = owner[first]!;
-          const out = (vectors[c] ??= new Float32Array(calls[2 * c]! * width));
-          poolRow(data, mask, r, seq, width, calls[2 * c + 1]! & CALL_CLS ? 'cls' : 'mean', out, (first - callStart[c]!) * width, scratch);
+          poolRow(data, mask, r, seq, width, calls[2 * c + 1]! & CALL_CLS ? 'cls' : 'mean', out(c), (first - callStart[c]!) * width, scratch);
           tokens[first] = runTokens[r]!;
         }
         start = end;
@@ -273,10 +298,12 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
       const failed = new Set(errors.map(([c]) => c));
       for (let c = 0; c < callCount; c++) {
         if (failed.has(c)) continue;
-        const data = (vectors[c] ??= new Float32Array(calls[2 * c]! * width));
+        const data = out(c);
         if (calls[2 * c + 1]! & CALL_NORMALIZE) normalizeRows(data, width);
       }
-      return { vectors, width, maxTokens, tokens, errors };
+      // Packed calls travel in `packed` only; a failed call's vectors are not sent.
+      for (let c = 0; c < callCount; c++) if (views[c] || failed.has(c)) vectors[c] = null;
+      return { vectors, packed, width, maxTokens, tokens, errors };
     },
     async warmup(limits, peak) {
       const quiet: RunHooks = { stopped: () => false, beforeRun: () => {}, native: () => {} };
