@@ -126,18 +126,19 @@ export const PACKED_CALL_BYTES = 16 * 1024;
 /** Whether a call of `count` texts goes in the task's shared buffer. */
 export const isPackedCall = (count: number, width: number): boolean => count * width * 4 <= PACKED_CALL_BYTES;
 
-export type TaskResult =
-  | {
-      /** Each call's vectors: a buffer of its own for a large call; null for a packed or failed one. */
-      vectors: (Float32Array | null)[];
-      /** The packed calls' vectors one after another (see {@link isPackedCall}), or null when none were packed. */
-      packed: Float32Array | null;
-      width: number;
-      maxTokens: number;
-      tokens: Int32Array;
-      errors: [number, WireError][];
-    }
-  | { error: WireError };
+/** A task's answer: the large calls' vectors, the packed calls' vectors, every text's tokens, and the failed calls. */
+export interface TaskAnswer {
+  /** Each call's vectors: a buffer of its own for a large call; null for a packed or failed one. */
+  vectors: (Float32Array | null)[];
+  /** The packed calls' vectors one after another (see {@link isPackedCall}), or null when none were packed. */
+  packed: Float32Array | null;
+  width: number;
+  maxTokens: number;
+  tokens: Int32Array;
+  errors: [number, WireError][];
+}
+
+export type TaskResult = TaskAnswer | { error: WireError };
 
 /** Messages a worker posts to the pool outside of tasks (through Piscina's `message` event). */
 export const MESSAGE_TAG = '__warmpool';

@@ -5,7 +5,7 @@
  */
 import { AbortError, InvalidInputError, ModelLoadError, describe, errorToWire } from '../src/errors.js';
 import type { WireError } from '../src/errors.js';
-import { CALL_CLS, CALL_NORMALIZE, CALL_TRUNCATE, isPackedCall, type EmbedTask, type ModelSpec } from '../src/protocol.js';
+import { CALL_CLS, CALL_NORMALIZE, CALL_TRUNCATE, isPackedCall, type EmbedTask, type ModelSpec, type TaskAnswer } from '../src/protocol.js';
 
 // Only types at module scope: the library itself is imported inside load(), so a broken install
 // surfaces as a ModelLoadError instead of a worker that dies while starting.
@@ -69,18 +69,8 @@ export function peakShapes(maxTokens: number, batchSize: number, maxBatchTokens:
   return shapes;
 }
 
-/**
- * A task's answer: each large call's vectors (null for a packed call or one that failed), the
- * packed calls' vectors in one buffer, every text's tokens, and the failed calls.
- */
-export interface TaskOutput {
-  vectors: (Float32Array | null)[];
-  packed: Float32Array | null;
-  width: number;
-  maxTokens: number;
-  tokens: Int32Array;
-  errors: [number, WireError][];
-}
+/** What `embed` returns: the answer a worker sends for a task. */
+export type TaskOutput = TaskAnswer;
 
 export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory: { cpuMemArena: boolean; memPattern: boolean }): Promise<Engine> {
   let transformers: Transformers;
