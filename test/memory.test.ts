@@ -5,11 +5,34 @@
  * (vitest forks one per file), so no earlier pool's freed memory hides the growth.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { peakShapes } from '../dist/workers/engine.js';
 import { createPool, type WarmPool } from './helpers.js';
 
 const rssMb = (): number => process.memoryUsage().rss / 2 ** 20;
 const pools: WarmPool[] = [];
 afterAll(() => Promise.all(pools.map((p) => p.close())));
+
+describe('peakShapes: the largest runs a worker can make', () => {
+  it('is one shape when the token budget fills whole texts of the longest length', () => {
+    expect(peakShapes(512, 32, 8192)).toEqual([{ rows: 16, seq: 512 }]);
+    expect(peakShapes(512, 8, 8192)).toEqual([{ rows: 8, seq: 512 }]);
+  });
+
+  it('is two shapes when more, shorter texts hold more tokens than the longest ones', () => {
+    // Budget 1100: 2 x 512 has the most attention scores (2 x 512^2); 4 x 275 the most tokens (1100).
+    expect(peakShapes(512, 32, 1100)).toEqual([
+      { rows: 2, seq: 512 },
+      { rows: 4, seq: 275 },
+    ]);
+    // Budget 1000: 2 x 500 has both the most scores and the most tokens.
+    expect(peakShapes(512, 32, 1000)).toEqual([{ rows: 2, seq: 500 }]);
+  });
+
+  it('is a single text of the longest length when the budget is smaller than it (a lone long text still runs)', () => {
+    expect(peakShapes(512, 32, 100)).toEqual([{ rows: 1, seq: 512 }]);
+    expect(peakShapes(512, 1, 8192)).toEqual([{ rows: 1, seq: 512 }]);
+  });
+});
 
 describe('preallocate', () => {
   it('brings the arena to its peak at load: the largest batches afterwards add almost nothing to RSS', async () => {
