@@ -97,7 +97,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
       if (Atomics.load(control, CONTROL_ALL) !== 0) throw new ModelLoadError('the pool closed before the model was loaded');
       engine = await loadEngine(config.model, config.intraOpThreads, config.memory);
       try {
-        await engine.warmup(config.warmup, config.warmup.peak);
+        await engine.warmup(config.warmup);
       } catch (error) {
         await engine.dispose().catch(() => {});
         throw new ModelLoadError(`model ${config.model.label} loaded but failed its warm-up run: ${describe(error)}`, { cause: error });

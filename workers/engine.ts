@@ -5,7 +5,7 @@
  */
 import { AbortError, InvalidInputError, ModelLoadError, describe, errorToWire } from '../src/errors.js';
 import type { WireError } from '../src/errors.js';
-import { CALL_CLS, CALL_NORMALIZE, CALL_TRUNCATE, isPackedCall, type EmbedTask, type ModelSpec, type TaskAnswer } from '../src/protocol.js';
+import { CALL_CLS, CALL_NORMALIZE, CALL_TRUNCATE, isPackedCall, type EmbedTask, type ModelSpec, type TaskAnswer, type WorkerConfig } from '../src/protocol.js';
 
 // Only types at module scope: the library itself is imported inside load(), so a broken install
 // surfaces as a ModelLoadError instead of a worker that dies while starting.
@@ -45,7 +45,7 @@ export interface Engine {
    * up, so the first call is warm) and, with `peak`, on the largest batches `embed` can ever run
    * under these limits, so that onnxruntime's arena reaches its peak now instead of while serving.
    */
-  warmup(limits: { batchSize: number; maxBatchTokens: number }, peak: boolean): Promise<void>;
+  warmup(plan: WorkerConfig['warmup']): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -295,14 +295,14 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
       for (let c = 0; c < callCount; c++) if (views[c] || failed.has(c)) vectors[c] = null;
       return { vectors, packed, width, maxTokens, tokens, errors };
     },
-    async warmup(limits, peak) {
+    async warmup({ batchSize, maxBatchTokens, peak }) {
       const quiet: RunHooks = { stopped: () => false, beforeRun: () => {}, native: () => {} };
       await runModel(tokenize(['warm up']), quiet);
       if (!peak) return;
       // 'a' is one token in every vocabulary warmpool ships (or the unknown token): a text of
       // maxTokens words, cut at `seq`, pads nothing.
       const long = 'a '.repeat(maxTokens);
-      for (const { rows, seq } of peakShapes(maxTokens, limits.batchSize, limits.maxBatchTokens)) {
+      for (const { rows, seq } of peakShapes(maxTokens, batchSize, maxBatchTokens)) {
         await runModel(tokenize(new Array<string>(rows).fill(long), seq), quiet);
       }
     },
