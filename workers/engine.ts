@@ -273,24 +273,33 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
         if (scratch.length < w) scratch = new Float64Array(w);
         const data = hidden.data as ArrayLike<number>;
         for (let r = 0; r < run.length; r++) {
+          // Each distinct text is pooled (and normalised) once; a repeat of it in a call with
+          // the same pooling and normalisation gets a copy of that row.
           const first = run[r]!;
+          const c = owner[first]!;
+          const flags = calls[2 * c + 1]! & (CALL_CLS | CALL_NORMALIZE);
+          const row = out(c);
+          const at = (first - callStart[c]!) * width;
+          poolRow(data, mask, r, seq, width, flags & CALL_CLS ? 'cls' : 'mean', row, at, scratch);
+          if (flags & CALL_NORMALIZE) normalizeRow(row, at, width);
+          tokens[first] = runTokens[r]!;
           for (const t of copies?.get(first) ?? []) {
-            const c = owner[t]!;
-            poolRow(data, mask, r, seq, width, calls[2 * c + 1]! & CALL_CLS ? 'cls' : 'mean', out(c), (t - callStart[c]!) * width, scratch);
+            const ct = owner[t]!;
+            const flagsT = calls[2 * ct + 1]! & (CALL_CLS | CALL_NORMALIZE);
+            const dest = out(ct);
+            const to = (t - callStart[ct]!) * width;
+            if (flagsT === flags) {
+              for (let k = 0; k < width; k++) dest[to + k] = row[at + k]!;
+            } else {
+              poolRow(data, mask, r, seq, width, flagsT & CALL_CLS ? 'cls' : 'mean', dest, to, scratch);
+              if (flagsT & CALL_NORMALIZE) normalizeRow(dest, to, width);
+            }
             tokens[t] = runTokens[r]!;
           }
-          const c = owner[first]!;
-          poolRow(data, mask, r, seq, width, calls[2 * c + 1]! & CALL_CLS ? 'cls' : 'mean', out(c), (first - callStart[c]!) * width, scratch);
-          tokens[first] = runTokens[r]!;
         }
         start = end;
       }
       const failed = new Set(errors.map(([c]) => c));
-      for (let c = 0; c < callCount; c++) {
-        if (failed.has(c)) continue;
-        const data = out(c);
-        if (calls[2 * c + 1]! & CALL_NORMALIZE) normalizeRows(data, width);
-      }
       // Packed calls travel in `packed` only; a failed call's vectors are not sent.
       for (let c = 0; c < callCount; c++) if (views[c] || failed.has(c)) vectors[c] = null;
       return { vectors, packed, width, maxTokens, tokens, errors };
@@ -345,15 +354,17 @@ function poolRow(
 }
 
 /**
- * L2-normalises each row in place. A zero row (a text none of whose tokens the model knows, for
- * a word-vector model) stays zero rather than becoming NaN.
+ * L2-normalises `width` floats of `data` from `offset`, in place. A zero row (a text none of whose
+ * tokens the model knows, for a word-vector model) stays zero rather than becoming NaN.
  */
-function normalizeRows(data: Float32Array, width: number): void {
-  for (let off = 0; off < data.length; off += width) {
-    let sum = 0;
-    for (let k = 0; k < width; k++) sum += data[off + k]! * data[off + k]!;
-    if (sum === 0) continue;
-    const inv = 1 / Math.sqrt(sum);
-    for (let k = 0; k < width; k++) data[off + k]! *= inv;
+function normalizeRow(data: Float32Array, offset: number, width: number): void {
+  const end = offset + width;
+  let sum = 0;
+  for (let i = offset; i < end; i++) {
+    const x = data[i]!;
+    sum += x * x;
   }
+  if (sum === 0) return;
+  const inv = 1 / Math.sqrt(sum);
+  for (let i = offset; i < end; i++) data[i] = data[i]! * inv;
 }
