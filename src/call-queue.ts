@@ -1,9 +1,13 @@
 import { AbortError, QueueFullError, QueueTimeoutError } from './errors.js';
 
+/** What the queue holds: something it can fail when it leaves without running. */
+export interface Queued {
+  fail(error: Error): void;
+}
+
 /** A call waiting for a worker. The queue owns its waiting state; the pool owns the payload. */
-export interface Waiting<T> {
+export interface Waiting<T extends Queued> {
   readonly payload: T;
-  readonly reject: (error: Error) => void;
   /** Texts the call carries, for sizing coalesced tasks. */
   readonly size: number;
   timer: NodeJS.Timeout | undefined;
@@ -17,7 +21,7 @@ export interface Waiting<T> {
  * is refused at once; a waiting call leaves at once when its signal aborts or its wait passes
  * `timeout`, and never runs. The pool takes calls from the head in batches ({@link CallQueue.take}).
  */
-export class CallQueue<T> {
+export class CallQueue<T extends Queued> {
   readonly maxQueue: number;
   #waiting = 0;
   #texts = 0;
@@ -54,11 +58,11 @@ export class CallQueue<T> {
    * Adds a call. Throws `QueueFullError` when `maxQueue` calls already wait beyond the `free`
    * places that workers will take at the next dispatch.
    */
-  push(payload: T, size: number, reject: (error: Error) => void, signal: AbortSignal | undefined, timeout: number, free = 0): void {
+  push(payload: T, size: number, signal: AbortSignal | undefined, timeout: number, free = 0): void {
     if (this.#waiting >= this.maxQueue + free) {
       throw new QueueFullError(`the admission queue is full (${this.#waiting} calls waiting, maxQueue ${this.maxQueue}); try again later`);
     }
-    const item: Waiting<T> = { payload, reject, size, timer: undefined, signal, onAbort: undefined, done: false };
+    const item: Waiting<T> = { payload, size, timer: undefined, signal, onAbort: undefined, done: false };
     if (timeout !== Infinity) {
       item.timer = setTimeout(() => {
         this.#leave(item, new QueueTimeoutError(`the call waited ${timeout} ms for a worker (queueTimeout) and did not run`));
@@ -104,7 +108,7 @@ export class CallQueue<T> {
       this.#items[this.#head++] = undefined;
       if (item && !item.done) {
         this.#settle(item);
-        item.reject(error());
+        item.payload.fail(error());
       }
     }
     this.#compact();
@@ -123,7 +127,7 @@ export class CallQueue<T> {
   #leave(item: Waiting<T>, error: Error): void {
     if (item.done) return;
     this.#settle(item);
-    item.reject(error);
+    item.payload.fail(error);
   }
 
   #settle(item: Waiting<T>): void {

@@ -35,7 +35,7 @@ import { Fleet } from './fleet.js';
 import type { ModelInfo } from './worker-host.js';
 import { resolveModel } from './model.js';
 import { MAX_TIMER_MS, resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
-import { CONTROL_ALL, callFlags, isPackedCall, type EmbedResult, type EmbedTask, type ModelSpec, type TaskResult } from './protocol.js';
+import { CONTROL_ALL, callFlags, isPackedCall, type EmbedTask, type ModelSpec, type TaskResult } from './protocol.js';
 import { Supervisor, type WorkerPhase } from './supervisor.js';
 import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
 
@@ -225,20 +225,13 @@ export class WarmPool implements AsyncDisposable {
    */
   embed(input: string, options?: EmbedOptions): Promise<Float32Array>;
   embed(input: readonly string[], options?: EmbedOptions): Promise<Float32Array[]>;
-  async embed(input: string | readonly string[], options?: EmbedOptions): Promise<Float32Array | Float32Array[]> {
-    const { data, dims } = await this.#call(input, options);
-    const [rows, width] = dims;
-    // One text: its buffer holds exactly its vector.
-    if (typeof input === 'string' && data.length === width) return data;
-    // Views over the call's one buffer: no copy per vector.
-    const vectors = new Array<Float32Array>(rows);
-    for (let r = 0; r < rows; r++) vectors[r] = data.subarray(r * width, (r + 1) * width);
-    return typeof input === 'string' ? vectors[0]! : vectors;
+  embed(input: string | readonly string[], options?: EmbedOptions): Promise<Float32Array | Float32Array[]> {
+    return this.#call(input, options, false) as Promise<Float32Array | Float32Array[]>;
   }
 
   /** Like {@link WarmPool.embed}, but returns all vectors in one row-major `Float32Array`. */
-  async embedPacked(input: string | readonly string[], options?: EmbedOptions): Promise<PackedVectors> {
-    return this.#call(input, options);
+  embedPacked(input: string | readonly string[], options?: EmbedOptions): Promise<PackedVectors> {
+    return this.#call(input, options, true) as Promise<PackedVectors>;
   }
 
   #collectionsClient(): CollectionsClient {
@@ -494,7 +487,8 @@ export class WarmPool implements AsyncDisposable {
     return new ModelLoadError(this.#failure!.message, { cause: this.#failure });
   }
 
-  async #call(input: unknown, options: unknown): Promise<PackedVectors> {
+  /** One embed call, answered packed (`embedPacked`) or as vectors (`embed`: one for a string, else one per text). */
+  async #call(input: unknown, options: unknown, asPacked: boolean): Promise<PackedVectors | Float32Array | Float32Array[]> {
     const began = performance.now();
     const stats = this.#stats;
     stats.inc('requests');
@@ -525,7 +519,7 @@ export class WarmPool implements AsyncDisposable {
         stats.inc('cacheHits', texts.length - misses.length);
         if (misses.length > 0) stats.inc('cacheMisses', misses.length);
       }
-      let result: EmbedResult | undefined;
+      let result: PackedVectors | undefined;
       if (misses.length > 0) {
         if (this.#state === 'idle') this.#start();
         // Starting can fail at once (no worker thread could be created).
@@ -546,7 +540,7 @@ export class WarmPool implements AsyncDisposable {
         let m = 0;
         for (let i = 0; i < texts.length; i++) {
           if (hits![i] !== undefined) continue;
-          cache.set(keys![i]!, result.data.subarray(m * width, (m + 1) * width), result.textTokens[m] ?? 0);
+          cache.set(keys![i]!, result.data.subarray(m * width, (m + 1) * width), call!.textTokens(m));
           m++;
         }
       }
@@ -556,7 +550,7 @@ export class WarmPool implements AsyncDisposable {
       if (result) stats.inc('tokens', result.tokens);
       stats.inc('completed');
       this.#publishEnd(requestId, texts.length, call ? call.dispatchedAt - began : 0, runMs, undefined);
-      return packed;
+      return asPacked ? packed : vectorsOf(packed, typeof input === 'string');
     } catch (error) {
       const admitted = call !== undefined && call.dispatchedAt > 0;
       const now = performance.now();
@@ -571,7 +565,7 @@ export class WarmPool implements AsyncDisposable {
   #enqueue(texts: string[], opts: CheckedEmbedOptions, began: number): Call {
     const call = new Call(texts, opts, began);
     // Calls that free workers will take at the next dispatch do not count against maxQueue.
-    this.#queue.push(call, texts.length, (error) => call.fail(error), opts.signal, this.options.queueTimeout, this.#freeTaskSlots);
+    this.#queue.push(call, texts.length, opts.signal, this.options.queueTimeout, this.#freeTaskSlots);
     // Calls made in the same tick share a task: sending waits for the microtask queue to drain.
     if (!this.#pumpScheduled) {
       this.#pumpScheduled = true;
@@ -662,12 +656,7 @@ export class WarmPool implements AsyncDisposable {
             if (!data && !call.settled) data = packed.slice(p, p + count * width);
             p += count * width;
           }
-          if (data) {
-            const textTokens = tokens.subarray(t, t + count);
-            let sum = 0;
-            for (let i = 0; i < count; i++) sum += textTokens[i]!;
-            call.finish({ data, dims: [count, width], tokens: sum, textTokens });
-          }
+          if (data) call.finish(data, width, tokens, t);
           t += count;
         }
       },
@@ -778,9 +767,12 @@ class RunningTask {
  * outcome, or earlier with a typed error when its deadline, its signal or the pool's close fires.
  */
 class Call {
-  readonly promise: Promise<EmbedResult>;
+  readonly promise: Promise<PackedVectors>;
   dispatchedAt = 0;
-  #resolve!: (result: EmbedResult) => void;
+  #resolve!: (result: PackedVectors) => void;
+  /** The task's token counts, text by text, and where this call's begin among them. */
+  #tokens: Int32Array | undefined;
+  #tokensAt = 0;
   #reject!: (error: Error) => void;
   #settled = false;
   #timer: NodeJS.Timeout | undefined;
@@ -796,7 +788,7 @@ class Call {
     readonly opts: CheckedEmbedOptions,
     readonly began: number,
   ) {
-    this.promise = new Promise<EmbedResult>((resolve, reject) => {
+    this.promise = new Promise<PackedVectors>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
@@ -821,10 +813,21 @@ class Call {
     }
   }
 
-  finish(result: EmbedResult): void {
+  /** The call's vectors arrived: `data` is its own buffer; its texts' tokens are `tokens` from `tokensAt`. */
+  finish(data: Float32Array, width: number, tokens: Int32Array, tokensAt: number): void {
     if (this.#settled) return;
     this.#settle();
-    this.#resolve(result);
+    const count = this.texts.length;
+    let sum = 0;
+    for (let i = tokensAt; i < tokensAt + count; i++) sum += tokens[i]!;
+    this.#tokens = tokens;
+    this.#tokensAt = tokensAt;
+    this.#resolve({ data, dims: [count, width], tokens: sum });
+  }
+
+  /** Tokens of the call's `i`-th text, once answered. */
+  textTokens(i: number): number {
+    return this.#tokens?.[this.#tokensAt + i] ?? 0;
   }
 
   fail(error: Error): void {
@@ -849,12 +852,10 @@ class Call {
 }
 
 /** Puts cached and freshly embedded vectors of one call back together, in input order. */
-function assemble(count: number, hits: (CachedVector | undefined)[] | undefined, result: EmbedResult | undefined, knownDims: number): PackedVectors {
+function assemble(count: number, hits: (CachedVector | undefined)[] | undefined, result: PackedVectors | undefined, knownDims: number): PackedVectors {
+  if (!hits || !hits.some((h) => h !== undefined)) return result ?? { data: new Float32Array(0), dims: [0, knownDims], tokens: 0 };
   // Tokens of the call's texts, whether the model saw them now or when they were cached.
   let tokens = result?.tokens ?? 0;
-  if (!hits || !hits.some((h) => h !== undefined)) {
-    return result ? { data: result.data, dims: result.dims, tokens } : { data: new Float32Array(0), dims: [0, knownDims], tokens };
-  }
   const width = result?.dims[1] ?? hits.find((h) => h !== undefined)!.vector.length;
   const data = new Float32Array(count * width);
   for (let i = 0, m = 0; i < count; i++) {
@@ -865,6 +866,16 @@ function assemble(count: number, hits: (CachedVector | undefined)[] | undefined,
     } else data.set(result!.data.subarray(m * width, ++m * width), i * width);
   }
   return { data, dims: [count, width], tokens };
+}
+
+/** A call's vectors as `embed` answers: the one vector of a string input, else one view per text over the call's buffer. */
+function vectorsOf({ data, dims: [rows, width] }: PackedVectors, one: boolean): Float32Array | Float32Array[] {
+  // One text: its buffer holds exactly its vector.
+  if (one && data.length === width) return data;
+  // Views over the call's one buffer: no copy per vector.
+  const vectors = new Array<Float32Array>(rows);
+  for (let r = 0; r < rows; r++) vectors[r] = data.subarray(r * width, (r + 1) * width);
+  return one ? vectors[0]! : vectors;
 }
 
 /** Creating the worker threads failed (the Worker constructor throws, e.g. EAGAIN when out of threads or memory). */

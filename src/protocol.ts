@@ -98,23 +98,6 @@ export interface EmbedTask {
   cancelSlot: number;
 }
 
-/** One call's vectors as the pool hands them on. */
-export interface EmbedResult {
-  /** Row-major vectors, `dims[0]` rows of `dims[1]` floats, in a buffer of its own (transferred, not copied). */
-  data: Float32Array;
-  dims: [number, number];
-  /** Tokens the model saw, special tokens included, after truncation. */
-  tokens: number;
-  /** The same, text by text. */
-  textTokens: ArrayLike<number>;
-}
-
-/**
- * A task either fails as a whole (the model could not run) or answers each call: `vectors[c]` is
- * call c's vectors in a buffer of its own (transferred), `tokens` the token count of every text of
- * the task in order, and `errors` the calls that failed alone (their input was bad), by index.
- * `maxTokens` repeats the model's limit: a result can arrive before the worker's `ready` message.
- */
 /**
  * Calls whose vectors take at most this many bytes share one buffer per task (`packed`, in call
  * order, failed calls' places included); larger ones cross in a buffer of their own. One transfer
@@ -126,7 +109,12 @@ export const PACKED_CALL_BYTES = 16 * 1024;
 /** Whether a call of `count` texts goes in the task's shared buffer. */
 export const isPackedCall = (count: number, width: number): boolean => count * width * 4 <= PACKED_CALL_BYTES;
 
-/** A task's answer: the large calls' vectors, the packed calls' vectors, every text's tokens, and the failed calls. */
+/**
+ * A task's answer when the model ran: each call's vectors (large calls in a buffer of their own,
+ * small ones in `packed`), the token count of every text of the task in order, and the calls that
+ * failed alone (their input was bad), by index. `maxTokens` repeats the model's limit: a result
+ * can arrive before the worker's `ready` message.
+ */
 export interface TaskAnswer {
   /** Each call's vectors: a buffer of its own for a large call; null for a packed or failed one. */
   vectors: (Float32Array | null)[];
@@ -138,6 +126,7 @@ export interface TaskAnswer {
   errors: [number, WireError][];
 }
 
+/** A task either fails as a whole (the model could not run) or answers each call. */
 export type TaskResult = TaskAnswer | { error: WireError };
 
 /** Messages a worker posts to the pool outside of tasks (through Piscina's `message` event). */
