@@ -75,6 +75,7 @@ const benchmark: Benchmark = {
       rounds,
       duration,
       warm,
+      ctx.pick(1500, 150, 100),
     );
     const lone = await loneLatency(
       Object.fromEntries(Object.entries(subjects).map(([name, call]) => [name, () => call(1)])),
@@ -143,6 +144,7 @@ const benchmark: Benchmark = {
         },
       ],
       notes: [
+        `Every subject runs untimed before its first timed slice (${ctx.pick(1500, 150, 100)} ms; ${warm} ms before each later one): until the code of the main thread and of a pool's own workers is optimised, calls run several times slower, and that would land on whichever subject comes first.`,
         `Piscina pools are loaded until all their threads run (${'`'}maxThreads${'`'} for the defaults) before timing, so thread start-up is not counted.`,
         'Reference figures measured on this machine before: bare worker ~170,000 calls/s with 64 in flight, default Piscina ~16,000/s, ~41,000/s with concurrentTasksPerWorker.',
         `warmpool's calls each tokenise and run the (tiny) model in a worker; the Piscina and bare-worker subjects do no work at all, so they are floors, not like-for-like alternatives.`,

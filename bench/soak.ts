@@ -6,6 +6,7 @@
  *   npm run soak                                   # 10 minutes, default settings
  *   npm run soak -- --minutes 2 --arena off --pattern off --preallocate off --model glove-100d
  *   MALLOC_ARENA_MAX=2 npm run soak -- --label arena-max-2   # a label keeps results apart
+ *   LD_PRELOAD=libjemalloc.so.2 npm run soak -- --label jemalloc   # another allocator
  *   npm run soak -- --minutes 14 --warmup 4                    # growth over the 10 minutes after 4 of warm-up
  *   npm run soak -- --chart-only --out bench/results/soak     # redraw the chart only
  *
@@ -145,8 +146,10 @@ const result = {
     preallocate: args.preallocate === 'on',
     crash: Number(args.crash),
     label: args.label,
-    // glibc's malloc tuning, when the run was started with it (it cannot be set from inside).
+    // The allocator's tuning (MALLOC_* for glibc, MALLOC_CONF for jemalloc) and a preloaded
+    // allocator, when the run was started with them (neither can be set from inside).
     malloc: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_'))),
+    preload: process.env.LD_PRELOAD ?? '',
   },
   calls: { issued, answered, outcomes: Object.fromEntries(outcomes) },
   rss: {

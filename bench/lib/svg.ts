@@ -103,7 +103,10 @@ export function renderChart(spec: ChartSpec): string {
     const lo = Math.min(...xs);
     const hi = Math.max(...xs);
     const mapX = (v: number): number => (hi === lo ? (left + right) / 2 : left + 10 + ((v - lo) / (hi - lo)) * (right - left - 20));
+    // Every point is drawn; with many, only every few are labelled, so labels stay apart.
+    const labelEvery = Math.max(1, Math.ceil((xs.length * 36) / (right - left)));
     xs.forEach((v, j) => {
+      if (j % labelEvery !== 0) return;
       out.push(`<text x="${mapX(v).toFixed(1)}" y="${bottom + 18}" text-anchor="middle">${fmt(raw[j]!)}</text>`);
     });
     spec.series.forEach((s, i) => {
@@ -153,10 +156,20 @@ export function renderChart(spec: ChartSpec): string {
     out.push(`<line x1="${left}" x2="${right}" y1="${py}" y2="${py}" stroke="#555" stroke-dasharray="6 4"/>`);
     out.push(`<text x="${left + 4}" y="${Number(py) - 5}" fill="#555">${esc(g.label)}</text>`);
   }
+  // Legend entries too long for the right margin (about 26 characters) go on two lines, broken at
+  // the last space that fits.
+  let ly = M.top + 8;
   spec.series.forEach((s, i) => {
-    const ly = M.top + 8 + i * 20;
     out.push(`<rect x="${right + 14}" y="${ly - 6}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/>`);
-    out.push(`<text x="${right + 32}" y="${ly}" dominant-baseline="middle">${esc(s.name)}</text>`);
+    const cut = s.name.length > 26 ? s.name.lastIndexOf(' ', 26) : -1;
+    if (cut > 0) {
+      out.push(`<text x="${right + 32}" y="${ly}" dominant-baseline="middle">${esc(s.name.slice(0, cut))}` +
+        `<tspan x="${right + 32}" dy="15">${esc(s.name.slice(cut + 1))}</tspan></text>`);
+      ly += 15;
+    } else {
+      out.push(`<text x="${right + 32}" y="${ly}" dominant-baseline="middle">${esc(s.name)}</text>`);
+    }
+    ly += 20;
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;
