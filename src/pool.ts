@@ -770,7 +770,7 @@ class Call {
   readonly promise: Promise<PackedVectors>;
   dispatchedAt = 0;
   #resolve!: (result: PackedVectors) => void;
-  /** The task's token counts, text by text, and where this call's begin among them. */
+  /** The task's token counts, text by text, and where this call's texts begin among them. */
   #tokens: Int32Array | undefined;
   #tokensAt = 0;
   #reject!: (error: Error) => void;
