@@ -134,8 +134,8 @@ export class WarmPool implements AsyncDisposable {
   #pumpScheduled = false;
   #delayTimer: NodeJS.Timeout | undefined;
   readonly #ready = deferred<void>();
-  /** Calls sent to workers and not yet answered: close() answers them when its deadline passes. */
-  readonly #running = new Set<Call>();
+  /** Tasks sent to workers and not yet answered: close() answers their calls when its deadline passes. */
+  readonly #running = new Set<RunningTask>();
   readonly #control: Int32Array;
   readonly #freeCancelSlots: number[];
   readonly #supervisor: Supervisor;
@@ -534,7 +534,8 @@ export class WarmPool implements AsyncDisposable {
           result = await call.promise;
         }
       }
-      const packed = assemble(texts.length, hits, result, this.model?.dims ?? 0);
+      // The model's width is only needed when nothing came back: no texts at all.
+      const packed = assemble(texts.length, hits, result, result ? 0 : (this.model?.dims ?? 0));
       if (cache && hits && result && result.dims[0] > 0 && epoch === this.#cacheEpoch && !this.#rolling) {
         const width = result.dims[1];
         let m = 0;
@@ -624,12 +625,12 @@ export class WarmPool implements AsyncDisposable {
     }
     const task: EmbedTask = { op: 'embed', texts, calls: shape, batchSize: this.options.batchSize, maxBatchTokens: this.options.maxBatchTokens, cancelSlot };
     const running = new RunningTask(calls, this.#control, cancelSlot, this.#stats);
+    this.#running.add(running);
     const stats = this.#stats;
     stats.inc('tasks');
     stats.gaugeAdd('inFlight', calls.length);
     for (const call of calls) {
       stats.recordWait(now - call.began);
-      this.#running.add(call);
       call.dispatched(now, this.options.timeout, running);
     }
     this.#attempt(task, running, 0);
@@ -683,7 +684,7 @@ export class WarmPool implements AsyncDisposable {
   }
 
   #taskDone(running: RunningTask): void {
-    for (const call of running.calls) this.#running.delete(call);
+    this.#running.delete(running);
     const { cancelSlot } = running;
     Atomics.store(this.#control, cancelSlot, 0);
     this.#freeCancelSlots.push(cancelSlot);
@@ -724,7 +725,9 @@ export class WarmPool implements AsyncDisposable {
     // Past the deadline, callers still waiting are answered now, and workers drop what is left
     // of their tasks. A model run already inside onnxruntime is let finish: terminating a thread
     // in the middle of one aborts the whole process.
-    for (const call of this.#running) call.giveUp(new PoolClosedError('the pool closed before the call finished (close timeout passed)'));
+    for (const task of this.#running) {
+      for (const call of task.calls) call.giveUp(new PoolClosedError('the pool closed before the call finished (close timeout passed)'));
+    }
     Atomics.store(this.#control, CONTROL_ALL, 1);
     await fleet?.untilOutOfOnnxruntime();
     await fleet?.disposeSessions();
