@@ -100,12 +100,12 @@ const benchmark: Benchmark = {
         checkTarget('tiny-calls', `tiny calls/s through warmpool, ${IN_FLIGHT} in flight (best configuration)`, bestWarmpool, 100_000, true, '/s',
           FEATURES.batching
             ? 'Coalescing puts the calls that wait at one moment into one task (about 32 here), which crosses packed (one array of texts and one Int32Array; ' +
-                'few buffers and one token array back) and runs the model once per distinct text, so per-task costs are spread thin. What is left is per call. ' +
-                'Per-thread CPU counters at about 80,000 calls/s: 5.6 us on the main thread (input checks, admission, a promise, statistics, the result\'s buffer), ' +
-                '4.4 us in each worker (its own vector, pooling, normalising, its buffer in the transfer list) and 5.2 us in V8\'s garbage-collection helper threads; ' +
-                'that is about 1.55 of the 2 cores, the rest lost to cross-thread wake-ups. The small calls\' vectors cross in one buffer per task and are copied out ' +
-                'into each call\'s own buffer on arrival (about 9% less CPU per call than a transfer per call). Closing the gap needs fewer allocations per call ' +
-                'on both sides, or more cores.'
+                'one buffer of vectors and one of token counts back), runs the model once per distinct text and pools and normalises each distinct text once, ' +
+                'so per-task costs are spread thin. What is left is per call. Per-thread CPU counters at about 100,000 calls/s: 5.3 us on the main thread ' +
+                '(input checks, admission, a promise, statistics, the copy into the call\'s own buffer), 2.5 us in each worker and 3.8 us in V8\'s ' +
+                'garbage-collection helper threads, about 1.4 of the 2 cores; the rest is lost to cross-thread wake-ups (a worker woken by a task ' +
+                'preempts the main thread on a machine with no idle core). On a busy machine the rate falls below the target with the bare worker\'s. ' +
+                'Closing the gap for good needs fewer allocations per call on the main thread (its promise and result objects), or more cores.'
             : 'This build sends every call as its own Piscina task: one structured-clone message each way, a promise chain in the facade (admission, statistics, timeout race), ' +
                 'and in the worker a tokenizer call and a session run per call; with concurrentTasksPerWorker 1 only one call per worker is out at a time. ' +
                 'Closing the gap needs call coalescing: the calls that wait at one moment sent as one message per worker and one model run.'),
