@@ -106,6 +106,17 @@ describe('#embed on the default model', () => {
     expect(maxAbsDiff(ours, theirs[0]!)).toBeLessThan(1e-5);
   });
 
+  it('truncates a huge text that ends in one giant word exactly as transformers.js does', async () => {
+    // Over a thousand tokens of sentences, then 200,000 characters without a space: the text is
+    // cut inside that word, not at a space.
+    const head = Array.from({ length: 80 }, (_, i) => sentence(i, 10)).join('. ');
+    expect(head.length).toBeLessThan(6000);
+    const huge = `${head} ${'x'.repeat(200_000)}`;
+    const [ours, theirs] = await Promise.all([pool.embed(huge), reference.embed([huge])]);
+    expect(maxAbsDiff(ours, theirs[0]!)).toBeLessThan(1e-5);
+    expect(Array.from(ours).some((x) => x !== 0)).toBe(true);
+  });
+
   it('gives a zero vector, not NaN, for a text with no known word', async () => {
     const v = await pool.embed('qqqzzzx vvvkkkw');
     expect(Array.from(v).every((x) => x === 0)).toBe(true);

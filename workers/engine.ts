@@ -118,15 +118,22 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
 
   /**
    * A prefix of a huge text that truncates to exactly the same tokens as the whole text, so a
-   * 1 MB string costs a few kB of tokenizing. Normalisation, pre-tokenisation and WordPiece all
-   * work word by word, so cutting the text only changes the word at the cut; once the prefix
-   * holds more tokens than the limit, that word lies past the truncation point.
+   * 1 MB string costs a few kB of tokenizing. Normalisation, pre-tokenisation and the tokenizer
+   * model all work word by word, and the prefix ends at a whitespace character where its last
+   * quarter has one: its tokens are then the whole text's first tokens, and once it holds more
+   * than the limit, truncating either gives the same. Without whitespace near the end (one
+   * giant "word"), the cut falls inside a word, whose pieces then lie past the truncation point
+   * as long as the word's cut changes only its last pieces.
    */
   const clip = (text: string): string => {
     for (let chars = maxTokens * 16; chars < text.length; chars *= 4) {
       let end = chars;
-      const code = text.charCodeAt(end - 1);
-      if (code >= 0xd800 && code <= 0xdbff) end--; // keep surrogate pairs whole
+      while (end > chars - (chars >> 2) && !WHITESPACE.test(text[end]!)) end--;
+      if (end <= chars - (chars >> 2)) {
+        end = chars;
+        const code = text.charCodeAt(end - 1);
+        if (code >= 0xd800 && code <= 0xdbff) end--; // keep surrogate pairs whole
+      }
       const prefix = text.slice(0, end);
       if (countTokens(prefix) > maxTokens + 1) return prefix;
     }
@@ -320,6 +327,12 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
     },
   };
 }
+
+/**
+ * One character of whitespace, where a huge text can be cut without cutting a word (not U+FEFF,
+ * which JavaScript counts as whitespace and tokenizers' normalisers drop inside a word).
+ */
+const WHITESPACE = /^[^\S\uFEFF]$/;
 
 /**
  * Pools row `r` of a hidden state `[rows, seq, width]` into `out` at `offset`: the mean of the
