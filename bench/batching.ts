@@ -41,7 +41,7 @@ const benchmark: Benchmark = {
     await Promise.all(Object.values(subjects).map((p) => p.ready()));
     const duration = ctx.pick(3000, 250, 150);
     const warm = ctx.pick(300, 100, 50);
-    const rounds = ctx.pick(3, 1, 1);
+    const rounds = ctx.pick(4, 1, 1);
     const cells: Parameters<typeof interleaved>[0] = {};
     for (const callers of CALLERS) {
       for (const [name, pool] of Object.entries(subjects)) {

@@ -69,7 +69,7 @@ const benchmark: Benchmark = {
     };
     const duration = ctx.pick(3000, 250, 200);
     const warm = ctx.pick(200, 50, 50);
-    const rounds = ctx.pick(3, 1, 1);
+    const rounds = ctx.pick(4, 1, 1);
     const loops = await interleaved(
       Object.fromEntries(Object.entries(subjects).map(([name, call]) => [name, { call, inFlight: IN_FLIGHT }])),
       rounds,

@@ -3,7 +3,10 @@ import { summarize } from './stats.js';
 
 /**
  * Measures several closed-loop subjects side by side: `rounds` rounds, each running every subject
- * for `durationMs / rounds` in turn. A burst of other work on the machine then lands on all of
+ * for `durationMs / rounds` in turn, in the opposite order every other round. Use an even number
+ * of rounds: where a subject falls in a round matters (two identical pools measured 5-20% apart
+ * in 3 rounds, the one that came first in two of them slower), and only an even number gives every
+ * subject each place equally often. A burst of other work on the machine then lands on all of
  * them alike instead of on whichever subject happened to be running. Each slice starts with
  * `warmupMs` untimed; the first round's with `firstWarmupMs` (code that has never run yet, in the
  * main thread and in a pool's workers, runs unoptimised at first: the subject that happens to come
