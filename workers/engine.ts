@@ -279,6 +279,11 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
         width = w;
         if (scratch.length < w) scratch = new Float64Array(w);
         const data = hidden.data as ArrayLike<number>;
+        /** Row `r` of this run, pooled and (if the call asks) normalised, into `dest` at `to`. */
+        const writeRow = (r: number, flags: number, dest: Float32Array, to: number): void => {
+          poolRow(data, mask, r, seq, width, flags & CALL_CLS ? 'cls' : 'mean', dest, to, scratch);
+          if (flags & CALL_NORMALIZE) normalizeRow(dest, to, width);
+        };
         for (let r = 0; r < run.length; r++) {
           // Each distinct text is pooled (and normalised) once; a repeat of it in a call with
           // the same pooling and normalisation gets a copy of that row.
@@ -287,8 +292,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
           const flags = calls[2 * c + 1]! & (CALL_CLS | CALL_NORMALIZE);
           const row = out(c);
           const at = (first - callStart[c]!) * width;
-          poolRow(data, mask, r, seq, width, flags & CALL_CLS ? 'cls' : 'mean', row, at, scratch);
-          if (flags & CALL_NORMALIZE) normalizeRow(row, at, width);
+          writeRow(r, flags, row, at);
           tokens[first] = runTokens[r]!;
           for (const t of copies?.get(first) ?? []) {
             const ct = owner[t]!;
@@ -298,8 +302,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
             if (flagsT === flags) {
               for (let k = 0; k < width; k++) dest[to + k] = row[at + k]!;
             } else {
-              poolRow(data, mask, r, seq, width, flagsT & CALL_CLS ? 'cls' : 'mean', dest, to, scratch);
-              if (flagsT & CALL_NORMALIZE) normalizeRow(dest, to, width);
+              writeRow(r, flagsT, dest, to);
             }
             tokens[t] = runTokens[r]!;
           }
