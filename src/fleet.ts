@@ -244,7 +244,7 @@ export class Fleet {
       return this.#add(model, role);
     } catch (error) {
       const s = this.#s;
-      const failure = new ModelLoadError(`could not start a worker thread for model ${model.label}: ${describe(error)}`, { cause: error });
+      const failure = cannotStart(model, error);
       s.supervisor.spawnFailed(failure);
       this.#spawnAfter = performance.now() + s.supervisor.backoff;
       s.events.loadCrash(failure, role === 'serving');
@@ -480,4 +480,9 @@ export class Fleet {
     }
     return leaving;
   }
+}
+
+/** Creating a worker thread failed (the Worker constructor throws, e.g. EAGAIN when out of threads or memory). */
+export function cannotStart(model: ModelSpec, error: unknown): ModelLoadError {
+  return new ModelLoadError(`could not start a worker thread for model ${model.label}: ${describe(error)}`, { cause: error });
 }

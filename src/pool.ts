@@ -31,7 +31,7 @@ import {
 } from './errors.js';
 import { channels } from './events.js';
 import { checkEmbedOptions, normalizeTexts, type CheckedEmbedOptions, type EmbedOptions } from './inputs.js';
-import { Fleet } from './fleet.js';
+import { Fleet, cannotStart } from './fleet.js';
 import type { ModelInfo } from './worker-host.js';
 import { resolveModel } from './model.js';
 import { MAX_TIMER_MS, resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
@@ -879,11 +879,6 @@ function vectorsOf({ data, dims: [rows, width] }: PackedVectors, one: boolean): 
   const vectors = new Array<Float32Array>(rows);
   for (let r = 0; r < rows; r++) vectors[r] = data.subarray(r * width, (r + 1) * width);
   return one ? vectors[0]! : vectors;
-}
-
-/** Creating the worker threads failed (the Worker constructor throws, e.g. EAGAIN when out of threads or memory). */
-function cannotStart(model: ModelSpec, error: unknown): ModelLoadError {
-  return new ModelLoadError(`could not start a worker thread for model ${model.label}: ${describe(error)}`, { cause: error });
 }
 
 /**
