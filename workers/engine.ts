@@ -39,7 +39,7 @@ export interface Engine {
    * Embeds every call of a task, sharing model runs between calls. `stopped()` is asked before
    * each model run and ends the task early when every caller has given up.
    */
-  embed(task: EmbedTask, hooks: RunHooks): Promise<TaskOutput>;
+  embed(task: EmbedTask, hooks: RunHooks): Promise<TaskAnswer>;
   /**
    * Runs the model before the worker takes calls: once on a short text (kernels and buffers set
    * up, so the first call is warm) and, with `peak`, on the largest batches `embed` can ever run
@@ -68,9 +68,6 @@ export function peakShapes(maxTokens: number, batchSize: number, maxBatchTokens:
   if (tokens.rows !== attention.rows || tokens.seq !== attention.seq) shapes.push({ rows: tokens.rows, seq: tokens.seq });
   return shapes;
 }
-
-/** What `embed` returns: the answer a worker sends for a task. */
-export type TaskOutput = TaskAnswer;
 
 export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory: { cpuMemArena: boolean; memPattern: boolean }): Promise<Engine> {
   let transformers: Transformers;
