@@ -21,6 +21,7 @@ export type {
   CreateCollectionOptions,
   HnswSettings,
   CollectionInfo,
+  CollectionRecovery,
   Metric,
   IndexKind,
 } from './collections/types.js';

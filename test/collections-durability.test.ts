@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runChild, tempStore, withStore } from './collections-helpers.js';
+import { dataLength, runChild, tempStore, withStore } from './collections-helpers.js';
 import { CollectionCorruptError, CollectionLockedError, createPool } from './helpers.js';
 
 const files = (dir: string, re: RegExp) => readdirSync(dir).filter((f) => re.test(f)).sort().map((f) => join(dir, f));
@@ -44,13 +44,20 @@ describe('durability', () => {
       const dir = join(store.dir, 'docs');
       const [wal] = files(dir, /^wal-/);
       const acked = run.lines.length;
-      // A crash mid-append: half of a record's frame at the tail.
+      // A crash mid-append: half of a record's frame after the last whole one.
       const bytes = readFileSync(wal!);
-      writeFileSync(wal!, Buffer.concat([bytes, bytes.subarray(0, 40)]));
+      const end = dataLength(bytes);
+      const damaged = Buffer.from(bytes);
+      damaged.set(bytes.subarray(0, 40), end);
+      writeFileSync(wal!, damaged);
       const pool = openPool(store.dir);
       try {
         expect(await pool.count({ collection: 'docs' })).toBeGreaterThanOrEqual(acked * 5);
-        expect(readFileSync(wal!).length).toBe(bytes.length);
+        const { recovery } = await pool.collections().info('docs');
+        expect(recovery).toMatchObject({ acknowledgedLoss: false, recordsDropped: 1, bytesDropped: 40, bytesMissing: 0 });
+        // The torn bytes are zeroed in place, the file keeps its size, and the file as found is kept.
+        expect(readFileSync(wal!).equals(bytes)).toBe(true);
+        expect(readFileSync(join(dir, recovery!.keptAs[0]!)).equals(damaged)).toBe(true);
       } finally {
         await pool.close();
       }
@@ -97,7 +104,7 @@ describe('durability', () => {
       await run.exited;
       const [wal] = files(join(store.dir, 'docs'), /^wal-/);
       const bytes = readFileSync(wal!);
-      bytes[Math.floor(bytes.length / 3)]! ^= 0xff;
+      bytes[Math.floor(dataLength(bytes) / 3)]! ^= 0xff;
       writeFileSync(wal!, bytes);
       const pool = openPool(store.dir);
       try {
@@ -125,7 +132,8 @@ describe('durability', () => {
       const pool = openPool(store.dir);
       const info = await pool.collections().info('docs');
       expect(info.count).toBe(600);
-      expect(info.recovery).toContain(snap!);
+      expect(info.recovery).toMatchObject({ acknowledgedLoss: false, keptAs: [basename(`${snap!}.corrupt`)] });
+      expect(info.recovery!.message).toContain(snap!);
       await pool.close();
       // The damaged file is kept aside for inspection, and the next open is clean.
       expect(existsSync(`${snap}.corrupt`)).toBe(true);
@@ -190,13 +198,15 @@ describe('lock file', () => {
         await holder.exited;
         await pool.close();
       }
-      // The holder is dead now: its lock is stale and the next pool takes it over.
+      // The holder is dead now: the OS dropped its lock with it, and the next pool takes the store.
       expect(readFileSync(join(store.dir, 'LOCK'), 'utf8')).toMatch(new RegExp(`^${holder.child.pid}\\n`));
       const next = openPool(store.dir);
       await next.index({ id: 'a', text: 'after takeover' });
       expect(await next.count()).toBe(1);
+      expect(readFileSync(join(store.dir, 'LOCK'), 'utf8')).toBe(`${process.pid}\n`);
       await next.close();
-      expect(existsSync(join(store.dir, 'LOCK'))).toBe(false);
+      // Released: the file stays (deleting it could give two processes the lock) and names no one.
+      expect(readFileSync(join(store.dir, 'LOCK'), 'utf8')).toBe('');
     });
   });
 

@@ -55,3 +55,10 @@ export function runChild(args: string[], env: Record<string, string> = {}): { ch
     ]);
   return { child, lines, until, exited };
 }
+
+/** Where a log segment's records end: its bytes up to the last non-zero one (segments are allocated ahead, with zeros). */
+export function dataLength(bytes: Uint8Array): number {
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0) end--;
+  return end;
+}

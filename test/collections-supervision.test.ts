@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runChild, tempStore } from './collections-helpers.js';
+import { dataLength, runChild, tempStore } from './collections-helpers.js';
 import {
   CollectionCorruptError,
   CollectionLockedError,
@@ -124,14 +124,14 @@ describe('a crashing index worker', () => {
     expect(after).toEqual(before);
     expect(pool.stats().indexRestarts).toBe(1);
     expect(pool.health().index).toMatchObject({ state: 'warm', restarts: 1 });
-    // The replacement took back the same lock; another pool in this process is still refused.
+    // The pool's main thread still holds the lock under the replacement; another pool in this process is still refused.
     expect(readFileSync(join(dir, 'LOCK'), 'utf8')).toBe(lock);
     const other = createPool({ threads: 1, storePath: dir, env: false });
     await expect(other.count({ collection: 'docs' })).rejects.toThrow(CollectionLockedError);
     await other.close();
     expect(readFileSync(join(dir, 'LOCK'), 'utf8')).toBe(lock);
     await pool.close();
-    expect(existsSync(join(dir, 'LOCK'))).toBe(false);
+    expect(readFileSync(join(dir, 'LOCK'), 'utf8')).toBe('');
   });
 
   it('fails a call with WorkerExitedError carrying the cause once its retries are used up; the next call is served', async () => {
@@ -182,15 +182,9 @@ describe('a replacement that cannot open the store', () => {
     expect(health.index).toEqual({ state: 'warm', restarts: 3 });
   });
 
-  it('reports a store locked by another process with CollectionLockedError, and takes it over once that process is gone', async () => {
-    const { pool, dir } = openPool({ retries: 1, faultInjection: { indexExit: 2 } });
-    await pool.index(doc('a'), { collection: 'docs' });
-    process.env[LOAD_EXIT] = '1';
-    await expect(pool.count({ collection: 'docs' })).rejects.toThrow(WorkerExitedError);
-    delete process.env[LOAD_EXIT];
-
-    // While no index worker runs, another process takes the store.
-    unlinkSync(join(dir, 'LOCK'));
+  it('reports a store locked by another process with CollectionLockedError, backs off, and takes the store once that process is gone', async () => {
+    const { pool, dir } = openPool({ retries: 1 });
+    await pool.ready();
     const holder = runChild([dir, 'hold']);
     cleanups.push(async () => {
       holder.child.kill('SIGKILL');
@@ -198,20 +192,40 @@ describe('a replacement that cannot open the store', () => {
     });
     await holder.until((l) => l === 'holding');
 
-    await until(() => pool.health().index!.retryInMs === 0, 5_000, 'the backoff to pass');
     const error = await pool.count({ collection: 'docs' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CollectionLockedError);
     expect((error as Error).message).toContain(`process ${holder.child.pid}`);
     const health = pool.health();
     expect(health.status).toBe('degraded');
-    expect(health.index).toMatchObject({ state: 'down', restarts: 3 });
+    expect(health.index).toMatchObject({ state: 'down', restarts: 1 });
     expect(health.index!.lastError).toMatch(/^CollectionLockedError: .*in use by process/);
+    // During the backoff the call is refused at once with the same error, without touching the store.
+    if (pool.health().index!.retryInMs! > 0) await expect(pool.count({ collection: 'docs' })).rejects.toThrow(CollectionLockedError);
 
     holder.child.kill('SIGKILL');
     await holder.exited;
     await until(() => pool.health().index!.retryInMs === 0, 5_000, 'the backoff to pass');
+    await pool.index(doc('a'), { collection: 'docs' });
     expect(await pool.count({ collection: 'docs' })).toBe(1);
     expect(pool.health().index!.state).toBe('warm');
+  });
+
+  it('keeps the store locked while its index worker is down: another process cannot take it between restarts', async () => {
+    const { pool, dir } = openPool({ retries: 1, faultInjection: { indexExit: 2 } });
+    await pool.index(doc('a'), { collection: 'docs' });
+    process.env[LOAD_EXIT] = '1';
+    await expect(pool.count({ collection: 'docs' })).rejects.toThrow(WorkerExitedError);
+    delete process.env[LOAD_EXIT];
+    expect(pool.health().index!.state).toBe('down');
+    const other = runChild([dir, 'hold']);
+    const { code, stderr } = await other.exited;
+    // The child's pool could not open the store: it reports that and exits by itself.
+    expect(code).toBe(0);
+    expect(other.lines).toContain('holding');
+    expect(stderr).toBe('');
+    expect(other.lines.find((l) => l.startsWith('hold-error '))).toBe('hold-error ERR_WARMPOOL_COLLECTION_LOCKED');
+    await until(() => pool.health().index!.retryInMs === 0, 5_000, 'the backoff to pass');
+    expect(await pool.count({ collection: 'docs' })).toBe(1);
   });
 
   it('serves the other collections when one cannot be recovered, and names the damaged file for that one', async () => {
@@ -224,7 +238,7 @@ describe('a replacement that cannot open the store', () => {
     // The log of one collection is damaged while no worker runs.
     const wal = join(dir, 'bad', readdirSync(join(dir, 'bad')).find((f) => f.startsWith('wal-'))!);
     const bytes = readFileSync(wal);
-    bytes[Math.floor(bytes.length / 3)]! ^= 0xff;
+    bytes[Math.floor(dataLength(bytes) / 3)]! ^= 0xff;
     writeFileSync(wal, bytes);
 
     await until(() => pool.health().index!.retryInMs === 0, 5_000, 'the backoff to pass');
@@ -248,13 +262,17 @@ describe('close() while the index worker restarts', () => {
       [
         '--input-type=module',
         '-e',
-        `import { existsSync } from 'node:fs';
-        import { createPool } from './dist/src/index.js';
+        `import { createPool } from './dist/src/index.js';
+        import { StoreLock } from './dist/src/collections/lock.js';
         const until = async (f) => { while (!f()) await new Promise((r) => setTimeout(r, 5)); };
         const pool = createPool({ threads: 1, storePath: ${JSON.stringify(store)}, env: false, faultInjection: { indexExit: 2 } });
         await pool.index({ id: 'a', text: 'a guitar' }, { collection: 'docs' });
         ${body}
-        console.log('lock ' + existsSync(${JSON.stringify(join(store, 'LOCK'))}));
+        // Released: a new lock on the store is granted.
+        const lock = new StoreLock(${JSON.stringify(store)});
+        lock.acquire();
+        lock.release();
+        console.log('lock free');
         console.log('closed');`,
       ],
       { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } },
@@ -283,7 +301,7 @@ describe('close() while the index worker restarts', () => {
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines.at(-1)).toBe('closed');
-    expect(lines).toContain('lock false');
+    expect(lines).toContain('lock free');
     expect(lines.find((l) => l.startsWith('call '))).toMatch(/^call (1|ERR_WARMPOOL_POOL_CLOSED|ERR_WARMPOOL_WORKER_EXITED)$/);
     if (lines.some((l) => l.startsWith('state '))) expect(lines).toContain('state down');
   });

@@ -13,7 +13,7 @@ import type { IndexMessage, IndexReply, IndexRequest, IndexWorkerData } from '..
 import { Store } from '../src/collections/store.js';
 import { PoolStats } from '../src/stats.js';
 
-const { root, statsBuffer, lockToken, reopen, faults } = workerData as IndexWorkerData;
+const { root, statsBuffer, reopen, faults } = workerData as IndexWorkerData;
 const stats = new PoolStats(statsBuffer);
 const post = (reply: IndexReply, transfer: ArrayBuffer[] = []): void => parentPort!.postMessage(reply, transfer);
 
@@ -22,7 +22,7 @@ const exitWhileOpening = process.env.WARMPOOL_TEST_INDEX_LOAD_EXIT === '1';
 
 async function openStore(): Promise<{ opened: Store; open: string[] }> {
   if (exitWhileOpening) process.exit(3);
-  const opened = new Store(root, stats, lockToken);
+  const opened = new Store(root, stats, (collection, recovery) => post({ event: 'recovery', collection, recovery }));
   // A collection that cannot be recovered does not keep the others from being served: the calls
   // that use it get its error (opening is tried again on each, so a repaired folder is picked up).
   const open: string[] = [];

@@ -175,7 +175,7 @@ export class CollectionsClient {
     return {
       list: async () => (await this.#call({ op: 'list' })) as CollectionInfo[],
       create: async (name, options) => {
-        const collection = collectionName(name);
+        const collection = collectionName(name, true);
         // Checked (and read) once, before the model is awaited: dims 0 stands for "the model's".
         let settings = collectionSettings(collection, options, 0);
         if (settings.dims === 0) {
@@ -184,8 +184,8 @@ export class CollectionsClient {
         }
         return (await this.#call({ op: 'create', settings })) as CollectionInfo;
       },
-      info: async (name) => (await this.#call({ op: 'info', collection: collectionName(name) })) as CollectionInfo,
-      drop: async (name) => (await this.#call({ op: 'drop', collection: collectionName(name) })) as boolean,
+      info: async (name) => (await this.#call({ op: 'info', collection: collectionName(name, true) })) as CollectionInfo,
+      drop: async (name) => (await this.#call({ op: 'drop', collection: collectionName(name, true) })) as boolean,
     };
   }
 

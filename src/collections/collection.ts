@@ -3,20 +3,27 @@
  * every change written to the log (group-committed: the writes that arrive during one fsync share
  * the next) before it is applied and acknowledged, and periodic snapshots that bound recovery.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { CollectionCorruptError, CollectionNotFoundError, WarmpoolError } from '../errors.js';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { CollectionCorruptError, CollectionNotFoundError, InvalidInputError, WarmpoolError } from '../errors.js';
 import type { PoolStats } from '../stats.js';
 import { matches, type MetadataFilter } from './filter.js';
 import { encodeDelete, encodeUpsert, Op, type LogRecord } from './records.js';
 import { listSnapshots, readSnapshot, writeSnapshot, type SnapshotContent } from './snapshot.js';
-import type { CollectionInfo, CollectionSettings, JsonValue, SearchHit, StoredDoc } from './types.js';
+import type { CollectionInfo, CollectionRecovery, CollectionSettings, JsonValue, SearchHit, StoredDoc } from './types.js';
 import { VectorIndex } from './vector-index.js';
-import { fsyncDir, listSegments, readSegments, WalWriter } from './wal.js';
+import { decodeRecords } from './records.js';
+import { RecoveryReport } from './recovery.js';
+import { fsyncDir, keepDamaged, listSegments, MANIFEST, segmentStates, WalWriter, zeroRange } from './wal.js';
 
 /** Log records since the last snapshot that trigger the next one. */
 const SNAPSHOT_EVERY = 50_000;
 const META = 'meta.json';
+/** Written into meta.json: collections of this format keep the list of their log's segments. */
+const LOG_FORMAT = 2;
+/** Prefix of the temporary folder a collection is created in (a collection name cannot start with '.'). */
+export const CREATING = '.creating-';
 
 interface Entry {
   slot: number;
@@ -56,7 +63,7 @@ export class Collection {
   #snapshotting: Promise<void> | undefined;
   #broken: Error | undefined;
   lastUsed = Date.now();
-  recovery: string | undefined;
+  recovery: CollectionRecovery | undefined;
 
   private constructor(dir: string, settings: CollectionSettings, stats: PoolStats) {
     this.dir = dir;
@@ -66,34 +73,55 @@ export class Collection {
     this.#wal = new WalWriter(dir);
   }
 
+  /**
+   * Creates the collection's folder whole, or not at all: settings, the log's first segment and its
+   * list are written into a temporary folder that is then renamed into place. A collection folder
+   * therefore always has its log; one that lacks it was damaged from outside.
+   */
   static async create(dir: string, settings: CollectionSettings, stats: PoolStats): Promise<Collection> {
-    mkdirSync(dir, { recursive: true });
-    const tmp = join(dir, `${META}.tmp`);
-    writeFileSync(tmp, JSON.stringify(settings, null, 2), { flush: true });
-    renameSync(tmp, join(dir, META));
-    fsyncDir(dir);
-    fsyncDir(join(dir, '..'));
+    const root = join(dir, '..');
+    const tmp = join(root, `${CREATING}${randomUUID()}`);
+    mkdirSync(tmp, { recursive: true });
+    try {
+      writeFileSync(join(tmp, META), JSON.stringify({ ...settings, format: LOG_FORMAT }, null, 2), { flush: true });
+      const wal = new WalWriter(tmp);
+      await wal.rotate(1);
+      await wal.close();
+      fsyncDir(tmp);
+      renameSync(tmp, dir);
+    } catch (error) {
+      rmSync(tmp, { recursive: true, force: true });
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTEMPTY' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'EPERM') {
+        throw new InvalidInputError(
+          `cannot create collection ${JSON.stringify(settings.name)}: a file or folder of that name that is not a collection is in the store`,
+        );
+      }
+      throw error;
+    }
+    fsyncDir(root);
     return Collection.open(dir, stats);
   }
 
   static async open(dir: string, stats: PoolStats): Promise<Collection> {
     const metaFile = join(dir, META);
     if (!existsSync(metaFile)) throw new CollectionNotFoundError(`no collection in ${dir}`);
-    let settings: CollectionSettings;
+    let settings: CollectionSettings & { format?: number };
     try {
       settings = JSON.parse(readFileSync(metaFile, 'utf8')) as CollectionSettings;
       if (!Number.isInteger(settings.dims) || typeof settings.metric !== 'string') throw new Error('missing dims or metric');
     } catch (error) {
       throw new CollectionCorruptError(`collection settings ${metaFile} are damaged: ${(error as Error).message}`);
     }
-    const c = new Collection(dir, settings, stats);
-    await c.#recover();
+    const { format = 1, ...rest } = settings;
+    const c = new Collection(dir, rest, stats);
+    await c.#recover(format);
     return c;
   }
 
-  async #recover(): Promise<void> {
+  /** `format`: 2 for a collection whose log has a list of its segments (1: written before it had). */
+  async #recover(format: number): Promise<void> {
     const snapshots = listSnapshots(this.dir);
-    const segments = listSegments(this.dir);
     let base: SnapshotContent | undefined;
     const damaged: { file: string; seq: number; error: WarmpoolError }[] = [];
     for (const snap of snapshots) {
@@ -105,11 +133,71 @@ export class Collection {
       }
     }
     const baseSeq = base?.seq ?? 0;
+    const report = new RecoveryReport();
+    const { segments, listed, problem: listProblem } = segmentStates(this.dir);
+    if (listProblem) report.lost(listProblem, 0);
+    else if (!listed && format >= LOG_FORMAT) {
+      report.lost(`the log's list of segments (${MANIFEST}) is missing; the ${segments.length} segment${segments.length === 1 ? '' : 's'} on disk were used`, 0);
+    }
+    // Segments the snapshot covers (the next one starts at or before the snapshot's sequence + 1)
+    // are not needed, and not read: damage in them loses nothing.
+    const needed = segments.filter((s, i) => {
+      const next = segments[i + 1];
+      return !next || next.firstSeq - 1 > baseSeq;
+    });
     // The log must reach back to just after the snapshot we start from (to seq 1 without one).
-    if (damaged.length > 0 && (segments[0]?.firstSeq ?? 1) > baseSeq + 1) throw damaged[0]!.error;
+    if (damaged.length > 0 && (needed[0]?.firstSeq ?? 1) > baseSeq + 1) throw damaged[0]!.error;
+
+    // Read every needed segment and decide what to repair before anything on disk changes, so that
+    // a collection that cannot be opened is left exactly as found.
+    const records: LogRecord[] = [];
+    const repairs: (() => void)[] = [];
+    let end: number | undefined;
+    for (const s of needed) {
+      const name = basename(s.file);
+      end = undefined;
+      if (s.length === undefined) {
+        // Listed in log.json but gone from the folder.
+        report.lost(`write-ahead log segment ${name} is missing (${s.size} bytes allocated)`, s.size ?? 0);
+        continue;
+      }
+      const buf = readFileSync(s.file);
+      const result = decodeRecords(buf);
+      for (const record of result.records) records.push(record);
+      end = result.validLength;
+      const shortened = s.size !== undefined && s.length < s.size;
+      if (result.problem && !result.problem.atTail) {
+        const { offset, reason } = result.problem;
+        throw new CollectionCorruptError(`write-ahead log ${s.file} is damaged: ${reason} at byte ${offset} of ${buf.length}`);
+      }
+      if (!result.problem && !shortened) continue;
+      const last = result.records.at(-1)?.seq ?? s.firstSeq - 1;
+      let torn = 0;
+      if (result.problem) {
+        let to = buf.length;
+        while (to > result.validLength && buf[to - 1] === 0) to--;
+        torn = to - result.validLength;
+      }
+      if (shortened) {
+        // Cut from outside. Records ending before the cut, with only zeros after them, lost nothing.
+        const cleanCut = !result.problem && result.validLength < buf.length;
+        const what = `write-ahead log segment ${name} was cut short from ${s.size} to ${s.length} bytes`;
+        if (cleanCut) report.problem(`${what}; only its unused space was cut`);
+        else report.lost(`${what}: records after sequence ${last} that were in the cut part are lost`, s.size! - s.length);
+      }
+      if (torn > 0) report.dropped(`a record cut short at byte ${result.validLength} of ${name} (${torn} bytes${shortened ? '' : ': a write interrupted by a crash, never acknowledged'}) was dropped`, torn);
+      const { file, size } = s;
+      const from = result.validLength;
+      repairs.push(() => {
+        report.kept(keepDamaged(this.dir, file));
+        // The torn bytes are zeroed (their copy is kept) and the segment gets its allocated size back.
+        zeroRange(file, from, buf.length, size ?? buf.length);
+      });
+    }
+
     if (base) for (const doc of base.docs) this.#applyUpsert(doc.id, doc.text, doc.metadata, doc.vector, false);
     let expected = baseSeq + 1;
-    for (const record of readSegments(segments)) {
+    for (const record of records) {
       if (record.seq < expected) continue;
       if (record.seq !== expected) {
         throw new CollectionCorruptError(`write-ahead log of ${this.dir} skips from sequence ${expected - 1} to ${record.seq}`);
@@ -119,16 +207,26 @@ export class Collection {
     }
     // A damaged snapshot covered up to its sequence: what replaces it must reach at least as far,
     // or documents would be silently missing.
-    const needed = Math.max(0, ...damaged.map((d) => d.seq));
-    if (expected - 1 < needed) throw damaged[0]!.error;
+    const reach = Math.max(0, ...damaged.map((d) => d.seq));
+    if (expected - 1 < reach) throw damaged[0]!.error;
     this.#seq = this.#applied = expected - 1;
     this.#sinceSnapshot = this.#seq - baseSeq;
+    for (const repair of repairs) repair();
     for (const { file, error } of damaged) {
       renameSync(file, `${file}.corrupt`);
-      this.recovery = `${error.message}; recovered from ${base ? 'the previous snapshot' : 'the log alone'} and the log, file kept as ${file}.corrupt`;
+      report.kept(basename(`${file}.corrupt`));
+      report.problem(`${error.message}; recovered from ${base ? 'the previous snapshot' : 'the log alone'} and the log`);
     }
+    this.recovery = report.result();
     this.#vi.finishLoad();
-    await this.#wal.openLast(this.#seq + 1);
+    const kept = segments.filter((s) => s.length !== undefined);
+    const lastNeeded = needed.at(-1);
+    const resumeAt = lastNeeded && lastNeeded === kept.at(-1) && lastNeeded.size !== undefined && listed ? end : undefined;
+    await this.#wal.resume(
+      kept.map((s) => ({ firstSeq: s.firstSeq, size: Math.max(s.size ?? 0, s.length!), listed: resumeAt !== undefined })),
+      resumeAt ?? 0,
+      this.#seq + 1,
+    );
   }
 
   #replay(record: LogRecord): void {
@@ -190,7 +288,8 @@ export class Collection {
       const group = this.#pending;
       this.#pending = [];
       try {
-        await this.#wal.append(group.flatMap((b) => b.frames));
+        const first = group[0]!;
+        await this.#wal.append(group.flatMap((b) => b.frames), first.lastSeq - first.frames.length + 1);
       } catch (error) {
         // What reached the file is unknown: refuse further writes rather than log after a hole.
         this.#broken = new CollectionCorruptError(`writing the log of ${this.dir} failed; reopen the store: ${(error as Error).message}`);
@@ -236,9 +335,13 @@ export class Collection {
     if (snaps.length < 2) return;
     const covered = snaps[1]!.seq;
     const segments = listSegments(this.dir);
+    const gone: number[] = [];
     for (let i = 0; i + 1 < segments.length; i++) {
-      if (segments[i + 1]!.firstSeq - 1 <= covered) unlinkSync(segments[i]!.file);
+      if (segments[i + 1]!.firstSeq - 1 <= covered) gone.push(segments[i]!.firstSeq);
     }
+    // Unlisted first, then deleted: a listed segment is never missing unless damaged from outside.
+    this.#wal.forget(gone);
+    for (const s of segments) if (gone.includes(s.firstSeq)) unlinkSync(s.file);
     fsyncDir(this.dir);
   }
 

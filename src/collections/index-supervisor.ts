@@ -12,11 +12,12 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { describe, errorFromWire, PoolClosedError, QueueTimeoutError, WorkerExitedError } from '../errors.js';
+import { describe, errorFromWire, errorToWire, PoolClosedError, QueueTimeoutError, WorkerExitedError } from '../errors.js';
 import { PoolStats } from '../stats.js';
 import { restartBackoff } from '../supervisor.js';
-import { lockToken, StoreLock } from './lock.js';
+import { StoreLock } from './lock.js';
 import type { IndexMessage, IndexReply, IndexRequest, IndexWorkerData } from './protocol.js';
+import type { CollectionRecovery } from './types.js';
 
 const WORKER_FILE = fileURLToPath(new URL('../../workers/index-worker.js', import.meta.url));
 // The worker inherits the process's flags, but `--input-type` (of `node --input-type=module -e`)
@@ -38,6 +39,8 @@ export interface IndexHealth {
   lastError?: string;
   /** While `down`: milliseconds until a call may start the next attempt. */
   retryInMs?: number;
+  /** Collections whose opening found damage since the pool started: what was dropped and where it was kept. */
+  recoveries?: { collection: string; recovery: CollectionRecovery }[];
 }
 
 export interface IndexSupervisorOptions {
@@ -62,8 +65,8 @@ interface Job {
 export class IndexSupervisor {
   readonly #o: IndexSupervisorOptions;
   readonly #stats: PoolStats;
-  /** One token for every worker of this pool, so that a replacement takes back the lock the dead one held. */
-  readonly #token = lockToken();
+  /** The store's lock, held here (not in a worker) from the first start until close: a replacement worker runs under it. */
+  readonly #lock: StoreLock;
   #worker: Worker | undefined;
   #state: IndexWorkerState = 'not-started';
   /** Calls waiting for a worker to be ready, in order. */
@@ -81,10 +84,13 @@ export class IndexSupervisor {
   #warmSince = 0;
   #answered = false;
   #closing: Promise<void> | undefined;
+  /** What opening each collection found damaged, since the pool started (until it is dropped). */
+  readonly #recoveries = new Map<string, CollectionRecovery>();
 
   constructor(options: IndexSupervisorOptions) {
     this.#o = options;
     this.#stats = new PoolStats(options.statsBuffer);
+    this.#lock = new StoreLock(options.root);
   }
 
   /** Sends a request to the index worker (starting one if needed); resolves to its answer. */
@@ -109,16 +115,26 @@ export class IndexSupervisor {
     const health: IndexHealth = { state: this.#state, restarts: this.#restarts };
     if (this.#lastError) health.lastError = describe(this.#lastError);
     if (this.#state === 'down') health.retryInMs = Math.max(0, Math.ceil(this.#retryAt - performance.now()));
+    if (this.#recoveries.size > 0) health.recoveries = [...this.#recoveries].map(([collection, recovery]) => ({ collection, recovery }));
     return health;
   }
 
   #start(): void {
     this.#state = 'starting';
     this.#answered = false;
+    try {
+      this.#lock.acquire();
+    } catch (error) {
+      // Another pool holds the store (or it cannot be created): no worker, and the same backoff as a failed open.
+      this.#restarted();
+      this.#failures++;
+      const wire = errorToWire(error);
+      this.#down(error as Error, () => errorFromWire(wire));
+      return;
+    }
     const workerData: IndexWorkerData = {
       root: this.#o.root,
       statsBuffer: this.#o.statsBuffer,
-      lockToken: this.#token,
       reopen: [...this.#used],
       faults: this.#o.faults,
     };
@@ -143,6 +159,10 @@ export class IndexSupervisor {
   #onMessage(worker: Worker, reply: IndexReply): void {
     if (worker !== this.#worker) return;
     if ('event' in reply) {
+      if (reply.event === 'recovery') {
+        this.#recoveries.set(reply.collection, reply.recovery);
+        return;
+      }
       if (reply.event === 'ready') {
         this.#state = 'warm';
         this.#warmSince = performance.now();
@@ -255,7 +275,10 @@ export class IndexSupervisor {
 
   /** Remembers which collections are in use, for a replacement to recover. */
   #track(request: IndexRequest): void {
-    if (request.op === 'drop') this.#used.delete(request.collection);
+    if (request.op === 'drop') {
+      this.#used.delete(request.collection);
+      this.#recoveries.delete(request.collection);
+    }
     else if (request.op === 'create') this.#used.add(request.settings.name);
     else if ('collection' in request) this.#used.add(request.collection);
   }
@@ -300,7 +323,6 @@ export class IndexSupervisor {
     for (const job of this.#sent.values()) job.reject(new PoolClosedError('the pool closed before the index worker answered the call'));
     this.#sent.clear();
     await worker?.terminate();
-    // A worker that died, or was stopped while opening the store, leaves the lock file behind.
-    new StoreLock(this.#o.root, this.#token).release();
+    this.#lock.release();
   }
 }

@@ -34,12 +34,30 @@ export function callOptions<K extends string>(options: unknown, keys: readonly K
   return out;
 }
 
-export function collectionName(name: unknown): string {
+/**
+ * Names the store keeps for its own files, compared without case (a case-insensitive file system
+ * would clash too). On Windows, device names cannot be folder names either.
+ */
+const RESERVED = new Set(['lock']);
+const WINDOWS_DEVICES = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/i;
+
+/**
+ * A collection's name. `required`: the name of a collection to create, inspect or drop, where a
+ * missing name (undefined or null) is an error; otherwise an option, where undefined means the
+ * default collection (null is still an error: it is not "no option").
+ */
+export function collectionName(name: unknown, required = false): string {
+  if (name === null || (required && name === undefined)) {
+    throw new InvalidInputError(`a collection name is required, received ${show(name)}`);
+  }
   const value = name ?? COLLECTION_DEFAULTS.collection;
   if (typeof value !== 'string' || !NAME.test(value)) {
     throw new InvalidInputError(
       `collection must be 1-128 letters, digits, '.', '_' or '-' (not starting with '.', '_' or '-'), received ${show(value)}`,
     );
+  }
+  if (RESERVED.has(value.toLowerCase()) || (process.platform === 'win32' && WINDOWS_DEVICES.test(value))) {
+    throw new InvalidInputError(`collection name ${JSON.stringify(value)} is reserved (the store uses it for its own files, or the system for a device)`);
   }
   return value;
 }

@@ -1,87 +1,110 @@
 /**
- * The store directory's lock file: created with O_EXCL and holding the owner's pid, so two pools
- * (in one process or two) never write the same collections. A lock left by a process that no
- * longer runs is taken over.
+ * The store directory's lock: an operating-system lock on the `LOCK` file (an open-file-description
+ * lock on Linux, `flock` on macOS, `LockFileEx` on Windows, through fs-native-extensions), held by
+ * the pool's main thread for as long as the pool uses the store.
  *
- * The token (pid and a random id) belongs to the pool, not to one index worker: a replacement
- * worker, started after the previous one died holding the lock, finds its own token and takes the
- * lock back, while a second pool in the same process (another token, same pid) is refused.
+ * Why an OS lock and not a pid file: the kernel grants it to exactly one open file at a time and
+ * drops it the moment its holder closes the file or dies, however it dies. There is no stale lock
+ * to judge (a dead pid, a pid reused by another program, a pid from another container sharing the
+ * volume) and so no takeover to race: two processes that both judged a pid file stale could each
+ * delete the other's fresh lock and both write the store.
+ *
+ * The lock is taken on one byte far past the end of the file, so the holder's pid, written into
+ * the file for error messages, stays readable on Windows too (whose locks are mandatory). The file
+ * is never deleted: deleting it would let a process that opened the old file and one that
+ * created a new one each hold "the" lock.
+ *
+ * Held by the main thread, not the index worker: a worker thread that dies leaves its file
+ * descriptors open, and a lock on one of those could never be released. The replacement worker
+ * runs under the lock the pool still holds.
  */
-import { randomUUID } from 'node:crypto';
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync, constants } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { CollectionLockedError } from '../errors.js';
+import { CollectionLockedError, InferenceError } from '../errors.js';
 
 export const LOCK_FILE = 'LOCK';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** Where the lock sits in the file: one byte at 1 GiB, past anything the file holds. */
+const LOCK_OFFSET = 2 ** 30;
+
+interface FileLocks {
+  tryLock(fd: number, offset: number, length: number, options: { shared: boolean }): boolean;
+  unlock(fd: number, offset: number, length: number): void;
 }
 
-/** A lock token for this process: what the lock file holds while it is ours. */
-export function lockToken(): string {
-  return `${process.pid}\n${randomUUID()}\n`;
+let locks: FileLocks | undefined;
+
+function fileLocks(): FileLocks {
+  if (!locks) {
+    try {
+      locks = createRequire(import.meta.url)('fs-native-extensions') as FileLocks;
+    } catch (error) {
+      throw new InferenceError(`file locks are not available on this platform (fs-native-extensions failed to load): ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+  return locks;
 }
 
 export class StoreLock {
   readonly file: string;
-  readonly #token: string;
+  #fd: number | undefined;
 
-  constructor(dir: string, token = lockToken()) {
+  constructor(dir: string) {
     this.file = join(dir, LOCK_FILE);
-    this.#token = token;
   }
 
-  /** Takes the lock or throws {@link CollectionLockedError} naming the holder. */
+  /** Whether this object holds the lock now. */
+  get held(): boolean {
+    return this.#fd !== undefined;
+  }
+
+  /**
+   * Takes the lock, or throws {@link CollectionLockedError} naming the holder's pid when another
+   * pool (in this process or another) holds it. Taking a lock already held by this object is a no-op.
+   */
   acquire(): void {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const fd = openSync(this.file, 'wx');
-        try {
-          writeSync(fd, this.#token);
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-        return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      let content = '';
-      try {
-        content = readFileSync(this.file, 'utf8');
-      } catch {
-        continue; // removed in between: try again
-      }
-      // Ours already: left by this pool's index worker that died before it could release it.
-      if (content === this.#token) return;
-      const pid = Number.parseInt(content, 10);
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
-        throw new CollectionLockedError(
-          `the collection store ${join(this.file, '..')} is in use by process ${pid}${pid === process.pid ? ' (another pool in this process)' : ''}; lock file ${this.file}`,
-        );
-      }
-      // Stale (dead pid) or unreadable: take it over. unlink + O_EXCL keeps a race to one winner.
-      try {
-        unlinkSync(this.file);
-      } catch {
-        // another process took it over first; the next attempt sees its lock
-      }
+    if (this.#fd !== undefined) return;
+    mkdirSync(join(this.file, '..'), { recursive: true });
+    const fd = openSync(this.file, constants.O_RDWR | constants.O_CREAT, 0o644);
+    let locked = false;
+    try {
+      locked = fileLocks().tryLock(fd, LOCK_OFFSET, 1, { shared: false });
+    } finally {
+      if (!locked) closeSync(fd);
     }
-    throw new CollectionLockedError(`could not take the lock file ${this.file}`);
+    if (!locked) {
+      let pid = Number.NaN;
+      try {
+        pid = Number.parseInt(readFileSync(this.file, 'utf8'), 10);
+      } catch {
+        // unreadable: the message goes without the pid
+      }
+      const who = Number.isInteger(pid) && pid > 0 ? `process ${pid}${pid === process.pid ? ' (another pool in this process)' : ''}` : 'another process';
+      throw new CollectionLockedError(`the collection store ${join(this.file, '..')} is in use by ${who}; lock file ${this.file}`);
+    }
+    this.#fd = fd;
+    // For messages only: who holds it. The lock itself is the OS lock, not this content.
+    try {
+      ftruncateSync(fd, 0);
+      writeSync(fd, `${process.pid}\n`, 0);
+    } catch {
+      // a read-only or full disk: the lock is held all the same
+    }
   }
 
-  /** Removes the lock file if it holds this token (a lock another process took over is left alone). */
+  /** Releases the lock (closing the file drops it). Idempotent. The file stays. */
   release(): void {
+    const fd = this.#fd;
+    if (fd === undefined) return;
+    this.#fd = undefined;
     try {
-      if (readFileSync(this.file, 'utf8') === this.#token) unlinkSync(this.file);
+      ftruncateSync(fd, 0);
     } catch {
-      // already gone
+      // the content is informative only
     }
+    closeSync(fd);
   }
 }

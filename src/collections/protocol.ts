@@ -1,13 +1,11 @@
 /** Messages between the main thread's collections client and the index worker. */
 import type { WireError } from '../errors.js';
 import type { MetadataFilter } from './filter.js';
-import type { CollectionSettings, JsonValue } from './types.js';
+import type { CollectionRecovery, CollectionSettings, JsonValue } from './types.js';
 
 export interface IndexWorkerData {
   root: string;
   statsBuffer: SharedArrayBuffer;
-  /** The pool's lock token: the same for every index worker of one pool. */
-  lockToken: string;
   /** Collections to open (recover) before the worker reports ready: those the previous worker served. */
   reopen: string[];
   /** Test-only: the request (counted from 1 in each worker) on which the worker crashes or exits; null in normal use. */
@@ -36,4 +34,7 @@ export type IndexResponse = { id: number; result: unknown } | { id: number; erro
  */
 export type IndexStartEvent = { event: 'ready'; open: string[] } | { event: 'load-error'; error: WireError };
 
-export type IndexReply = IndexResponse | IndexStartEvent;
+/** Sent whenever opening a collection found damage: what it found and did, for `pool.health()`. */
+export type IndexRecoveryEvent = { event: 'recovery'; collection: string; recovery: CollectionRecovery };
+
+export type IndexReply = IndexResponse | IndexStartEvent | IndexRecoveryEvent;

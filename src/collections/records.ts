@@ -150,9 +150,10 @@ export interface DecodeResult {
 }
 
 /**
- * Decodes frames until the end or the first bad one. A bad frame is `atTail` when it could be a
- * write cut short by a crash: it runs past the end of the file, or nothing but zeros (or
- * nothing) follows the place where it should end.
+ * Decodes frames until the end, the first bad one, or the zeros of a log segment's unused,
+ * allocated space (only zeros from there on: the records end). A bad frame is `atTail` when it
+ * could be a write cut short by a crash: it runs past the end of the file, or nothing but zeros
+ * (or nothing) follows the place where it should end.
  */
 export function decodeRecords(buf: Buffer): DecodeResult {
   const records: LogRecord[] = [];
@@ -163,9 +164,11 @@ export function decodeRecords(buf: Buffer): DecodeResult {
       validLength: o,
       problem: { offset: o, reason, atTail: end >= buf.length || allZero(buf, Math.max(end, o)) },
     });
+    if (buf[o] === 0 && allZero(buf, o)) break;
     if (buf.length - o < FRAME) return stop('a frame header cut short', buf.length);
     const len = buf.readUInt32LE(o);
-    if (buf.readUInt32LE(o + 4) !== (~len >>> 0) || len > MAX_PAYLOAD || len < 9) return stop(`a damaged record header (length ${len})`, o);
+    // A header torn by a crash, with zeros after it, is a torn write too.
+    if (buf.readUInt32LE(o + 4) !== (~len >>> 0) || len > MAX_PAYLOAD || len < 9) return stop(`a damaged record header (length ${len})`, o + FRAME);
     const end = o + FRAME + len;
     if (end > buf.length) return stop('a record cut short', buf.length);
     const payload = buf.subarray(o + FRAME, end);
@@ -180,7 +183,8 @@ export function decodeRecords(buf: Buffer): DecodeResult {
   return { records, validLength: o };
 }
 
-function allZero(buf: Buffer, from: number): boolean {
+/** Whether every byte from `from` on is zero. */
+export function allZero(buf: Buffer, from: number): boolean {
   for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
   return true;
 }

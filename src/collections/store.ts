@@ -1,30 +1,30 @@
 /**
- * The store directory as the index worker sees it: the lock, one {@link Collection} per folder
+ * The store directory as the index worker sees it (the pool's main thread holds its lock, see
+ * {@link StoreLock}): one {@link Collection} per folder
  * (opened on first use), creation, dropping, and the sweep that drops expired session collections.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CollectionExistsError, CollectionNotFoundError } from '../errors.js';
 import type { PoolStats } from '../stats.js';
-import { Collection } from './collection.js';
-import { StoreLock } from './lock.js';
-import type { CollectionInfo, CollectionSettings } from './types.js';
+import { Collection, CREATING } from './collection.js';
+import type { StoreLock } from './lock.js';
+import type { CollectionInfo, CollectionRecovery, CollectionSettings } from './types.js';
 import { fsyncDir } from './wal.js';
 
 export class Store {
   readonly root: string;
   readonly #stats: PoolStats;
-  readonly #lock: StoreLock;
   readonly #open = new Map<string, Promise<Collection>>();
+  readonly #onRecovery: (name: string, recovery: CollectionRecovery) => void;
   #sweepTimer: NodeJS.Timeout | undefined;
 
-  /** `lockToken`: the pool's token, so that a replacement index worker takes back its lock. */
-  constructor(root: string, stats: PoolStats, lockToken?: string) {
+  /** `onRecovery`: told whenever opening a collection found damage (see {@link CollectionRecovery}). */
+  constructor(root: string, stats: PoolStats, onRecovery: (name: string, recovery: CollectionRecovery) => void = () => {}) {
     this.root = root;
     this.#stats = stats;
+    this.#onRecovery = onRecovery;
     mkdirSync(root, { recursive: true });
-    this.#lock = new StoreLock(root, lockToken);
-    this.#lock.acquire();
     this.#sweepDisk();
   }
 
@@ -43,7 +43,7 @@ export class Store {
       this.#open.set(name, opening);
       // A failed open is not cached: the next call sees the error again (or a repaired folder).
       opening.then(
-        (c) => this.#watchTtl(c),
+        (c) => this.#opened(c),
         () => this.#open.delete(name),
       );
     }
@@ -70,7 +70,7 @@ export class Store {
     const creating = Collection.create(this.#dir(settings.name), settings, this.#stats);
     this.#open.set(settings.name, creating);
     creating.then(
-      (c) => this.#watchTtl(c),
+      (c) => this.#opened(c),
       () => this.#open.delete(settings.name),
     );
     return creating;
@@ -114,6 +114,11 @@ export class Store {
     rmSync(trash, { recursive: true, force: true });
   }
 
+  #opened(c: Collection): void {
+    if (c.recovery) this.#onRecovery(c.settings.name, c.recovery);
+    this.#watchTtl(c);
+  }
+
   #watchTtl(c: Collection): void {
     if (c.settings.ttl === undefined || this.#sweepTimer) return;
     const every = Math.max(50, Math.min(60_000, (c.settings.ttl * 1000) / 4));
@@ -143,7 +148,7 @@ export class Store {
     for (const d of readdirSync(this.root, { withFileTypes: true })) {
       if (!d.isDirectory()) continue;
       const dir = this.#dir(d.name);
-      if (d.name.startsWith('.dropped-')) {
+      if (d.name.startsWith('.dropped-') || d.name.startsWith(CREATING)) {
         rmSync(dir, { recursive: true, force: true });
         continue;
       }
@@ -169,6 +174,5 @@ export class Store {
       await c?.close();
     }
     this.#open.clear();
-    this.#lock.release();
   }
 }
