@@ -215,7 +215,8 @@ export class Collection {
     for (const { file, error } of damaged) {
       renameSync(file, `${file}.corrupt`);
       report.kept(basename(`${file}.corrupt`));
-      report.problem(`${error.message}; recovered from ${base ? 'the previous snapshot' : 'the log alone'} and the log`);
+      // File names only, never the store's path: the report is served over HTTP with the collection's info.
+      report.problem(`${error.message.replaceAll(file, basename(file))}; recovered from ${base ? 'the previous snapshot' : 'the log alone'} and the log`);
     }
     this.recovery = report.result();
     this.#vi.finishLoad();
