@@ -1,7 +1,19 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { WarmPool } from '../pool.js';
-import { resolveServerOptions, type ServerOptions } from './options.js';
+import { clientErrorHandler } from './http-errors.js';
+import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 import { warmpoolPlugin } from './plugin.js';
+
+/**
+ * How often Node looks for requests past `headersTimeout` / `requestTimeout` (it checks on a
+ * timer, 30 s by default, so a slow client could otherwise outlive its timeout by that much): a
+ * quarter of the shorter timeout, from 50 ms to 1 s. One pass over the open connections a second
+ * costs nothing measurable.
+ */
+export function connectionsCheckingInterval(options: Pick<ResolvedServerOptions, 'headersTimeout' | 'requestTimeout'>): number {
+  const shortest = Math.min(options.headersTimeout, options.requestTimeout === 0 ? Infinity : options.requestTimeout);
+  return Math.max(50, Math.min(1000, Math.floor(shortest / 4)));
+}
 
 /**
  * A Fastify instance serving `pool` (not yet listening): `await server.listen({ port, host })`,
@@ -14,8 +26,21 @@ import { warmpoolPlugin } from './plugin.js';
 export function createServer(pool: WarmPool, options: ServerOptions = {}): FastifyInstance {
   const resolved = resolveServerOptions(options);
   const app = Fastify({
-    logger: false,
+    // Opt-in, and to stderr: a library never writes to stdout on its own.
+    logger: resolved.logLevel === 'silent' ? false : { level: resolved.logLevel, stream: process.stderr },
     bodyLimit: resolved.bodyLimit,
+    // Fastify sets these two on Node's server after creating it (its defaults: no request
+    // timeout, 72 s keep-alive), so they are given here as well as in `http`.
+    requestTimeout: resolved.requestTimeout,
+    keepAliveTimeout: resolved.keepAliveTimeout,
+    http: {
+      headersTimeout: resolved.headersTimeout,
+      requestTimeout: resolved.requestTimeout,
+      keepAliveTimeout: resolved.keepAliveTimeout,
+      connectionsCheckingInterval: connectionsCheckingInterval(resolved),
+    },
+    // A client too slow with its request is answered 408 in the OpenAI error shape, then closed.
+    clientErrorHandler,
     // Keep-alive connections with no request in flight are closed at close(); busy ones finish.
     forceCloseConnections: 'idle',
   });

@@ -30,6 +30,38 @@ export interface ServerOptions {
    * @default the pool's `model` option
    */
   modelName?: string;
+  /**
+   * Most milliseconds a client may take to send a request's headers, counted from the request's
+   * first byte (for a new connection, from the moment it opened). A client that is too slow is
+   * answered `408` and its connection closed. At most `requestTimeout` (when that is not 0).
+   * Env: `WARMPOOL_HEADERS_TIMEOUT`.
+   * @default 10000, or `requestTimeout` when that is set lower
+   */
+  headersTimeout?: number;
+  /**
+   * Most milliseconds a client may take to send a whole request, headers and body. A client that
+   * is too slow is answered `408` and its connection closed. This bounds only receiving the
+   * request, never the time the server takes to answer (that is the pool's `timeout`). `0`: no
+   * limit (then only `headersTimeout` bounds a request). Env: `WARMPOOL_REQUEST_TIMEOUT`.
+   * @default 60000
+   */
+  requestTimeout?: number;
+  /**
+   * Milliseconds an idle keep-alive connection (an answer sent, no new request begun) stays open
+   * before the server closes it. Behind a proxy that reuses connections, set it above the proxy's
+   * own idle timeout. Env: `WARMPOOL_KEEP_ALIVE_TIMEOUT`.
+   * @default 5000
+   */
+  keepAliveTimeout?: number;
+  /**
+   * Log to stderr at this level (pino JSON lines, through Fastify's logger): errors answered
+   * `5xx` are logged at `error` with their full message (which may name files on the server's disk
+   * and process ids that the answer leaves out), `423`s and other redacted answers at `warn`,
+   * `info` adds one line per request. `'silent'` logs nothing: the server then writes nothing at
+   * all. Env: `WARMPOOL_LOG_LEVEL`.
+   * @default 'silent'
+   */
+  logLevel?: ServerLogLevel;
   /** Also export Node's process metrics (CPU, memory, event-loop lag) on `/metrics`. @default true */
   processMetrics?: boolean;
   /**
@@ -41,6 +73,9 @@ export interface ServerOptions {
   /** Where the `WARMPOOL_*` variables are read from; `false` ignores the environment. @default process.env */
   env?: Record<string, string | undefined> | false;
 }
+
+export const SERVER_LOG_LEVELS = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type ServerLogLevel = (typeof SERVER_LOG_LEVELS)[number];
 
 /** What a route plugin is given when it is registered. */
 export interface RouteContext {
@@ -57,6 +92,10 @@ export interface ResolvedServerOptions {
   bodyLimit: number;
   maxInputs: number;
   modelName: string | undefined;
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  logLevel: ServerLogLevel;
   processMetrics: boolean;
   routes: readonly WarmpoolRoute[];
 }
@@ -68,6 +107,10 @@ export const SERVER_ENV_VARS = {
   bodyLimit: 'WARMPOOL_BODY_LIMIT',
   maxInputs: 'WARMPOOL_MAX_INPUTS',
   modelName: 'WARMPOOL_MODEL_NAME',
+  headersTimeout: 'WARMPOOL_HEADERS_TIMEOUT',
+  requestTimeout: 'WARMPOOL_REQUEST_TIMEOUT',
+  keepAliveTimeout: 'WARMPOOL_KEEP_ALIVE_TIMEOUT',
+  logLevel: 'WARMPOOL_LOG_LEVEL',
 } as const;
 
 export const SERVER_DEFAULTS = Object.freeze({
@@ -75,10 +118,35 @@ export const SERVER_DEFAULTS = Object.freeze({
   port: 8080,
   bodyLimit: 8 * 1024 * 1024,
   maxInputs: 2048,
+  // Slow clients (slowloris, a stalled upload, a forgotten keep-alive connection) must not hold
+  // a connection for ever. 10 s is ample for headers, which are small; 60 s lets a client on a
+  // slow uplink (about 1.2 Mbit/s) send a body of the full 8 MiB `bodyLimit`; 5 s is Node's own
+  // keep-alive default, which HTTP clients (undici, the `Keep-Alive: timeout=5` header) expect.
+  headersTimeout: 10_000,
+  requestTimeout: 60_000,
+  keepAliveTimeout: 5_000,
+  logLevel: 'silent' as ServerLogLevel,
   processMetrics: true,
 });
 
-const KNOWN_KEYS = new Set(['host', 'port', 'apiKey', 'bodyLimit', 'maxInputs', 'modelName', 'processMetrics', 'routes', 'env']);
+/** The longest timer Node keeps (about 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+const KNOWN_KEYS = new Set([
+  'host',
+  'port',
+  'apiKey',
+  'bodyLimit',
+  'maxInputs',
+  'modelName',
+  'headersTimeout',
+  'requestTimeout',
+  'keepAliveTimeout',
+  'logLevel',
+  'processMetrics',
+  'routes',
+  'env',
+]);
 
 const show = (value: unknown): string => {
   if (typeof value === 'string') return JSON.stringify(value);
@@ -113,7 +181,8 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     if (typeof value !== 'string' || value.trim() === '') throw new TypeError(`options.${key} must be a non-empty string, received ${show(value)}`);
     return value;
   };
-  const integer = (key: 'port' | 'bodyLimit' | 'maxInputs', fallback: number, min: number, max: number): number => {
+  type IntegerKey = 'port' | 'bodyLimit' | 'maxInputs' | 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout';
+  const integer = (key: IntegerKey, fallback: number, min: number, max: number): number => {
     let value: unknown = options[key];
     let from = `options.${key}`;
     if (value === undefined) {
@@ -136,6 +205,19 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   if (!Array.isArray(routes) || routes.some((r) => typeof r !== 'function')) {
     throw new TypeError(`options.routes must be an array of Fastify plugin functions, received ${show(routes)}`);
   }
+  const level: unknown = options.logLevel ?? fromEnv('logLevel') ?? SERVER_DEFAULTS.logLevel;
+  if (!(SERVER_LOG_LEVELS as readonly unknown[]).includes(level)) {
+    const from = options.logLevel === undefined ? `environment variable ${SERVER_ENV_VARS.logLevel}` : 'options.logLevel';
+    throw new TypeError(`${from} must be one of ${SERVER_LOG_LEVELS.join(', ')}, received ${show(level)}`);
+  }
+  const logLevel = level as ServerLogLevel;
+  const requestTimeout = integer('requestTimeout', SERVER_DEFAULTS.requestTimeout, 0, MAX_TIMEOUT_MS);
+  // Node refuses a headers timeout longer than the request timeout; the default gives way.
+  const headersFallback = requestTimeout === 0 ? SERVER_DEFAULTS.headersTimeout : Math.min(SERVER_DEFAULTS.headersTimeout, requestTimeout);
+  const headersTimeout = integer('headersTimeout', headersFallback, 1, MAX_TIMEOUT_MS);
+  if (requestTimeout !== 0 && headersTimeout > requestTimeout) {
+    throw new RangeError(`headersTimeout (${headersTimeout} ms) must not exceed requestTimeout (${requestTimeout} ms): the headers are part of the request`);
+  }
   const apiKey = text('apiKey');
   return Object.freeze({
     host: text('host') ?? SERVER_DEFAULTS.host,
@@ -144,6 +226,10 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     bodyLimit: integer('bodyLimit', SERVER_DEFAULTS.bodyLimit, 1024, 2 ** 31 - 1),
     maxInputs: integer('maxInputs', SERVER_DEFAULTS.maxInputs, 1, 1_000_000),
     modelName: text('modelName'),
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: integer('keepAliveTimeout', SERVER_DEFAULTS.keepAliveTimeout, 1, MAX_TIMEOUT_MS),
+    logLevel,
     processMetrics: options.processMetrics ?? SERVER_DEFAULTS.processMetrics,
     routes,
   });

@@ -3,7 +3,7 @@
  * write, read, delete and search their documents. Each route is one call of the pool's
  * collection API, so validation and errors are the library's (mapped by http-errors.ts).
  */
-import { CollectionNotFoundError, InvalidInputError } from '../../errors.js';
+import { CollectionNotFoundError, ErrorCodes, InvalidInputError } from '../../errors.js';
 import type { CreateCollectionOptions, SearchHit, StoredDoc } from '../../collections/types.js';
 import { HttpError, sendError } from '../http-errors.js';
 import type { WarmpoolRoute } from '../options.js';
@@ -40,15 +40,19 @@ function plain<T extends SearchHit | StoredDoc>(doc: T): Omit<T, 'vector'> & { v
   return vector === undefined ? rest : { ...rest, vector: Array.from(vector) };
 }
 
+/** A 404 naming only the collection the client asked for. */
+const notFound = (name: string): HttpError => new HttpError(404, ErrorCodes.COLLECTION_NOT_FOUND, `no collection named ${JSON.stringify(name)}`);
+
 const SETTING_KEYS = new Set(['metric', 'index', 'autoThreshold', 'hnsw', 'ttl', 'dims']);
 
 export const collections: WarmpoolRoute = async (app, { pool, options }) => {
   const base = { bodyLimit: options.bodyLimit };
 
-  // The store's own message names its folder on the server's disk: a client needs only the name.
+  // The store's own message names its folder on the server's disk: a client needs only the name
+  // it asked for (sendError would otherwise answer a fixed message).
   app.setErrorHandler((error, request, reply) => {
     const name = (request.params as Partial<NameParams> | undefined)?.name;
-    const shown = error instanceof CollectionNotFoundError && name !== undefined ? new CollectionNotFoundError(`no collection named ${JSON.stringify(name)}`) : error;
+    const shown = error instanceof CollectionNotFoundError && name !== undefined ? notFound(name) : error;
     return sendError(request, reply, shown, pool);
   });
 
@@ -77,7 +81,7 @@ export const collections: WarmpoolRoute = async (app, { pool, options }) => {
 
   app.delete<{ Params: NameParams }>('/v1/collections/:name', async (request) => {
     const { name } = request.params;
-    if (!(await pool.collections().drop(name))) throw new CollectionNotFoundError(`no collection named ${JSON.stringify(name)}`);
+    if (!(await pool.collections().drop(name))) throw notFound(name);
     return { name, dropped: true };
   });
 
