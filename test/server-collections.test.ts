@@ -68,6 +68,17 @@ describe('/v1/collections', () => {
     }
     expect((await getJson(`${server.url}/v1/collections/ok`)).status).toBe(404);
   });
+
+  it('refuses a reserved name (the store\'s lock file) with 400 and a clear message, not a 500', async () => {
+    for (const name of ['LOCK', 'lock']) {
+      const created = await postJson(`${server.url}/v1/collections`, { name });
+      expect(created.status, name).toBe(400);
+      expect(created.json.error.message).toContain('reserved');
+      const written = await postJson(`${server.url}/v1/collections/${name}/documents`, { documents: ['text'] });
+      expect(written.status, name).toBe(400);
+      expect((await send('DELETE', `${server.url}/v1/collections/${name}`)).status).toBe(400);
+    }
+  });
 });
 
 describe('/v1/collections/:name/documents and /search', () => {
