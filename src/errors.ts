@@ -127,6 +127,18 @@ export class WorkerExitedError extends WarmpoolError {
   }
 }
 
+/**
+ * A queue call's job is gone from Redis before anyone answered it (Redis restarted without its
+ * data, or the job was deleted), so no result will come. Running the call again is safe. It shares
+ * {@link WorkerExitedError}'s code (the call lost what was running it), so handling that code
+ * covers it too; `name` tells the two apart.
+ */
+export class JobLostError extends WorkerExitedError {
+  override get name(): string {
+    return 'JobLostError';
+  }
+}
+
 /** The model runtime failed while running a call. */
 export class InferenceError extends WarmpoolError {
   constructor(message: string, options?: { cause?: unknown }) {

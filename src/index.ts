@@ -42,6 +42,7 @@ export {
   PoolClosedError,
   ModelLoadError,
   WorkerExitedError,
+  JobLostError,
   InferenceError,
   CollectionNotFoundError,
   CollectionExistsError,

@@ -248,6 +248,9 @@ describe('createQueueClient / createQueueWorker', () => {
       // Timers past 2^31 - 1 ms would fire after 1 ms: refused, not armed.
       expect(() => createQueueClient({ connection: redis.url, queue: 'q', timeout: 2 ** 31 })).toThrow(/options.timeout must be a number from 1 to 2147483647 or Infinity, received 2147483648/);
       expect(() => createQueueClient({ connection: redis.url, queue: 'q', reconcileInterval: 2 ** 40 })).toThrow(RangeError);
+      // close() must return whatever Redis does: no Infinity.
+      expect(() => createQueueClient({ connection: redis.url, queue: 'q', closeTimeout: Infinity })).toThrow(/options.closeTimeout must be an integer from 0 to 2147483647, received Infinity/);
+      expect(() => createQueueWorker({ connection: redis.url, queue: 'q', pool, closeTimeout: -1 })).toThrow(RangeError);
       expect(() => createQueueWorker({ connection: redis.url, queue: 'q', pool, lockDuration: 2 ** 31 })).toThrow(RangeError);
       expect(() => createQueueWorker({ connection: redis.url, queue: 'q', pool, stalledInterval: 2 ** 31 })).toThrow(RangeError);
       expect(() => createQueueWorker({ connection: redis.url, queue: 'q', pool: {} as WarmPool })).toThrow(/options.pool must be a warm pool/);

@@ -4,8 +4,18 @@ import { createConnection, createServer } from 'node:net';
 export interface RedisServer {
   url: string;
   port: number;
-  process: ChildProcess;
+  /** The redis-server process now serving the port (a new one after `restart()`). */
+  readonly process: ChildProcess;
+  /** Stops it (resuming it first if paused). */
   stop(): Promise<void>;
+  /** SIGSTOP: the server keeps its port and its connections but answers nothing. */
+  pause(): void;
+  /** SIGCONT after `pause()`. */
+  resume(): void;
+  /** SIGKILL, as a crash: its connections drop and its data (never persisted) is gone. */
+  kill(): Promise<void>;
+  /** Kills the server if it still runs, then starts a new, empty one on the same port. */
+  restart(): Promise<void>;
 }
 
 function freePort(): Promise<number> {
@@ -36,6 +46,26 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
+interface Running {
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+const alive = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
+
+/** Spawns redis-server on `port` without persistence and waits until it answers PING. */
+async function spawnRedis(port: number): Promise<Running> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (let i = 0; i < 100; i++) {
+    if (await ping(port)) break;
+    if (!alive(child)) throw new Error(`redis-server exited with code ${child.exitCode} on port ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+    if (i === 99) throw new Error(`redis-server did not answer PING on port ${port} within 5 s`);
+  }
+  return { child, exited };
+}
+
 /** A real, throw-away redis-server on 127.0.0.1 and a free port, without persistence. */
 export async function startRedis(): Promise<RedisServer> {
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
@@ -43,21 +73,34 @@ export async function startRedis(): Promise<RedisServer> {
     throw new Error('redis-server is not installed; the queue tests need a real Redis: run `apt-get update && apt-get install -y redis-server`');
   }
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  for (let i = 0; i < 100; i++) {
-    if (await ping(port)) break;
-    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode} on port ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-    if (i === 99) throw new Error(`redis-server did not answer PING on port ${port} within 5 s`);
-  }
+  let current = await spawnRedis(port);
+  const kill = async (): Promise<void> => {
+    if (alive(current.child)) current.child.kill('SIGKILL');
+    await current.exited;
+  };
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
-    process: child,
+    get process() {
+      return current.child;
+    },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
+      if (alive(current.child)) {
+        current.child.kill('SIGCONT');
+        current.child.kill('SIGTERM');
+      }
+      await current.exited;
+    },
+    pause() {
+      current.child.kill('SIGSTOP');
+    },
+    resume() {
+      current.child.kill('SIGCONT');
+    },
+    kill,
+    async restart() {
+      await kill();
+      current = await spawnRedis(port);
     },
   };
 }

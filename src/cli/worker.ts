@@ -1,8 +1,11 @@
 /**
  * `warmpool worker`: consumes embed jobs from a Redis queue (BullMQ) on this machine's warm pool.
- * SIGTERM or SIGINT stops taking jobs, finishes the running ones, closes the pool and exits 0.
+ * SIGTERM or SIGINT stops taking jobs, finishes the running ones, closes the pool and exits 0:
+ * within `--close-timeout` (plus the pool's `closeTimeout` for jobs still running on it) whatever
+ * Redis does, because a close that Redis does not answer in time disconnects by force.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import { QUEUE_DEFAULTS } from '../queue/queue-options.js';
 import { runQueueWorker } from '../queue/run-worker.js';
 import { addPoolFlags, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
 
@@ -12,6 +15,7 @@ interface WorkerFlags extends PoolFlags {
   concurrency?: number;
   lockDuration?: number;
   stalledInterval?: number;
+  closeTimeout?: number;
 }
 
 const positive = (flag: string) => (value: string): number => {
@@ -29,7 +33,12 @@ export function register(program: Command): void {
       .requiredOption('--queue <name>', 'queue to consume')
       .option('--concurrency <n>', 'jobs run at once (default: the pool size)', positive('--concurrency'))
       .option('--lock-duration <ms>', "ms a job's lock lasts; a dead consumer's jobs move on after about this", positive('--lock-duration'))
-      .option('--stalled-interval <ms>', 'ms between checks for stalled jobs', positive('--stalled-interval')),
+      .option('--stalled-interval <ms>', 'ms between checks for stalled jobs', positive('--stalled-interval'))
+      .option(
+        '--close-timeout <ms>',
+        `on SIGTERM/SIGINT, ms to let running jobs finish and Redis answer before disconnecting by force (default ${QUEUE_DEFAULTS.workerCloseTimeout})`,
+        positive('--close-timeout'),
+      ),
   ).action(async (flags: WorkerFlags) => {
     const running = await runQueueWorker({
       connection: flags.redis,
@@ -38,6 +47,7 @@ export function register(program: Command): void {
       ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
       ...(flags.lockDuration !== undefined && { lockDuration: flags.lockDuration }),
       ...(flags.stalledInterval !== undefined && { stalledInterval: flags.stalledInterval }),
+      ...(flags.closeTimeout !== undefined && { closeTimeout: flags.closeTimeout }),
       onError: (error) => process.stderr.write(`warmpool worker: ${error.message}\n`),
     });
     process.stderr.write(`warmpool worker: ready, pid ${process.pid}, queue ${flags.queue}, ${running.pool.options.maxThreads} worker threads\n`);

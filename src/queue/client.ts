@@ -5,11 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Doc, IndexResult } from '../collections/types.js';
-import { AbortError, InferenceError, InvalidInputError, PoolClosedError, QueueFullError, TaskTimeoutError, describe } from '../errors.js';
+import { AbortError, InferenceError, InvalidInputError, JobLostError, PoolClosedError, QueueFullError, TaskTimeoutError, describe } from '../errors.js';
 import { checkEmbedOptions, normalizeTexts, type EmbedOptions } from '../inputs.js';
 import type { PackedVectors } from '../pool.js';
 import { decodeIndexResult, decodeResult, reasonToError, type EmbedJobData, type IndexJobData } from './codec.js';
-import { loadBullmq, stoppable } from './connection.js';
+import { loadBullmq, RedisConnections } from './connection.js';
 import { embedMany, type EmbedManyOptions } from './embed-many.js';
 import { resolveClientOptions, type QueueClientOptions, type ResolvedClientOptions } from './queue-options.js';
 
@@ -19,6 +19,8 @@ interface Pending {
   /** Turns the job's stored result into what the caller gets (throws on a malformed one). */
   decode: (returnvalue: unknown) => unknown;
   since: number;
+  /** Set once Redis has confirmed the job: from then on, a job Redis does not know was lost. */
+  added: boolean;
   cleanup: () => void;
 }
 
@@ -36,6 +38,8 @@ export interface QueueClientStats {
   queued: number;
   /** Results found by reconciliation because their completion event was missed. */
   reconciled: number;
+  /** Calls failed with `JobLostError`: Redis no longer knew their job (e.g. it restarted empty). */
+  lost: number;
 }
 
 /** Options of `QueueClient.index()`. */
@@ -48,6 +52,7 @@ export interface QueueIndexOptions {
 
 export class QueueClient {
   readonly #o: ResolvedClientOptions;
+  readonly #redis: RedisConnections;
   readonly #queue: Queue;
   readonly #events: QueueEvents;
   readonly #pending = new Map<string, Pending>();
@@ -59,12 +64,14 @@ export class QueueClient {
   #others = 0;
   #reconciling = false;
   #closing: Promise<void> | undefined;
-  readonly #stats = { submitted: 0, completed: 0, failed: 0, rejected: 0, reconciled: 0 };
+  readonly #stats = { submitted: 0, completed: 0, failed: 0, rejected: 0, reconciled: 0, lost: 0 };
 
   constructor(options: QueueClientOptions) {
     this.#o = resolveClientOptions(options);
     const { Queue, QueueEvents } = loadBullmq();
-    const base = { connection: stoppable(this.#o.connection, () => this.#closing !== undefined), ...(this.#o.prefix !== undefined && { prefix: this.#o.prefix }) };
+    // The queue uses this connection as it is; the events reader, which blocks, a copy of it.
+    this.#redis = new RedisConnections(this.#o.connection);
+    const base = { connection: this.#redis.connection, ...(this.#o.prefix !== undefined && { prefix: this.#o.prefix }) };
     const keep = { age: this.#o.keepFinishedFor };
     this.#queue = new Queue(this.#o.queue, {
       ...base,
@@ -148,12 +155,17 @@ export class QueueClient {
     return { ...this.#stats, pending: this.#pending.size, queued: this.#others + this.#pending.size };
   }
 
-  /** Answers pending calls with `PoolClosedError` and disconnects. Jobs already queued still run. Idempotent. */
+  /**
+   * Answers pending calls with `PoolClosedError` at once, then disconnects: gracefully (QUIT) while
+   * Redis answers, by force after `closeTimeout` ms, or at once if Redis is unreachable. So it
+   * returns within `closeTimeout` (plus a fraction of a second) whatever Redis does, and leaves no
+   * handle open. Jobs already queued still run. Idempotent.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#timer);
       for (const [id, p] of this.#pending) this.#settle(id, p, undefined, new PoolClosedError('the queue client is closed'));
-      await Promise.allSettled([this.#events.close(), this.#queue.close()]);
+      await this.#redis.close(() => Promise.allSettled([this.#events.close(), this.#queue.close()]), this.#o.closeTimeout);
     })();
     return this.#closing;
   }
@@ -199,12 +211,14 @@ export class QueueClient {
         if (timer) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };
-      this.#pending.set(jobId, { resolve: resolve as (value: unknown) => void, reject, decode, since: performance.now(), cleanup });
+      this.#pending.set(jobId, { resolve: resolve as (value: unknown) => void, reject, decode, since: performance.now(), added: false, cleanup });
     });
     // Not awaited: the caller must hold `result` before a timeout or an abort can reject it.
     this.#queue.add(name, data, { jobId }).then(
       () => {
         this.#stats.submitted++;
+        const p = this.#pending.get(jobId);
+        if (p) p.added = true;
       },
       (error: unknown) => {
         const p = this.#pending.get(jobId);
@@ -243,8 +257,10 @@ export class QueueClient {
   }
 
   /**
-   * Counts the queue (so `maxWaiting` holds across clients) and looks up results whose event was
-   * missed, e.g. trimmed from the events stream while this client was busy.
+   * Counts the queue (so `maxWaiting` holds across clients) and looks up the jobs of calls pending
+   * for more than 5 intervals: a result whose event was missed (e.g. trimmed from the events stream
+   * while this client was busy) is delivered; a job Redis no longer knows (it restarted empty, or
+   * the job was deleted) fails its call with `JobLostError`, since no answer can come any more.
    */
   async #reconcile(): Promise<void> {
     if (this.#reconciling || this.#closing) return;
@@ -254,15 +270,25 @@ export class QueueClient {
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
       this.#others = Math.max(0, total - this.#pending.size);
       const stale = performance.now() - 5 * this.#o.reconcileInterval;
-      const old = [...this.#pending].filter(([, p]) => p.since < stale).slice(0, 100);
-      for (const [id] of old) {
-        const state = await this.#queue.getJobState(id);
-        if (state !== 'completed' && state !== 'failed') continue;
-        const job = await this.#queue.getJob(id);
-        if (!job || !this.#pending.has(id)) continue;
-        this.#stats.reconciled++;
-        if (state === 'completed') this.#completed(id, job.returnvalue);
-        else this.#failed(id, job.failedReason);
+      const old = [...this.#pending].filter(([, p]) => p.added && p.since < stale).slice(0, 100);
+      const states = await Promise.all(old.map(([id]) => this.#queue.getJobState(id)));
+      for (const [i, [id, p]] of old.entries()) {
+        if (!this.#pending.has(id)) continue;
+        const state = states[i];
+        if (state === 'unknown') {
+          this.#stats.lost++;
+          this.#settle(id, p, undefined, new JobLostError(`queue ${JSON.stringify(this.#o.queue)} no longer holds job ${id} (Redis lost it, e.g. it restarted without its data); no result will come`));
+        } else if (state === 'completed' || state === 'failed') {
+          const job = await this.#queue.getJob(id);
+          if (!job || !this.#pending.has(id)) continue;
+          this.#stats.reconciled++;
+          if (state === 'completed') this.#completed(id, job.returnvalue);
+          else this.#failed(id, job.failedReason);
+        } else {
+          // Still waiting or running: to the back, so that the next round looks at other calls first.
+          this.#pending.delete(id);
+          this.#pending.set(id, p);
+        }
       }
     } catch {
       // Redis unreachable: counts stay as they were; ioredis reconnects by itself.

@@ -35,6 +35,12 @@ export interface QueueClientOptions {
   keepFinishedFor?: number;
   /** Key prefix in Redis. @default 'bull' */
   prefix?: string;
+  /**
+   * Milliseconds `close()` waits for Redis to answer its QUIT before it disconnects by force (it
+   * does not wait at all when Redis is unreachable), so close returns within about this long
+   * whatever Redis does. Pending calls are rejected at once either way. @default 2000
+   */
+  closeTimeout?: number;
 }
 
 export interface QueueWorkerOptions {
@@ -65,6 +71,13 @@ export interface QueueWorkerOptions {
   onError?: (error: Error) => void;
   /** Key prefix in Redis. @default 'bull' */
   prefix?: string;
+  /**
+   * Milliseconds `close()` lets running jobs finish and store their results, and Redis answer, before
+   * it disconnects by force (it does not wait at all when Redis is unreachable), so close returns
+   * within about this long whatever Redis does. A job cut off this way is not lost: its lock expires
+   * and it runs again on a consumer. @default 10000
+   */
+  closeTimeout?: number;
 }
 
 export const QUEUE_DEFAULTS = Object.freeze({
@@ -76,6 +89,8 @@ export const QUEUE_DEFAULTS = Object.freeze({
   lockDuration: 5000,
   stalledInterval: 2000,
   maxStalledCount: 2,
+  clientCloseTimeout: 2000,
+  workerCloseTimeout: 10_000,
 });
 
 const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? (Array.isArray(v) ? 'an array' : 'an object') : String(v));
@@ -129,6 +144,7 @@ export interface ResolvedClientOptions {
   attempts: number;
   reconcileInterval: number;
   keepFinishedFor: number;
+  closeTimeout: number;
 }
 
 export function resolveClientOptions(options: unknown): ResolvedClientOptions {
@@ -140,6 +156,7 @@ export function resolveClientOptions(options: unknown): ResolvedClientOptions {
     attempts: number(o, 'attempts', QUEUE_DEFAULTS.attempts, 1),
     reconcileInterval: number(o, 'reconcileInterval', QUEUE_DEFAULTS.reconcileInterval, 10, true, false, MAX_TIMER_MS),
     keepFinishedFor: number(o, 'keepFinishedFor', QUEUE_DEFAULTS.keepFinishedFor, 1),
+    closeTimeout: number(o, 'closeTimeout', QUEUE_DEFAULTS.clientCloseTimeout, 0, true, false, MAX_TIMER_MS),
   };
 }
 
@@ -155,6 +172,7 @@ export interface ResolvedWorkerOptions {
   limiter: RateLimiterOptions | undefined;
   handlers: JobHandlers;
   onError: (error: Error) => void;
+  closeTimeout: number;
 }
 
 export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
@@ -187,5 +205,6 @@ export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
     limiter,
     handlers: handlers as JobHandlers,
     onError: onError as (error: Error) => void,
+    closeTimeout: number(o, 'closeTimeout', QUEUE_DEFAULTS.workerCloseTimeout, 0, true, false, MAX_TIMER_MS),
   };
 }

@@ -1,6 +1,7 @@
 /**
  * A whole consumer process: a warm pool plus a queue worker, stopped gracefully on SIGTERM or
- * SIGINT (stop taking jobs, finish the running ones, close the pool). The `warmpool worker`
+ * SIGINT (stop taking jobs, finish the running ones, close the pool), within the worker's
+ * `closeTimeout` plus the pool's `closeTimeout` whatever Redis does. The `warmpool worker`
  * command is a thin wrapper around it.
  */
 import { createPool, type WarmPool } from '../pool.js';

@@ -5,7 +5,7 @@
 import type { Job } from 'bullmq';
 import { ErrorCodes, InvalidInputError, errorToWire } from '../errors.js';
 import { wireToReason } from './codec.js';
-import { loadBullmq, stoppable } from './connection.js';
+import { loadBullmq, RedisConnections } from './connection.js';
 import { BUILTIN_HANDLERS, type JobHandlers } from './handlers.js';
 import { resolveWorkerOptions, type QueueWorkerOptions } from './queue-options.js';
 
@@ -20,8 +20,11 @@ export interface QueueWorker {
   /** Jobs this consumer finished, and jobs that failed here, since it started. */
   stats(): { completed: number; failed: number; active: number };
   /**
-   * Stops taking jobs, lets the running ones finish, and disconnects. Idempotent. The pool stays
-   * open: its owner closes it.
+   * Stops taking jobs, lets the running ones finish and store their results, and disconnects
+   * (QUIT). If that takes longer than `closeTimeout`, or Redis is unreachable when close starts, it
+   * disconnects by force instead, so it returns within `closeTimeout` (plus a fraction of a second)
+   * whatever Redis does, and leaves no handle open; a job cut off runs again elsewhere once its
+   * lock expires. Idempotent. The pool stays open: its owner closes it.
    */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -62,8 +65,10 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
   };
 
   let closing: Promise<void> | undefined;
+  // The worker's main connection is this one; its blocking connection, a copy.
+  const redis = new RedisConnections(o.connection);
   const worker = new Worker(o.queue, run, {
-    connection: stoppable(o.connection, () => closing !== undefined),
+    connection: redis.connection,
     ...(o.prefix !== undefined && { prefix: o.prefix }),
     concurrency: o.concurrency,
     lockDuration: o.lockDuration,
@@ -74,7 +79,21 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
   // An 'error' event without a listener would throw; Redis errors are survived (ioredis reconnects).
   worker.on('error', (error) => o.onError(error));
 
-  const close = (): Promise<void> => (closing ??= worker.close());
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      // Redis unreachable: nothing can finish, so BullMQ's forced close (no waiting for jobs).
+      const outcome = await redis.close((reachable) => worker.close(!reachable), o.closeTimeout);
+      const why = {
+        quit: undefined,
+        timeout: `not closed gracefully within closeTimeout (${o.closeTimeout} ms); disconnected by force`,
+        unreachable: 'Redis unreachable when closing; disconnected by force at once',
+      }[outcome];
+      try {
+        if (why) o.onError(new Error(`queue ${JSON.stringify(o.queue)}: ${why}`));
+      } catch {
+        // The caller's handler failing must not make close() fail.
+      }
+    })());
   return {
     queue: o.queue,
     ready: () => worker.waitUntilReady().then(() => undefined),
