@@ -126,6 +126,38 @@ describe('warmpool demo, info, stats', () => {
     expect(missing.stderr).toMatch(/CollectionNotFoundError \[ERR_WARMPOOL_COLLECTION_NOT_FOUND\]/);
   });
 
+  it('index --json prints one JSON object of what it indexed, and nothing else on stdout', () => {
+    const folder = join(tmp, 'corpus-json');
+    mkdirSync(join(folder, 'notes'), { recursive: true });
+    writeFileSync(join(folder, 'a.md'), '# Tides\n\nThe moon pulls the sea into two bulges.\n\nThe sun adds its own, smaller pull.');
+    writeFileSync(join(folder, 'notes', 'b.txt'), 'Yeast turns sugar into gas, and the gas makes the dough rise.');
+    writeFileSync(join(folder, 'notes', 'empty.txt'), '');
+    writeCorpus(join(folder, 'long'), 3);
+    type Summary = { collection: string; store: string; folder: string; files: number; passages: number; documents: number; model: string; dims: number; elapsedMs: number };
+    const run = () => {
+      const r = cli(['index', folder, '--collection', 'json', '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.endsWith('\n')).toBe(true);
+      expect(r.stdout.trim().split('\n')).toHaveLength(1);
+      // Progress is on stderr, as without --json.
+      expect(r.stderr).toMatch(/indexed \d+ passages from \d+\/6 files/);
+      return JSON.parse(r.stdout) as Summary;
+    };
+    const first = run();
+    expect(Object.keys(first).sort()).toEqual(['collection', 'dims', 'documents', 'elapsedMs', 'files', 'folder', 'model', 'passages', 'store'].sort());
+    expect(first).toMatchObject({ collection: 'json', store: join(tmp, 'store'), folder, files: 6, model: 'glove-100d', dims: 100 });
+    expect(first.passages).toBeGreaterThan(150);
+    expect(first.documents).toBe(first.passages);
+    expect(first.elapsedMs).toBeGreaterThan(0);
+    // The same folder again replaces its passages: as many passages, no more documents.
+    const again = run();
+    expect(again.passages).toBe(first.passages);
+    expect(again.documents).toBe(first.passages);
+    const missing = cli(['index', join(tmp, 'no-such-folder'), '--json']);
+    expect(missing.status).toBe(1);
+    expect(missing.stdout).toBe('');
+  });
+
   // util-linux `script` runs the command on a real pseudo-terminal, so stderr is a TTY; `stty`
   // gives that terminal 80 columns.
   const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;

@@ -1,4 +1,5 @@
 /** `warmpool index <folder>`: splits the folder's .txt and .md files into passages and indexes them. */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { indexFolder, type FolderProgress } from '../collections/ingest.js';
 import { formatRate, Pace, startProgressBar, type ProgressBar, type ProgressFigures } from './progress.js';
@@ -8,6 +9,7 @@ import { withPool } from './with-pool.js';
 interface IndexFlags extends PoolFlags {
   collection: string;
   progress?: boolean;
+  json?: boolean;
 }
 
 /**
@@ -64,10 +66,13 @@ export function register(program: Command): void {
       .description("split a folder's .txt and .md files into passages and index them into a collection")
       .argument('<folder>', 'folder of .txt / .md files (searched recursively)')
       .option('--collection <name>', 'collection to index into', 'default')
+      .option('--json', 'print what was indexed as one JSON object on stdout (progress stays on stderr)')
       .option('--progress', 'show the progress bar on stderr even when it is not a terminal (default: a bar on a terminal, whole lines otherwise)')
       .addHelpText('after', '\nExample:\n  warmpool index ./samples && warmpool search "what makes the dough rise?"'),
   ).action(async (folder: string, flags: IndexFlags) => {
     await withPool(poolOptionsFrom(flags), async (pool) => {
+      // From the pool's start: the model's load is part of what indexing took.
+      const started = performance.now();
       // Progress goes to stderr: a bar on a terminal (or with --progress), whole lines otherwise (logs, pipes, CI).
       const showBar = flags.progress ?? process.stderr.isTTY === true;
       // The bar's rate counts from a warm pool: the model's load is not indexing time.
@@ -83,8 +88,25 @@ export function register(program: Command): void {
       } finally {
         bar?.stop();
       }
-      const { passages, files, seconds } = result;
-      process.stdout.write(`indexed ${passages} passages from ${files} files into collection "${flags.collection}" (${pool.options.storePath}) in ${seconds.toFixed(1)} s\n`);
+      const { passages, files } = result;
+      const elapsedMs = performance.now() - started;
+      if (flags.json) {
+        const documents = await pool.count({ collection: flags.collection });
+        const summary = {
+          collection: flags.collection,
+          store: resolve(pool.options.storePath),
+          folder: resolve(folder),
+          files,
+          passages,
+          documents,
+          model: pool.options.model,
+          dims: pool.model?.dims,
+          elapsedMs: Math.round(elapsedMs),
+        };
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+      } else {
+        process.stdout.write(`indexed ${passages} passages from ${files} files into collection "${flags.collection}" (${pool.options.storePath}) in ${(elapsedMs / 1000).toFixed(1)} s\n`);
+      }
     });
   });
 }
