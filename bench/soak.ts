@@ -8,7 +8,7 @@
  *   MALLOC_ARENA_MAX=2 npm run soak -- --label arena-max-2   # a label keeps results apart
  *   LD_PRELOAD=libjemalloc.so.2 npm run soak -- --label jemalloc   # another allocator
  *   npm run soak -- --minutes 14 --warmup 4                    # growth over the 10 minutes after 4 of warm-up
- *   npm run soak -- --chart-only --out bench/results/soak     # redraw the chart only
+ *   npm run soak -- --chart-only --out bench/results/soak-long  # redraw the chart only
  *
  * Writes bench/results/soak-arena-<on|off>-pattern-<on|off>-preallocate-<on|off>.json, and soak-rss.svg: RSS over time
  * of every soak result in that folder, one line per setting (run two settings at the same time to

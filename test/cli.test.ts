@@ -16,6 +16,22 @@ const cli = (args: string[], input?: string) =>
 type Line = { text: string; dims: number; embedding: number[] };
 const parse = (stdout: string): Line[] => stdout.trim().split('\n').map((l) => JSON.parse(l) as Line);
 
+/** What a terminal shows of output that redraws lines in place: escape sequences out, one entry per redraw. */
+const screenLines = (out: string): string[] =>
+  out
+    .split(/\r|\n|\x1b\[1G/)
+    .map((l) => l.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, ''))
+    .filter((l) => l.trim() !== '');
+/** Columns a line takes: every character the CLI prints is one column wide. */
+const columns = (line: string): number => [...line].length;
+
+/** A folder of `files` text files of about 50 passages each: more than one batch to index. */
+function writeCorpus(folder: string, files: number): void {
+  mkdirSync(folder, { recursive: true });
+  const paragraph = 'Rivers carry water from the hills down to the sea, past towns and fields. ';
+  for (let f = 0; f < files; f++) writeFileSync(join(folder, `f${f}.txt`), Array.from({ length: 200 }, () => paragraph).join('\n\n'));
+}
+
 describe('warmpool embed', () => {
   it('prints one JSON line per text', () => {
     const r = cli(['embed', 'A man is playing a guitar.', 'Someone plays an instrument.']);
@@ -38,7 +54,8 @@ describe('warmpool embed', () => {
     writeFileSync(file, `${texts.join('\n')}\n`);
     const r = cli(['embed', '--file', file, '--chunk', '4', '--threads', '2', '--progress']);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toContain('25/25 texts');
+    expect(r.stderr).toMatch(/25\/25 texts \| [\d.]+ texts\/s \| ETA 0s/);
+    for (const line of screenLines(r.stderr)) expect(columns(line), line).toBeLessThanOrEqual(80);
     const lines = parse(r.stdout);
     expect(lines.map((l) => l.text)).toEqual(texts);
     const direct = parse(cli(['embed', texts[7]!]).stdout)[0]!;
@@ -109,23 +126,66 @@ describe('warmpool demo, info, stats', () => {
     expect(missing.stderr).toMatch(/CollectionNotFoundError \[ERR_WARMPOOL_COLLECTION_NOT_FOUND\]/);
   });
 
-  // util-linux `script` runs the command on a real pseudo-terminal, so stderr is a TTY.
+  it('index --json prints one JSON object of what it indexed, and nothing else on stdout', () => {
+    const folder = join(tmp, 'corpus-json');
+    mkdirSync(join(folder, 'notes'), { recursive: true });
+    writeFileSync(join(folder, 'a.md'), '# Tides\n\nThe moon pulls the sea into two bulges.\n\nThe sun adds its own, smaller pull.');
+    writeFileSync(join(folder, 'notes', 'b.txt'), 'Yeast turns sugar into gas, and the gas makes the dough rise.');
+    writeFileSync(join(folder, 'notes', 'empty.txt'), '');
+    writeCorpus(join(folder, 'long'), 3);
+    type Summary = { collection: string; store: string; folder: string; files: number; passages: number; documents: number; model: string; dims: number; elapsedMs: number };
+    const run = () => {
+      const r = cli(['index', folder, '--collection', 'json', '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.endsWith('\n')).toBe(true);
+      expect(r.stdout.trim().split('\n')).toHaveLength(1);
+      // Progress is on stderr, as without --json.
+      expect(r.stderr).toMatch(/indexed \d+ passages from \d+\/6 files/);
+      return JSON.parse(r.stdout) as Summary;
+    };
+    const first = run();
+    expect(Object.keys(first).sort()).toEqual(['collection', 'dims', 'documents', 'elapsedMs', 'files', 'folder', 'model', 'passages', 'store'].sort());
+    expect(first).toMatchObject({ collection: 'json', store: join(tmp, 'store'), folder, files: 6, model: 'glove-100d', dims: 100 });
+    expect(first.passages).toBeGreaterThan(150);
+    expect(first.documents).toBe(first.passages);
+    expect(first.elapsedMs).toBeGreaterThan(0);
+    // The same folder again replaces its passages: as many passages, no more documents.
+    const again = run();
+    expect(again.passages).toBe(first.passages);
+    expect(again.documents).toBe(first.passages);
+    const missing = cli(['index', join(tmp, 'no-such-folder'), '--json']);
+    expect(missing.status).toBe(1);
+    expect(missing.stdout).toBe('');
+  });
+
+  // util-linux `script` runs the command on a real pseudo-terminal, so stderr is a TTY; `stty`
+  // gives that terminal 80 columns.
   const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
-  it.skipIf(!hasScript)('index shows a progress bar of files, passages, rate and ETA when stderr is a terminal', () => {
+  it.skipIf(!hasScript)('index shows a progress bar of files, passages, rate and ETA that fits an 80-column terminal', () => {
     const folder = join(tmp, 'corpus-tty');
-    mkdirSync(folder, { recursive: true });
-    const paragraph = 'Rivers carry water from the hills down to the sea, past towns and fields. ';
-    for (let f = 0; f < 3; f++) writeFileSync(join(folder, `f${f}.txt`), Array.from({ length: 200 }, () => paragraph).join('\n\n'));
+    writeCorpus(folder, 3);
     const quote = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
     const command = [process.execPath, 'dist/src/cli.js', 'index', folder, '--collection', 'tty'].map(quote).join(' ');
-    const r = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: ENV });
+    const r = spawnSync('script', ['-qec', `stty cols 80; ${command}`, '/dev/null'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: ENV });
     expect(r.status, r.stdout).toBe(0);
-    const screens = r.stdout.split(/\r|\x1b\[1G/).filter((l) => l.includes('indexing ['));
+    const screens = screenLines(r.stdout).filter((l) => l.startsWith('indexing ['));
     expect(screens.length, r.stdout).toBeGreaterThan(0);
-    expect(screens.at(-1)).toMatch(/3\/3 files \| \d+ passages \| \d+ passages\/s \| ETA /);
+    for (const line of screens) expect(columns(line), line).toBeLessThanOrEqual(80);
+    expect(screens.at(-1)).toMatch(/3\/3 files \| \d+ passages \| \d+ passages\/s \| ETA 0s$/);
     // Not the plain lines of a pipe.
     expect(r.stdout).not.toMatch(/indexed \d+ passages from \d+\/\d+ files/);
     expect(r.stdout).toMatch(/indexed \d+ passages from 3 files into collection "tty"/);
+  });
+
+  it('index --progress draws the bar where stderr is not a terminal, every line within 80 columns', () => {
+    const folder = join(tmp, 'corpus-progress');
+    writeCorpus(folder, 4);
+    const r = cli(['index', folder, '--collection', 'progress', '--progress']);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = screenLines(r.stderr);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(columns(line), line).toBeLessThanOrEqual(80);
+    expect(lines.at(-1)).toMatch(/^indexing \[█+\] 4\/4 files \| \d+ passages \| \d+ passages\/s \| ETA 0s$/);
   });
 
   it('info prints the model and the resolved options', () => {

@@ -1,13 +1,34 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
+import { REDIS_MISSING, hasRedisServer, needsRedis } from './redis-check.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-/** The benchmark-shaped model is ~90 MB and git-ignored: generate it once if it is missing. */
-export default function setup(): void {
+/**
+ * The test files this run will take: those matching the command line's filters. Vitest keeps the
+ * filters on an internal field; without it, every test file (so the checks err on the side of
+ * asking for what the whole suite needs).
+ */
+async function testFilesOfThisRun(project: TestProject): Promise<string[]> {
+  const filters = (project.vitest as unknown as { filenamePattern?: string[] }).filenamePattern;
+  return (await project.globTestFiles(Array.isArray(filters) ? filters : undefined)).testFiles;
+}
+
+/**
+ * Checks what the run needs before any test starts: the built package, redis-server where queue
+ * tests are in the run, and the benchmark-shaped model (~90 MB, git-ignored), generated once if
+ * it is missing.
+ */
+export default async function setup(project: TestProject): Promise<void> {
   if (!existsSync(`${root}dist/src/index.js`)) {
     throw new Error('dist/ is missing: the tests run against the built package; run `npm test` (it builds first)');
+  }
+  if (!hasRedisServer() && (await testFilesOfThisRun(project)).some(needsRedis)) {
+    // One message and out: thrown, it would come after Vitest's "No test files found" and a trace.
+    writeSync(2, `\n${REDIS_MISSING}\n\n`);
+    process.exit(1);
   }
   if (!existsSync(`${root}models/minilm-shape/onnx/model.onnx`)) {
     execFileSync(process.execPath, ['--import', 'tsx', 'models/build-minilm-shape.ts'], { cwd: root, stdio: 'inherit' });

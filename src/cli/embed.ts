@@ -3,11 +3,11 @@
  * per line out: `{ "text", "dims", "embedding" }`, in input order.
  */
 import { readFileSync } from 'node:fs';
-import cliProgress from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { POOLINGS, type Pooling } from '../options.js';
 import type { WarmPool } from '../pool.js';
 import { UsageError } from './exit-codes.js';
+import { formatRate, Pace, startProgressBar, type ProgressBar } from './progress.js';
 import { addPoolFlags, oneShot, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
 import { withPool } from './with-pool.js';
 
@@ -41,17 +41,23 @@ async function embedAll(pool: WarmPool, texts: string[], flags: EmbedFlags): Pro
   const chunks: string[][] = [];
   for (let i = 0; i < texts.length; i += flags.chunk) chunks.push(texts.slice(i, i + flags.chunk));
   const showProgress = flags.progress ?? (process.stderr.isTTY === true && chunks.length > 1);
-  const bar = showProgress
-    ? new cliProgress.SingleBar(
-        // noTTYOutput: --progress asked for it even when stderr is a file or a pipe.
-        { stream: process.stderr, noTTYOutput: true, format: 'embedding [{bar}] {value}/{total} texts | {eta_formatted} left' },
-        cliProgress.Presets.shades_classic,
-      )
-    : undefined;
-  bar?.start(texts.length, 0);
+  let done = 0;
+  // Rate and ETA as of the last chunk printed.
+  const pace = new Pace();
+  let started = 0;
+  let bar: ProgressBar | undefined;
+  if (showProgress) {
+    // The rate counts from a warm pool: the model's load is not embedding time.
+    await pool.ready();
+    started = performance.now();
+    bar = startProgressBar(() => {
+      const rate = formatRate(pace.perSecond(), 'texts');
+      const eta = pace.secondsLeft(texts.length);
+      return { label: 'embedding', done, total: texts.length, unit: 'texts', ...(rate !== undefined && { rate }), ...(eta !== undefined && { etaSeconds: eta }) };
+    });
+  }
   const window = Math.max(1, pool.options.maxThreads * pool.options.concurrentTasksPerWorker);
   const pending: Promise<Float32Array[]>[] = [];
-  let done = 0;
   try {
     for (let c = 0; c < chunks.length || pending.length > 0; ) {
       while (c < chunks.length && pending.length < window) pending.push(pool.embed(chunks[c++]!, options));
@@ -62,7 +68,10 @@ async function embedAll(pool: WarmPool, texts: string[], flags: EmbedFlags): Pro
       for (let i = 0; i < chunk.length; i++) out += `${JSON.stringify({ text: chunk[i], dims: vectors[i]!.length, embedding: Array.from(vectors[i]!) })}\n`;
       if (!process.stdout.write(out)) await new Promise((resolve) => process.stdout.once('drain', resolve));
       done += chunk.length;
-      bar?.update(done);
+      if (bar) {
+        pace.add(performance.now() - started, done);
+        bar.update();
+      }
     }
   } finally {
     bar?.stop();
