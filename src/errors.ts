@@ -1,5 +1,6 @@
 /**
- * Every failure warmpool reports is a subclass of {@link WarmpoolError} with a stable `code`.
+ * Every failure warmpool reports is a subclass of {@link WarmpoolError} with a stable `code`,
+ * defined from one table by a small factory ({@link defineError}).
  *
  * A class does not survive `postMessage`, so workers send {@link WireError} objects and the main
  * thread rebuilds the typed error from its `code` with {@link errorFromWire}.
@@ -47,150 +48,126 @@ export class WarmpoolError extends Error {
 }
 Object.defineProperty(WarmpoolError.prototype, kBrand, { value: true });
 
-/** Input that is not a non-empty, well-formed string (or array of them), or too long with `truncate: false`. */
-export class InvalidInputError extends WarmpoolError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.INVALID_INPUT, message, options);
-  }
-  override get name(): string {
-    return 'InvalidInputError';
-  }
+/**
+ * The shape of every error class of the table: `new X(message?, { cause })`, instances with a
+ * literal `code`, the code also on the class. A type only (declared, never defined): the classes
+ * themselves are made by {@link defineError}.
+ */
+declare class WarmpoolErrorOf<C extends ErrorCode> extends WarmpoolError {
+  declare readonly code: C;
+  constructor(message?: string, options?: { cause?: unknown });
+  /** The code every error of the class carries. */
+  static readonly code: ErrorCode;
 }
+export type { WarmpoolErrorOf };
 
-/** The admission queue already holds `maxQueue` waiting calls. Raised at once, never after a wait. */
-export class QueueFullError extends WarmpoolError {
-  constructor(message: string) {
-    super(ErrorCodes.QUEUE_FULL, message);
-  }
-  override get name(): string {
-    return 'QueueFullError';
-  }
-}
-
-/** The call waited in the admission queue longer than `queueTimeout` and never ran. */
-export class QueueTimeoutError extends WarmpoolError {
-  constructor(message: string) {
-    super(ErrorCodes.QUEUE_TIMEOUT, message);
-  }
-  override get name(): string {
-    return 'QueueTimeoutError';
-  }
-}
-
-/** The call ran longer than its `timeout`. The worker (and its warm model) is kept. */
-export class TaskTimeoutError extends WarmpoolError {
-  constructor(message: string) {
-    super(ErrorCodes.TASK_TIMEOUT, message);
-  }
-  override get name(): string {
-    return 'TaskTimeoutError';
-  }
-}
-
-/** The caller's `AbortSignal` fired. `cause` is the signal's reason. */
-export class AbortError extends WarmpoolError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.ABORTED, message, options);
-  }
-  override get name(): string {
-    return 'AbortError';
-  }
-}
-
-/** The pool is closing or closed. */
-export class PoolClosedError extends WarmpoolError {
-  constructor(message = 'the pool is closed') {
-    super(ErrorCodes.POOL_CLOSED, message);
-  }
-  override get name(): string {
-    return 'PoolClosedError';
-  }
-}
-
-/** The model could not be loaded. The message names the model and the cause. */
-export class ModelLoadError extends WarmpoolError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.MODEL_LOAD, message, options);
-  }
-  override get name(): string {
-    return 'ModelLoadError';
-  }
-}
-
-/** The worker running the call exited or crashed before answering. */
-export class WorkerExitedError extends WarmpoolError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.WORKER_EXITED, message, options);
-  }
-  override get name(): string {
-    return 'WorkerExitedError';
-  }
-}
+type AnyErrorClass = abstract new (...args: never[]) => WarmpoolError;
 
 /**
- * A queue call's job is gone from Redis before anyone answered it (Redis restarted without its
- * data, or the job was deleted), so no result will come. Running the call again is safe. It shares
- * {@link WorkerExitedError}'s code (the call lost what was running it), so handling that code
- * covers it too; `name` tells the two apart.
+ * Defines one error class from a row of the table below. Each class carries its own brand, a
+ * `Symbol.for` key on its prototype, and `instanceof` checks the brand: an error made by a second
+ * copy of the package (a bundled one, one in another `node_modules`) is still an instance of
+ * this copy's class and of its parents. A class a user derives from one checks the prototype
+ * chain, as usual. `Parent`: another class of the table (JobLostError is a WorkerExitedError).
  */
-export class JobLostError extends WorkerExitedError {
-  override get name(): string {
-    return 'JobLostError';
-  }
+function defineError<C extends ErrorCode>(name: string, code: C, defaultMessage?: string, Parent?: AnyErrorClass): typeof WarmpoolErrorOf<C> {
+  const brand = Symbol.for(`warmpool.error.${name}`);
+  const Base = (Parent ?? WarmpoolError) as unknown as new (...args: unknown[]) => WarmpoolError;
+  const Class = class extends Base {
+    constructor(message?: string, options?: { cause?: unknown }) {
+      const text = message ?? defaultMessage ?? name;
+      // The base class takes the code first; a class of the table takes what its users pass.
+      if (Parent) super(text, options);
+      else super(code, text, options);
+      if (this.code !== code) (this as { code: ErrorCode }).code = code;
+    }
+    override get name(): string {
+      return name;
+    }
+    static get code(): C {
+      return code;
+    }
+    static override [Symbol.hasInstance](value: unknown): boolean {
+      if (this === Class) return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+      return Function.prototype[Symbol.hasInstance].call(this, value);
+    }
+  };
+  Object.defineProperty(Class, 'name', { value: name });
+  Object.defineProperty(Class.prototype, brand, { value: true });
+  return Class as unknown as typeof WarmpoolErrorOf<C>;
 }
 
+// The table: one row per class. Each constant's doc says when the error is raised.
+
+/** Input that is not a non-empty, well-formed string (or array of them), or too long with `truncate: false`. */
+export const InvalidInputError = defineError('InvalidInputError', ErrorCodes.INVALID_INPUT, undefined);
+/** The admission queue already holds `maxQueue` waiting calls. Raised at once, never after a wait. */
+export const QueueFullError = defineError('QueueFullError', ErrorCodes.QUEUE_FULL, 'the admission queue is full');
+/** The call waited in the admission queue longer than `queueTimeout` and never ran. */
+export const QueueTimeoutError = defineError('QueueTimeoutError', ErrorCodes.QUEUE_TIMEOUT, undefined);
+/** The call ran longer than its `timeout`. The worker (and its warm model) is kept. */
+export const TaskTimeoutError = defineError('TaskTimeoutError', ErrorCodes.TASK_TIMEOUT, undefined);
+/** The caller's `AbortSignal` fired. `cause` is the signal's reason. */
+export const AbortError = defineError('AbortError', ErrorCodes.ABORTED, 'the call was aborted');
+/** The pool is closing or closed. */
+export const PoolClosedError = defineError('PoolClosedError', ErrorCodes.POOL_CLOSED, 'the pool is closed');
+/** The model could not be loaded. The message names the model and the cause. */
+export const ModelLoadError = defineError('ModelLoadError', ErrorCodes.MODEL_LOAD, undefined);
+/** The worker running the call exited or crashed before answering. */
+export const WorkerExitedError = defineError('WorkerExitedError', ErrorCodes.WORKER_EXITED, undefined);
+/**
+ * A queue call's job is gone from Redis before anyone answered it (Redis restarted without its
+ * data, or the job was deleted), so no result will come. Running the call again is safe. It is a
+ * {@link WorkerExitedError} and shares its code (the call lost what was running it), so handling
+ * that code covers it too; `name` and `instanceof JobLostError` tell the two apart.
+ */
+export const JobLostError = defineError('JobLostError', ErrorCodes.WORKER_EXITED, undefined, WorkerExitedError);
 /** The model runtime failed while running a call. */
-export class InferenceError extends WarmpoolError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.INFERENCE, message, options);
-  }
-  override get name(): string {
-    return 'InferenceError';
-  }
-}
-
+export const InferenceError = defineError('InferenceError', ErrorCodes.INFERENCE, undefined);
 /** No collection of that name exists in the store. */
-export class CollectionNotFoundError extends WarmpoolError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.COLLECTION_NOT_FOUND, message, options);
-  }
-  override get name(): string {
-    return 'CollectionNotFoundError';
-  }
-}
-
+export const CollectionNotFoundError = defineError('CollectionNotFoundError', ErrorCodes.COLLECTION_NOT_FOUND, undefined);
 /** `collections().create()` named a collection that already exists with different settings. */
-export class CollectionExistsError extends WarmpoolError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.COLLECTION_EXISTS, message, options);
-  }
-  override get name(): string {
-    return 'CollectionExistsError';
-  }
-}
-
+export const CollectionExistsError = defineError('CollectionExistsError', ErrorCodes.COLLECTION_EXISTS, undefined);
 /**
  * A collection file failed its checks (bad checksum, bad header, a damaged record before the end of
  * the log). The message names the file; nothing is silently dropped.
  */
-export class CollectionCorruptError extends WarmpoolError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.COLLECTION_CORRUPT, message, options);
-  }
-  override get name(): string {
-    return 'CollectionCorruptError';
-  }
-}
+export const CollectionCorruptError = defineError('CollectionCorruptError', ErrorCodes.COLLECTION_CORRUPT, undefined);
+/** Another pool, in this process or another, holds the store's lock. */
+export const CollectionLockedError = defineError('CollectionLockedError', ErrorCodes.COLLECTION_LOCKED, undefined);
 
-/** Another live process (or pool) holds the store directory's lock file. */
-export class CollectionLockedError extends WarmpoolError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.COLLECTION_LOCKED, message, options);
-  }
-  override get name(): string {
-    return 'CollectionLockedError';
-  }
-}
+export type InvalidInputError = InstanceType<typeof InvalidInputError>;
+export type QueueFullError = InstanceType<typeof QueueFullError>;
+export type QueueTimeoutError = InstanceType<typeof QueueTimeoutError>;
+export type TaskTimeoutError = InstanceType<typeof TaskTimeoutError>;
+export type AbortError = InstanceType<typeof AbortError>;
+export type PoolClosedError = InstanceType<typeof PoolClosedError>;
+export type ModelLoadError = InstanceType<typeof ModelLoadError>;
+export type WorkerExitedError = InstanceType<typeof WorkerExitedError>;
+export type JobLostError = InstanceType<typeof JobLostError>;
+export type InferenceError = InstanceType<typeof InferenceError>;
+export type CollectionNotFoundError = InstanceType<typeof CollectionNotFoundError>;
+export type CollectionExistsError = InstanceType<typeof CollectionExistsError>;
+export type CollectionCorruptError = InstanceType<typeof CollectionCorruptError>;
+export type CollectionLockedError = InstanceType<typeof CollectionLockedError>;
+
+/** Every error class, by name (the base class aside). */
+export const ERROR_CLASSES = {
+  InvalidInputError,
+  QueueFullError,
+  QueueTimeoutError,
+  TaskTimeoutError,
+  AbortError,
+  PoolClosedError,
+  ModelLoadError,
+  WorkerExitedError,
+  JobLostError,
+  InferenceError,
+  CollectionNotFoundError,
+  CollectionExistsError,
+  CollectionCorruptError,
+  CollectionLockedError,
+} as const;
 
 /** The plain-object form of an error that crosses a thread boundary. */
 export interface WireError {
@@ -208,24 +185,12 @@ export function errorToWire(error: unknown, fallback: ErrorCode = ErrorCodes.INF
   return { code: fallback, message: describe(error) };
 }
 
-const constructors: Record<ErrorCode, new (message: string) => WarmpoolError> = {
-  [ErrorCodes.INVALID_INPUT]: InvalidInputError,
-  [ErrorCodes.QUEUE_FULL]: QueueFullError,
-  [ErrorCodes.QUEUE_TIMEOUT]: QueueTimeoutError,
-  [ErrorCodes.TASK_TIMEOUT]: TaskTimeoutError,
-  [ErrorCodes.ABORTED]: AbortError,
-  [ErrorCodes.POOL_CLOSED]: PoolClosedError,
-  [ErrorCodes.MODEL_LOAD]: ModelLoadError,
-  [ErrorCodes.WORKER_EXITED]: WorkerExitedError,
-  [ErrorCodes.INFERENCE]: InferenceError,
-  [ErrorCodes.COLLECTION_NOT_FOUND]: CollectionNotFoundError,
-  [ErrorCodes.COLLECTION_EXISTS]: CollectionExistsError,
-  [ErrorCodes.COLLECTION_CORRUPT]: CollectionCorruptError,
-  [ErrorCodes.COLLECTION_LOCKED]: CollectionLockedError,
-};
+/** The class a code is rebuilt as on this side of a thread boundary: the first of the table with that code. */
+const constructors = new Map<string, typeof WarmpoolErrorOf<ErrorCode>>();
+for (const Class of Object.values(ERROR_CLASSES)) if (!constructors.has(Class.code)) constructors.set(Class.code, Class);
 
 export function errorFromWire(wire: WireError): WarmpoolError {
-  const Ctor = constructors[wire.code as ErrorCode] ?? InferenceError;
+  const Ctor = constructors.get(wire.code) ?? InferenceError;
   const error = new Ctor(wire.message);
   if (wire.cause !== undefined) Object.defineProperty(error, 'cause', { value: wire.cause, configurable: true, writable: true });
   return error;

@@ -49,8 +49,9 @@ export {
   CollectionCorruptError,
   CollectionLockedError,
   ErrorCodes,
+  ERROR_CLASSES,
 } from './errors.js';
-export type { ErrorCode } from './errors.js';
+export type { ErrorCode, WarmpoolErrorOf } from './errors.js';
 export { readStats } from './stats.js';
 export type { StatsSnapshot, LatencySummary, WorkerStats, WorkerStateName } from './stats.js';
 export { CHANNEL_NAMES } from './events.js';
