@@ -211,8 +211,10 @@ function resolveName(options: OptionsRecipe): { name: string } | { bad: true } {
   const o = options.v;
   if (o === undefined) return { name: 'default' };
   if (!isObjectArg(o) || ArrayBuffer.isView(o)) return { bad: true };
+  // null is never a name: only a missing option means the default collection.
+  if (o.collection === null) return { bad: true };
   const name = o.collection ?? 'default';
-  return typeof name === 'string' && NAME.test(name) ? { name } : { bad: true };
+  return typeof name === 'string' && NAME.test(name) && name.toLowerCase() !== 'lock' ? { name } : { bad: true };
 }
 
 /** The keys a call reads from its options (a junk object's own keys included; a hostile one reads as empty). */

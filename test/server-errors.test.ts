@@ -22,24 +22,26 @@ let server: RunningServer | undefined;
 let lockedServer: RunningServer | undefined;
 let holder: ReturnType<typeof runChild> | undefined;
 
-/** Flips 8 bytes in the middle of each non-empty write-ahead log segment of `dir`; returns their paths. */
+/**
+ * Flips 8 bytes in the middle of the records of each non-empty write-ahead log segment of `dir`,
+ * and of its snapshot, so that opening it must read the damaged log (a log a good snapshot covers
+ * is not read); returns the damaged segments' paths.
+ */
 function damageWal(dir: string): string[] {
-  const files = readdirSync(dir)
-    .filter((f) => /^wal-.*\.log$/.test(f))
-    .map((f) => join(dir, f));
-  const flipped: string[] = [];
-  for (const file of files) {
+  const flip = (file: string): boolean => {
     const bytes = readFileSync(file);
-    if (bytes.length < 64) continue;
     // The middle of its records (a segment is allocated ahead: zeros follow the records).
     let end = bytes.length;
     while (end > 0 && bytes[end - 1] === 0) end--;
+    if (end < 64) return false;
     const middle = end >> 1;
     for (let i = middle; i < middle + 8; i++) bytes[i] = bytes[i]! ^ 0xff;
     writeFileSync(file, bytes);
-    flipped.push(file);
-  }
-  return flipped;
+    return true;
+  };
+  const files = readdirSync(dir).map((f) => join(dir, f));
+  for (const snapshot of files.filter((f) => /snapshot-.*\.bin$/.test(f))) flip(snapshot);
+  return files.filter((f) => /wal-.*\.log$/.test(f) && flip(f));
 }
 
 /**
