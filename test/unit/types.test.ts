@@ -1,5 +1,6 @@
 // Type tests of the public API: checked by `npm run typecheck` (tsc over test/), where a wrong type
-// or a missing `@ts-expect-error` fails; at run time expectTypeOf does nothing and the tests pass.
+// or a missing `@ts-expect-error` fails. The checks sit in functions that are type-checked but
+// never called: at run time nothing is created.
 import { describe, expectTypeOf, it } from 'vitest';
 import {
   createPool,
@@ -19,38 +20,41 @@ import {
 
 describe('public types', () => {
   it('embed: one text gives one vector, an array gives an array', () => {
-    const pool = null as unknown as WarmPool;
-    expectTypeOf(pool.embed('a')).toEqualTypeOf<Promise<Float32Array>>();
-    expectTypeOf(pool.embed(['a', 'b'])).toEqualTypeOf<Promise<Float32Array[]>>();
-    expectTypeOf(pool.embed(['a'] as readonly string[], { normalize: false, pooling: 'cls', timeout: 100 })).toEqualTypeOf<Promise<Float32Array[]>>();
-    expectTypeOf(pool.embedPacked(['a'])).toEqualTypeOf<Promise<PackedVectors>>();
-    expectTypeOf(embed('a')).toEqualTypeOf<Promise<Float32Array>>();
-    // @ts-expect-error a number is not a text
-    void pool.embed(1);
-    // @ts-expect-error pooling is 'mean' or 'cls'
-    void pool.embed('a', { pooling: 'max' });
+    typeCheckOnly((pool: WarmPool) => {
+      expectTypeOf(pool.embed('a')).toEqualTypeOf<Promise<Float32Array>>();
+      expectTypeOf(pool.embed(['a', 'b'])).toEqualTypeOf<Promise<Float32Array[]>>();
+      expectTypeOf(pool.embed(['a'] as readonly string[], { normalize: false, pooling: 'cls', timeout: 100 })).toEqualTypeOf<Promise<Float32Array[]>>();
+      expectTypeOf(pool.embedPacked(['a'])).toEqualTypeOf<Promise<PackedVectors>>();
+      expectTypeOf(embed('a')).toEqualTypeOf<Promise<Float32Array>>();
+      // @ts-expect-error a number is not a text
+      void pool.embed(1);
+      // @ts-expect-error pooling is 'mean' or 'cls'
+      void pool.embed('a', { pooling: 'max' });
+    });
   });
 
   it('collections: search hits, info with its recovery report', () => {
-    const pool = null as unknown as WarmPool;
-    expectTypeOf(pool.search('q', { k: 3, collection: 'notes' })).toEqualTypeOf<Promise<SearchHit[]>>();
-    expectTypeOf(pool.search(new Float32Array(3))).toEqualTypeOf<Promise<SearchHit[]>>();
-    expectTypeOf<SearchHit['score']>().toEqualTypeOf<number>();
-    expectTypeOf(pool.collections().info('notes')).toEqualTypeOf<Promise<CollectionInfo>>();
-    expectTypeOf<CollectionInfo['recovery']>().toEqualTypeOf<CollectionRecovery | undefined>();
-    expectTypeOf<CollectionRecovery['acknowledgedLoss']>().toEqualTypeOf<boolean>();
-    expectTypeOf(pool.count()).toEqualTypeOf<Promise<number>>();
+    typeCheckOnly((pool: WarmPool) => {
+      expectTypeOf(pool.search('q', { k: 3, collection: 'notes' })).toEqualTypeOf<Promise<SearchHit[]>>();
+      expectTypeOf(pool.search(new Float32Array(3))).toEqualTypeOf<Promise<SearchHit[]>>();
+      expectTypeOf<SearchHit['score']>().toEqualTypeOf<number>();
+      expectTypeOf(pool.collections().info('notes')).toEqualTypeOf<Promise<CollectionInfo>>();
+      expectTypeOf<CollectionInfo['recovery']>().toEqualTypeOf<CollectionRecovery | undefined>();
+      expectTypeOf<CollectionRecovery['acknowledgedLoss']>().toEqualTypeOf<boolean>();
+      expectTypeOf(pool.count()).toEqualTypeOf<Promise<number>>();
+    });
   });
 
   it('pool: options are checked, stats and health are typed snapshots', () => {
-    expectTypeOf(createPool({ threads: 2 })).toEqualTypeOf<WarmPool>();
-    expectTypeOf(createPool({ threads: { min: 1, max: 2 } })).toEqualTypeOf<WarmPool>();
-    // @ts-expect-error an unknown option
-    createPool({ thread: 2 });
-    const pool = null as unknown as WarmPool;
-    expectTypeOf(pool.stats()).toEqualTypeOf<StatsSnapshot>();
-    expectTypeOf(pool.health()).toEqualTypeOf<HealthReport>();
-    expectTypeOf(pool.close()).toEqualTypeOf<Promise<void>>();
+    typeCheckOnly((pool: WarmPool) => {
+      expectTypeOf(createPool({ threads: 2 })).toEqualTypeOf<WarmPool>();
+      expectTypeOf(createPool({ threads: { min: 1, max: 2 } })).toEqualTypeOf<WarmPool>();
+      // @ts-expect-error an unknown option
+      createPool({ thread: 2 });
+      expectTypeOf(pool.stats()).toEqualTypeOf<StatsSnapshot>();
+      expectTypeOf(pool.health()).toEqualTypeOf<HealthReport>();
+      expectTypeOf(pool.close()).toEqualTypeOf<Promise<void>>();
+    });
   });
 
   it('errors: instanceof narrows to the class and its literal code', () => {
@@ -63,5 +67,10 @@ describe('public types', () => {
     expectTypeOf(new ERROR_CLASSES.PoolClosedError()).toEqualTypeOf<PoolClosedErrorInstance>();
   });
 });
+
+/** Type-checks `body` without running it. */
+function typeCheckOnly(body: (pool: WarmPool) => void): void {
+  void body;
+}
 
 type PoolClosedErrorInstance = InstanceType<(typeof ERROR_CLASSES)['PoolClosedError']>;
