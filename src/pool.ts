@@ -3,7 +3,6 @@ import { performance } from 'node:perf_hooks';
 import { VectorCache, type CachedVector } from './cache.js';
 import { CallQueue } from './call-queue.js';
 import { CollectionsClient, type CollectionsApi } from './collections/client.js';
-import type { IndexHealth } from './collections/index-supervisor.js';
 import type {
   CollectionOption,
   Doc,
@@ -32,65 +31,18 @@ import {
 import { channels } from './events.js';
 import { checkEmbedOptions, normalizeTexts, type CheckedEmbedOptions, type EmbedOptions } from './inputs.js';
 import { Fleet, cannotStart } from './fleet.js';
-import type { ModelInfo } from './worker-host.js';
 import { resolveModel } from './model.js';
 import { MAX_TIMER_MS, resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
 import { CONTROL_ALL, callFlags, isPackedCall, type EmbedTask, type ModelSpec, type TaskResult } from './protocol.js';
-import { Supervisor, type WorkerPhase } from './supervisor.js';
+import { Supervisor } from './supervisor.js';
 import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
+import type { CloseOptions, HealthReport, ModelInfo, PackedVectors, PoolState } from './types.js';
 
 /** Workers that die while loading, in a row, before a pool that never started gives up. */
 const START_CRASH_LIMIT = 2;
 
-
-
-/** Vectors in one row-major block: `dims[0]` vectors of `dims[1]` floats. */
-export interface PackedVectors {
-  data: Float32Array;
-  dims: [number, number];
-  /**
-   * Tokens of this call's texts, special tokens included, after truncation (e.g. for usage
-   * reports); texts answered from the cache count the tokens they made when first embedded.
-   */
-  tokens: number;
-}
-
-export type { ModelInfo } from './worker-host.js';
-
-/** What `pool.health()` reports. */
-export interface HealthReport {
-  /** `healthy`: every wanted worker is warm; `degraded`: some are; `unhealthy`: none (or the pool is failed or closed). */
-  status: 'healthy' | 'degraded' | 'unhealthy';
-  state: PoolState;
-  /** Warm workers wanted (`threads.min`) and warm now. */
-  wanted: number;
-  warm: number;
-  /** Workers replaced after a crash, a hang or a failed model load, since the pool started. */
-  restarts: number;
-  /** The last model-load error of a replacement worker, while no worker has loaded since. */
-  lastError?: string;
-  /** The index worker, once a collection call was made; `down` makes the pool at most `degraded`. */
-  index?: IndexHealth;
-  workers: {
-    threadId: number;
-    state: WorkerPhase;
-    busy: number;
-    requests: number;
-    errors: number;
-    lastMs: number;
-    loadMs: number;
-  }[];
-}
-
 /** Model settings a rolling reload may change. */
 export type ReloadOptions = Pick<PoolOptions, 'model' | 'dtype' | 'allowRemoteModels' | 'cacheDir'>;
-
-export type PoolState = 'idle' | 'starting' | 'ready' | 'failed' | 'closing' | 'closed';
-
-export interface CloseOptions {
-  /** Milliseconds to let running calls finish (at most 2147483647, or Infinity); defaults to the pool's `closeTimeout`. */
-  timeout?: number;
-}
 
 interface Deferred<T> {
   promise: Promise<T>;

@@ -1,7 +1,5 @@
 import type { PoolStats } from './stats.js';
-
-/** What the pool knows of one worker thread. */
-export type WorkerPhase = 'loading' | 'ready' | 'failed' | 'hung' | 'recycling' | 'retiring';
+import type { WorkerPhase } from './types.js';
 
 interface WorkerRecord {
   threadId: number;

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { POOLINGS, type Pooling } from '../options.js';
 import type { WarmPool } from '../pool.js';
+import { POOLINGS, type Pooling } from '../types.js';
 import { UsageError } from './exit-codes.js';
 import { addPoolFlags, oneShot, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
 import { withPool } from './with-pool.js';
