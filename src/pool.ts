@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { VectorCache, type CachedVector } from './cache.js';
-import { CallQueue } from './call-queue.js';
+import type { Call } from './call.js';
 import { CollectionsClient, type CollectionsApi } from './collections/client.js';
 import type {
   CollectionOption,
@@ -15,6 +15,7 @@ import type {
   StoredDoc,
   VectorInput,
 } from './collections/types.js';
+import { Dispatcher } from './dispatcher.js';
 import {
   AbortError,
   InvalidInputError,
@@ -24,16 +25,14 @@ import {
   QueueTimeoutError,
   TaskTimeoutError,
   WarmpoolError,
-  WorkerExitedError,
   describe,
-  errorFromWire,
 } from './errors.js';
 import { channels } from './events.js';
 import { checkEmbedOptions, normalizeTexts, type CheckedEmbedOptions, type EmbedOptions } from './inputs.js';
 import { Fleet, cannotStart } from './fleet.js';
 import { resolveModel } from './model.js';
 import { MAX_TIMER_MS, resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
-import { CONTROL_ALL, callFlags, isPackedCall, type EmbedTask, type ModelSpec, type TaskResult } from './protocol.js';
+import type { ModelSpec } from './protocol.js';
 import { Supervisor } from './supervisor.js';
 import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
 import type { CloseOptions, HealthReport, ModelInfo, PackedVectors, PoolState } from './types.js';
@@ -79,17 +78,10 @@ export class WarmPool implements AsyncDisposable {
   readonly options: ResolvedOptions;
 
   readonly #stats: PoolStats;
-  readonly #queue: CallQueue<Call>;
+  /** The admission queue and the way from it to the workers and back. */
+  readonly #dispatcher: Dispatcher;
   readonly #cache: VectorCache | undefined;
-  /** Tasks that may still be sent to workers: maxThreads x concurrentTasksPerWorker minus those running. */
-  #freeTaskSlots: number;
-  #pumpScheduled = false;
-  #delayTimer: NodeJS.Timeout | undefined;
   readonly #ready = deferred<void>();
-  /** Tasks sent to workers and not yet answered: close() answers their calls when its deadline passes. */
-  readonly #running = new Set<RunningTask>();
-  readonly #control: Int32Array;
-  readonly #freeCancelSlots: number[];
   readonly #supervisor: Supervisor;
   /** Every worker, of every model during a rolling reload; undefined before start and once failed or closed. */
   #fleet: Fleet | undefined;
@@ -109,23 +101,20 @@ export class WarmPool implements AsyncDisposable {
 
   constructor(options: PoolOptions = {}) {
     this.options = resolveOptions(options);
-    const { maxThreads, concurrentTasksPerWorker, maxQueue } = this.options;
     // Room for replacements: a worker's slot is reused once it has exited.
-    this.#stats = new PoolStats(StatsView.create(Math.max(8, maxThreads * 2)));
-    const maxInFlight = maxThreads * concurrentTasksPerWorker;
-    this.#freeTaskSlots = maxInFlight;
-    this.#queue = new CallQueue<Call>(maxQueue, (delta) => this.#stats.gaugeAdd('queued', delta));
+    this.#stats = new PoolStats(StatsView.create(Math.max(8, this.options.maxThreads * 2)));
     this.#cache = this.options.cacheBytes > 0 ? new VectorCache(this.options.cacheBytes) : undefined;
-    // One cancel flag per task that can be in flight, plus the close-everything flag at index 0.
-    this.#control = new Int32Array(new SharedArrayBuffer(4 * (maxInFlight + 1)));
-    this.#freeCancelSlots = Array.from({ length: maxInFlight }, (_, i) => maxInFlight - i);
     this.#supervisor = new Supervisor({
       stats: this.#stats,
       healthTimeout: this.options.healthTimeout,
       recycleHeapMb: this.options.recycleHeapMb,
       terminate: (threadId) => this.#fleet?.terminate(threadId),
       recycle: (threadId) => this.#fleet?.recycle(threadId) ?? false,
-      onChange: () => this.#pump(),
+      onChange: () => this.#dispatcher.pump(),
+    });
+    this.#dispatcher = new Dispatcher(this.options, this.#stats, this.#supervisor, {
+      state: () => this.#state,
+      fleet: () => this.#fleet,
     });
     try {
       this.#model = resolveModel(this.options);
@@ -376,7 +365,7 @@ export class WarmPool implements AsyncDisposable {
       model,
       options: this.options,
       stats: this.#stats,
-      control: this.#control.buffer as SharedArrayBuffer,
+      control: this.#dispatcher.controlBuffer,
       supervisor: this.#supervisor,
       events: {
         ready: (threadId, loadMs) => {
@@ -412,7 +401,7 @@ export class WarmPool implements AsyncDisposable {
       if (this.#supervisor.consecutiveLoadFailures >= START_CRASH_LIMIT) this.#fail(error);
       return;
     }
-    this.#pump();
+    this.#dispatcher.pump();
   }
 
   #publishWorkerError(threadId: number | undefined, error: unknown): void {
@@ -425,13 +414,13 @@ export class WarmPool implements AsyncDisposable {
     this.#state = 'failed';
     this.#failure = error;
     this.#ready.reject(error);
-    this.#queue.rejectAll(() => this.#failedError());
+    this.#dispatcher.rejectWaiting(() => this.#failedError());
     clearInterval(this.#healthTimer);
     this.#supervisor.stop();
     const fleet = this.#fleet;
     this.#fleet = undefined;
     // Workers still loading see this flag before they enter onnxruntime, so they can be ended now.
-    Atomics.store(this.#control, CONTROL_ALL, 1);
+    this.#dispatcher.stopAll();
     void fleet?.destroy().catch(() => {});
   }
 
@@ -476,13 +465,13 @@ export class WarmPool implements AsyncDisposable {
         if (this.#state === 'idle') this.#start();
         // Starting can fail at once (no worker thread could be created).
         if (this.state === 'failed') throw this.#failedError();
-        call = this.#enqueue(misses, opts, began);
+        call = this.#dispatcher.enqueue(misses, opts, began);
         result = await call.promise;
         if (hits && misses.length < texts.length && epoch !== this.#cacheEpoch) {
           // A reload began or ended meanwhile: the cached vectors may come from the other model.
           // Run the whole call again, as one call: one task, one worker, one model.
           hits = undefined;
-          call = this.#enqueue(texts, opts, began);
+          call = this.#dispatcher.enqueue(texts, opts, began);
           result = await call.promise;
         }
       }
@@ -514,136 +503,6 @@ export class WarmPool implements AsyncDisposable {
     }
   }
 
-  /** Puts a call in the admission queue (throws `QueueFullError` at once when it is full). */
-  #enqueue(texts: string[], opts: CheckedEmbedOptions, began: number): Call {
-    const call = new Call(texts, opts, began);
-    // Calls that free workers will take at the next dispatch do not count against maxQueue.
-    this.#queue.push(call, texts.length, opts.signal, this.options.queueTimeout, this.#freeTaskSlots);
-    // Calls made in the same tick share a task: sending waits for the microtask queue to drain.
-    if (!this.#pumpScheduled) {
-      this.#pumpScheduled = true;
-      queueMicrotask(() => {
-        this.#pumpScheduled = false;
-        this.#pump();
-      });
-    }
-    return call;
-  }
-
-  /** Sends waiting calls to free workers, coalescing them into tasks when batching is on. */
-  #pump(): void {
-    const { batching, maxBatchSize, maxBatchDelay } = this.options;
-    if (this.#state === 'ready' && this.#queue.waiting > 0 && this.#supervisor.warm() === 0 && this.#supervisor.lastLoadError) {
-      // No worker holds the model and the last attempt to load it failed: say so rather than wait.
-      const cause = this.#supervisor.lastLoadError;
-      this.#queue.rejectAll(() => new ModelLoadError(`no worker has the model loaded; the last attempt failed: ${cause.message}`, { cause }));
-      return;
-    }
-    while (this.#freeTaskSlots > 0 && this.#queue.waiting > 0 && this.#fleet) {
-      if (batching && maxBatchDelay > 0 && this.#queue.texts < maxBatchSize) {
-        const waited = performance.now() - this.#queue.peek()!.began;
-        if (waited < maxBatchDelay) {
-          this.#delayTimer ??= setTimeout(() => {
-            this.#delayTimer = undefined;
-            this.#pump();
-          }, maxBatchDelay - waited);
-          return;
-        }
-      }
-      // Spread what waits over the free workers rather than handing it all to the first one.
-      // Idle workers first, each taking an equal share; only when every worker is busy do tasks
-      // go to the slots where a worker keeps its next task (concurrentTasksPerWorker > 1).
-      const idle = this.#fleet.idle;
-      const share = Math.ceil(this.#queue.texts / (idle > 0 ? idle : this.#freeTaskSlots));
-      const calls = batching ? this.#queue.take(Math.min(maxBatchSize, share), Infinity) : this.#queue.take(Infinity, 1);
-      if (calls.length === 0) break;
-      this.#freeTaskSlots--;
-      this.#dispatch(calls);
-    }
-  }
-
-  /** Runs a task on a worker. A caller may stop waiting (timeout, abort, close); the worker never is stopped mid-run. */
-  #dispatch(calls: Call[]): void {
-    const now = performance.now();
-    // At most maxThreads x concurrency tasks run at once, so a cancel flag is always free.
-    const cancelSlot = this.#freeCancelSlots.pop()!;
-    const texts: string[] = [];
-    const shape = new Int32Array(calls.length * 2);
-    for (let c = 0; c < calls.length; c++) {
-      const call = calls[c]!;
-      for (const text of call.texts) texts.push(text);
-      shape[2 * c] = call.texts.length;
-      shape[2 * c + 1] = callFlags(call.opts.pooling, call.opts.normalize, call.opts.truncate);
-    }
-    const task: EmbedTask = { op: 'embed', texts, calls: shape, batchSize: this.options.batchSize, maxBatchTokens: this.options.maxBatchTokens, cancelSlot };
-    const running = new RunningTask(calls, this.#control, cancelSlot, this.#stats);
-    this.#running.add(running);
-    const stats = this.#stats;
-    stats.inc('tasks');
-    stats.gaugeAdd('inFlight', calls.length);
-    for (const call of calls) {
-      stats.recordWait(now - call.began);
-      call.dispatched(now, this.options.timeout, running);
-    }
-    this.#attempt(task, running, 0);
-  }
-
-  /** One attempt at a task. When its worker dies, embedding being pure, it runs again elsewhere. */
-  #attempt(task: EmbedTask, running: RunningTask, attempt: number): void {
-    this.#fleet!.run(task).then(
-      (result: TaskResult) => {
-        this.#taskDone(running);
-        if ('error' in result) {
-          for (const call of running.calls) call.fail(errorFromWire(result.error));
-          return;
-        }
-        const { vectors, packed, width, tokens, errors } = result;
-        for (const [c, error] of errors) running.calls[c]!.fail(errorFromWire(error));
-        for (let c = 0, t = 0, p = 0; c < running.calls.length; c++) {
-          const call = running.calls[c]!;
-          const count = call.texts.length;
-          let data = vectors[c];
-          if (packed && isPackedCall(count, width)) {
-            // A small call's vectors came in the task's shared buffer: copied out into a buffer of
-            // the call's own, so no caller holds memory that another caller's vectors live in.
-            if (!data && !call.settled) data = packed.slice(p, p + count * width);
-            p += count * width;
-          }
-          if (data) call.finish(data, width, tokens, t);
-          t += count;
-        }
-      },
-      (error: unknown) => {
-        const closing = this.#state === 'closing' || this.#state === 'closed';
-        if (!closing && running.calls.some((call) => !call.settled) && attempt < this.options.retries && this.#fleet) {
-          this.#stats.inc('retries');
-          this.#attempt(task, running, attempt + 1);
-          return;
-        }
-        this.#taskDone(running);
-        for (const call of running.calls) {
-          call.fail(
-            closing
-              ? new PoolClosedError('the pool closed before the call finished')
-              : new WorkerExitedError(
-                  `the worker running the call exited before answering (${attempt + 1} attempt${attempt === 0 ? '' : 's'}): ${describe(error)}`,
-                  { cause: error },
-                ),
-          );
-        }
-      },
-    );
-  }
-
-  #taskDone(running: RunningTask): void {
-    this.#running.delete(running);
-    const { cancelSlot } = running;
-    Atomics.store(this.#control, cancelSlot, 0);
-    this.#freeCancelSlots.push(cancelSlot);
-    this.#freeTaskSlots++;
-    this.#pump();
-  }
-
   #countFailure(error: unknown, admitted: boolean): void {
     const stats = this.#stats;
     if (!admitted && (error instanceof QueueFullError || error instanceof PoolClosedError)) {
@@ -666,8 +525,7 @@ export class WarmPool implements AsyncDisposable {
 
   async #close(timeout: number): Promise<void> {
     this.#state = 'closing';
-    this.#queue.rejectAll(() => new PoolClosedError('the pool closed before the call reached a worker'));
-    clearTimeout(this.#delayTimer);
+    this.#dispatcher.close();
     clearInterval(this.#healthTimer);
     this.#supervisor.stop();
     const fleet = this.#fleet;
@@ -677,10 +535,8 @@ export class WarmPool implements AsyncDisposable {
     // Past the deadline, callers still waiting are answered now, and workers drop what is left
     // of their tasks. A model run already inside onnxruntime is let finish: terminating a thread
     // in the middle of one aborts the whole process.
-    for (const task of this.#running) {
-      for (const call of task.calls) call.giveUp(new PoolClosedError('the pool closed before the call finished (close timeout passed)'));
-    }
-    Atomics.store(this.#control, CONTROL_ALL, 1);
+    this.#dispatcher.giveUpRunning(() => new PoolClosedError('the pool closed before the call finished (close timeout passed)'));
+    this.#dispatcher.stopAll();
     await fleet?.untilOutOfOnnxruntime();
     await fleet?.disposeSessions();
     await fleet?.destroy();
@@ -688,121 +544,6 @@ export class WarmPool implements AsyncDisposable {
     await this.#collections?.close();
     this.#state = 'closed';
     if (!this.#ready.settled) this.#ready.reject(new PoolClosedError('the pool closed before it was ready'));
-  }
-}
-
-/**
- * The calls of one task. When every one of them has given up (timeout, abort, close), the task's
- * cancel flag tells the worker to skip the model runs left.
- */
-class RunningTask {
-  #waiting: number;
-
-  constructor(
-    readonly calls: Call[],
-    readonly control: Int32Array,
-    readonly cancelSlot: number,
-    readonly stats: PoolStats,
-  ) {
-    this.#waiting = calls.length;
-  }
-
-  /** A call of the task settled, however. */
-  left(): void {
-    this.stats.gaugeAdd('inFlight', -1);
-  }
-
-  gaveUp(): void {
-    if (--this.#waiting === 0) Atomics.store(this.control, this.cancelSlot, 1);
-  }
-}
-
-/**
- * One caller's call, from the admission queue to its answer. It settles exactly once: with its
- * outcome, or earlier with a typed error when its deadline, its signal or the pool's close fires.
- */
-class Call {
-  readonly promise: Promise<PackedVectors>;
-  dispatchedAt = 0;
-  #resolve!: (result: PackedVectors) => void;
-  /** The task's token counts, text by text, and where this call's texts begin among them. */
-  #tokens: Int32Array | undefined;
-  #tokensAt = 0;
-  #reject!: (error: Error) => void;
-  #settled = false;
-  #timer: NodeJS.Timeout | undefined;
-  #onAbort: (() => void) | undefined;
-  #task: RunningTask | undefined;
-
-  get settled(): boolean {
-    return this.#settled;
-  }
-
-  constructor(
-    readonly texts: string[],
-    readonly opts: CheckedEmbedOptions,
-    readonly began: number,
-  ) {
-    this.promise = new Promise<PackedVectors>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-  }
-
-  /** The call reached a worker: from now on its own timeout and signal apply (the pool's close, through giveUp). */
-  dispatched(now: number, poolTimeout: number, task: RunningTask): void {
-    this.dispatchedAt = now;
-    this.#task = task;
-    const timeout = this.opts.timeout ?? poolTimeout;
-    if (timeout !== Infinity) {
-      this.#timer = setTimeout(() => {
-        this.giveUp(new TaskTimeoutError(`the call ran longer than its timeout of ${timeout} ms; its result is discarded and the worker keeps its model`));
-      }, timeout);
-    }
-    const signal = this.opts.signal;
-    if (signal) {
-      this.#onAbort = () => {
-        this.giveUp(new AbortError('the call was aborted while running; its result is discarded and the worker keeps its model', { cause: signal.reason }));
-      };
-      signal.addEventListener('abort', this.#onAbort, { once: true });
-    }
-  }
-
-  /** The call's vectors arrived: `data` is its own buffer; its texts' tokens are `tokens` from `tokensAt`. */
-  finish(data: Float32Array, width: number, tokens: Int32Array, tokensAt: number): void {
-    if (this.#settled) return;
-    this.#settle();
-    const count = this.texts.length;
-    let sum = 0;
-    for (let i = tokensAt; i < tokensAt + count; i++) sum += tokens[i]!;
-    this.#tokens = tokens;
-    this.#tokensAt = tokensAt;
-    this.#resolve({ data, dims: [count, width], tokens: sum });
-  }
-
-  /** Tokens of the call's `i`-th text, once answered. */
-  textTokens(i: number): number {
-    return this.#tokens?.[this.#tokensAt + i] ?? 0;
-  }
-
-  fail(error: Error): void {
-    if (this.#settled) return;
-    this.#settle();
-    this.#reject(error);
-  }
-
-  /** The caller stops waiting while the worker still runs the call. */
-  giveUp(error: Error): void {
-    if (this.#settled) return;
-    this.#task?.gaveUp();
-    this.fail(error);
-  }
-
-  #settle(): void {
-    this.#settled = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    if (this.#onAbort) this.opts.signal!.removeEventListener('abort', this.#onAbort);
-    this.#task?.left();
   }
 }
 
