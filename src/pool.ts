@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { VectorCache, type CachedVector } from './cache.js';
+import { assemble, vectorsOf } from './answer.js';
+import { CallCache, type CacheLookup } from './cache.js';
 import type { Call } from './call.js';
 import { CollectionsClient, type CollectionsApi } from './collections/client.js';
 import type {
@@ -80,7 +81,7 @@ export class WarmPool implements AsyncDisposable {
   readonly #stats: PoolStats;
   /** The admission queue and the way from it to the workers and back. */
   readonly #dispatcher: Dispatcher;
-  readonly #cache: VectorCache | undefined;
+  readonly #cache: CallCache | undefined;
   readonly #ready = deferred<void>();
   readonly #supervisor: Supervisor;
   /** Every worker, of every model during a rolling reload; undefined before start and once failed or closed. */
@@ -91,10 +92,6 @@ export class WarmPool implements AsyncDisposable {
   #failure: ModelLoadError | undefined;
   #closing: Promise<void> | undefined;
   #reloading: Promise<void> | undefined;
-  /** True while a rolling reload runs: workers of both models serve, so no vector is cached. */
-  #rolling = false;
-  /** Moves when a reload starts and ends: a call's cached vectors belong to the model of its epoch. */
-  #cacheEpoch = 0;
   #requestIds = 0;
   /** Created on the first collection call: the index worker is not started for a pool that only embeds. */
   #collections: CollectionsClient | undefined;
@@ -103,7 +100,7 @@ export class WarmPool implements AsyncDisposable {
     this.options = resolveOptions(options);
     // Room for replacements: a worker's slot is reused once it has exited.
     this.#stats = new PoolStats(StatsView.create(Math.max(8, this.options.maxThreads * 2)));
-    this.#cache = this.options.cacheBytes > 0 ? new VectorCache(this.options.cacheBytes) : undefined;
+    this.#cache = this.options.cacheBytes > 0 ? new CallCache(this.options.cacheBytes, this.#stats) : undefined;
     this.#supervisor = new Supervisor({
       stats: this.#stats,
       healthTimeout: this.options.healthTimeout,
@@ -322,9 +319,7 @@ export class WarmPool implements AsyncDisposable {
     const model = resolveModel(merged);
     // While both models serve, the cache holds neither: a cached vector must come from the model
     // that answers the rest of its call.
-    this.#cache?.clear();
-    this.#rolling = true;
-    this.#cacheEpoch++;
+    this.#cache?.beginRoll();
     try {
       await this.#fleet.roll(model);
     } catch (error) {
@@ -333,8 +328,7 @@ export class WarmPool implements AsyncDisposable {
       }
       throw error;
     } finally {
-      this.#rolling = false;
-      this.#cacheEpoch++;
+      this.#cache?.endRoll();
     }
     if (this.#state !== 'ready') throw new PoolClosedError();
     this.#model = model;
@@ -448,18 +442,8 @@ export class WarmPool implements AsyncDisposable {
 
       // Texts already in the cache never reach a worker.
       const cache = this.#cache;
-      const epoch = this.#cacheEpoch;
-      let keys: string[] | undefined;
-      let hits: (CachedVector | undefined)[] | undefined;
-      let misses = texts;
-      if (cache && texts.length > 0) {
-        const prefix = `${opts.normalize ? 'n' : 'r'}${opts.pooling}${opts.truncate ? 't' : 'f'}`;
-        keys = texts.map((text) => cache.key(prefix, text));
-        hits = keys.map((key) => cache.get(key));
-        misses = texts.filter((_, i) => hits![i] === undefined);
-        stats.inc('cacheHits', texts.length - misses.length);
-        if (misses.length > 0) stats.inc('cacheMisses', misses.length);
-      }
+      let found: CacheLookup | undefined = cache && texts.length > 0 ? cache.lookup(texts, opts) : undefined;
+      const misses = found ? found.misses : texts;
       let result: PackedVectors | undefined;
       if (misses.length > 0) {
         if (this.#state === 'idle') this.#start();
@@ -467,25 +451,17 @@ export class WarmPool implements AsyncDisposable {
         if (this.state === 'failed') throw this.#failedError();
         call = this.#dispatcher.enqueue(misses, opts, began);
         result = await call.promise;
-        if (hits && misses.length < texts.length && epoch !== this.#cacheEpoch) {
+        if (found && misses.length < texts.length && !cache!.current(found)) {
           // A reload began or ended meanwhile: the cached vectors may come from the other model.
           // Run the whole call again, as one call: one task, one worker, one model.
-          hits = undefined;
+          found = undefined;
           call = this.#dispatcher.enqueue(texts, opts, began);
           result = await call.promise;
         }
       }
       // The model's width is only needed when nothing came back: no texts at all.
-      const packed = assemble(texts.length, hits, result, result ? 0 : (this.model?.dims ?? 0));
-      if (cache && hits && result && result.dims[0] > 0 && epoch === this.#cacheEpoch && !this.#rolling) {
-        const width = result.dims[1];
-        let m = 0;
-        for (let i = 0; i < texts.length; i++) {
-          if (hits![i] !== undefined) continue;
-          cache.set(keys![i]!, result.data.subarray(m * width, (m + 1) * width), call!.textTokens(m));
-          m++;
-        }
-      }
+      const packed = assemble(texts.length, found?.hits, result, result ? 0 : (this.model?.dims ?? 0));
+      if (found && result) cache!.fill(found, result, call!);
       const runMs = call ? performance.now() - call.dispatchedAt : 0;
       if (call) stats.recordRun(runMs);
       stats.inc('texts', texts.length);
@@ -545,33 +521,6 @@ export class WarmPool implements AsyncDisposable {
     this.#state = 'closed';
     if (!this.#ready.settled) this.#ready.reject(new PoolClosedError('the pool closed before it was ready'));
   }
-}
-
-/** Puts cached and freshly embedded vectors of one call back together, in input order. */
-function assemble(count: number, hits: (CachedVector | undefined)[] | undefined, result: PackedVectors | undefined, knownDims: number): PackedVectors {
-  if (!hits || !hits.some((h) => h !== undefined)) return result ?? { data: new Float32Array(0), dims: [0, knownDims], tokens: 0 };
-  // Tokens of the call's texts, whether the model saw them now or when they were cached.
-  let tokens = result?.tokens ?? 0;
-  const width = result?.dims[1] ?? hits.find((h) => h !== undefined)!.vector.length;
-  const data = new Float32Array(count * width);
-  for (let i = 0, m = 0; i < count; i++) {
-    const hit = hits[i];
-    if (hit) {
-      data.set(hit.vector, i * width);
-      tokens += hit.tokens;
-    } else data.set(result!.data.subarray(m * width, ++m * width), i * width);
-  }
-  return { data, dims: [count, width], tokens };
-}
-
-/** A call's vectors as `embed` answers: the one vector of a string input, else one view per text over the call's buffer. */
-function vectorsOf({ data, dims: [rows, width] }: PackedVectors, one: boolean): Float32Array | Float32Array[] {
-  // One text: its buffer holds exactly its vector.
-  if (one && data.length === width) return data;
-  // Views over the call's one buffer: no copy per vector.
-  const vectors = new Array<Float32Array>(rows);
-  for (let r = 0; r < rows; r++) vectors[r] = data.subarray(r * width, (r + 1) * width);
-  return one ? vectors[0]! : vectors;
 }
 
 /**
