@@ -1,8 +1,16 @@
+/**
+ * `WarmPool`, the public class: its methods and their contracts, and the pool's life cycle
+ * (start, failure, rolling reload, close). The work of a call lives in internal modules:
+ * `dispatcher.ts` (admission queue, coalescing, dispatch, retries, answers), `call.ts` (one call
+ * and one running task), `cache.ts`, `answer.ts` (a call's vectors put together) and
+ * `call-log.ts` (what each call counts and publishes).
+ */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { assemble, vectorsOf } from './answer.js';
 import { CallCache, type CacheLookup } from './cache.js';
 import type { Call } from './call.js';
+import { CallLog } from './call-log.js';
 import { CollectionsClient, type CollectionsApi } from './collections/client.js';
 import type {
   CollectionOption,
@@ -16,18 +24,9 @@ import type {
   StoredDoc,
   VectorInput,
 } from './collections/types.js';
+import { deferred } from './deferred.js';
 import { Dispatcher } from './dispatcher.js';
-import {
-  AbortError,
-  InvalidInputError,
-  ModelLoadError,
-  PoolClosedError,
-  QueueFullError,
-  QueueTimeoutError,
-  TaskTimeoutError,
-  WarmpoolError,
-  describe,
-} from './errors.js';
+import { AbortError, ModelLoadError, PoolClosedError, describe } from './errors.js';
 import { channels } from './events.js';
 import { checkEmbedOptions, normalizeTexts, type CheckedEmbedOptions, type EmbedOptions } from './inputs.js';
 import { Fleet, cannotStart } from './fleet.js';
@@ -44,30 +43,6 @@ const START_CRASH_LIMIT = 2;
 /** Model settings a rolling reload may change. */
 export type ReloadOptions = Pick<PoolOptions, 'model' | 'dtype' | 'allowRemoteModels' | 'cacheDir'>;
 
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: unknown) => void;
-  settled: boolean;
-}
-
-function deferred<T>(): Deferred<T> {
-  const d = { settled: false } as Deferred<T>;
-  d.promise = new Promise<T>((resolve, reject) => {
-    d.resolve = (v) => {
-      d.settled = true;
-      resolve(v);
-    };
-    d.reject = (e) => {
-      d.settled = true;
-      reject(e);
-    };
-  });
-  // Nobody has to await it: a pool whose model fails must not crash the process by itself.
-  d.promise.catch(() => {});
-  return d;
-}
-
 /**
  * A pool of worker threads that each hold the embedding model warm, behind a bounded admission
  * queue. Create it with {@link createPool}.
@@ -79,6 +54,8 @@ export class WarmPool implements AsyncDisposable {
   readonly options: ResolvedOptions;
 
   readonly #stats: PoolStats;
+  /** What each call counts and publishes. */
+  readonly #log: CallLog;
   /** The admission queue and the way from it to the workers and back. */
   readonly #dispatcher: Dispatcher;
   readonly #cache: CallCache | undefined;
@@ -92,7 +69,6 @@ export class WarmPool implements AsyncDisposable {
   #failure: ModelLoadError | undefined;
   #closing: Promise<void> | undefined;
   #reloading: Promise<void> | undefined;
-  #requestIds = 0;
   /** Created on the first collection call: the index worker is not started for a pool that only embeds. */
   #collections: CollectionsClient | undefined;
 
@@ -100,6 +76,7 @@ export class WarmPool implements AsyncDisposable {
     this.options = resolveOptions(options);
     // Room for replacements: a worker's slot is reused once it has exited.
     this.#stats = new PoolStats(StatsView.create(Math.max(8, this.options.maxThreads * 2)));
+    this.#log = new CallLog(this.id, this.#stats);
     this.#cache = this.options.cacheBytes > 0 ? new CallCache(this.options.cacheBytes, this.#stats) : undefined;
     this.#supervisor = new Supervisor({
       stats: this.#stats,
@@ -255,35 +232,7 @@ export class WarmPool implements AsyncDisposable {
    * busy, requests, errors, last task's latency, model load time).
    */
   health(): HealthReport {
-    const snapshot = this.#stats.snapshot();
-    const phases = this.#supervisor.phases();
-    const wanted = this.options.minThreads;
-    const warm = this.#fleet?.warm ?? 0;
-    const usable = this.#state === 'ready' || this.#state === 'starting';
-    const index = this.#collections?.health();
-    const status = !usable || warm === 0 ? 'unhealthy' : warm < wanted || index?.state === 'down' ? 'degraded' : 'healthy';
-    const report: HealthReport = {
-      status,
-      state: this.#state,
-      wanted,
-      warm,
-      restarts: snapshot.workerCrashes + snapshot.workersHung + snapshot.loadFailures,
-      workers: snapshot.workers
-        .filter((w) => phases.has(w.threadId))
-        .map((w) => ({
-          threadId: w.threadId,
-          state: phases.get(w.threadId)!,
-          busy: w.busy,
-          requests: w.requests,
-          errors: w.errors,
-          lastMs: w.lastMs,
-          loadMs: w.loadMs,
-        })),
-    };
-    const lastError = this.#supervisor.lastLoadError;
-    if (lastError) report.lastError = lastError.message;
-    if (index) report.index = index;
-    return report;
+    return this.#supervisor.report(this.#state, this.options.minThreads, this.#fleet?.warm ?? 0, this.#collections?.health());
   }
 
   /**
@@ -425,31 +374,22 @@ export class WarmPool implements AsyncDisposable {
   /** One embed call, answered packed (`embedPacked`) or as vectors (`embed`: one for a string, else one per text). */
   async #call(input: unknown, options: unknown, asPacked: boolean): Promise<PackedVectors | Float32Array | Float32Array[]> {
     const began = performance.now();
-    const stats = this.#stats;
-    stats.inc('requests');
-    const requestId = ++this.#requestIds;
+    const log = this.#log;
+    const requestId = log.begin();
     let texts: string[] = [];
     let call: Call | undefined;
     try {
       texts = normalizeTexts(input);
       const opts = checkEmbedOptions(options);
-      if (channels.requestStart.hasSubscribers) {
-        channels.requestStart.publish({ poolId: this.id, requestId, op: 'embed', texts: texts.length });
-      }
-      if (this.#state === 'closing' || this.#state === 'closed') throw new PoolClosedError();
-      if (this.#state === 'failed') throw this.#failedError();
-      if (opts.signal?.aborted) throw new AbortError('the call was aborted before it started', { cause: opts.signal.reason });
-
+      log.started(requestId, texts.length);
+      this.#checkCanRun(opts);
       // Texts already in the cache never reach a worker.
       const cache = this.#cache;
       let found: CacheLookup | undefined = cache && texts.length > 0 ? cache.lookup(texts, opts) : undefined;
       const misses = found ? found.misses : texts;
       let result: PackedVectors | undefined;
       if (misses.length > 0) {
-        if (this.#state === 'idle') this.#start();
-        // Starting can fail at once (no worker thread could be created).
-        if (this.state === 'failed') throw this.#failedError();
-        call = this.#dispatcher.enqueue(misses, opts, began);
+        call = this.#admit(misses, opts, began);
         result = await call.promise;
         if (found && misses.length < texts.length && !cache!.current(found)) {
           // A reload began or ended meanwhile: the cached vectors may come from the other model.
@@ -462,41 +402,27 @@ export class WarmPool implements AsyncDisposable {
       // The model's width is only needed when nothing came back: no texts at all.
       const packed = assemble(texts.length, found?.hits, result, result ? 0 : (this.model?.dims ?? 0));
       if (found && result) cache!.fill(found, result, call!);
-      const runMs = call ? performance.now() - call.dispatchedAt : 0;
-      if (call) stats.recordRun(runMs);
-      stats.inc('texts', texts.length);
-      if (result) stats.inc('tokens', result.tokens);
-      stats.inc('completed');
-      this.#publishEnd(requestId, texts.length, call ? call.dispatchedAt - began : 0, runMs, undefined);
+      log.succeeded(requestId, began, texts.length, call, result);
       return asPacked ? packed : vectorsOf(packed, typeof input === 'string');
     } catch (error) {
-      const admitted = call !== undefined && call.dispatchedAt > 0;
-      const now = performance.now();
-      if (admitted) stats.recordRun(now - call!.dispatchedAt);
-      this.#countFailure(error, admitted);
-      this.#publishEnd(requestId, texts.length, admitted ? call!.dispatchedAt - began : now - began, admitted ? now - call!.dispatchedAt : 0, error);
+      log.failed(requestId, began, texts.length, call, error);
       throw error;
     }
   }
 
-  #countFailure(error: unknown, admitted: boolean): void {
-    const stats = this.#stats;
-    if (!admitted && (error instanceof QueueFullError || error instanceof PoolClosedError)) {
-      stats.inc('rejected');
-      return;
-    }
-    stats.inc('errors');
-    if (error instanceof QueueTimeoutError) stats.inc('queueTimeouts');
-    else if (error instanceof AbortError) stats.inc('aborted');
-    else if (error instanceof TaskTimeoutError) stats.inc('timeouts');
-    else if (error instanceof InvalidInputError) stats.inc('invalidInputs');
+  /** Throws when the pool takes no call now (closing, closed or failed), or the call was aborted before it started. */
+  #checkCanRun(opts: CheckedEmbedOptions): void {
+    if (this.#state === 'closing' || this.#state === 'closed') throw new PoolClosedError();
+    if (this.#state === 'failed') throw this.#failedError();
+    if (opts.signal?.aborted) throw new AbortError('the call was aborted before it started', { cause: opts.signal.reason });
   }
 
-  #publishEnd(requestId: number, texts: number, queueMs: number, runMs: number, error: unknown): void {
-    if (!channels.requestEnd.hasSubscribers) return;
-    const event: Record<string, unknown> = { poolId: this.id, requestId, op: 'embed', texts, queueMs, runMs };
-    if (error !== undefined) event.error = error instanceof WarmpoolError ? error.code : describe(error);
-    channels.requestEnd.publish(event);
+  /** Queues texts of a call for a worker (a lazy pool starts here). */
+  #admit(texts: string[], opts: CheckedEmbedOptions, began: number): Call {
+    if (this.#state === 'idle') this.#start();
+    // Starting can fail at once (no worker thread could be created).
+    if (this.#state === 'failed') throw this.#failedError();
+    return this.#dispatcher.enqueue(texts, opts, began);
   }
 
   async #close(timeout: number): Promise<void> {
