@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import type { CheckedEmbedOptions } from './inputs.js';
+import type { PoolStats } from './stats.js';
+import type { PackedVectors } from './types.js';
 
 /** Bytes a cache entry costs beyond its key and vector (Map slot, objects, pointers). */
 const ENTRY_OVERHEAD = 96;
@@ -65,5 +68,86 @@ export class VectorCache {
   clear(): void {
     this.#entries.clear();
     this.#bytes = 0;
+  }
+}
+
+/** One call's texts looked up in the cache: their keys, the vectors found, and the texts left to embed. */
+export interface CacheLookup {
+  keys: string[];
+  /** By text, in order: the cached vector, or undefined for a miss. */
+  hits: (CachedVector | undefined)[];
+  /** The texts not found, in order: what the call sends to a worker. */
+  misses: string[];
+  /** The cache's epoch when it was looked up (see {@link CallCache.current}). */
+  epoch: number;
+}
+
+/**
+ * The pool's cache as calls use it: looked up before a call is queued, filled with its answer
+ * after. It also holds the rule of a rolling reload: while workers of two models serve, nothing is
+ * cached, and a call whose cached vectors may come from the other model runs again whole.
+ */
+export class CallCache {
+  readonly #vectors: VectorCache;
+  readonly #stats: PoolStats;
+  /** Moves when a reload starts and ends: a call's cached vectors belong to the model of its epoch. */
+  #epoch = 0;
+  /** True while a rolling reload runs: workers of both models serve, so no vector is cached. */
+  #rolling = false;
+
+  constructor(maxBytes: number, stats: PoolStats) {
+    this.#vectors = new VectorCache(maxBytes);
+    this.#stats = stats;
+  }
+
+  /** Looks a call's texts up, counting hits and misses. */
+  lookup(texts: readonly string[], opts: CheckedEmbedOptions): CacheLookup {
+    const cache = this.#vectors;
+    const prefix = `${opts.normalize ? 'n' : 'r'}${opts.pooling}${opts.truncate ? 't' : 'f'}`;
+    const keys: string[] = [];
+    const hits: (CachedVector | undefined)[] = [];
+    const misses: string[] = [];
+    for (const text of texts) {
+      const key = cache.key(prefix, text);
+      const hit = cache.get(key);
+      keys.push(key);
+      hits.push(hit);
+      if (hit === undefined) misses.push(text);
+    }
+    this.#stats.inc('cacheHits', texts.length - misses.length);
+    if (misses.length > 0) this.#stats.inc('cacheMisses', misses.length);
+    return { keys, hits, misses, epoch: this.#epoch };
+  }
+
+  /** Whether no reload began or ended since `found` was looked up: its vectors come from the model that answers now. */
+  current(found: CacheLookup): boolean {
+    return found.epoch === this.#epoch;
+  }
+
+  /**
+   * Stores the vectors a worker answered for the misses of `found` (row by row in `result`, the
+   * `i`-th miss's token count from `tokens.textTokens(i)`), unless a reload moved the epoch or runs.
+   */
+  fill(found: CacheLookup, result: PackedVectors, tokens: { textTokens(i: number): number }): void {
+    if (result.dims[0] === 0 || found.epoch !== this.#epoch || this.#rolling) return;
+    const width = result.dims[1];
+    const { keys, hits } = found;
+    for (let i = 0, m = 0; i < keys.length; i++) {
+      if (hits[i] !== undefined) continue;
+      this.#vectors.set(keys[i]!, result.data.subarray(m * width, (m + 1) * width), tokens.textTokens(m));
+      m++;
+    }
+  }
+
+  /** A rolling reload starts: the cache empties and caches nothing until it ends. */
+  beginRoll(): void {
+    this.#vectors.clear();
+    this.#rolling = true;
+    this.#epoch++;
+  }
+
+  endRoll(): void {
+    this.#rolling = false;
+    this.#epoch++;
   }
 }

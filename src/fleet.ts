@@ -4,7 +4,8 @@ import type { ResolvedOptions } from './options.js';
 import type { EmbedTask, ModelSpec, TaskResult } from './protocol.js';
 import type { PoolStats } from './stats.js';
 import type { Supervisor } from './supervisor.js';
-import { WorkerHost, withDeadline, type ModelInfo } from './worker-host.js';
+import type { ModelInfo } from './types.js';
+import { WorkerHost, withDeadline } from './worker-host.js';
 
 /**
  * `serving` takes tasks; `pending` is a replacement still loading, kept out of rotation until it

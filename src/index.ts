@@ -1,10 +1,22 @@
 export { createPool, WarmPool } from './pool.js';
-export type { PackedVectors, ModelInfo, PoolState, CloseOptions, HealthReport, ReloadOptions } from './pool.js';
-export type { WorkerPhase } from './supervisor.js';
-export type { FaultInjection } from './protocol.js';
+export type { ReloadOptions } from './pool.js';
+export { DTYPES, POOLINGS } from './types.js';
+export type {
+  PackedVectors,
+  ModelInfo,
+  PoolState,
+  CloseOptions,
+  HealthReport,
+  WorkerPhase,
+  FaultInjection,
+  Dtype,
+  Pooling,
+  IndexHealth,
+  IndexWorkerState,
+  CollectionRecovery,
+} from './types.js';
 export { embed, index, search, getDefaultPool, closeDefaultPool } from './default-pool.js';
 export type { CollectionsApi } from './collections/client.js';
-export type { IndexHealth, IndexWorkerState } from './collections/index-supervisor.js';
 export type {
   Doc,
   JsonValue,
@@ -21,7 +33,6 @@ export type {
   CreateCollectionOptions,
   HnswSettings,
   CollectionInfo,
-  CollectionRecovery,
   Metric,
   IndexKind,
 } from './collections/types.js';
@@ -30,8 +41,8 @@ export type { MetadataFilter, FieldCondition, Scalar } from './collections/filte
 export { chunkText, readCorpus } from './collections/ingest.js';
 export type { Passage, ChunkOptions } from './collections/ingest.js';
 export type { EmbedOptions } from './inputs.js';
-export { DEFAULTS, ENV_VARS, DTYPES, MAX_TIMER_MS, POOLINGS, defaultThreads, resolveOptions } from './options.js';
-export type { PoolOptions, ResolvedOptions, ResourceLimits, Dtype, Pooling, Warmup } from './options.js';
+export { DEFAULTS, ENV_VARS, MAX_TIMER_MS, defaultThreads, resolveOptions } from './options.js';
+export type { PoolOptions, ResolvedOptions, ResourceLimits, Warmup } from './options.js';
 export {
   WarmpoolError,
   InvalidInputError,

@@ -1,6 +1,7 @@
 import { isAbortSignal, isArray, read } from './caller-data.js';
 import { InvalidInputError } from './errors.js';
-import { MAX_TIMER_MS, POOLINGS, type Pooling } from './options.js';
+import { MAX_TIMER_MS } from './options.js';
+import { POOLINGS, type Pooling } from './types.js';
 
 const preview = (text: string): string => (text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}...` : JSON.stringify(text));
 

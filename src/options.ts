@@ -1,15 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { isArray, read as readCallerData } from './caller-data.js';
-import type { FaultInjection } from './protocol.js';
 import { resolve as resolvePath } from 'node:path';
-
-/** Model precisions transformers.js can load (`onnx/model.onnx`, `onnx/model_quantized.onnx`, ...). */
-export const DTYPES = ['auto', 'fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'bnb4', 'q4f16'] as const;
-export type Dtype = (typeof DTYPES)[number];
-
-export const POOLINGS = ['mean', 'cls'] as const;
-/** How token vectors become one text vector: their mean (masked), or the first token's (`[CLS]`). */
-export type Pooling = (typeof POOLINGS)[number];
+import { DTYPES, type Dtype, type FaultInjection } from './types.js';
 
 export const WARMUPS = ['eager', 'lazy'] as const;
 export type Warmup = (typeof WARMUPS)[number];

@@ -1,7 +1,5 @@
 import type { PoolStats } from './stats.js';
-
-/** What the pool knows of one worker thread. */
-export type WorkerPhase = 'loading' | 'ready' | 'failed' | 'hung' | 'recycling' | 'retiring';
+import type { HealthReport, IndexHealth, PoolState, WorkerPhase } from './types.js';
 
 interface WorkerRecord {
   threadId: number;
@@ -198,9 +196,37 @@ export class Supervisor {
     }
   }
 
-  /** Phases by threadId, for health reports. */
-  phases(): Map<number, WorkerPhase> {
-    return new Map([...this.#records.values()].map((r) => [r.threadId, r.phase]));
+  /**
+   * What `pool.health()` reports: the pool in `state`, with `warm` of the `wanted` workers
+   * (`threads.min`) warm and taking calls, the workers this supervisor watches, and the index
+   * worker's health once a collection call was made.
+   */
+  report(state: PoolState, wanted: number, warm: number, index: IndexHealth | undefined): HealthReport {
+    const snapshot = this.#o.stats.snapshot();
+    const phases = new Map([...this.#records.values()].map((r) => [r.threadId, r.phase]));
+    const usable = state === 'ready' || state === 'starting';
+    const status = !usable || warm === 0 ? 'unhealthy' : warm < wanted || index?.state === 'down' ? 'degraded' : 'healthy';
+    const report: HealthReport = {
+      status,
+      state,
+      wanted,
+      warm,
+      restarts: snapshot.workerCrashes + snapshot.workersHung + snapshot.loadFailures,
+      workers: snapshot.workers
+        .filter((w) => phases.has(w.threadId))
+        .map((w) => ({
+          threadId: w.threadId,
+          state: phases.get(w.threadId)!,
+          busy: w.busy,
+          requests: w.requests,
+          errors: w.errors,
+          lastMs: w.lastMs,
+          loadMs: w.loadMs,
+        })),
+    };
+    if (this.#lastLoadError) report.lastError = this.#lastLoadError.message;
+    if (index) report.index = index;
+    return report;
   }
 
   stop(): void {

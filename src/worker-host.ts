@@ -17,22 +17,12 @@ import {
   type WorkerMessage,
 } from './protocol.js';
 import type { Supervisor } from './supervisor.js';
+import type { ModelInfo } from './types.js';
 
 // Handed to workers: see WorkerConfig.piscinaUrl.
 const PISCINA_URL = import.meta.resolve('piscina');
 // Inside a packaged Electron app the worker is loaded from the unpacked copy of the archive.
 const WORKER_FILE = preferUnpacked(fileURLToPath(new URL('../workers/embed-worker.js', import.meta.url)));
-
-/** What the pool knows of its model once a worker has loaded it. */
-export interface ModelInfo {
-  /** The model's path on disk, or its hub id. */
-  model: string;
-  dtype: string;
-  /** Vector length. */
-  dims: number;
-  /** Longest input in tokens (special tokens included); longer texts are truncated by default. */
-  maxTokens: number;
-}
 
 export interface HostEvents {
   ready(host: WorkerHost, threadId: number, loadMs: number): void;

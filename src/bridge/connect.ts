@@ -2,8 +2,8 @@
 import { releaseProxy, wrap, type Remote } from 'comlink';
 import { AbortError, InvalidInputError, errorFromWire } from '../errors.js';
 import type { EmbedOptions } from '../inputs.js';
-import type { ModelInfo, PackedVectors } from '../pool.js';
 import type { StatsSnapshot } from '../stats.js';
+import type { ModelInfo, PackedVectors } from '../types.js';
 import { toEndpoint, type AnyEndpoint } from './endpoint.js';
 import type { BridgeApi, BridgeEmbedOptions, Outcome } from './protocol.js';
 

@@ -1,7 +1,8 @@
 /** The side that owns the pool: an Electron utility (or main) process, a Node worker, a server. */
 import { expose, transfer } from 'comlink';
 import { AbortError, errorToWire } from '../errors.js';
-import type { PackedVectors, WarmPool } from '../pool.js';
+import type { WarmPool } from '../pool.js';
+import type { PackedVectors } from '../types.js';
 import { canTransferBuffers, toEndpoint, type AnyEndpoint } from './endpoint.js';
 import type { BridgeApi, BridgeEmbedOptions, Outcome } from './protocol.js';
 

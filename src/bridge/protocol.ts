@@ -4,9 +4,8 @@
  * caller's side as the same warmpool error class.
  */
 import type { WireError } from '../errors.js';
-import type { Pooling } from '../options.js';
-import type { ModelInfo, PackedVectors } from '../pool.js';
 import type { StatsSnapshot } from '../stats.js';
+import type { ModelInfo, PackedVectors, Pooling } from '../types.js';
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
 

@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { POOLINGS, type Pooling } from '../options.js';
 import type { WarmPool } from '../pool.js';
+import { POOLINGS, type Pooling } from '../types.js';
 import { UsageError } from './exit-codes.js';
 import { formatRate, Pace, startProgressBar, type ProgressBar } from './progress.js';
 import { addPoolFlags, oneShot, poolOptionsFrom, type PoolFlags } from './pool-flags.js';

@@ -1,6 +1,7 @@
 /** The pool options every command that starts a pool takes as flags (explicit flags beat WARMPOOL_* variables). */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { DTYPES, type PoolOptions } from '../options.js';
+import type { PoolOptions } from '../options.js';
+import { DTYPES } from '../types.js';
 
 const int = (flag: string) => (value: string): number => {
   const n = Number(value);

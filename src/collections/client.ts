@@ -6,9 +6,9 @@
 import { isAbortSignal } from '../caller-data.js';
 import { AbortError, InvalidInputError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import type { ModelInfo, PackedVectors } from '../pool.js';
+import type { IndexHealth, ModelInfo, PackedVectors } from '../types.js';
 import { callOptions, checkDocs, checkIds, checkSearch, checkText, collectionName, collectionSettings, toVector } from './inputs.js';
-import { IndexSupervisor, type IndexHealth } from './index-supervisor.js';
+import { IndexSupervisor } from './index-supervisor.js';
 import { show } from './show.js';
 import type { IndexRequest } from './protocol.js';
 import {

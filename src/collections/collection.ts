@@ -8,10 +8,11 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, wr
 import { basename, join } from 'node:path';
 import { CollectionCorruptError, CollectionNotFoundError, InvalidInputError, WarmpoolError } from '../errors.js';
 import type { PoolStats } from '../stats.js';
+import type { CollectionRecovery } from '../types.js';
 import { matches, type MetadataFilter } from './filter.js';
 import { encodeDelete, encodeUpsert, Op, type LogRecord } from './records.js';
 import { listSnapshots, readSnapshot, writeSnapshot, type SnapshotContent } from './snapshot.js';
-import type { CollectionInfo, CollectionRecovery, CollectionSettings, JsonValue, SearchHit, StoredDoc } from './types.js';
+import type { CollectionInfo, CollectionSettings, JsonValue, SearchHit, StoredDoc } from './types.js';
 import { VectorIndex } from './vector-index.js';
 import { decodeRecords } from './records.js';
 import { RecoveryReport } from './recovery.js';

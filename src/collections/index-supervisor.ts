@@ -17,7 +17,7 @@ import { PoolStats } from '../stats.js';
 import { restartBackoff } from '../supervisor.js';
 import { StoreLock } from './lock.js';
 import type { IndexMessage, IndexReply, IndexRequest, IndexWorkerData } from './protocol.js';
-import type { CollectionRecovery } from './types.js';
+import type { CollectionRecovery, IndexHealth, IndexWorkerState } from '../types.js';
 
 const WORKER_FILE = fileURLToPath(new URL('../../workers/index-worker.js', import.meta.url));
 // The worker inherits the process's flags, but `--input-type` (of `node --input-type=module -e`)
@@ -26,22 +26,6 @@ const WORKER_EXEC_ARGV = process.execArgv.filter((arg) => !arg.startsWith('--inp
 
 /** A worker that lived this long once warm died of something new, not of the last failure again. */
 const SETTLED_MS = 5_000;
-
-export type IndexWorkerState = 'not-started' | 'starting' | 'warm' | 'down' | 'closed';
-
-/** The index worker in `pool.health()`. */
-export interface IndexHealth {
-  /** `starting`: opening the store; `down`: the last start failed, the next waits for a backoff. */
-  state: IndexWorkerState;
-  /** Index workers that died or could not open the store, since the pool started. */
-  restarts: number;
-  /** Why the last one failed, until a replacement is warm. */
-  lastError?: string;
-  /** While `down`: milliseconds until a call may start the next attempt. */
-  retryInMs?: number;
-  /** Collections whose opening found damage since the pool started: what was dropped and where it was kept. */
-  recoveries?: { collection: string; recovery: CollectionRecovery }[];
-}
 
 export interface IndexSupervisorOptions {
   root: string;

@@ -1,7 +1,8 @@
 /** Messages between the main thread's collections client and the index worker. */
 import type { WireError } from '../errors.js';
+import type { CollectionRecovery } from '../types.js';
 import type { MetadataFilter } from './filter.js';
-import type { CollectionRecovery, CollectionSettings, JsonValue } from './types.js';
+import type { CollectionSettings, JsonValue } from './types.js';
 
 export interface IndexWorkerData {
   root: string;

@@ -1,5 +1,5 @@
 /** Collects what opening a collection found wrong on disk into one {@link CollectionRecovery}. */
-import type { CollectionRecovery } from './types.js';
+import type { CollectionRecovery } from '../types.js';
 
 export class RecoveryReport {
   readonly #problems: string[] = [];

@@ -7,9 +7,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { join } from 'node:path';
 import { CollectionExistsError, CollectionNotFoundError } from '../errors.js';
 import type { PoolStats } from '../stats.js';
+import type { CollectionRecovery } from '../types.js';
 import { Collection, CREATING } from './collection.js';
 import type { StoreLock } from './lock.js';
-import type { CollectionInfo, CollectionRecovery, CollectionSettings } from './types.js';
+import type { CollectionInfo, CollectionSettings } from './types.js';
 import { fsyncDir } from './wal.js';
 
 export class Store {

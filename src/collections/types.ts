@@ -1,4 +1,5 @@
 /** Public types of collections. */
+import type { CollectionRecovery } from '../types.js';
 import type { MetadataFilter } from './filter.js';
 
 export type Metric = 'cosine' | 'dot' | 'l2';
@@ -121,37 +122,6 @@ export interface CollectionInfo {
   createdAt: string;
   /** Set when opening the collection found damage and dropped or set aside something (see {@link CollectionRecovery}). */
   recovery?: CollectionRecovery;
-}
-
-/**
- * What opening a collection found wrong on disk and what it did about it. Damaged files are never
- * destroyed: each is copied as found into the collection's `damaged/` folder (`keptAs`, relative
- * to the collection's folder) before recovery repairs it.
- */
-export interface CollectionRecovery {
-  /** When the collection was opened (ISO 8601). */
-  at: string;
-  /**
-   * Whether documents that were acknowledged may be missing: a log segment was cut short or
-   * deleted from outside. False when only a write torn by a crash (never acknowledged) was dropped,
-   * or a damaged snapshot was rebuilt from the log.
-   */
-  acknowledgedLoss: boolean;
-  /** Log records dropped from the files (a record torn by a crash counts as one). */
-  recordsDropped: number;
-  /** Bytes of those records. */
-  bytesDropped: number;
-  /**
-   * Bytes of log found missing before opening (segments cut short or deleted): an upper bound on
-   * the data lost, since a segment is allocated ahead of its records.
-   */
-  bytesMissing: number;
-  /** Copies of the damaged files as found, relative to the collection's folder. */
-  keptAs: string[];
-  /** One sentence per problem found. */
-  problems: string[];
-  /** The problems in one message. */
-  message: string;
 }
 
 /** Settings stored in a collection's folder. */

@@ -7,7 +7,7 @@ import type { Queue, QueueEvents } from 'bullmq';
 import type { Doc, IndexResult } from '../collections/types.js';
 import { AbortError, InferenceError, InvalidInputError, JobLostError, PoolClosedError, QueueFullError, TaskTimeoutError, describe } from '../errors.js';
 import { checkEmbedOptions, normalizeTexts, type EmbedOptions } from '../inputs.js';
-import type { PackedVectors } from '../pool.js';
+import type { PackedVectors } from '../types.js';
 import { decodeIndexResult, decodeResult, reasonToError, type EmbedJobData, type IndexJobData } from './codec.js';
 import { loadBullmq, RedisConnections } from './connection.js';
 import { embedMany, type EmbedManyOptions } from './embed-many.js';

@@ -7,7 +7,7 @@ import type { Doc, IndexResult } from '../collections/types.js';
  */
 import { endianness } from 'node:os';
 import { ErrorCodes, InferenceError, WorkerExitedError, errorFromWire, type WarmpoolError, type WireError } from '../errors.js';
-import type { Pooling } from '../options.js';
+import type { Pooling } from '../types.js';
 
 const LITTLE_ENDIAN = endianness() === 'LE';
 

@@ -4,7 +4,7 @@
  */
 import { InvalidInputError, QueueFullError } from '../errors.js';
 import type { EmbedOptions } from '../inputs.js';
-import type { PackedVectors } from '../pool.js';
+import type { PackedVectors } from '../types.js';
 
 /** What `onProgress` receives after each finished job. */
 export interface EmbedProgress {

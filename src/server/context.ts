@@ -1,7 +1,8 @@
 import { basename } from 'node:path';
 import type { FastifyReply } from 'fastify';
 import type { EmbedOptions } from '../inputs.js';
-import type { PackedVectors, WarmPool } from '../pool.js';
+import type { WarmPool } from '../pool.js';
+import type { PackedVectors } from '../types.js';
 import type { ErrorFormat } from './http-errors.js';
 
 declare module 'fastify' {

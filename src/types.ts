@@ -1,0 +1,134 @@
+/**
+ * Shared public types, and the few constant lists they are derived from. A leaf: this module
+ * imports nothing, so any file may import it without forming an import circle.
+ */
+
+/** Model precisions transformers.js can load (`onnx/model.onnx`, `onnx/model_quantized.onnx`, ...). */
+export const DTYPES = ['auto', 'fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'bnb4', 'q4f16'] as const;
+export type Dtype = (typeof DTYPES)[number];
+
+export const POOLINGS = ['mean', 'cls'] as const;
+/** How token vectors become one text vector: their mean (masked), or the first token's (`[CLS]`). */
+export type Pooling = (typeof POOLINGS)[number];
+
+/**
+ * Test-only failures on purpose. `crash`, `exit`, `hang`: probabilities, per task, that an embed
+ * worker throws an uncaught error, calls process.exit(), or spins its event loop forever. The point
+ * is random: before the first model run, between runs, or after the last. Never inside a run.
+ */
+export interface FaultInjection {
+  crash?: number;
+  exit?: number;
+  hang?: number;
+  /**
+   * The index worker throws an uncaught error (`indexCrash`) or calls process.exit()
+   * (`indexExit`) on its n-th request (n from 1, counted afresh by each replacement), after
+   * handling it (a write is then durable) and before answering.
+   */
+  indexCrash?: number;
+  indexExit?: number;
+}
+
+/** Vectors in one row-major block: `dims[0]` vectors of `dims[1]` floats. */
+export interface PackedVectors {
+  data: Float32Array;
+  dims: [number, number];
+  /**
+   * Tokens of this call's texts, special tokens included, after truncation (e.g. for usage
+   * reports); texts answered from the cache count the tokens they made when first embedded.
+   */
+  tokens: number;
+}
+
+/** What the pool knows of its model once a worker has loaded it. */
+export interface ModelInfo {
+  /** The model's path on disk, or its hub id. */
+  model: string;
+  dtype: string;
+  /** Vector length. */
+  dims: number;
+  /** Longest input in tokens (special tokens included); longer texts are truncated by default. */
+  maxTokens: number;
+}
+
+export type PoolState = 'idle' | 'starting' | 'ready' | 'failed' | 'closing' | 'closed';
+
+export interface CloseOptions {
+  /** Milliseconds to let running calls finish (at most 2147483647, or Infinity); defaults to the pool's `closeTimeout`. */
+  timeout?: number;
+}
+
+/** What the pool knows of one worker thread. */
+export type WorkerPhase = 'loading' | 'ready' | 'failed' | 'hung' | 'recycling' | 'retiring';
+
+/** What `pool.health()` reports. */
+export interface HealthReport {
+  /** `healthy`: every wanted worker is warm; `degraded`: some are; `unhealthy`: none (or the pool is failed or closed). */
+  status: 'healthy' | 'degraded' | 'unhealthy';
+  state: PoolState;
+  /** Warm workers wanted (`threads.min`) and warm now. */
+  wanted: number;
+  warm: number;
+  /** Workers replaced after a crash, a hang or a failed model load, since the pool started. */
+  restarts: number;
+  /** The last model-load error of a replacement worker, while no worker has loaded since. */
+  lastError?: string;
+  /** The index worker, once a collection call was made; `down` makes the pool at most `degraded`. */
+  index?: IndexHealth;
+  workers: {
+    threadId: number;
+    state: WorkerPhase;
+    busy: number;
+    requests: number;
+    errors: number;
+    lastMs: number;
+    loadMs: number;
+  }[];
+}
+
+export type IndexWorkerState = 'not-started' | 'starting' | 'warm' | 'down' | 'closed';
+
+/** The index worker in `pool.health()`. */
+export interface IndexHealth {
+  /** `starting`: opening the store; `down`: the last start failed, the next waits for a backoff. */
+  state: IndexWorkerState;
+  /** Index workers that died or could not open the store, since the pool started. */
+  restarts: number;
+  /** Why the last one failed, until a replacement is warm. */
+  lastError?: string;
+  /** While `down`: milliseconds until a call may start the next attempt. */
+  retryInMs?: number;
+  /** Collections whose opening found damage since the pool started: what was dropped and where it was kept. */
+  recoveries?: { collection: string; recovery: CollectionRecovery }[];
+}
+
+/**
+ * What opening a collection found wrong on disk and what it did about it. Damaged files are never
+ * destroyed: each is copied as found into the collection's `damaged/` folder (`keptAs`, relative
+ * to the collection's folder) before recovery repairs it.
+ */
+export interface CollectionRecovery {
+  /** When the collection was opened (ISO 8601). */
+  at: string;
+  /**
+   * Whether documents that were acknowledged may be missing: a log segment was cut short or
+   * deleted from outside. False when only a write torn by a crash (never acknowledged) was dropped,
+   * or a damaged snapshot was rebuilt from the log.
+   */
+  acknowledgedLoss: boolean;
+  /** Log records dropped from the files (a record torn by a crash counts as one). */
+  recordsDropped: number;
+  /** Bytes of those records. */
+  bytesDropped: number;
+  /**
+   * Bytes of log found missing before opening (segments cut short or deleted): an upper bound on
+   * the data lost, since a segment is allocated ahead of its records.
+   */
+  bytesMissing: number;
+  /** Copies of the damaged files as found, relative to the collection's folder. */
+  keptAs: string[];
+  /** One sentence per problem found. */
+  problems: string[];
+  /** The problems in one message. */
+  message: string;
+}

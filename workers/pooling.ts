@@ -1,0 +1,69 @@
+/**
+ * Pooling and normalisation of one row of a model run's hidden states: the arithmetic of every
+ * vector the pool returns, in loops over typed arrays.
+ */
+import { CALL_CLS, CALL_NORMALIZE } from '../src/protocol.js';
+
+/** Row `r` of a run, pooled and (if `flags` ask) normalised, into `dest` at `to`. */
+export function writeRow(
+  hidden: ArrayLike<number>,
+  mask: Uint8Array,
+  r: number,
+  seq: number,
+  width: number,
+  flags: number,
+  dest: Float32Array,
+  to: number,
+  scratch: Float64Array,
+): void {
+  poolRow(hidden, mask, r, seq, width, flags & CALL_CLS ? 'cls' : 'mean', dest, to, scratch);
+  if (flags & CALL_NORMALIZE) normalizeRow(dest, to, width);
+}
+
+/**
+ * Pools row `r` of a hidden state `[rows, seq, width]` into `out` at `offset`: the mean of the
+ * token vectors the attention mask keeps (summed in double precision, as transformers.js'
+ * `mean_pooling` does), or the first token's vector. `mask` is the mask as 0/1 bytes.
+ */
+export function poolRow(
+  hidden: ArrayLike<number>,
+  mask: Uint8Array,
+  r: number,
+  seq: number,
+  width: number,
+  pooling: 'mean' | 'cls',
+  out: Float32Array,
+  offset: number,
+  sum: Float64Array,
+): void {
+  const base = r * seq * width;
+  if (pooling === 'cls') {
+    for (let k = 0; k < width; k++) out[offset + k] = hidden[base + k]!;
+    return;
+  }
+  sum.fill(0, 0, width);
+  let count = 0;
+  for (let j = 0; j < seq; j++) {
+    if (mask[r * seq + j] === 0) continue;
+    count++;
+    const from = base + j * width;
+    for (let k = 0; k < width; k++) sum[k]! += hidden[from + k]!;
+  }
+  for (let k = 0; k < width; k++) out[offset + k] = sum[k]! / count;
+}
+
+/**
+ * L2-normalises `width` floats of `data` from `offset`, in place. A zero row (a text none of whose
+ * tokens the model knows, for a word-vector model) stays zero rather than becoming NaN.
+ */
+export function normalizeRow(data: Float32Array, offset: number, width: number): void {
+  const end = offset + width;
+  let sum = 0;
+  for (let i = offset; i < end; i++) {
+    const x = data[i]!;
+    sum += x * x;
+  }
+  if (sum === 0) return;
+  const inv = 1 / Math.sqrt(sum);
+  for (let i = offset; i < end; i++) data[i] = data[i]! * inv;
+}
