@@ -45,7 +45,7 @@ export type Gauge = (typeof GAUGES)[number];
 
 const WORKER_INTS = ['state', 'threadId', 'busy', 'loadMs', 'heartbeat', 'inNative', 'lastMs', 'heapMb'] as const;
 type WorkerInt = (typeof WORKER_INTS)[number];
-const WORKER_BIGS = ['requests', 'errors', 'texts'] as const;
+const WORKER_BIGS = ['tasks', 'errors', 'texts'] as const;
 // Each worker's fields get 64-byte cache lines of their own: workers update them from different
 // cores, and sharing a line would make every update bounce it between caches.
 const INT_STRIDE = 16;
@@ -128,9 +128,11 @@ export interface LatencySummary {
 export interface WorkerStats {
   slot: number;
   threadId: number;
+  /** The worker's slot in the shared stats: `free`, `loading`, `ready`, `failed`, `exited`. (The supervisor's view of a worker is `health().workers[].phase`.) */
   state: WorkerStateName;
   busy: number;
-  requests: number;
+  /** Tasks the worker ran; one task carries one or more calls coalesced together (the pool's `requests` counts calls). */
+  tasks: number;
   errors: number;
   texts: number;
   /** Milliseconds the worker took to load its model. */
@@ -210,7 +212,7 @@ export class StatsView {
         loadMs: Atomics.load(this.i32, w + 3),
         lastMs: Atomics.load(this.i32, w + 6) / 1000,
         heapMb: Atomics.load(this.i32, w + 7),
-        requests: Number(Atomics.load(this.big, b)),
+        tasks: Number(Atomics.load(this.big, b)),
         errors: Number(Atomics.load(this.big, b + 1)),
         texts: Number(Atomics.load(this.big, b + 2)),
       });
@@ -406,7 +408,7 @@ export class WorkerStatsWriter extends StatsView {
     this.workerSet(this.slot, 'lastMs', Math.min(2 ** 31 - 1, Math.round(ms * 1000)));
     this.workerSet(this.slot, 'heapMb', Math.round(heapMb));
     this.workerAdd(this.slot, 'busy', -1);
-    this.workerInc(this.slot, 'requests');
+    this.workerInc(this.slot, 'tasks');
     if (ok) this.workerInc(this.slot, 'texts', texts);
     else this.workerInc(this.slot, 'errors');
   }

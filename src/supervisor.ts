@@ -216,9 +216,9 @@ export class Supervisor {
         .filter((w) => phases.has(w.threadId))
         .map((w) => ({
           threadId: w.threadId,
-          state: phases.get(w.threadId)!,
+          phase: phases.get(w.threadId)!,
           busy: w.busy,
-          requests: w.requests,
+          tasks: w.tasks,
           errors: w.errors,
           lastMs: w.lastMs,
           loadMs: w.loadMs,

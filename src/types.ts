@@ -77,9 +77,11 @@ export interface HealthReport {
   index?: IndexHealth;
   workers: {
     threadId: number;
-    state: WorkerPhase;
+    /** What the supervisor knows of it (not the shared-stats slot state of `stats().workers[].state`). */
+    phase: WorkerPhase;
     busy: number;
-    requests: number;
+    /** Tasks it ran (one task carries one or more coalesced calls). */
+    tasks: number;
     errors: number;
     lastMs: number;
     loadMs: number;

@@ -42,7 +42,7 @@ describe('admission', () => {
     const waiting = settle(pool.embed('waits its turn'));
     const full = await settle(pool.embed('one too many'));
     // Answered at once: the worker has not finished the slow call yet.
-    expect(pool.stats().workers[0]!.requests).toBe(0);
+    expect(pool.stats().workers[0]!.tasks).toBe(0);
     expect(full.ok).toBe(false);
     expect((full as { error: unknown }).error).toBeInstanceOf(QueueFullError);
     expect((full as { error: WarmpoolError }).error.code).toBe('ERR_WARMPOOL_QUEUE_FULL');
@@ -62,11 +62,11 @@ describe('admission', () => {
     const elapsed = performance.now() - t0;
     expect((waited as { error: unknown }).error).toBeInstanceOf(QueueTimeoutError);
     expect(elapsed).toBeGreaterThanOrEqual(95);
-    expect(pool.stats().workers[0]!.requests).toBe(0); // rejected before the slow call was done
+    expect(pool.stats().workers[0]!.tasks).toBe(0); // rejected before the slow call was done
     await running;
     const s = pool.stats();
     expect(s.queueTimeouts).toBe(1);
-    expect(s.workers[0]!.requests).toBe(1); // only the slow call reached the worker
+    expect(s.workers[0]!.tasks).toBe(1); // only the slow call reached the worker
   });
 
   it('removes an aborted waiting call from the queue at once', async () => {
@@ -85,14 +85,14 @@ describe('admission', () => {
     const next = settle(pool.embed('takes the place'));
     await running;
     expect((await next).ok).toBe(true);
-    expect(pool.stats().workers[0]!.requests).toBe(2);
+    expect(pool.stats().workers[0]!.tasks).toBe(2);
   });
 
   it('rejects an already-aborted signal without queueing', async () => {
     const pool = await slowPool();
     const result = await settle(pool.embed('x', { signal: AbortSignal.abort() }));
     expect((result as { error: unknown }).error).toBeInstanceOf(AbortError);
-    expect(pool.stats().workers[0]!.requests).toBe(0);
+    expect(pool.stats().workers[0]!.tasks).toBe(0);
   });
 });
 
@@ -103,7 +103,7 @@ describe('running calls: timeout and abort keep the warm worker', () => {
     const result = await settle(pool.embed(SLOW, { timeout: 100 }));
     expect((result as { error: unknown }).error).toBeInstanceOf(TaskTimeoutError);
     // Answered at its deadline, before the worker was done with it.
-    expect(pool.stats().workers[0]!.requests).toBe(0);
+    expect(pool.stats().workers[0]!.tasks).toBe(0);
     // The next call waits for the abandoned task to finish, then runs warm on the same worker.
     const v = await pool.embed('still warm');
     expect(v).toHaveLength(384);
@@ -121,7 +121,7 @@ describe('running calls: timeout and abort keep the warm worker', () => {
     controller.abort();
     const result = await call;
     expect((result as { error: unknown }).error).toBeInstanceOf(AbortError);
-    expect(pool.stats().workers[0]!.requests).toBe(0); // answered before the worker was done with it
+    expect(pool.stats().workers[0]!.tasks).toBe(0); // answered before the worker was done with it
     await pool.embed('warm');
     expect(pool.stats().modelLoads).toBe(1);
     expect(pool.stats().aborted).toBe(1);

@@ -90,7 +90,7 @@ describe('#embed on the default model', () => {
     expect(after.completed - before.completed).toBe(1000);
     expect(after.errors).toBe(before.errors);
     // Both workers shared the work.
-    expect(after.workers.filter((w) => w.state === 'ready' && w.requests > 0)).toHaveLength(2);
+    expect(after.workers.filter((w) => w.state === 'ready' && w.tasks > 0)).toHaveLength(2);
   });
 
   it('embeds a large batch in one call, in input order', async () => {

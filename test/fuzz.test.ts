@@ -484,7 +484,7 @@ describe('after the run', () => {
     expect(health.status).toBe('healthy');
     expect(health.restarts).toBe(0);
     expect(health.warm).toBe(2);
-    expect(health.workers.map((w) => w.state)).toEqual(['ready', 'ready']);
+    expect(health.workers.map((w) => w.phase)).toEqual(['ready', 'ready']);
     const s = pool.stats();
     expect(s.workerCrashes).toBe(0);
     expect(s.workersHung).toBe(0);

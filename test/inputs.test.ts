@@ -90,10 +90,10 @@ describe('bad input', () => {
   });
 
   it('resolves an empty array to no vectors without reaching a worker', async () => {
-    const before = pool.stats().workers[0]!.requests;
+    const before = pool.stats().workers[0]!.tasks;
     expect(await pool.embed([])).toEqual([]);
     expect((await pool.embedPacked([])).dims).toEqual([0, 100]);
-    expect(pool.stats().workers[0]!.requests).toBe(before);
+    expect(pool.stats().workers[0]!.tasks).toBe(before);
   });
 
   it('truncates a 1 MB string to the model limit by default', async () => {

@@ -48,7 +48,7 @@ describe('#stats', () => {
     expect(s.runTime.p50).toBeGreaterThan(0);
     expect(s.runTime.p99).toBeGreaterThanOrEqual(s.runTime.p50);
     // Workers count tasks; concurrent calls share tasks.
-    expect(s.workers.reduce((n, w) => n + w.requests, 0)).toBe(s.tasks);
+    expect(s.workers.reduce((n, w) => n + w.tasks, 0)).toBe(s.tasks);
     expect(s.tasks).toBeLessThanOrEqual(s.completed);
     expect(s.texts).toBe(s.completed);
   });

@@ -501,7 +501,7 @@ describe('#reload', () => {
     expect(pool.model).toMatchObject({ model: join(MODELS_DIR, 'minilm-shape'), dims: 384 });
     const h = pool.health();
     expect(h).toMatchObject({ status: 'healthy', warm: 2 });
-    expect(h.workers.map((w) => w.state)).toEqual(['ready', 'ready']);
+    expect(h.workers.map((w) => w.phase)).toEqual(['ready', 'ready']);
     expect(maxAbsDiff(await pool.embed(texts[5]!), minilmVectors[5]!)).toBeLessThan(1e-3);
     expect(pool.stats().reloads).toBe(1);
     await pool.close();

@@ -104,19 +104,19 @@ export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMe
   }
 
   const workerLabels = ['slot', 'thread_id'] as const;
-  const perWorker = <T extends 'requests' | 'errors' | 'texts' | 'busy' | 'loadMs'>(field: T, scale = 1) =>
+  const perWorker = <T extends 'tasks' | 'errors' | 'texts' | 'busy' | 'loadMs'>(field: T, scale = 1) =>
     function collect(this: Gauge<(typeof workerLabels)[number]>) {
       this.reset();
       for (const w of stats().workers) this.set({ slot: String(w.slot), thread_id: String(w.threadId) }, w[field] * scale);
     };
   new Counter({
-    name: 'warmpool_worker_requests_total',
-    help: 'Calls each worker has run',
+    name: 'warmpool_worker_tasks_total',
+    help: 'Tasks each worker has run (a task carries one or more coalesced calls)',
     labelNames: workerLabels,
     registers,
     collect() {
       this.reset();
-      for (const w of stats().workers) this.inc({ slot: String(w.slot), thread_id: String(w.threadId) }, w.requests);
+      for (const w of stats().workers) this.inc({ slot: String(w.slot), thread_id: String(w.threadId) }, w.tasks);
     },
   });
   new Counter({
