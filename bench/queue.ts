@@ -10,7 +10,8 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createPool, createQueueClient } from '../dist/src/index.js';
+import { createPool } from '../dist/src/index.js';
+import { createQueueClient } from '../dist/src/queue/index.js';
 import { startRedis } from '../test/redis-server.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -1,3 +1,9 @@
+/**
+ * `warmpool`: what an app that embeds, indexes and searches needs. The HTTP server
+ * (`warmpool/server`), the bridge to other threads and processes (`warmpool/bridge`), the queue
+ * across machines (`warmpool/queue`) and packaged-Electron paths (`warmpool/electron`) have
+ * entry points of their own.
+ */
 export { createPool, WarmPool } from './pool.js';
 export type { ReloadOptions } from './pool.js';
 export { DTYPES, POOLINGS } from './types.js';
@@ -41,7 +47,7 @@ export type { MetadataFilter, FieldCondition, Scalar } from './collections/filte
 export { chunkText, readCorpus } from './collections/ingest.js';
 export type { Passage, ChunkOptions } from './collections/ingest.js';
 export type { EmbedOptions } from './inputs.js';
-export { DEFAULTS, ENV_VARS, MAX_TIMER_MS, defaultThreads, resolveOptions } from './options.js';
+export { DEFAULTS, ENV_VARS } from './options.js';
 export type { PoolOptions, ResolvedOptions, ResourceLimits, Warmup } from './options.js';
 export {
   WarmpoolError,
@@ -68,18 +74,3 @@ export type { StatsSnapshot, LatencySummary, WorkerStats, WorkerStateName } from
 export { CHANNEL_NAMES } from './events.js';
 export type { RequestStartEvent, RequestEndEvent, WorkerReadyEvent, WorkerExitEvent, WorkerErrorEvent } from './events.js';
 export { BUNDLED_MODELS_DIR } from './model.js';
-export { unpackedPath, preferUnpacked } from './asar-path.js';
-export { createQueueClient, QueueClient } from './queue/client.js';
-export type { QueueIndexOptions } from './queue/client.js';
-export type { QueueClientStats } from './queue/client.js';
-export type { EmbedManyOptions, EmbedProgress } from './queue/embed-many.js';
-export { createQueueWorker } from './queue/worker.js';
-export type { QueueWorker } from './queue/worker.js';
-export { runQueueWorker } from './queue/run-worker.js';
-export type { RunQueueWorkerOptions, RunningQueueWorker } from './queue/run-worker.js';
-export { BUILTIN_HANDLERS } from './queue/handlers.js';
-export type { JobHandler, JobHandlers, JobContext } from './queue/handlers.js';
-export { QUEUE_DEFAULTS } from './queue/queue-options.js';
-export type { QueueClientOptions, QueueWorkerOptions, QueueConnection } from './queue/queue-options.js';
-export { encodeVectors, decodeVectors } from './queue/codec.js';
-export type { EmbedJobData, EmbedJobResult } from './queue/codec.js';

@@ -5,7 +5,8 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, InvalidInputError, SLOW_TEXTS, PoolClosedError, TaskTimeoutError, WarmpoolError, createPool, type WarmPool } from './helpers.js';
 import { connectPool, electronPortEndpoint, exposePool } from '../dist/src/bridge/index.js';
-import { preferUnpacked, unpackedPath } from '../dist/src/index.js';
+import { preferUnpacked } from '../dist/src/asar-path.js';
+import { unpackedPath } from '../dist/src/electron.js';
 
 const TEXTS = ['A man is playing a guitar.', 'Someone plays an instrument.', 'The stock market fell sharply today.'];
 let pool: WarmPool;

@@ -1,6 +1,9 @@
 import { fileURLToPath } from 'node:url';
 
 export * from '../dist/src/index.js';
+export * from '../dist/src/queue/index.js';
+// Internals some tests check directly (not part of the public entry points).
+export { MAX_TIMER_MS, defaultThreads, resolveOptions } from '../dist/src/options.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const MODELS_DIR = `${ROOT}models/`;

@@ -112,7 +112,8 @@ describe('consumers in separate processes', () => {
 
   it('leaves no open handle after close() of the client, the worker and the pool', () => {
     const script = `
-      import { createPool, createQueueClient, createQueueWorker } from './dist/src/index.js';
+      import { createPool } from './dist/src/index.js';
+      import { createQueueClient, createQueueWorker } from './dist/src/queue/index.js';
       const pool = createPool({ threads: 1 });
       const worker = createQueueWorker({ connection: process.argv[1], queue: 'handles', pool });
       const client = createQueueClient({ connection: process.argv[1], queue: 'handles' });
@@ -133,7 +134,8 @@ describe('consumers in separate processes', () => {
     const down = await startRedis();
     await down.stop();
     const script = `
-      import { createPool, createQueueClient, createQueueWorker } from './dist/src/index.js';
+      import { createPool } from './dist/src/index.js';
+      import { createQueueClient, createQueueWorker } from './dist/src/queue/index.js';
       const pool = createPool({ threads: 1 });
       const worker = createQueueWorker({ connection: process.argv[1], queue: 'down', pool });
       const client = createQueueClient({ connection: process.argv[1], queue: 'down', timeout: 500 });

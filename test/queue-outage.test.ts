@@ -279,7 +279,8 @@ describe('queue with Redis paused, killed or restarted empty', () => {
   it('leaves no open handle after close() of a client with a call pending, a worker and the pool, Redis paused', async () => {
     const redis = await fresh();
     const script = `
-      import { createPool, createQueueClient, createQueueWorker } from './dist/src/index.js';
+      import { createPool } from './dist/src/index.js';
+      import { createQueueClient, createQueueWorker } from './dist/src/queue/index.js';
       const [url, pid] = process.argv.slice(1);
       const pool = createPool({ threads: 1 });
       const worker = createQueueWorker({ connection: url, queue: 'served', pool, closeTimeout: 500 });

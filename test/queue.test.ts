@@ -39,7 +39,7 @@ describe('loading', () => {
   it('loads BullMQ only when a queue client or worker is created', () => {
     const script = `
       import { createRequire } from 'node:module';
-      const { createQueueClient } = await import('./dist/src/index.js');
+      const { createQueueClient } = await import('./dist/src/queue/index.js');
       const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/bullmq/'));
       const before = loaded();
       const client = createQueueClient({ connection: 'redis://127.0.0.1:1', queue: 'q' });
