@@ -1,7 +1,6 @@
 export { createPool, WarmPool } from './pool.js';
 export type { PackedVectors, ModelInfo, PoolState, CloseOptions, HealthReport, ReloadOptions } from './pool.js';
 export type { WorkerPhase } from './supervisor.js';
-export type { FaultInjection } from './protocol.js';
 export { embed, index, search, getDefaultPool, closeDefaultPool } from './default-pool.js';
 export type { CollectionsApi } from './collections/client.js';
 export type { IndexHealth, IndexWorkerState } from './collections/index-supervisor.js';

@@ -1,6 +1,5 @@
 import { availableParallelism } from 'node:os';
 import { isArray, read as readCallerData } from './caller-data.js';
-import type { FaultInjection } from './protocol.js';
 import { resolve as resolvePath } from 'node:path';
 
 /** Model precisions transformers.js can load (`onnx/model.onnx`, `onnx/model_quantized.onnx`, ...). */
@@ -183,14 +182,6 @@ export interface PoolOptions {
    */
   preallocate?: boolean;
   /**
-   * Test-only: probabilities per task that a worker crashes (`crash`), exits (`exit`) or spins
-   * forever (`hang`), at a random point between model runs; and the request number on which each
-   * index worker crashes (`indexCrash`) or exits (`indexExit`), after handling it and before
-   * answering. Off by default.
-   * Env: `WARMPOOL_FAULTS`, e.g. `crash=0.01,hang=0.001` or `indexExit=20`.
-   */
-  faultInjection?: FaultInjection;
-  /**
    * The directory that holds the pool's collections (one folder each, created on first use).
    * A relative path is taken from the working directory at `createPool`. Env: `WARMPOOL_STORE_PATH`.
    * @default './.warmpool'
@@ -233,7 +224,6 @@ export interface ResolvedOptions {
   readonly cpuMemArena: boolean;
   readonly memPattern: boolean;
   readonly preallocate: boolean;
-  readonly faultInjection: FaultInjection | undefined;
   /** Absolute path of the collections directory. */
   readonly storePath: string;
 }
@@ -271,7 +261,6 @@ export const ENV_VARS = {
   retries: 'WARMPOOL_RETRIES',
   healthInterval: 'WARMPOOL_HEALTH_INTERVAL',
   healthTimeout: 'WARMPOOL_HEALTH_TIMEOUT',
-  faultInjection: 'WARMPOOL_FAULTS',
   recycleHeapMb: 'WARMPOOL_RECYCLE_HEAP_MB',
   cpuMemArena: 'WARMPOOL_CPU_MEM_ARENA',
   memPattern: 'WARMPOOL_MEM_PATTERN',
@@ -429,45 +418,6 @@ function limits(value: unknown): ResourceLimits | undefined {
   return Object.freeze(out);
 }
 
-const FAULT_KINDS = ['crash', 'exit', 'hang'] as const;
-const INDEX_FAULT_KINDS = ['indexCrash', 'indexExit'] as const;
-
-/** `{ crash: 0.01, indexExit: 20 }`, or from the environment `crash=0.01,indexExit=20`. */
-function faults(src: Source | undefined): FaultInjection | undefined {
-  if (!src) return undefined;
-  let value = src.value;
-  if (src.fromEnv) {
-    value = Object.fromEntries(
-      String(value)
-        .split(',')
-        .filter((part) => part.trim() !== '')
-        .map((part) => {
-          const [k = '', v = ''] = part.split('=');
-          return [k.trim(), Number(v)];
-        }),
-    );
-  }
-  if (!isPlainObject(value, src.from)) {
-    throw new TypeError(`${src.from} must be an object like { crash: 0.01 }, received ${show(src.value)}`);
-  }
-  const out: FaultInjection = {};
-  for (const [key, v] of read(src.from, () => Object.entries(value))) {
-    if ((INDEX_FAULT_KINDS as readonly string[]).includes(key)) {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-        throw new RangeError(`${src.from}.${key} must be a request number from 1, received ${show(v)}`);
-      }
-      out[key as (typeof INDEX_FAULT_KINDS)[number]] = v;
-      continue;
-    }
-    if (!(FAULT_KINDS as readonly string[]).includes(key)) {
-      throw new TypeError(`${src.from} has unknown fault ${JSON.stringify(key)}; valid ones are ${[...FAULT_KINDS, ...INDEX_FAULT_KINDS].join(', ')}`);
-    }
-    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new RangeError(`${src.from}.${key} must be a probability from 0 to 1, received ${show(v)}`);
-    out[key as (typeof FAULT_KINDS)[number]] = v;
-  }
-  return Object.freeze(out);
-}
-
 /** Milliseconds from 0 up to one minute. */
 function delay(src: Source | undefined, fallback: number): number {
   if (!src) return fallback;
@@ -510,7 +460,7 @@ const KNOWN_KEYS = new Set([
   'model', 'dtype', 'allowRemoteModels', 'cacheDir', 'threads', 'idleTimeout', 'intraOpThreads', 'warmup',
   'concurrentTasksPerWorker', 'maxQueue', 'queueTimeout', 'timeout', 'batchSize', 'batching', 'maxBatchSize',
   'maxBatchTokens', 'maxBatchDelay', 'cacheBytes', 'closeTimeout', 'retries', 'healthInterval', 'healthTimeout',
-  'resourceLimits', 'recycleHeapMb', 'cpuMemArena', 'memPattern', 'preallocate', 'faultInjection', 'storePath', 'env',
+  'resourceLimits', 'recycleHeapMb', 'cpuMemArena', 'memPattern', 'preallocate', 'storePath', 'env',
 ]);
 
 /**
@@ -604,7 +554,6 @@ export function resolveOptions(input: PoolOptions = {}, cores = availableParalle
     cpuMemArena: bool(get('cpuMemArena', options.cpuMemArena), DEFAULTS.cpuMemArena),
     memPattern: bool(get('memPattern', options.memPattern), DEFAULTS.memPattern),
     preallocate: bool(get('preallocate', options.preallocate), DEFAULTS.preallocate),
-    faultInjection: faults(get('faultInjection', options.faultInjection)),
     storePath: resolvePath(text(get('storePath', options.storePath)) ?? DEFAULTS.storePath),
   };
   return Object.freeze(resolved);
