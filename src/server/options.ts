@@ -147,7 +147,6 @@ export const SERVER_OPTIONS = {
     parse: text,
     env: 'WARMPOOL_API_KEY',
     flag: '--api-key <key>',
-    none: 'none (no authentication)',
     doc: 'A bearer token every request must carry (`Authorization: Bearer <key>`), except `GET /health` and `GET /ready`.',
   },
   bodyLimit: {
