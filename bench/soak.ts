@@ -62,6 +62,8 @@ const text = (): string => {
   return Array.from({ length: n }, () => words[Math.floor(random() * words.length)]).join(' ') + ` ${Math.floor(random() * 1e6)}`;
 };
 
+// Workers crash on purpose (a test hook: see CONTRIBUTING.md), so replacements are part of the soak.
+if (Number(args.crash) > 0) process.env.WARMPOOL_TEST_HOOKS = JSON.stringify({ crash: Number(args.crash) });
 const pool = createPool({
   model: args.model,
   threads: Number(args.threads),
@@ -71,7 +73,6 @@ const pool = createPool({
   cacheBytes: 8 * 1024 * 1024,
   maxQueue: 256,
   retries: 2,
-  faultInjection: { crash: Number(args.crash) },
 });
 await pool.ready();
 

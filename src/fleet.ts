@@ -4,6 +4,7 @@ import type { ResolvedOptions } from './options.js';
 import type { EmbedTask, ModelSpec, TaskResult } from './protocol.js';
 import type { PoolStats } from './stats.js';
 import type { Supervisor } from './supervisor.js';
+import { TEST_HOOKS_ENV, testHooks } from './test-hooks.js';
 import type { ModelInfo } from './types.js';
 import { WorkerHost, withDeadline } from './worker-host.js';
 
@@ -237,10 +238,9 @@ export class Fleet {
    */
   #tryAdd(model: ModelSpec, role: Role): WorkerHost | ModelLoadError {
     try {
-      const failing = process.env.WARMPOOL_TEST_SPAWN_FAIL;
-      if (failing && failing.split(',').map(Number).includes(this.#hostNumbers + 1)) {
+      if (testHooks().spawnFail?.includes(this.#hostNumbers + 1)) {
         // Test-only. The number is spent, as it is when the constructor throws inside #add.
-        throw new Error(`test-only: worker ${++this.#hostNumbers} cannot be created (WARMPOOL_TEST_SPAWN_FAIL)`);
+        throw new Error(`test-only: worker ${++this.#hostNumbers} cannot be created (${TEST_HOOKS_ENV} spawnFail)`);
       }
       return this.#add(model, role);
     } catch (error) {

@@ -14,7 +14,6 @@ export type {
   CloseOptions,
   HealthReport,
   WorkerPhase,
-  FaultInjection,
   Dtype,
   Pooling,
   IndexHealth,

@@ -1,7 +1,37 @@
+/**
+ * The pool's options: their public types (with TSDoc), and their table, from which the defaults,
+ * the environment variables, the known keys, the reloadable keys, resolution and
+ * `docs/options.md` are derived (see `option-table.ts`).
+ */
 import { availableParallelism } from 'node:os';
-import { isArray, read as readCallerData } from './caller-data.js';
 import { resolve as resolvePath } from 'node:path';
-import { DTYPES, type Dtype, type FaultInjection } from './types.js';
+import {
+  boolean,
+  defaultsOf,
+  envVarsOf,
+  integer,
+  isPlainObject,
+  knownKeysOf,
+  MAX_TIMER_MS,
+  millis,
+  numberOf,
+  oneOf,
+  parser,
+  path,
+  read,
+  received,
+  reloadableOf,
+  resolveWith,
+  text,
+  type Family,
+  type OptionRow,
+  type Resolved,
+  type Source,
+} from './option-table.js';
+import { DTYPES, POOLINGS, type Dtype, type Pooling } from './types.js';
+
+export { MAX_TIMER_MS, DTYPES, POOLINGS };
+export type { Dtype, Pooling };
 
 export const WARMUPS = ['eager', 'lazy'] as const;
 export type Warmup = (typeof WARMUPS)[number];
@@ -175,14 +205,6 @@ export interface PoolOptions {
    */
   preallocate?: boolean;
   /**
-   * Test-only: probabilities per task that a worker crashes (`crash`), exits (`exit`) or spins
-   * forever (`hang`), at a random point between model runs; and the request number on which each
-   * index worker crashes (`indexCrash`) or exits (`indexExit`), after handling it and before
-   * answering. Off by default.
-   * Env: `WARMPOOL_FAULTS`, e.g. `crash=0.01,hang=0.001` or `indexExit=20`.
-   */
-  faultInjection?: FaultInjection;
-  /**
    * The directory that holds the pool's collections (one folder each, created on first use).
    * A relative path is taken from the working directory at `createPool`. Env: `WARMPOOL_STORE_PATH`.
    * @default './.warmpool'
@@ -195,7 +217,10 @@ export interface PoolOptions {
   env?: Record<string, string | undefined> | false;
 }
 
-/** Options after defaults, environment and validation: what the pool runs with. */
+/**
+ * Options after defaults, environment and validation: what the pool runs with. Written out for its
+ * docs; a compile-time check below the table holds it to what the table resolves to.
+ */
 export interface ResolvedOptions {
   readonly model: string;
   readonly dtype: Dtype;
@@ -225,7 +250,6 @@ export interface ResolvedOptions {
   readonly cpuMemArena: boolean;
   readonly memPattern: boolean;
   readonly preallocate: boolean;
-  readonly faultInjection: FaultInjection | undefined;
   /** Absolute path of the collections directory. */
   readonly storePath: string;
 }
@@ -238,151 +262,10 @@ export interface ResourceLimits {
   stackSizeMb?: number;
 }
 
-/** The environment variable behind each option. */
-export const ENV_VARS = {
-  model: 'WARMPOOL_MODEL',
-  dtype: 'WARMPOOL_DTYPE',
-  allowRemoteModels: 'WARMPOOL_ALLOW_REMOTE_MODELS',
-  cacheDir: 'WARMPOOL_CACHE_DIR',
-  maxThreads: 'WARMPOOL_THREADS',
-  minThreads: 'WARMPOOL_MIN_THREADS',
-  idleTimeout: 'WARMPOOL_IDLE_TIMEOUT',
-  intraOpThreads: 'WARMPOOL_INTRA_OP_THREADS',
-  warmup: 'WARMPOOL_WARMUP',
-  concurrentTasksPerWorker: 'WARMPOOL_CONCURRENT_TASKS_PER_WORKER',
-  maxQueue: 'WARMPOOL_MAX_QUEUE',
-  queueTimeout: 'WARMPOOL_QUEUE_TIMEOUT',
-  timeout: 'WARMPOOL_TIMEOUT',
-  batchSize: 'WARMPOOL_BATCH_SIZE',
-  batching: 'WARMPOOL_BATCHING',
-  maxBatchSize: 'WARMPOOL_MAX_BATCH_SIZE',
-  maxBatchTokens: 'WARMPOOL_MAX_BATCH_TOKENS',
-  maxBatchDelay: 'WARMPOOL_MAX_BATCH_DELAY',
-  cacheBytes: 'WARMPOOL_CACHE_BYTES',
-  closeTimeout: 'WARMPOOL_CLOSE_TIMEOUT',
-  retries: 'WARMPOOL_RETRIES',
-  healthInterval: 'WARMPOOL_HEALTH_INTERVAL',
-  healthTimeout: 'WARMPOOL_HEALTH_TIMEOUT',
-  faultInjection: 'WARMPOOL_FAULTS',
-  recycleHeapMb: 'WARMPOOL_RECYCLE_HEAP_MB',
-  cpuMemArena: 'WARMPOOL_CPU_MEM_ARENA',
-  memPattern: 'WARMPOOL_MEM_PATTERN',
-  preallocate: 'WARMPOOL_PREALLOCATE',
-  storePath: 'WARMPOOL_STORE_PATH',
-} as const satisfies Record<Exclude<keyof ResolvedOptions, 'resourceLimits'>, string>;
-
-export const DEFAULTS = Object.freeze({
-  model: 'glove-100d',
-  dtype: 'fp32' as Dtype,
-  allowRemoteModels: false,
-  idleTimeout: 30_000,
-  warmup: 'eager' as Warmup,
-  concurrentTasksPerWorker: 2,
-  maxQueue: 1024,
-  queueTimeout: Infinity,
-  timeout: Infinity,
-  batchSize: 32,
-  batching: true,
-  maxBatchSize: 64,
-  maxBatchTokens: 8192,
-  maxBatchDelay: 0,
-  cacheBytes: 64 * 1024 * 1024,
-  closeTimeout: 10_000,
-  retries: 1,
-  healthInterval: 1000,
-  healthTimeout: 10_000,
-  recycleHeapMb: Infinity,
-  cpuMemArena: true,
-  memPattern: false,
-  preallocate: true,
-  storePath: './.warmpool',
-});
 
 /** The default worker count: every core, but no more than 4 (each worker holds its own model). */
 export function defaultThreads(cores = availableParallelism()): number {
   return Math.max(1, Math.min(cores, 4));
-}
-
-/** Shows a received value in a message. Never throws (a revoked Proxy throws even in Array.isArray). */
-const show = (value: unknown): string => {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'symbol') return value.toString();
-  if (isArray(value) === true) return 'an array';
-  return `a value of type ${typeof value}`;
-};
-
-/** Reads caller data: a getter or Proxy trap that throws makes a TypeError naming what was being read. */
-const read = <T>(what: string, get: () => T): T => readCallerData(what, get, TypeError);
-
-/** An object literal (or one made with Object.create(null)), not an array, class instance or boxed value. */
-function isPlainObject(value: unknown, what: string): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const proto = read(what, () => Object.getPrototypeOf(value) as unknown);
-  return proto === Object.prototype || proto === null;
-}
-
-type Source = { from: string; value: unknown; fromEnv: boolean };
-
-/** Picks the option's value: explicit option first, then its environment variable. */
-function pick(
-  options: PoolOptions,
-  key: string,
-  explicit: unknown,
-  env: Record<string, string | undefined> | false,
-  envName: string,
-): Source | undefined {
-  if (explicit !== undefined) return { from: `options.${key}`, value: explicit, fromEnv: false };
-  if (env === false) return undefined;
-  const from = `environment variable ${envName}`;
-  const raw: unknown = read(from, () => env[envName]);
-  if (raw === undefined) return undefined;
-  if (typeof raw !== 'string') throw new TypeError(`${from} must be a string, received ${show(raw)}`);
-  if (raw.trim() === '') return undefined;
-  return { from, value: raw.trim(), fromEnv: true };
-}
-
-function toNumber(src: Source): number {
-  if (src.fromEnv) {
-    const text = String(src.value).toLowerCase();
-    if (text === 'infinity' || text === 'inf') return Infinity;
-    const n = Number(text);
-    if (Number.isNaN(n)) throw new TypeError(`${src.from} must be a number, received ${show(src.value)}`);
-    return n;
-  }
-  if (typeof src.value !== 'number' || Number.isNaN(src.value)) {
-    throw new TypeError(`${src.from} must be a number, received ${show(src.value)}`);
-  }
-  return src.value;
-}
-
-function integer(src: Source | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!src) return fallback;
-  const n = toNumber(src);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new RangeError(`${src.from} must be an integer from ${min} to ${max}, received ${show(src.value)}`);
-  }
-  return n;
-}
-
-/**
- * Node's timers hold a signed 32-bit count of milliseconds (about 24.8 days): a longer delay fires
- * after 1 ms instead, with a warning on stderr. Options that arm a timer stop there (or are Infinity).
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** A positive finite number of `unit` up to `max`, or Infinity where allowed. */
-function millis(src: Source | undefined, fallback: number, allowInfinity: boolean, max = MAX_TIMER_MS, unit = 'milliseconds'): number {
-  if (!src) return fallback;
-  const n = toNumber(src);
-  if (n === Infinity && allowInfinity) return n;
-  if (!Number.isFinite(n) || n <= 0 || n > max) {
-    const upTo = Number.isFinite(max) ? ` up to ${max}` : '';
-    const range = `a positive number of ${unit}${upTo}${allowInfinity ? ' or Infinity' : ''}`;
-    throw new RangeError(`${src.from} must be ${range}, received ${show(src.value)}`);
-  }
-  return n;
 }
 
 /**
@@ -399,205 +282,295 @@ const LIMITS = {
 } as const;
 type LimitKey = keyof typeof LIMITS;
 
-function limits(value: unknown): ResourceLimits | undefined {
-  if (value === undefined) return undefined;
-  if (!isPlainObject(value, 'options.resourceLimits')) {
-    throw new TypeError(`options.resourceLimits must be an object, received ${show(value)}`);
-  }
+const limits = parser('an object of V8 limits in MiB', (src): ResourceLimits => {
+  const value = src.value;
+  if (!isPlainObject(value, src.from)) throw new TypeError(`${src.from} must be an object, received ${received(value)}`);
   const out: ResourceLimits = {};
-  for (const [key, v] of read('options.resourceLimits', () => Object.entries(value))) {
+  for (const [key, v] of read(src.from, () => Object.entries(value))) {
     if (!Object.hasOwn(LIMITS, key)) {
-      throw new TypeError(`options.resourceLimits has unknown resource limit ${JSON.stringify(key)}; valid ones are ${Object.keys(LIMITS).join(', ')}`);
+      throw new TypeError(`${src.from} has unknown resource limit ${JSON.stringify(key)}; valid ones are ${Object.keys(LIMITS).join(', ')}`);
     }
     const { min, max } = LIMITS[key as LimitKey];
     // min 0 is exclusive (a limit of 0 means none to Node); min 1 (the stack) inclusive.
     const ok = typeof v === 'number' && Number.isFinite(v) && (min === 0 ? v > 0 : v >= min) && v <= max;
     if (!ok) {
       const range = min === 0 ? (max === Infinity ? 'a positive finite number' : `a positive number up to ${max}`) : `a number from ${min} to ${max}`;
-      throw new RangeError(`options.resourceLimits.${key} must be ${range}, received ${show(v)}`);
+      throw new RangeError(`${src.from}.${key} must be ${range}, received ${received(v)}`);
     }
     out[key as LimitKey] = v;
   }
   return Object.freeze(out);
-}
+});
 
-const FAULT_KINDS = ['crash', 'exit', 'hang'] as const;
-const INDEX_FAULT_KINDS = ['indexCrash', 'indexExit'] as const;
-
-/** `{ crash: 0.01, indexExit: 20 }`, or from the environment `crash=0.01,indexExit=20`. */
-function faults(src: Source | undefined): FaultInjection | undefined {
-  if (!src) return undefined;
-  let value = src.value;
-  if (src.fromEnv) {
-    value = Object.fromEntries(
-      String(value)
-        .split(',')
-        .filter((part) => part.trim() !== '')
-        .map((part) => {
-          const [k = '', v = ''] = part.split('=');
-          return [k.trim(), Number(v)];
-        }),
-    );
-  }
-  if (!isPlainObject(value, src.from)) {
-    throw new TypeError(`${src.from} must be an object like { crash: 0.01 }, received ${show(src.value)}`);
-  }
-  const out: FaultInjection = {};
-  for (const [key, v] of read(src.from, () => Object.entries(value))) {
-    if ((INDEX_FAULT_KINDS as readonly string[]).includes(key)) {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-        throw new RangeError(`${src.from}.${key} must be a request number from 1, received ${show(v)}`);
-      }
-      out[key as (typeof INDEX_FAULT_KINDS)[number]] = v;
-      continue;
+/**
+ * `threads` is a number (min = max) or `{ min, max }`: each of the two rows finds its part. Only
+ * those two keys: an array, a Date or a typo'd key would otherwise mean the default silently.
+ */
+const threadsPart =
+  (part: 'min' | 'max') =>
+  (options: Readonly<Record<string, unknown>>): Source | undefined => {
+    const threads = options.threads;
+    if (threads === undefined) return undefined;
+    if (typeof threads === 'number') return { from: 'options.threads', value: threads, fromEnv: false };
+    if (!isPlainObject(threads, 'options.threads')) {
+      throw new TypeError(`options.threads must be a number or { min, max }, received ${received(threads)}`);
     }
-    if (!(FAULT_KINDS as readonly string[]).includes(key)) {
-      throw new TypeError(`${src.from} has unknown fault ${JSON.stringify(key)}; valid ones are ${[...FAULT_KINDS, ...INDEX_FAULT_KINDS].join(', ')}`);
+    for (const key of read('options.threads', () => Object.keys(threads))) {
+      if (key !== 'min' && key !== 'max') throw new TypeError(`unknown option ${JSON.stringify(`threads.${key}`)}; options.threads takes min and max`);
     }
-    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new RangeError(`${src.from}.${key} must be a probability from 0 to 1, received ${show(v)}`);
-    out[key as (typeof FAULT_KINDS)[number]] = v;
-  }
-  return Object.freeze(out);
-}
+    const from = `options.threads.${part}`;
+    const value = read(from, () => threads[part]);
+    return value === undefined ? undefined : { from, value, fromEnv: false };
+  };
 
-/** Milliseconds from 0 up to one minute. */
-function delay(src: Source | undefined, fallback: number): number {
-  if (!src) return fallback;
-  const n = toNumber(src);
-  if (!Number.isFinite(n) || n < 0 || n > 60_000) {
-    throw new RangeError(`${src.from} must be a number of milliseconds from 0 to 60000, received ${show(src.value)}`);
-  }
-  return n;
-}
+type Cores = number;
 
-function bool(src: Source | undefined, fallback: boolean): boolean {
-  if (!src) return fallback;
-  if (src.fromEnv) {
-    const text = String(src.value).toLowerCase();
-    if (['1', 'true', 'yes', 'on'].includes(text)) return true;
-    if (['0', 'false', 'no', 'off'].includes(text)) return false;
-    throw new TypeError(`${src.from} must be one of 1, true, yes, on, 0, false, no, off, received ${show(src.value)}`);
-  }
-  if (typeof src.value !== 'boolean') throw new TypeError(`${src.from} must be a boolean, received ${show(src.value)}`);
-  return src.value;
-}
+/**
+ * Every option of the pool, once. The TSDoc of {@link PoolOptions} is the long form of each `doc`;
+ * `test/unit/option-table.test.ts` checks that the two agree on keys, defaults and variables.
+ */
+export const POOL_OPTIONS = {
+  model: {
+    parse: text,
+    env: 'WARMPOOL_MODEL',
+    flag: '--model <name|path|hub-id>',
+    default: 'glove-100d',
+    reload: true,
+    doc: 'The embedding model: a model bundled in `models/`, a transformers.js model folder, or a Hugging Face hub id (needs `allowRemoteModels`).',
+  },
+  dtype: {
+    parse: oneOf(DTYPES),
+    env: 'WARMPOOL_DTYPE',
+    flag: '--dtype <dtype>',
+    default: 'fp32',
+    reload: true,
+    doc: 'Model precision.',
+  },
+  allowRemoteModels: {
+    parse: boolean,
+    env: 'WARMPOOL_ALLOW_REMOTE_MODELS',
+    flag: '--allow-remote-models',
+    default: false,
+    reload: true,
+    doc: 'Let transformers.js download a hub model that is not on disk; warmpool never reaches the network unless asked to.',
+  },
+  cacheDir: {
+    parse: text,
+    env: 'WARMPOOL_CACHE_DIR',
+    flag: '--cache-dir <path>',
+    none: "transformers.js' own",
+    reload: true,
+    doc: 'Where downloaded hub models are cached.',
+  },
+  maxThreads: {
+    parse: integer(1, 1024),
+    env: 'WARMPOOL_THREADS',
+    flag: '--threads <n>',
+    option: 'threads',
+    given: threadsPart('max'),
+    name: '`threads`, `threads.max`',
+    computed: { doc: 'min(available cores, 4)', of: (_r, cores: Cores) => defaultThreads(cores) },
+    doc: 'Worker threads: a number (a fixed pool), or `{ min, max }`: workers above `min` are started on demand and stopped after `idleTimeout`.',
+  },
+  minThreads: {
+    parse: integer(1, 1024),
+    env: 'WARMPOOL_MIN_THREADS',
+    flag: '--min-threads <n>',
+    option: 'threads',
+    given: threadsPart('min'),
+    name: '`threads.min`',
+    computed: { doc: '`threads.max`', of: (r) => r.maxThreads as number },
+    doc: 'Workers kept warm when idle.',
+  },
+  idleTimeout: {
+    parse: millis({ infinity: true }),
+    env: 'WARMPOOL_IDLE_TIMEOUT',
+    default: 30_000,
+    doc: 'Milliseconds an idle worker above `threads.min` lives.',
+  },
+  intraOpThreads: {
+    parse: integer(1, 1024),
+    env: 'WARMPOOL_INTRA_OP_THREADS',
+    flag: '--intra-op-threads <n>',
+    computed: { doc: 'max(1, floor(cores / threads.max))', of: (r, cores: Cores) => Math.max(1, Math.floor(cores / (r.maxThreads as number))) },
+    doc: 'onnxruntime intra-op threads per worker; the default keeps workers x threads within the cores.',
+  },
+  warmup: {
+    parse: oneOf(WARMUPS),
+    env: 'WARMPOOL_WARMUP',
+    default: 'eager',
+    doc: '`eager` starts and warms `threads.min` workers at `createPool`; `lazy` waits for the first call (or `ready()`).',
+  },
+  concurrentTasksPerWorker: {
+    parse: integer(1, 64),
+    env: 'WARMPOOL_CONCURRENT_TASKS_PER_WORKER',
+    default: 2,
+    doc: 'Tasks a worker holds at once; it runs them one after another, in order, so the next is already there when one ends. Idle workers get waiting calls first.',
+  },
+  maxQueue: {
+    parse: integer(0),
+    env: 'WARMPOOL_MAX_QUEUE',
+    flag: '--max-queue <n>',
+    default: 1024,
+    doc: 'Most calls waiting for a worker; one more is rejected at once with `QueueFullError`.',
+  },
+  queueTimeout: {
+    parse: millis({ infinity: true }),
+    env: 'WARMPOOL_QUEUE_TIMEOUT',
+    flag: '--queue-timeout <ms>',
+    default: Infinity,
+    doc: 'Milliseconds a call may wait for a worker before `QueueTimeoutError` (a collection call: for the index worker to open the store).',
+  },
+  timeout: {
+    parse: millis({ infinity: true }),
+    env: 'WARMPOOL_TIMEOUT',
+    flag: '--timeout <ms>',
+    default: Infinity,
+    doc: 'Default milliseconds a call may run before `TaskTimeoutError`; the worker keeps its model.',
+  },
+  batchSize: {
+    parse: integer(1, 4096),
+    env: 'WARMPOOL_BATCH_SIZE',
+    flag: '--batch-size <n>',
+    default: 32,
+    doc: "Most texts in one model run (a task's texts are sorted by length first, so padding stays small).",
+  },
+  batching: {
+    parse: boolean,
+    env: 'WARMPOOL_BATCHING',
+    default: true,
+    doc: 'Coalesce concurrent calls into shared tasks; each caller still gets exactly its own vectors.',
+  },
+  maxBatchSize: {
+    parse: integer(1, 65_536),
+    env: 'WARMPOOL_MAX_BATCH_SIZE',
+    default: 64,
+    doc: 'Most texts in one coalesced task (a single larger call still runs whole).',
+  },
+  maxBatchTokens: {
+    parse: integer(1, 1 << 30),
+    env: 'WARMPOOL_MAX_BATCH_TOKENS',
+    default: 8192,
+    doc: "Most padded tokens (texts x longest) in one model run; a single longer text still runs alone. Bounds a run's memory.",
+  },
+  maxBatchDelay: {
+    parse: numberOf({ min: 0, max: 60_000, unit: 'milliseconds' }),
+    env: 'WARMPOOL_MAX_BATCH_DELAY',
+    default: 0,
+    doc: 'Milliseconds a call may wait for others to join its task while a worker is free (`0`: calls of the same tick still share a task).',
+  },
+  cacheBytes: {
+    parse: integer(0),
+    env: 'WARMPOOL_CACHE_BYTES',
+    default: 64 * 1024 * 1024,
+    doc: 'Bytes of the vector cache shared by all callers; `0` turns it off.',
+  },
+  closeTimeout: {
+    parse: millis({ infinity: true }),
+    env: 'WARMPOOL_CLOSE_TIMEOUT',
+    default: 10_000,
+    doc: '`close()` lets running calls finish for this many milliseconds before it stops the workers.',
+  },
+  retries: {
+    parse: integer(0, 100),
+    env: 'WARMPOOL_RETRIES',
+    default: 1,
+    doc: "Times a call whose worker died runs again on another worker before `WorkerExitedError` (the index worker's calls too).",
+  },
+  healthInterval: {
+    parse: millis({ infinity: false }),
+    env: 'WARMPOOL_HEALTH_INTERVAL',
+    default: 1000,
+    doc: 'Milliseconds between health checks of the workers.',
+  },
+  healthTimeout: {
+    // Compared with a heartbeat's age, never handed to a timer: no timer limit.
+    parse: millis({ infinity: false, max: Infinity }),
+    env: 'WARMPOOL_HEALTH_TIMEOUT',
+    default: 10_000,
+    doc: "Milliseconds a worker's event loop may stay blocked before the worker is ended and replaced.",
+  },
+  resourceLimits: {
+    parse: limits,
+    doc: 'V8 limits per worker (`maxOldGenerationSizeMb`, `maxYoungGenerationSizeMb`, `codeRangeSizeMb`, `stackSizeMb`); a worker over them dies and is replaced. Positive finite MiB; `stackSizeMb` from 1 to 1024 and `codeRangeSizeMb` at most 4096 (past those, starting a worker aborts the process).',
+  },
+  recycleHeapMb: {
+    parse: millis({ infinity: true, max: Infinity, unit: 'MiB' }),
+    env: 'WARMPOOL_RECYCLE_HEAP_MB',
+    default: Infinity,
+    doc: 'MiB of V8 heap past which a worker is replaced: its replacement loads first, then it takes no new task and ends once idle.',
+  },
+  cpuMemArena: {
+    parse: boolean,
+    env: 'WARMPOOL_CPU_MEM_ARENA',
+    default: true,
+    doc: "onnxruntime's CPU memory arena: faster allocation, but it keeps the peak of every run's buffers.",
+  },
+  memPattern: {
+    parse: boolean,
+    env: 'WARMPOOL_MEM_PATTERN',
+    default: false,
+    doc: "onnxruntime's memory-pattern planning; it plans, and keeps memory, for each input shape.",
+  },
+  preallocate: {
+    parse: boolean,
+    env: 'WARMPOOL_PREALLOCATE',
+    default: true,
+    doc: "Before a worker takes calls, run the largest batches it may ever run, so onnxruntime's arena holds its peak from the start and RSS stays flat while serving. No effect with `cpuMemArena: false`.",
+  },
+  storePath: {
+    parse: path(resolvePath),
+    env: 'WARMPOOL_STORE_PATH',
+    flag: '--store <dir>',
+    default: './.warmpool',
+    doc: "The directory of the pool's collections, resolved against the working directory at `createPool`.",
+  },
+} as const satisfies Record<string, OptionRow<any>>;
 
-function text(src: Source | undefined): string | undefined {
-  if (!src) return undefined;
-  if (typeof src.value !== 'string' || src.value.trim() === '') {
-    throw new TypeError(`${src.from} must be a non-empty string, received ${show(src.value)}`);
-  }
-  return src.value;
-}
+const POOL_FAMILY: Family<typeof POOL_OPTIONS> = { table: POOL_OPTIONS, label: 'options', env: true };
 
-function choice<T extends string>(src: Source | undefined, fallback: T, choices: readonly T[]): T {
-  if (!src) return fallback;
-  if (typeof src.value !== 'string' || !(choices as readonly string[]).includes(src.value)) {
-    throw new RangeError(`${src.from} must be one of ${choices.map((c) => `'${c}'`).join(', ')}, received ${show(src.value)}`);
-  }
-  return src.value as T;
-}
+/** The defaults of the options that have a fixed one. */
+export const DEFAULTS = defaultsOf(POOL_OPTIONS);
 
-const KNOWN_KEYS = new Set([
-  'model', 'dtype', 'allowRemoteModels', 'cacheDir', 'threads', 'idleTimeout', 'intraOpThreads', 'warmup',
-  'concurrentTasksPerWorker', 'maxQueue', 'queueTimeout', 'timeout', 'batchSize', 'batching', 'maxBatchSize',
-  'maxBatchTokens', 'maxBatchDelay', 'cacheBytes', 'closeTimeout', 'retries', 'healthInterval', 'healthTimeout',
-  'resourceLimits', 'recycleHeapMb', 'cpuMemArena', 'memPattern', 'preallocate', 'faultInjection', 'storePath', 'env',
-]);
+/** The environment variable behind each option. */
+export const ENV_VARS = envVarsOf(POOL_OPTIONS);
+
+/** The keys `createPool` takes; any other is a TypeError. */
+export const POOL_OPTION_KEYS = knownKeysOf(POOL_FAMILY);
+
+/** The options a rolling reload (`pool.reload()`) may change. */
+export const RELOADABLE_OPTIONS = reloadableOf(POOL_OPTIONS);
+
+type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false;
+/** Compile-time: {@link ResolvedOptions} (hand-written, for its docs) is exactly what the table resolves to. */
+const resolvedMatchesTable: Equal<ResolvedOptions, Resolved<typeof POOL_OPTIONS>> = true;
+void resolvedMatchesTable;
 
 /**
  * Validates options once and fills in environment variables and defaults.
  * Throws `TypeError` for a wrong type and `RangeError` for a value out of range or a conflict.
  */
 export function resolveOptions(input: PoolOptions = {}, cores = availableParallelism()): ResolvedOptions {
-  if (typeof input !== 'object' || input === null || read('options', () => Array.isArray(input))) {
-    throw new TypeError(`options must be an object, received ${show(input)}`);
+  const resolved = resolveWith(POOL_FAMILY, input, cores) as Resolved<typeof POOL_OPTIONS>;
+  if (resolved.minThreads > resolved.maxThreads) {
+    throw new RangeError(`threads.min (${resolved.minThreads}) must not exceed threads.max (${resolved.maxThreads})`);
   }
-  for (const key of read('options', () => Object.keys(input))) {
-    if (!KNOWN_KEYS.has(key)) {
-      throw new TypeError(`unknown option ${JSON.stringify(key)}; valid options are ${[...KNOWN_KEYS].join(', ')}`);
-    }
-  }
-  // Each option is read once: a getter could answer a valid value to the check and another one later.
-  const copy: Record<string, unknown> = {};
-  for (const key of KNOWN_KEYS) copy[key] = read(`options.${key}`, () => (input as Record<string, unknown>)[key]);
-  const options = copy as PoolOptions;
-  const env = options.env === undefined ? process.env : options.env;
-  if (env !== false && (typeof env !== 'object' || env === null)) {
-    throw new TypeError(`options.env must be an object or false, received ${show(env)}`);
-  }
-  const get = (key: keyof typeof ENV_VARS, explicit: unknown) => pick(options, key, explicit, env, ENV_VARS[key]);
-
-  let explicitMin: unknown;
-  let explicitMax: unknown;
-  const threads: unknown = options.threads;
-  if (typeof threads === 'object' && threads !== null) {
-    // Only { min, max }: an array, a Date or a typo'd key would otherwise mean the default silently.
-    if (!isPlainObject(threads, 'options.threads')) {
-      throw new TypeError(`options.threads must be a number or { min, max }, received ${show(threads)}`);
-    }
-    for (const key of read('options.threads', () => Object.keys(threads))) {
-      if (key !== 'min' && key !== 'max') throw new TypeError(`unknown option ${JSON.stringify(`threads.${key}`)}; options.threads takes min and max`);
-    }
-    explicitMin = read('options.threads.min', () => threads.min);
-    explicitMax = read('options.threads.max', () => threads.max);
-  } else if (threads !== undefined) {
-    if (typeof threads !== 'number') {
-      throw new TypeError(`options.threads must be a number or { min, max }, received ${show(threads)}`);
-    }
-    explicitMin = threads;
-    explicitMax = threads;
-  }
-  const maxSrc = get('maxThreads', explicitMax);
-  const maxThreads = integer(
-    maxSrc && { ...maxSrc, from: maxSrc.fromEnv ? maxSrc.from : typeof threads === 'number' ? 'options.threads' : 'options.threads.max' },
-    defaultThreads(cores),
-    1,
-    1024,
-  );
-  const minSrc = get('minThreads', explicitMin);
-  const minThreads = integer(
-    minSrc && { ...minSrc, from: minSrc.fromEnv ? minSrc.from : typeof threads === 'number' ? 'options.threads' : 'options.threads.min' },
-    maxThreads,
-    1,
-    1024,
-  );
-  if (minThreads > maxThreads) {
-    throw new RangeError(`threads.min (${minThreads}) must not exceed threads.max (${maxThreads})`);
-  }
-
-  const resolved: ResolvedOptions = {
-    model: text(get('model', options.model)) ?? DEFAULTS.model,
-    dtype: choice(get('dtype', options.dtype), DEFAULTS.dtype, DTYPES),
-    allowRemoteModels: bool(get('allowRemoteModels', options.allowRemoteModels), DEFAULTS.allowRemoteModels),
-    cacheDir: text(get('cacheDir', options.cacheDir)),
-    minThreads,
-    maxThreads,
-    idleTimeout: millis(get('idleTimeout', options.idleTimeout), DEFAULTS.idleTimeout, true),
-    intraOpThreads: integer(get('intraOpThreads', options.intraOpThreads), Math.max(1, Math.floor(cores / maxThreads)), 1, 1024),
-    warmup: choice(get('warmup', options.warmup), DEFAULTS.warmup, WARMUPS),
-    concurrentTasksPerWorker: integer(get('concurrentTasksPerWorker', options.concurrentTasksPerWorker), DEFAULTS.concurrentTasksPerWorker, 1, 64),
-    maxQueue: integer(get('maxQueue', options.maxQueue), DEFAULTS.maxQueue, 0),
-    queueTimeout: millis(get('queueTimeout', options.queueTimeout), DEFAULTS.queueTimeout, true),
-    timeout: millis(get('timeout', options.timeout), DEFAULTS.timeout, true),
-    batchSize: integer(get('batchSize', options.batchSize), DEFAULTS.batchSize, 1, 4096),
-    batching: bool(get('batching', options.batching), DEFAULTS.batching),
-    maxBatchSize: integer(get('maxBatchSize', options.maxBatchSize), DEFAULTS.maxBatchSize, 1, 65_536),
-    maxBatchTokens: integer(get('maxBatchTokens', options.maxBatchTokens), DEFAULTS.maxBatchTokens, 1, 1 << 30),
-    maxBatchDelay: delay(get('maxBatchDelay', options.maxBatchDelay), DEFAULTS.maxBatchDelay),
-    cacheBytes: integer(get('cacheBytes', options.cacheBytes), DEFAULTS.cacheBytes, 0),
-    closeTimeout: millis(get('closeTimeout', options.closeTimeout), DEFAULTS.closeTimeout, true),
-    retries: integer(get('retries', options.retries), DEFAULTS.retries, 0, 100),
-    healthInterval: millis(get('healthInterval', options.healthInterval), DEFAULTS.healthInterval, false),
-    // Compared with a heartbeat's age, never handed to a timer: no timer limit.
-    healthTimeout: millis(get('healthTimeout', options.healthTimeout), DEFAULTS.healthTimeout, false, Infinity),
-    resourceLimits: limits(options.resourceLimits),
-    recycleHeapMb: millis(get('recycleHeapMb', options.recycleHeapMb), DEFAULTS.recycleHeapMb, true, Infinity, 'MiB'),
-    cpuMemArena: bool(get('cpuMemArena', options.cpuMemArena), DEFAULTS.cpuMemArena),
-    memPattern: bool(get('memPattern', options.memPattern), DEFAULTS.memPattern),
-    preallocate: bool(get('preallocate', options.preallocate), DEFAULTS.preallocate),
-    faultInjection: faults(get('faultInjection', options.faultInjection)),
-    storePath: resolvePath(text(get('storePath', options.storePath)) ?? DEFAULTS.storePath),
-  };
   return Object.freeze(resolved);
+}
+
+/** Checks `pool.reload()`'s argument: an object of reloadable options, nothing else. */
+export function checkReloadOptions(changes: unknown): void {
+  if (typeof changes !== 'object' || changes === null) throw new TypeError(`reload options must be an object, received ${received(changes)}`);
+  const keys: readonly string[] = RELOADABLE_OPTIONS;
+  for (const key of read('reload options', () => Object.keys(changes))) {
+    if (!keys.includes(key)) {
+      throw new TypeError(`reload takes ${keys.slice(0, -1).join(', ')} and ${keys.at(-1)}; received ${JSON.stringify(key)}`);
+    }
+  }
+}
+
+/** The options after a reload: the pool's reloadable ones with `changes` over them (the environment is not read again). */
+export function reloadedOptions(current: ResolvedOptions, changes: object): ResolvedOptions {
+  const base = Object.fromEntries(RELOADABLE_OPTIONS.map((key) => [key, current[key]]));
+  return resolveOptions({ ...base, ...changes, env: false });
 }

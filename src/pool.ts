@@ -31,7 +31,7 @@ import { channels } from './events.js';
 import { checkEmbedOptions, normalizeTexts, type CheckedEmbedOptions, type EmbedOptions } from './inputs.js';
 import { Fleet, cannotStart } from './fleet.js';
 import { resolveModel } from './model.js';
-import { MAX_TIMER_MS, resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
+import { MAX_TIMER_MS, checkReloadOptions, reloadedOptions, resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
 import type { ModelSpec } from './protocol.js';
 import { Supervisor } from './supervisor.js';
 import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
@@ -254,17 +254,11 @@ export class WarmPool implements AsyncDisposable {
   }
 
   async #reload(changes: ReloadOptions): Promise<void> {
-    if (typeof changes !== 'object' || changes === null) throw new TypeError(`reload options must be an object, received ${String(changes)}`);
-    for (const key of Object.keys(changes)) {
-      if (!['model', 'dtype', 'allowRemoteModels', 'cacheDir'].includes(key)) {
-        throw new TypeError(`reload takes model, dtype, allowRemoteModels and cacheDir; received ${JSON.stringify(key)}`);
-      }
-    }
+    checkReloadOptions(changes);
     if (this.#state === 'idle') this.#start();
     await this.ready();
     if (this.#state !== 'ready' || !this.#fleet) throw new PoolClosedError();
-    const o = this.options;
-    const merged = resolveOptions({ model: o.model, dtype: o.dtype, allowRemoteModels: o.allowRemoteModels, cacheDir: o.cacheDir, ...changes, env: false });
+    const merged = reloadedOptions(this.options, changes);
     const model = resolveModel(merged);
     // While both models serve, the cache holds neither: a cached vector must come from the model
     // that answers the rest of its call.

@@ -3,7 +3,7 @@
  * and their prototypes do not survive `postMessage`.
  */
 import type { WireError } from './errors.js';
-import type { Dtype, FaultInjection, Pooling } from './types.js';
+import type { Dtype, Pooling } from './types.js';
 
 /** Where and how a worker loads its model. */
 export interface ModelSpec {
@@ -44,8 +44,6 @@ export interface WorkerConfig {
   piscinaUrl: string;
   /** How often the worker proves its event loop runs (a heartbeat counter in the stats buffer). */
   heartbeatMs: number;
-  /** Test-only fault injection; null in normal use. */
-  faults: FaultInjection | null;
 }
 
 export const CONTROL_ALL = 0;

@@ -11,24 +11,6 @@ export const POOLINGS = ['mean', 'cls'] as const;
 /** How token vectors become one text vector: their mean (masked), or the first token's (`[CLS]`). */
 export type Pooling = (typeof POOLINGS)[number];
 
-/**
- * Test-only failures on purpose. `crash`, `exit`, `hang`: probabilities, per task, that an embed
- * worker throws an uncaught error, calls process.exit(), or spins its event loop forever. The point
- * is random: before the first model run, between runs, or after the last. Never inside a run.
- */
-export interface FaultInjection {
-  crash?: number;
-  exit?: number;
-  hang?: number;
-  /**
-   * The index worker throws an uncaught error (`indexCrash`) or calls process.exit()
-   * (`indexExit`) on its n-th request (n from 1, counted afresh by each replacement), after
-   * handling it (a write is then durable) and before answering.
-   */
-  indexCrash?: number;
-  indexExit?: number;
-}
-
 /** Vectors in one row-major block: `dims[0]` vectors of `dims[1]` floats. */
 export interface PackedVectors {
   data: Float32Array;

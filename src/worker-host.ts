@@ -91,7 +91,6 @@ export class WorkerHost {
       statsBuffer: settings.statsBuffer,
       control: settings.control,
       heartbeatMs: Math.max(20, Math.min(500, Math.floor(options.healthTimeout / 4))),
-      faults: options.faultInjection ?? null,
       piscinaUrl: PISCINA_URL,
     };
     this.piscina = new Piscina({

@@ -76,7 +76,7 @@ describe('durability', () => {
       await pool.close();
       expect(files(dir, /^snapshot-.*\.bin$/)).toHaveLength(2);
 
-      const crash = runChild([store.dir, 'fill', '2000'], { WARMPOOL_TEST_CRASH_IN_SNAPSHOT: '1' });
+      const crash = runChild([store.dir, 'fill', '2000'], { WARMPOOL_TEST_HOOKS: JSON.stringify({ crashInSnapshot: true }) });
       const { signal } = await crash.exited;
       expect(signal).toBe('SIGKILL');
       expect(crash.lines).toContain('filled');

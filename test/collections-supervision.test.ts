@@ -9,12 +9,13 @@ import {
   QueueTimeoutError,
   ROOT,
   WorkerExitedError,
+  clearTestHooks,
   createPool,
+  setTestHooks,
   type PoolOptions,
+  type TestHooks,
   type WarmPool,
 } from './helpers.js';
-
-const LOAD_EXIT = 'WARMPOOL_TEST_INDEX_LOAD_EXIT';
 
 const until = async (condition: () => boolean, timeout: number, what: string): Promise<void> => {
   const deadline = performance.now() + timeout;
@@ -26,12 +27,17 @@ const until = async (condition: () => boolean, timeout: number, what: string): P
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
-  delete process.env[LOAD_EXIT];
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  clearTestHooks();
 });
 
-/** A pool on a fresh store, closed and removed after the test. */
-function openPool(options: PoolOptions = {}): { pool: WarmPool; dir: string } {
+/**
+ * A pool on a fresh store, closed and removed after the test. `hooks` (failures on purpose) apply
+ * to every index worker started until the test ends: the pool starts its index worker, and each
+ * replacement, when a call needs one.
+ */
+function openPool(options: PoolOptions = {}, hooks: TestHooks = {}): { pool: WarmPool; dir: string } {
+  setTestHooks(hooks);
   const store = tempStore();
   const pool = createPool({ threads: 1, storePath: store.dir, env: false, ...options });
   cleanups.push(store.cleanup, () => pool.close());
@@ -46,8 +52,8 @@ const doc = (id: string) => ({ id, text: `document ${id} about rivers, markets a
 describe('a crashing index worker', () => {
   it.each([['exit', { indexExit: 30 }], ['crash', { indexCrash: 30 }]] as const)(
     'keeps every acknowledged write through repeated crashes (%s) mid-stream, with no duplicate',
-    async (_kind, faultInjection) => {
-      const { pool, dir } = openPool({ retries: 2, faultInjection });
+    async (_kind, hooks) => {
+      const { pool, dir } = openPool({ retries: 2 }, hooks);
       await pool.index(doc('first'), { collection: 'docs' });
       const fdsBefore = openFds();
       const writers = 20;
@@ -96,7 +102,8 @@ describe('a crashing index worker', () => {
       };
       await check(pool);
       await pool.close();
-      // And all of it is on disk: a new pool recovers the same collection.
+      // And all of it is on disk: a new pool (whose index worker does not fail) recovers the same collection.
+      clearTestHooks();
       const again = createPool({ threads: 1, storePath: dir, env: false });
       cleanups.push(() => again.close());
       await check(again);
@@ -105,7 +112,7 @@ describe('a crashing index worker', () => {
 
   it('keeps answering searches and gets after a crash, with the same results as before', async () => {
     // The 6th request of each index worker kills it after the request was handled, before the answer.
-    const { pool, dir } = openPool({ retries: 1, faultInjection: { indexCrash: 6 } });
+    const { pool, dir } = openPool({ retries: 1 }, { indexCrash: 6 });
     const ids = Array.from({ length: 50 }, (_, i) => `d${i}`);
     await pool.index(ids.map(doc), { collection: 'docs' }); // 1
     const query = (await pool.embed('a guitar by the river'))!;
@@ -135,7 +142,7 @@ describe('a crashing index worker', () => {
   });
 
   it('fails a call with WorkerExitedError carrying the cause once its retries are used up; the next call is served', async () => {
-    const { pool } = openPool({ retries: 0, faultInjection: { indexExit: 2 } });
+    const { pool } = openPool({ retries: 0 }, { indexExit: 2 });
     await pool.index(doc('a'), { collection: 'docs' });
     const error = await pool.index(doc('b'), { collection: 'docs' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WorkerExitedError);
@@ -149,9 +156,9 @@ describe('a crashing index worker', () => {
 
 describe('a replacement that cannot open the store', () => {
   it('backs off, rejects with the cause, says so in health(), and recovers once fixed', async () => {
-    const { pool } = openPool({ retries: 1, faultInjection: { indexExit: 2 } });
+    const { pool } = openPool({ retries: 1 }, { indexExit: 2 });
     await pool.index(doc('a'), { collection: 'docs' });
-    process.env[LOAD_EXIT] = '1'; // replacements now die while opening the store
+    setTestHooks({ indexLoadExit: true }); // replacements now die while opening the store
 
     // The worker dies on this call; its replacement dies opening the store: no third try now.
     const first = await pool.count({ collection: 'docs' }).catch((e: unknown) => e);
@@ -174,7 +181,7 @@ describe('a replacement that cannot open the store', () => {
     expect(health.index!.retryInMs).toBeGreaterThan(1000);
     expect(pool.stats().indexRestarts).toBe(3);
 
-    delete process.env[LOAD_EXIT];
+    setTestHooks({ indexLoadExit: undefined });
     await until(() => pool.health().index!.retryInMs === 0, 5_000, 'the backoff to pass');
     expect(await pool.get('a', { collection: 'docs' })).toMatchObject([{ id: 'a' }]);
     health = pool.health();
@@ -211,11 +218,11 @@ describe('a replacement that cannot open the store', () => {
   });
 
   it('keeps the store locked while its index worker is down: another process cannot take it between restarts', async () => {
-    const { pool, dir } = openPool({ retries: 1, faultInjection: { indexExit: 2 } });
+    const { pool, dir } = openPool({ retries: 1 }, { indexExit: 2 });
     await pool.index(doc('a'), { collection: 'docs' });
-    process.env[LOAD_EXIT] = '1';
+    setTestHooks({ indexLoadExit: true });
     await expect(pool.count({ collection: 'docs' })).rejects.toThrow(WorkerExitedError);
-    delete process.env[LOAD_EXIT];
+    setTestHooks({ indexLoadExit: undefined });
     expect(pool.health().index!.state).toBe('down');
     const other = runChild([dir, 'hold']);
     const { code, stderr } = await other.exited;
@@ -229,12 +236,12 @@ describe('a replacement that cannot open the store', () => {
   });
 
   it('serves the other collections when one cannot be recovered, and names the damaged file for that one', async () => {
-    const { pool, dir } = openPool({ retries: 1, faultInjection: { indexExit: 3 } });
+    const { pool, dir } = openPool({ retries: 1 }, { indexExit: 3 });
     await pool.index([doc('a'), doc('b')], { collection: 'good' });
     await pool.index([doc('a'), doc('b'), doc('c')], { collection: 'bad' });
-    process.env[LOAD_EXIT] = '1';
+    setTestHooks({ indexLoadExit: true });
     await expect(pool.count({ collection: 'good' })).rejects.toThrow(WorkerExitedError);
-    delete process.env[LOAD_EXIT];
+    setTestHooks({ indexLoadExit: undefined });
     // The log of one collection is damaged while no worker runs.
     const wal = join(dir, 'bad', readdirSync(join(dir, 'bad')).find((f) => f.startsWith('wal-'))!);
     const bytes = readFileSync(wal);
@@ -265,7 +272,8 @@ describe('close() while the index worker restarts', () => {
         `import { createPool } from './dist/src/index.js';
         import { StoreLock } from './dist/src/collections/lock.js';
         const until = async (f) => { while (!f()) await new Promise((r) => setTimeout(r, 5)); };
-        const pool = createPool({ threads: 1, storePath: ${JSON.stringify(store)}, env: false, faultInjection: { indexExit: 2 } });
+        process.env.WARMPOOL_TEST_HOOKS = '{"indexExit":2}';
+        const pool = createPool({ threads: 1, storePath: ${JSON.stringify(store)}, env: false });
         await pool.index({ id: 'a', text: 'a guitar' }, { collection: 'docs' });
         ${body}
         // Released: a new lock on the store is granted.
@@ -288,7 +296,7 @@ describe('close() while the index worker restarts', () => {
     ],
     [
       'during the backoff after a failed restart',
-      `process.env.WARMPOOL_TEST_INDEX_LOAD_EXIT = '1';
+      `process.env.WARMPOOL_TEST_HOOKS = '{"indexExit":2,"indexLoadExit":true}';
       console.log('call ' + (await pool.count({ collection: 'docs' }).catch((e) => e.code)));
       console.log('state ' + pool.health().index.state);
       await pool.close();`,

@@ -35,7 +35,6 @@ const LIMITS: Record<string, Rule> = {
   stackSizeMb: (v) => typeof v === 'number' && v >= 1 && v <= 1024,
 };
 const objectOf = (rules: Record<string, Rule>): Rule => (v) => isPlainObject(v) && Object.entries(v).every(([k, x]) => k in rules && rules[k]!(x));
-const probability: Rule = (v) => typeof v === 'number' && v >= 0 && v <= 1;
 
 /** What the README and the TSDoc of each option allow (the key `threads` is judged apart). */
 const RULES: Record<string, Rule> = {
@@ -65,7 +64,6 @@ const RULES: Record<string, Rule> = {
   retries: int(0, 100),
   maxBatchDelay: (v) => typeof v === 'number' && v >= 0 && v <= 60_000,
   resourceLimits: objectOf(LIMITS),
-  faultInjection: objectOf({ crash: probability, exit: probability, hang: probability }),
 };
 
 /** Valid values per key, so that many generated sets are accepted and their resolution checked. */
@@ -104,7 +102,6 @@ const VALID: Record<string, fc.Arbitrary<unknown>> = {
     },
     { requiredKeys: [] },
   ),
-  faultInjection: fc.record({ crash: fc.double({ min: 0, max: 1 }), hang: fc.constantFrom(0, 1, 1.5, -0) }, { requiredKeys: [] }),
 };
 
 const threadCount = fc.oneof(fc.integer({ min: 1, max: 8 }), fc.constantFrom(1024, 1025, 0, -1, 1.5, NaN, Infinity));
@@ -213,7 +210,7 @@ function judge(recipe: PoolOptionsRecipe, cores: number): Verdict {
   for (const [key, value] of Object.entries(explicit)) {
     if (value === undefined) continue;
     // A hostile object may still read as a valid (empty) object option; its traps decide.
-    if (recipe.keys[key]!.t === 'hostile' && (key === 'resourceLimits' || key === 'faultInjection')) undecided = true;
+    if (recipe.keys[key]!.t === 'hostile' && key === 'resourceLimits') undecided = true;
     else if (value === HOSTILE || !RULES[key]!(value)) bad.push(key);
     else expected[key as keyof ResolvedOptions] = key === 'storePath' ? resolve(value as string) : value;
   }
@@ -261,7 +258,7 @@ function checkResolved(o: ResolvedOptions): void {
   expect(Object.isFrozen(o)).toBe(true);
   for (const [key, rule] of Object.entries(RULES)) {
     const value = o[key as keyof ResolvedOptions];
-    if (value === undefined && (key === 'cacheDir' || key === 'resourceLimits' || key === 'faultInjection')) continue;
+    if (value === undefined && (key === 'cacheDir' || key === 'resourceLimits')) continue;
     if (!rule(value)) throw new Error(`resolved ${key} is out of its documented range: ${fc.stringify(value)}`);
   }
   expect(int(1, 1024)(o.minThreads) && int(1, 1024)(o.maxThreads) && o.minThreads <= o.maxThreads).toBe(true);
@@ -285,7 +282,7 @@ export async function checkPoolOptions(recipe: PoolOptionsRecipe, cores: number,
     if (!(error instanceof TypeError || error instanceof RangeError)) throw new Error(`createPool threw ${String(error)}, not a TypeError or RangeError`);
     if (verdict.accept === 'yes') throw new Error(`createPool refused valid options: ${error.message}`);
     // The message shows the value received (or names the unknown key, or both sides of a conflict).
-    expect(error.message).toMatch(/received|unknown (option|fault|resource limit) "|must not exceed|could not be read/);
+    expect(error.message).toMatch(/received|unknown (option|resource limit) "|must not exceed|could not be read/);
     if (verdict.culprit) expect(error.message).toContain(verdict.culprit === 'threads' ? 'threads' : verdict.culprit);
     return;
   }

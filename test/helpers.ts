@@ -1,9 +1,11 @@
 import { fileURLToPath } from 'node:url';
+import { TEST_HOOKS_ENV, type TestHooks } from '../dist/src/test-hooks.js';
 
 export * from '../dist/src/index.js';
 export * from '../dist/src/queue/index.js';
 // Internals some tests check directly (not part of the public entry points).
 export { MAX_TIMER_MS, defaultThreads, resolveOptions } from '../dist/src/options.js';
+export { TEST_HOOKS_ENV, type TestHooks };
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const MODELS_DIR = `${ROOT}models/`;
@@ -72,3 +74,30 @@ export const LONG_TEXT = Array.from({ length: 600 }, (_, i) => ['alpha', 'river'
  * Different, because a task runs the model once for texts that repeat.
  */
 export const SLOW_TEXTS = ['one', 'two', 'three', 'four'].map((word) => `${word} ${LONG_TEXT}`);
+
+/**
+ * Sets test hooks (failures on purpose; see CONTRIBUTING.md) in WARMPOOL_TEST_HOOKS, merged into
+ * those set now: a hook given as undefined is removed. A worker reads them from the environment it
+ * starts with, so they apply to workers started from now on, until changed.
+ */
+export function setTestHooks(hooks: { [K in keyof TestHooks]: TestHooks[K] | undefined }): void {
+  const now = process.env[TEST_HOOKS_ENV] ? (JSON.parse(process.env[TEST_HOOKS_ENV]) as Record<string, unknown>) : {};
+  const next = JSON.parse(JSON.stringify({ ...now, ...hooks })) as Record<string, unknown>;
+  if (Object.keys(next).length === 0) delete process.env[TEST_HOOKS_ENV];
+  else process.env[TEST_HOOKS_ENV] = JSON.stringify(next);
+}
+
+/** Removes every test hook: workers started from now on fail only by accident. */
+export function clearTestHooks(): void {
+  delete process.env[TEST_HOOKS_ENV];
+}
+
+/** Runs `body` with `hooks` set (see {@link setTestHooks}), and removes every hook afterwards. */
+export async function withTestHooks<T>(hooks: TestHooks, body: () => Promise<T>): Promise<T> {
+  setTestHooks(hooks);
+  try {
+    return await body();
+  } finally {
+    clearTestHooks();
+  }
+}

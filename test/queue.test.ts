@@ -243,7 +243,7 @@ describe('createQueueClient / createQueueWorker', () => {
       expect(() => createQueueClient({ connection: 5 as unknown as string, queue: 'q' })).toThrow(/options.connection must be a Redis URL or connection options, received 5/);
       expect(() => createQueueClient({ connection: 'http://x', queue: 'q' })).toThrow(RangeError);
       expect(() => createQueueClient({ connection: redis.url, queue: '' })).toThrow(RangeError);
-      expect(() => createQueueClient({ connection: redis.url, queue: 'q', maxWaiting: 0 })).toThrow(/maxWaiting must be an integer >= 1, received 0/);
+      expect(() => createQueueClient({ connection: redis.url, queue: 'q', maxWaiting: 0 })).toThrow(/options.maxWaiting must be an integer from 1 to 9007199254740991, received 0/);
       expect(() => createQueueClient({ connection: redis.url, queue: 'q', timeout: 'x' as unknown as number })).toThrow(TypeError);
       // Timers past 2^31 - 1 ms would fire after 1 ms: refused, not armed.
       expect(() => createQueueClient({ connection: redis.url, queue: 'q', timeout: 2 ** 31 })).toThrow(/options.timeout must be a number from 1 to 2147483647 or Infinity, received 2147483648/);

@@ -207,8 +207,12 @@ describe('warmpool serve: the details go to the log, on stderr, only when asked'
     expect(resolveServerOptions({ env: false }).logLevel).toBe('silent');
     expect(resolveServerOptions({ env: { WARMPOOL_LOG_LEVEL: 'warn' } }).logLevel).toBe('warn');
     expect(resolveServerOptions({ env: { WARMPOOL_LOG_LEVEL: 'warn' }, logLevel: 'error' }).logLevel).toBe('error');
-    expect(() => resolveServerOptions({ env: { WARMPOOL_LOG_LEVEL: 'loud' } })).toThrow(/WARMPOOL_LOG_LEVEL must be one of silent, fatal, error, warn, info, debug, trace/);
-    expect(() => resolveServerOptions({ env: false, logLevel: 'loud' as never })).toThrow(TypeError);
+    expect(() => resolveServerOptions({ env: { WARMPOOL_LOG_LEVEL: 'loud' } })).toThrow(
+      /WARMPOOL_LOG_LEVEL must be one of 'silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace', received "loud"/,
+    );
+    // A string that is not a level is out of range, as every option's is; anything else is the wrong type.
+    expect(() => resolveServerOptions({ env: false, logLevel: 'loud' as never })).toThrow(RangeError);
+    expect(() => resolveServerOptions({ env: false, logLevel: 5 as never })).toThrow(TypeError);
   });
 
   it('with --log-level warn, logs the full message to stderr and answers without it; timeouts from flags and env', async () => {

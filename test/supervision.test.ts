@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   CHANNEL_NAMES,
   LONG_TEXT,
@@ -12,9 +12,11 @@ import {
   PoolClosedError,
   ROOT,
   WorkerExitedError,
+  clearTestHooks,
   createPool,
   maxAbsDiff,
   sentence,
+  setTestHooks,
   type RequestEndEvent,
   type WarmPool,
   type WorkerExitEvent,
@@ -23,6 +25,8 @@ import {
 
 const tmp = mkdtempSync(join(tmpdir(), 'warmpool-supervision-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// Test hooks (failures on purpose) apply to every worker started while they are set.
+afterEach(clearTestHooks);
 
 const until = async (condition: () => boolean, timeout: number, what: string): Promise<void> => {
   const deadline = performance.now() + timeout;
@@ -43,7 +47,8 @@ describe('crashing workers', () => {
   it('answers 1,000 concurrent calls through several crashes: each once, with its vector or a typed error', async () => {
     const texts = Array.from({ length: 1000 }, (_, i) => sentence(i, 8));
     const expected = await reference.embed(texts);
-    const pool = createPool({ threads: 2, cacheBytes: 0, maxBatchSize: 8, retries: 2, faultInjection: { crash: 0.03, exit: 0.03 } });
+    setTestHooks({ crash: 0.03, exit: 0.03 });
+    const pool = createPool({ threads: 2, cacheBytes: 0, maxBatchSize: 8, retries: 2 });
     await pool.ready();
     const ends = new Map<number, number>();
     const onEnd = (m: unknown) => {
@@ -79,8 +84,9 @@ describe('crashing workers', () => {
 
   it.each([['exit', { exit: 1 }], ['crash', { crash: 1 }]] as const)(
     'fails a call with WorkerExitedError once its retries are used up, and counts the crash (%s)',
-    async (_kind, faultInjection) => {
-      const pool = createPool({ threads: 1, retries: 0, faultInjection });
+    async (_kind, hooks) => {
+      setTestHooks(hooks);
+      const pool = createPool({ threads: 1, retries: 0 });
       await pool.ready();
       const error = await pool.embed('doomed').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(WorkerExitedError);
@@ -93,7 +99,8 @@ describe('crashing workers', () => {
 
 describe('health checks', () => {
   it('ends a worker whose event loop hangs and replaces it, within the health deadline', async () => {
-    const pool = createPool({ threads: 2, cacheBytes: 0, retries: 5, healthInterval: 100, healthTimeout: 600, faultInjection: { hang: 0.3 } });
+    setTestHooks({ hang: 0.3 });
+    const pool = createPool({ threads: 2, cacheBytes: 0, retries: 5, healthInterval: 100, healthTimeout: 600 });
     await pool.ready();
     const started = performance.now();
     const worst: number[] = [];
@@ -139,7 +146,8 @@ describe('health checks', () => {
     const onnx = join(model, 'onnx', 'model.onnx');
     const good = readFileSync(onnx);
     // Every task kills its worker, so each call forces a replacement to load the model again.
-    const pool = createPool({ model, threads: 1, retries: 0, faultInjection: { exit: 1 } });
+    setTestHooks({ exit: 1 });
+    const pool = createPool({ model, threads: 1, retries: 0 });
     await pool.ready();
     writeFileSync(onnx, good.subarray(0, 1000)); // the model breaks on disk
     await pool.embed('kills the worker').catch(() => {});
@@ -161,12 +169,8 @@ describe('health checks', () => {
 });
 
 describe('restart storms: workers that die while loading the model', () => {
-  afterAll(() => {
-    delete process.env.WARMPOOL_TEST_LOAD_EXIT;
-  });
-
   it('fails start-up with ModelLoadError instead of respawning forever', async () => {
-    process.env.WARMPOOL_TEST_LOAD_EXIT = '1';
+    setTestHooks({ loadExit: true });
     try {
       const pool = createPool({ threads: 2 });
       const error = await pool.ready().catch((e: unknown) => e);
@@ -177,14 +181,15 @@ describe('restart storms: workers that die while loading the model', () => {
       expect(pool.stats().loadFailures).toBeLessThanOrEqual(3);
       await pool.close();
     } finally {
-      delete process.env.WARMPOOL_TEST_LOAD_EXIT;
+      clearTestHooks();
     }
   });
 
   it('after start, backs off, reports unhealthy, and recovers when loading works again', async () => {
-    const pool = createPool({ threads: 1, retries: 0, faultInjection: { exit: 1 } });
+    setTestHooks({ exit: 1 });
+    const pool = createPool({ threads: 1, retries: 0 });
     await pool.ready();
-    process.env.WARMPOOL_TEST_LOAD_EXIT = '1';
+    setTestHooks({ loadExit: true });
     await pool.embed('kills its worker').catch(() => {});
     await until(() => pool.health().lastError !== undefined, 10_000, 'a failed load');
     expect(pool.health().status).toBe('unhealthy');
@@ -195,7 +200,7 @@ describe('restart storms: workers that die while loading the model', () => {
     // Backoff doubling from 0.5 s: a handful of attempts, not a spin. (An attempt can cost two
     // worker starts: Piscina restarts a fresh set's first worker once by itself.)
     expect(pool.stats().loadFailures - failures).toBeLessThanOrEqual(6);
-    delete process.env.WARMPOOL_TEST_LOAD_EXIT;
+    setTestHooks({ loadExit: undefined });
     await until(() => pool.health().status === 'healthy', 40_000, 'recovery');
     expect(pool.health().lastError).toBeUndefined();
     await pool.close();
@@ -222,7 +227,7 @@ describe('threads { min, max }', () => {
 describe('a worker thread that cannot be created after start-up', () => {
   it('is a failed load that backs off: the pool keeps serving, says why, and adds the worker later', async () => {
     // The pool's second worker thread cannot be created (as when the process is out of threads).
-    process.env.WARMPOOL_TEST_SPAWN_FAIL = '2';
+    setTestHooks({ spawnFail: [2] });
     const pool = createPool({ threads: { min: 1, max: 2 }, cacheBytes: 0, env: false });
     const errors: unknown[] = [];
     const onError = (message: unknown) => errors.push((message as { error: unknown }).error);
@@ -233,7 +238,7 @@ describe('a worker thread that cannot be created after start-up', () => {
       const first = await Promise.all(Array.from({ length: 300 }, (_, i) => pool.embed(sentence(i))));
       expect(first).toHaveLength(300);
       await until(() => pool.stats().loadFailures === 1, 5_000, 'the failed start to be counted');
-      expect(errors.some((e) => e instanceof ModelLoadError && /could not start a worker thread.*WARMPOOL_TEST_SPAWN_FAIL/.test(e.message))).toBe(true);
+      expect(errors.some((e) => e instanceof ModelLoadError && /could not start a worker thread.*WARMPOOL_TEST_HOOKS spawnFail/.test(e.message))).toBe(true);
       expect(pool.stats()).toMatchObject({ workerCrashes: 0, errors: 0 });
       expect(pool.health().status).toBe('healthy');
       // After the backoff, more load gets its second worker (the next thread can be created).
@@ -246,7 +251,7 @@ describe('a worker thread that cannot be created after start-up', () => {
       expect(pool.stats().loadFailures).toBe(1);
     } finally {
       diagnostics.unsubscribe('warmpool:worker:error', onError);
-      delete process.env.WARMPOOL_TEST_SPAWN_FAIL;
+      clearTestHooks();
       await pool.close();
     }
   });
@@ -369,15 +374,17 @@ describe('close() in every state', () => {
   it.each([
     ['while starting', `const pool = createPool({ threads: 2 }); await pool.close();`],
     ['while busy with crashing workers', `
-      const pool = createPool({ threads: 2, retries: 1, faultInjection: { crash: 0.3, exit: 0.3 } });
+      process.env.WARMPOOL_TEST_HOOKS = '{"crash":0.3,"exit":0.3}';
+      const pool = createPool({ threads: 2, retries: 1 });
       const calls = Array.from({ length: 200 }, (_, i) => pool.embed('text ' + i).catch(() => {}));
       await new Promise((r) => setTimeout(r, 300));
       await pool.close({ timeout: 100 });
       await Promise.all(calls);`],
     ['during a restart storm', `
-      const pool = createPool({ threads: 1, retries: 0, faultInjection: { exit: 1 } });
+      process.env.WARMPOOL_TEST_HOOKS = '{"exit":1}';
+      const pool = createPool({ threads: 1, retries: 0 });
       await pool.ready();
-      process.env.WARMPOOL_TEST_LOAD_EXIT = '1';
+      process.env.WARMPOOL_TEST_HOOKS = '{"exit":1,"loadExit":true}';
       await pool.embed('x').catch(() => {});
       await new Promise((r) => setTimeout(r, 700));
       await pool.close();`],
@@ -388,7 +395,8 @@ describe('close() in every state', () => {
       await pool.close();
       await reload;`],
     ['with a hung worker', `
-      const pool = createPool({ threads: 1, retries: 0, healthTimeout: 60000, faultInjection: { hang: 1 } });
+      process.env.WARMPOOL_TEST_HOOKS = '{"hang":1}';
+      const pool = createPool({ threads: 1, retries: 0, healthTimeout: 60000 });
       await pool.ready();
       const call = pool.embed('spins').catch((e) => e.code);
       await new Promise((r) => setTimeout(r, 200));
@@ -516,10 +524,10 @@ describe('#reload', () => {
     // worker starts), and the workers that put the old model back load again.
     let readies = 0;
     const onReady = (m: unknown) => {
-      if ((m as WorkerReadyEvent).poolId === pool.id && ++readies === 1) process.env.WARMPOOL_TEST_LOAD_EXIT = '1';
+      if ((m as WorkerReadyEvent).poolId === pool.id && ++readies === 1) setTestHooks({ loadExit: true });
     };
     const onError = (m: unknown) => {
-      if ((m as { poolId: string }).poolId === pool.id) delete process.env.WARMPOOL_TEST_LOAD_EXIT;
+      if ((m as { poolId: string }).poolId === pool.id) setTestHooks({ loadExit: undefined });
     };
     diagnostics.subscribe(CHANNEL_NAMES.workerReady, onReady);
     diagnostics.subscribe(CHANNEL_NAMES.workerError, onError);
@@ -538,7 +546,7 @@ describe('#reload', () => {
       await Promise.all(loops);
       diagnostics.unsubscribe(CHANNEL_NAMES.workerReady, onReady);
       diagnostics.unsubscribe(CHANNEL_NAMES.workerError, onError);
-      delete process.env.WARMPOOL_TEST_LOAD_EXIT;
+      clearTestHooks();
     }
     expect(failures).toEqual([]);
     expect(readies).toBeGreaterThanOrEqual(2); // the first new worker, and the old model's again

@@ -11,6 +11,7 @@ import { getHeapStatistics } from 'node:v8';
 import { ModelLoadError, describe, errorToWire, ErrorCodes } from '../src/errors.js';
 import { CONTROL_ALL, MESSAGE_TAG, broadcastName, type EmbedTask, type PoolBroadcast, type TaskResult, type WorkerConfig, type WorkerMessage } from '../src/protocol.js';
 import { WorkerStatsWriter } from '../src/stats.js';
+import { testHooks, type TestHooks } from '../src/test-hooks.js';
 import { loadEngine, type Engine, type RunHooks } from './engine.js';
 
 const config = workerData as WorkerConfig;
@@ -32,15 +33,20 @@ const heapMb = (): number => getHeapStatistics().used_heap_size / 2 ** 20;
 
 type FaultPoint = 'before' | 'between' | 'after';
 
+/**
+ * Test-only failures (`crash`, `exit`, `hang`, `loadExit`), from the environment this worker
+ * started with; read as loading begins, so a malformed variable is a load error like any other.
+ */
+let hooks: TestHooks = {};
+
 /** Test-only: fails the worker on purpose at one point of a task, never inside a model run. */
 function faultPlan(): { kind: 'crash' | 'exit' | 'hang'; at: FaultPoint } | undefined {
-  const faults = config.faults;
-  if (!faults) return undefined;
+  if (hooks.crash === undefined && hooks.exit === undefined && hooks.hang === undefined) return undefined;
   const at = (['before', 'between', 'after'] as const)[Math.floor(Math.random() * 3)]!;
   const roll = Math.random();
   let edge = 0;
   for (const kind of ['crash', 'exit', 'hang'] as const) {
-    edge += faults[kind] ?? 0;
+    edge += hooks[kind] ?? 0;
     if (roll < edge) return { kind, at };
   }
   return undefined;
@@ -80,16 +86,14 @@ async function fail(kind: 'crash' | 'exit' | 'hang'): Promise<never> {
   });
 }
 
-/** Test-only: `WARMPOOL_TEST_LOAD_EXIT=1` in the environment a worker starts with makes it die while loading. */
-const exitWhileLoading = process.env.WARMPOOL_TEST_LOAD_EXIT === '1';
-
 async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   const began = performance.now();
   // Say hello before loading: a worker that dies while loading is then still seen to die.
   post({ [MESSAGE_TAG]: 'hello', threadId });
   let engine: Engine;
   try {
-    if (exitWhileLoading) await new Promise(() => setTimeout(() => process.exit(3), 50));
+    hooks = testHooks();
+    if (hooks.loadExit) await new Promise(() => setTimeout(() => process.exit(3), 50));
     // Creating an onnxruntime session is native work: announce it, then check that the pool is not
     // closing (the pool raises its flag before it reads ours, so one of the two sees the other).
     stats.native(true);

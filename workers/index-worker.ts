@@ -12,16 +12,22 @@ import type { Collection } from '../src/collections/collection.js';
 import type { IndexMessage, IndexReply, IndexRequest, IndexWorkerData } from '../src/collections/protocol.js';
 import { Store } from '../src/collections/store.js';
 import { PoolStats } from '../src/stats.js';
+import { testHooks, type TestHooks } from '../src/test-hooks.js';
 
-const { root, statsBuffer, reopen, faults } = workerData as IndexWorkerData;
+const { root, statsBuffer, reopen } = workerData as IndexWorkerData;
 const stats = new PoolStats(statsBuffer);
 const post = (reply: IndexReply, transfer: ArrayBuffer[] = []): void => parentPort!.postMessage(reply, transfer);
 
-/** Test-only: `WARMPOOL_TEST_INDEX_LOAD_EXIT=1` in the environment the worker starts with makes it die while opening the store. */
-const exitWhileOpening = process.env.WARMPOOL_TEST_INDEX_LOAD_EXIT === '1';
+/**
+ * Test-only failures (`indexLoadExit`, `indexCrash`, `indexExit`), from the environment this
+ * worker started with; read as opening begins (before any request), so a malformed variable is a
+ * load error like any other.
+ */
+let hooks: TestHooks = {};
 
 async function openStore(): Promise<{ opened: Store; open: string[] }> {
-  if (exitWhileOpening) process.exit(3);
+  hooks = testHooks();
+  if (hooks.indexLoadExit) process.exit(3);
   const opened = new Store(root, stats, (collection, recovery) => post({ event: 'recovery', collection, recovery }));
   // A collection that cannot be recovered does not keep the others from being served: the calls
   // that use it get its error (opening is tried again on each, so a repaired folder is picked up).
@@ -105,7 +111,7 @@ function fail(kind: 'crash' | 'exit'): void {
 let received = 0;
 parentPort!.on('message', (msg: IndexMessage) => {
   const n = msg.op === 'close' ? 0 : ++received;
-  const fault = n > 0 && faults ? (faults.crash === n ? 'crash' : faults.exit === n ? 'exit' : undefined) : undefined;
+  const fault = n > 0 ? (hooks.indexCrash === n ? 'crash' : hooks.indexExit === n ? 'exit' : undefined) : undefined;
   void opening
     .then(() => handle(msg))
     .then(

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { ENV_VARS } from '../options.js';
 import type { WarmPool } from '../pool.js';
 import { POOLINGS, type Pooling } from '../types.js';
 import { UsageError } from './exit-codes.js';
@@ -105,7 +106,7 @@ export function register(program: Command): void {
     // A handful of texts from the command line is best served by one worker (one model load);
     // files and stdin get the pool's default size unless told otherwise.
     const fromArgs = flags.file === undefined && !(args.length === 1 && args[0] === '-');
-    const defaults = fromArgs && process.env.WARMPOOL_THREADS === undefined ? { threads: 1 } : {};
+    const defaults = fromArgs && process.env[ENV_VARS.maxThreads] === undefined ? { threads: 1 } : {};
     await withPool(poolOptionsFrom(flags, oneShot(defaults)), (pool) => embedAll(pool, texts, flags));
   });
 }

@@ -1,7 +1,18 @@
 /** The pool options every command that starts a pool takes as flags (explicit flags beat WARMPOOL_* variables). */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { PoolOptions } from '../options.js';
+import type { OptionRow } from '../option-table.js';
+import { ENV_VARS, POOL_OPTIONS as P, type PoolOptions } from '../options.js';
 import { DTYPES } from '../types.js';
+
+/** A flag's name (`--max-queue`) from its row's `flag` (`--max-queue <n>`). */
+export const flagName = (row: { flag: string }): string => row.flag.split(' ')[0]!;
+
+/** A flag's help: what it does, then the option's variable and default, from its row. */
+export function flagHelp(row: OptionRow, what: string): string {
+  const fallback = row.none ?? row.computed?.doc ?? (row.default === undefined ? undefined : String(row.default));
+  const notes = [row.env && `env ${row.env}`, fallback !== undefined && `default ${fallback.replace(/`/g, '')}`].filter(Boolean);
+  return notes.length === 0 ? what : `${what} (${notes.join('; ')})`;
+}
 
 const int = (flag: string) => (value: string): number => {
   const n = Number(value);
@@ -18,18 +29,18 @@ const millis = (flag: string) => (value: string): number => {
 
 export function addPoolFlags(command: Command): Command {
   return command
-    .option('--model <name|path|hub-id>', 'model to load (env WARMPOOL_MODEL; default glove-100d)')
-    .addOption(new Option('--dtype <dtype>', 'model precision (env WARMPOOL_DTYPE; default fp32)').choices(DTYPES))
-    .option('--threads <n>', 'worker threads (env WARMPOOL_THREADS)', int('--threads'))
-    .option('--min-threads <n>', 'workers kept warm when idle (env WARMPOOL_MIN_THREADS; default --threads)', int('--min-threads'))
-    .option('--intra-op-threads <n>', 'onnxruntime threads per worker (env WARMPOOL_INTRA_OP_THREADS)', int('--intra-op-threads'))
-    .option('--max-queue <n>', 'calls that may wait for a worker (env WARMPOOL_MAX_QUEUE; default 1024)', int('--max-queue'))
-    .option('--queue-timeout <ms>', 'longest wait for a worker (env WARMPOOL_QUEUE_TIMEOUT)', millis('--queue-timeout'))
-    .option('--timeout <ms>', 'longest run of one call (env WARMPOOL_TIMEOUT)', millis('--timeout'))
-    .option('--batch-size <n>', 'texts per model run (env WARMPOOL_BATCH_SIZE; default 32)', int('--batch-size'))
-    .option('--allow-remote-models', 'allow downloading a hub model (env WARMPOOL_ALLOW_REMOTE_MODELS)')
-    .option('--cache-dir <path>', 'where hub models are cached (env WARMPOOL_CACHE_DIR)')
-    .option('--store <dir>', 'collections directory (env WARMPOOL_STORE_PATH; default ./.warmpool)');
+    .option(P.model.flag, flagHelp(P.model, 'model to load'))
+    .addOption(new Option(P.dtype.flag, flagHelp(P.dtype, 'model precision')).choices(DTYPES))
+    .option(P.maxThreads.flag, flagHelp(P.maxThreads, 'worker threads'), int(flagName(P.maxThreads)))
+    .option(P.minThreads.flag, flagHelp(P.minThreads, 'workers kept warm when idle'), int(flagName(P.minThreads)))
+    .option(P.intraOpThreads.flag, flagHelp(P.intraOpThreads, 'onnxruntime threads per worker'), int(flagName(P.intraOpThreads)))
+    .option(P.maxQueue.flag, flagHelp(P.maxQueue, 'calls that may wait for a worker'), int(flagName(P.maxQueue)))
+    .option(P.queueTimeout.flag, flagHelp(P.queueTimeout, 'longest wait for a worker'), millis(flagName(P.queueTimeout)))
+    .option(P.timeout.flag, flagHelp(P.timeout, 'longest run of one call'), millis(flagName(P.timeout)))
+    .option(P.batchSize.flag, flagHelp(P.batchSize, 'texts per model run'), int(flagName(P.batchSize)))
+    .option(P.allowRemoteModels.flag, flagHelp(P.allowRemoteModels, 'allow downloading a hub model'))
+    .option(P.cacheDir.flag, flagHelp(P.cacheDir, 'where hub models are cached'))
+    .option(P.storePath.flag, flagHelp(P.storePath, 'collections directory'));
 }
 
 export interface PoolFlags {
@@ -72,5 +83,5 @@ export function poolOptionsFrom(flags: PoolFlags, defaults: PoolOptions = {}): P
  * `WARMPOOL_PREALLOCATE` still decides when it is set.
  */
 export function oneShot(defaults: PoolOptions = {}): PoolOptions {
-  return process.env.WARMPOOL_PREALLOCATE === undefined ? { preallocate: false, ...defaults } : defaults;
+  return process.env[ENV_VARS.preallocate] === undefined ? { preallocate: false, ...defaults } : defaults;
 }

@@ -4,9 +4,9 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 // Type-only imports of Fastify: this file loads no server code until `serve` runs.
-import { resolveServerOptions, SERVER_DEFAULTS, SERVER_LOG_LEVELS, type ServerOptions } from '../server/options.js';
+import { resolveServerOptions, SERVER_LOG_LEVELS, SERVER_OPTIONS as S, type ServerOptions } from '../server/options.js';
 import { UsageError } from './exit-codes.js';
-import { addPoolFlags, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
+import { addPoolFlags, flagHelp, flagName, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
 import { withPool } from './with-pool.js';
 
 /** The server flags are the server's own options, under the same names. */
@@ -56,18 +56,16 @@ export function register(program: Command): void {
     program
       .command('serve')
       .description('serve embeddings over HTTP (OpenAI /v1/embeddings, TEI /embed, /health, /ready, /metrics, /stats)')
-      .option('--host <host>', `interface to listen on (env WARMPOOL_HOST; default ${SERVER_DEFAULTS.host})`)
-      .option('--port <port>', `TCP port, 0 for any free one (env WARMPOOL_PORT; default ${SERVER_DEFAULTS.port})`, int('--port'))
-      .option('--api-key <key>', 'require "Authorization: Bearer <key>" (env WARMPOOL_API_KEY, which keeps the key out of `ps`)')
-      .option('--body-limit <bytes>', `largest request body (env WARMPOOL_BODY_LIMIT; default ${SERVER_DEFAULTS.bodyLimit})`, int('--body-limit'))
-      .option('--max-inputs <n>', `most texts per request (env WARMPOOL_MAX_INPUTS; default ${SERVER_DEFAULTS.maxInputs})`, int('--max-inputs'))
-      .option('--model-name <name>', 'the model name answers report (env WARMPOOL_MODEL_NAME; default the model option)')
-      .option('--headers-timeout <ms>', `most time a client may take to send a request's headers, else 408 (env WARMPOOL_HEADERS_TIMEOUT; default ${SERVER_DEFAULTS.headersTimeout})`, int('--headers-timeout'))
-      .option('--request-timeout <ms>', `most time a client may take to send a whole request, else 408; 0: no limit (env WARMPOOL_REQUEST_TIMEOUT; default ${SERVER_DEFAULTS.requestTimeout})`, int('--request-timeout'))
-      .option('--keep-alive-timeout <ms>', `how long an idle keep-alive connection stays open (env WARMPOOL_KEEP_ALIVE_TIMEOUT; default ${SERVER_DEFAULTS.keepAliveTimeout})`, int('--keep-alive-timeout'))
-      .addOption(
-        new Option('--log-level <level>', `log errors (full messages) and requests to stderr as JSON lines (env WARMPOOL_LOG_LEVEL; default ${SERVER_DEFAULTS.logLevel})`).choices(SERVER_LOG_LEVELS),
-      )
+      .option(S.host.flag, flagHelp(S.host, 'interface to listen on'))
+      .option(S.port.flag, flagHelp(S.port, 'TCP port, 0 for any free one'), int(flagName(S.port)))
+      .option(S.apiKey.flag, flagHelp(S.apiKey, 'require "Authorization: Bearer <key>"; prefer the variable, which keeps the key out of `ps`'))
+      .option(S.bodyLimit.flag, flagHelp(S.bodyLimit, 'largest request body'), int(flagName(S.bodyLimit)))
+      .option(S.maxInputs.flag, flagHelp(S.maxInputs, 'most texts per request'), int(flagName(S.maxInputs)))
+      .option(S.modelName.flag, flagHelp(S.modelName, 'the model name answers report'))
+      .option(S.headersTimeout.flag, flagHelp(S.headersTimeout, "most time a client may take to send a request's headers, else 408"), int(flagName(S.headersTimeout)))
+      .option(S.requestTimeout.flag, flagHelp(S.requestTimeout, 'most time a client may take to send a whole request, else 408; 0: no limit'), int(flagName(S.requestTimeout)))
+      .option(S.keepAliveTimeout.flag, flagHelp(S.keepAliveTimeout, 'how long an idle keep-alive connection stays open'), int(flagName(S.keepAliveTimeout)))
+      .addOption(new Option(S.logLevel.flag, flagHelp(S.logLevel, 'log errors (full messages) and requests to stderr as JSON lines')).choices(SERVER_LOG_LEVELS))
       .addHelpText('after', '\nPrints "listening on <url>" when the port is open and "ready" once the workers are warm.\nSIGTERM/SIGINT: finish requests in flight, close the pool, exit 0.'),
   ).action(async (flags: ServeFlags) => {
     const serverOptions = serverOptionsFrom(flags);

@@ -1,5 +1,6 @@
 /** `warmpool stats`: a pool's statistics snapshot as JSON, from a fresh warm pool or a running server. */
 import type { Command } from 'commander';
+import { SERVER_ENV_VARS } from '../server/options.js';
 import { addPoolFlags, oneShot, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
 import { withPool } from './with-pool.js';
 import { UsageError } from './exit-codes.js';
@@ -28,11 +29,11 @@ export function register(program: Command): void {
       .command('stats')
       .description("print a pool's statistics as JSON: a fresh pool, warmed, or a running server's (--url)")
       .option('--url <url>', 'ask a running `warmpool serve` at this address instead of starting a pool')
-      .option('--api-key <key>', "the server's API key (env WARMPOOL_API_KEY)"),
+      .option('--api-key <key>', `the server's API key (env ${SERVER_ENV_VARS.apiKey})`),
   ).action(async (flags: StatsFlags) => {
     let snapshot: unknown;
     if (flags.url !== undefined) {
-      snapshot = await fromServer(flags.url, flags.apiKey ?? process.env.WARMPOOL_API_KEY);
+      snapshot = await fromServer(flags.url, flags.apiKey ?? process.env[SERVER_ENV_VARS.apiKey]);
     } else {
       snapshot = await withPool(poolOptionsFrom(flags, oneShot()), async (pool) => {
         await pool.ready();

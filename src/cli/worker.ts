@@ -5,9 +5,9 @@
  * Redis does, because a close that Redis does not answer in time disconnects by force.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { QUEUE_DEFAULTS } from '../queue/queue-options.js';
+import { QUEUE_WORKER_OPTIONS as W } from '../queue/queue-options.js';
 import { runQueueWorker } from '../queue/run-worker.js';
-import { addPoolFlags, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
+import { addPoolFlags, flagHelp, flagName, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
 
 interface WorkerFlags extends PoolFlags {
   redis: string;
@@ -29,15 +29,15 @@ export function register(program: Command): void {
     program
       .command('worker')
       .description("consume embed jobs from a Redis queue on this machine's warm pool (scale-out)")
-      .requiredOption('--redis <url>', 'Redis connection, e.g. redis://127.0.0.1:6379')
-      .requiredOption('--queue <name>', 'queue to consume')
-      .option('--concurrency <n>', 'jobs run at once (default: the pool size)', positive('--concurrency'))
-      .option('--lock-duration <ms>', "ms a job's lock lasts; a dead consumer's jobs move on after about this", positive('--lock-duration'))
-      .option('--stalled-interval <ms>', 'ms between checks for stalled jobs', positive('--stalled-interval'))
+      .requiredOption(W.connection.flag, 'Redis connection, e.g. redis://127.0.0.1:6379')
+      .requiredOption(W.queue.flag, 'queue to consume')
+      .option(W.concurrency.flag, flagHelp(W.concurrency, 'jobs run at once'), positive(flagName(W.concurrency)))
+      .option(W.lockDuration.flag, flagHelp(W.lockDuration, "ms a job's lock lasts; a dead consumer's jobs move on after about this"), positive(flagName(W.lockDuration)))
+      .option(W.stalledInterval.flag, flagHelp(W.stalledInterval, 'ms between checks for stalled jobs'), positive(flagName(W.stalledInterval)))
       .option(
-        '--close-timeout <ms>',
-        `on SIGTERM/SIGINT, ms to let running jobs finish and Redis answer before disconnecting by force (default ${QUEUE_DEFAULTS.workerCloseTimeout})`,
-        positive('--close-timeout'),
+        W.closeTimeout.flag,
+        flagHelp(W.closeTimeout, 'on SIGTERM/SIGINT, ms to let running jobs finish and Redis answer before disconnecting by force'),
+        positive(flagName(W.closeTimeout)),
       ),
   ).action(async (flags: WorkerFlags) => {
     const running = await runQueueWorker({

@@ -51,10 +51,8 @@ export class CollectionsClient {
 
   constructor(pool: Embedder) {
     this.#pool = pool;
-    const { storePath, retries, queueTimeout, faultInjection } = pool.options;
-    const { indexCrash: crash, indexExit: exit } = faultInjection ?? {};
-    const faults = crash || exit ? { crash, exit } : null;
-    this.#index = new IndexSupervisor({ root: storePath, statsBuffer: pool.statsBuffer, retries, queueTimeout, faults });
+    const { storePath, retries, queueTimeout } = pool.options;
+    this.#index = new IndexSupervisor({ root: storePath, statsBuffer: pool.statsBuffer, retries, queueTimeout });
   }
 
   /** The index worker's state, for `pool.health()`. */

@@ -34,7 +34,6 @@ export interface IndexSupervisorOptions {
   retries: number;
   /** Milliseconds a call may wait for a worker that is starting (`Infinity`: until it is ready or fails). */
   queueTimeout: number;
-  faults: IndexWorkerData['faults'];
 }
 
 interface Job {
@@ -120,7 +119,6 @@ export class IndexSupervisor {
       root: this.#o.root,
       statsBuffer: this.#o.statsBuffer,
       reopen: [...this.#used],
-      faults: this.#o.faults,
     };
     let worker: Worker;
     try {

@@ -9,8 +9,6 @@ export interface IndexWorkerData {
   statsBuffer: SharedArrayBuffer;
   /** Collections to open (recover) before the worker reports ready: those the previous worker served. */
   reopen: string[];
-  /** Test-only: the request (counted from 1 in each worker) on which the worker crashes or exits; null in normal use. */
-  faults: { crash?: number; exit?: number } | null;
 }
 
 export type IndexRequest =

@@ -9,6 +9,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CollectionCorruptError } from '../errors.js';
 import { decodeRecords, encodeEnd, encodeHeader, Op, type UpsertRecord } from './records.js';
+import { testHooks } from '../test-hooks.js';
 import { fsyncDir } from './wal.js';
 
 export interface SnapshotFile {
@@ -23,9 +24,6 @@ export interface SnapshotContent {
 }
 
 const NAME = /^snapshot-(\d{16})\.bin$/;
-
-/** Test hook: when set, the writer kills its own process after writing half a snapshot. */
-const CRASH_ENV = 'WARMPOOL_TEST_CRASH_IN_SNAPSHOT';
 
 /** Snapshots in the directory, newest first. Leftover temporary files of an interrupted write are removed. */
 export function listSnapshots(dir: string): SnapshotFile[] {
@@ -78,7 +76,8 @@ export async function writeSnapshot(dir: string, seq: number, header: Record<str
   const handle = await open(tmp, 'w');
   try {
     const all = [encodeHeader(seq, JSON.stringify(header)), ...frames, encodeEnd(seq, frames.length)];
-    const crashAt = process.env[CRASH_ENV] ? Math.floor(all.length / 2) : -1;
+    // Test-only: the writer kills its own process after writing half the snapshot.
+    const crashAt = testHooks().crashInSnapshot ? Math.floor(all.length / 2) : -1;
     // Chunks of a few MB: the worker answers searches between them.
     let chunk: Buffer[] = [];
     let chunkBytes = 0;

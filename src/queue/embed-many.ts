@@ -3,6 +3,7 @@
  * number in flight, so memory and the queue stay bounded however large the input.
  */
 import { InvalidInputError, QueueFullError } from '../errors.js';
+import { received } from '../option-table.js';
 import type { EmbedOptions } from '../inputs.js';
 import type { PackedVectors } from '../types.js';
 
@@ -37,7 +38,7 @@ interface Submitter {
 function positiveInteger(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new InvalidInputError(`options.${name} must be a positive integer, received ${String(value)}`);
+    throw new InvalidInputError(`options.${name} must be a positive integer, received ${received(value)}`);
   }
   return value;
 }

@@ -1,11 +1,29 @@
 /**
- * Options of the queue client and the queue worker, their defaults, and their validation (once,
- * at construction: `TypeError` for a wrong type, `RangeError` for a bad value).
+ * Options of the queue client and the queue worker: their public types (with TSDoc), and a table
+ * for each, from which their defaults, known keys, validation (once, at construction: `TypeError`
+ * for a wrong type, `RangeError` for a bad value) and `docs/options.md` are derived (see
+ * `../option-table.ts`).
  */
 import type { ConnectionOptions, RateLimiterOptions } from 'bullmq';
 import type { WarmPool } from '../pool.js';
-import type { JobHandlers } from './handlers.js';
-import { MAX_TIMER_MS } from '../options.js';
+import type { JobHandler, JobHandlers } from './handlers.js';
+import {
+  callable,
+  defaultsOf,
+  integer,
+  isPlainObject,
+  MAX_TIMER_MS,
+  numberOf,
+  parser,
+  read,
+  received,
+  recordOf,
+  resolveWith,
+  text,
+  type Family,
+  type OptionRow,
+  type Resolved,
+} from '../option-table.js';
 
 /** A Redis URL (`redis://host:port/db`, `rediss://` for TLS) or BullMQ connection options (an ioredis instance works too). */
 export type QueueConnection = string | ConnectionOptions;
@@ -63,9 +81,9 @@ export interface QueueWorkerOptions {
   stalledInterval?: number;
   /** Times a job may lose its consumer before it fails with `WorkerExitedError`. @default 2 */
   maxStalledCount?: number;
-  /** BullMQ's rate limiter for this queue: at most `max` jobs per `duration` ms across all consumers. */
+  /** BullMQ's rate limiter for this queue: at most `max` jobs per `duration` ms across all consumers. @default none */
   limiter?: RateLimiterOptions;
-  /** More operations, by job name, beside the built-in `embed`. */
+  /** More operations, by job name, beside the built-in `embed`. @default only the built-in `embed` */
   handlers?: JobHandlers;
   /** Connection and processing errors the consumer survives (Redis reconnects by itself). @default ignored */
   onError?: (error: Error) => void;
@@ -80,131 +98,174 @@ export interface QueueWorkerOptions {
   closeTimeout?: number;
 }
 
-export const QUEUE_DEFAULTS = Object.freeze({
-  maxWaiting: 10_000,
-  timeout: Number.POSITIVE_INFINITY,
-  attempts: 3,
-  reconcileInterval: 1000,
-  keepFinishedFor: 600,
-  lockDuration: 5000,
-  stalledInterval: 2000,
-  maxStalledCount: 2,
-  clientCloseTimeout: 2000,
-  workerCloseTimeout: 10_000,
+const connection = parser('a redis:// or rediss:// URL, or BullMQ connection options', (src): ConnectionOptions => {
+  const c = src.value;
+  if (typeof c === 'string') {
+    if (!/^rediss?:\/\//.test(c)) throw new RangeError(`${src.from} must be a redis:// or rediss:// URL, received ${received(c)}`);
+    return { url: c };
+  }
+  if (typeof c === 'object' && c !== null && read(src.from, () => !Array.isArray(c))) return c as ConnectionOptions;
+  throw new TypeError(`${src.from} must be a Redis URL or connection options, received ${received(c)}`);
 });
 
-const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? (Array.isArray(v) ? 'an array' : 'an object') : String(v));
+const queueName = parser("1-200 letters, digits, '_', '.' or '-'", (src): string => {
+  const q = src.value;
+  if (typeof q !== 'string') throw new TypeError(`${src.from} must be a string, received ${received(q)}`);
+  if (!/^[\w.-]{1,200}$/.test(q)) throw new RangeError(`${src.from} must be ${queueName.takes}, received ${received(q)}`);
+  return q;
+});
 
-function checkObject(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError(`${what} options must be an object, received ${show(value)}`);
-  return value as Record<string, unknown>;
-}
+const warmPool = parser('a warm pool from createPool()', (src): WarmPool => {
+  const pool = src.value as WarmPool | undefined;
+  if (typeof pool !== 'object' || pool === null || read(src.from, () => typeof pool.embedPacked) !== 'function') {
+    throw new TypeError(`${src.from} must be a warm pool from createPool(), received ${received(pool)}`);
+  }
+  return pool;
+});
+
+const limiter = parser('{ max, duration }', (src): RateLimiterOptions => {
+  const l = src.value;
+  if (!isPlainObject(l, src.from)) throw new TypeError(`${src.from} must be an object, received ${received(l)}`);
+  for (const key of ['max', 'duration'] as const) {
+    const value = read(`${src.from}.${key}`, () => l[key]);
+    integer(1)({ from: `${src.from}.${key}`, value: value ?? 1, fromEnv: false });
+  }
+  return l as unknown as RateLimiterOptions;
+});
+
+/** Where Redis is and which queue: the same rows for the client and the worker. */
+const WHERE = {
+  connection: {
+    parse: connection,
+    required: true,
+    doc: 'Where Redis is: a `redis://` or `rediss://` URL, or BullMQ connection options. An ioredis instance serves as a template: connections of their own are opened with its options, and it is never used or closed.',
+  },
+  queue: {
+    parse: queueName,
+    required: true,
+    doc: "The queue's name; consumers started with the same name serve clients of that name.",
+  },
+  prefix: {
+    parse: text,
+    none: "`'bull'` (BullMQ's own)",
+    doc: 'Key prefix in Redis.',
+  },
+} as const;
 
 /**
- * A number option from `min` to `max`, or Infinity where allowed. Options that arm a timer take
- * `max = MAX_TIMER_MS`: Node fires a longer timer after 1 ms.
+ * Every option of the queue client, once. The TSDoc of {@link QueueClientOptions} is the long
+ * form of each `doc`; `test/unit/option-table.test.ts` checks that the two agree.
  */
-function number(o: Record<string, unknown>, key: string, fallback: number, min: number, integer = true, allowInfinity = false, max = Number.MAX_SAFE_INTEGER): number {
-  const v = o[key];
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`options.${key} must be a number, received ${show(v)}`);
-  const ok = (allowInfinity && v === Number.POSITIVE_INFINITY) || (Number.isFinite(v) && (!integer || Number.isInteger(v)) && v >= min && v <= max);
-  if (!ok) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
-    throw new RangeError(`options.${key} must be ${integer ? 'an integer' : 'a number'} ${range}${allowInfinity ? ' or Infinity' : ''}, received ${show(v)}`);
-  }
-  return v;
-}
+export const QUEUE_CLIENT_OPTIONS = {
+  ...WHERE,
+  maxWaiting: {
+    parse: integer(1),
+    default: 10_000,
+    doc: 'Jobs that may wait or run in the queue (from every client) before `embed()` answers `QueueFullError` at once; counted locally and reconciled with Redis every `reconcileInterval`.',
+  },
+  timeout: {
+    parse: numberOf({ min: 1, max: MAX_TIMER_MS, infinity: true }),
+    default: Infinity,
+    doc: 'Default milliseconds a call waits for its result before `TaskTimeoutError`; per call: `timeout`.',
+  },
+  attempts: {
+    parse: integer(1),
+    default: 3,
+    doc: 'Times a job runs before its failure is final, for failures that may pass; bad input is never retried, and a consumer that dies is not an attempt (see `maxStalledCount`).',
+  },
+  reconcileInterval: {
+    parse: integer(10, MAX_TIMER_MS),
+    default: 1000,
+    doc: 'Milliseconds between reconciliations of the waiting count and of results whose event was missed.',
+  },
+  keepFinishedFor: {
+    parse: integer(1),
+    default: 600,
+    doc: 'Seconds a finished job stays in Redis (results travel in the completion event; this is for late readers).',
+  },
+  closeTimeout: {
+    parse: integer(0, MAX_TIMER_MS),
+    default: 2000,
+    doc: '`close()` waits this many milliseconds for Redis to answer its QUIT, then disconnects by force (at once when Redis is unreachable); pending calls are rejected at once either way.',
+  },
+} as const satisfies Record<string, OptionRow<any>>;
 
-function common(o: Record<string, unknown>): { connection: ConnectionOptions; queue: string; prefix: string | undefined } {
-  const c = o.connection;
-  let connection: ConnectionOptions;
-  if (typeof c === 'string') {
-    if (!/^rediss?:\/\//.test(c)) throw new RangeError(`options.connection must be a redis:// or rediss:// URL, received ${show(c)}`);
-    connection = { url: c };
-  } else if (typeof c === 'object' && c !== null && !Array.isArray(c)) {
-    connection = c as ConnectionOptions;
-  } else {
-    throw new TypeError(`options.connection must be a Redis URL or connection options, received ${show(c)}`);
-  }
-  const queue = o.queue;
-  if (typeof queue !== 'string') throw new TypeError(`options.queue must be a string, received ${show(queue)}`);
-  if (!/^[\w.-]{1,200}$/.test(queue)) throw new RangeError(`options.queue must be 1-200 letters, digits, '_', '.' or '-', received ${show(queue)}`);
-  const prefix = o.prefix;
-  if (prefix !== undefined && (typeof prefix !== 'string' || prefix === '')) throw new TypeError(`options.prefix must be a non-empty string, received ${show(prefix)}`);
-  return { connection, queue, prefix: prefix as string | undefined };
-}
+/**
+ * Every option of the queue worker, once. The TSDoc of {@link QueueWorkerOptions} is the long
+ * form of each `doc`; `test/unit/option-table.test.ts` checks that the two agree.
+ */
+export const QUEUE_WORKER_OPTIONS = {
+  connection: { ...WHERE.connection, flag: '--redis <url>' },
+  queue: { ...WHERE.queue, flag: '--queue <name>' },
+  prefix: WHERE.prefix,
+  pool: {
+    parse: warmPool,
+    required: true,
+    doc: 'The warm pool that runs the jobs. The worker never closes it: its owner does.',
+  },
+  concurrency: {
+    parse: integer(1),
+    flag: '--concurrency <n>',
+    computed: { doc: 'max(4, 4 x pool threads)', of: (r) => Math.max(4, 4 * (r.pool as WarmPool).options.maxThreads) },
+    doc: "Jobs this consumer runs at once; more than the pool's workers lets the pool coalesce texts of several jobs into one model run.",
+  },
+  lockDuration: {
+    parse: integer(100, MAX_TIMER_MS),
+    flag: '--lock-duration <ms>',
+    default: 5000,
+    doc: "Milliseconds a consumer's lock on a job lasts (renewed every half of it while it runs); a dead consumer holds its jobs about this long, plus `stalledInterval`.",
+  },
+  stalledInterval: {
+    parse: integer(50, MAX_TIMER_MS),
+    flag: '--stalled-interval <ms>',
+    default: 2000,
+    doc: 'Milliseconds between checks for jobs whose consumer died.',
+  },
+  maxStalledCount: {
+    parse: integer(0),
+    default: 2,
+    doc: 'Times a job may lose its consumer before it fails with `WorkerExitedError`.',
+  },
+  limiter: {
+    parse: limiter,
+    doc: "BullMQ's rate limiter for this queue: at most `max` jobs per `duration` ms across all consumers.",
+  },
+  handlers: {
+    parse: recordOf(callable<JobHandler>(), 'an object of functions'),
+    default: Object.freeze({}) as JobHandlers,
+    none: 'only the built-in `embed`',
+    doc: 'More operations, by job name, beside the built-in `embed`.',
+  },
+  onError: {
+    parse: callable<(error: Error) => void>(),
+    default: () => {},
+    none: 'ignored',
+    doc: 'Connection and processing errors the consumer survives (Redis reconnects by itself), and a close that had to disconnect by force.',
+  },
+  closeTimeout: {
+    parse: integer(0, MAX_TIMER_MS),
+    flag: '--close-timeout <ms>',
+    default: 10_000,
+    doc: '`close()` lets running jobs finish and Redis answer this many milliseconds, then disconnects by force; a job cut off this way runs again on a consumer once its lock expires.',
+  },
+} as const satisfies Record<string, OptionRow<any>>;
 
-export interface ResolvedClientOptions {
-  connection: ConnectionOptions;
-  queue: string;
-  prefix: string | undefined;
-  maxWaiting: number;
-  timeout: number;
-  attempts: number;
-  reconcileInterval: number;
-  keepFinishedFor: number;
-  closeTimeout: number;
-}
+const CLIENT_FAMILY: Family<typeof QUEUE_CLIENT_OPTIONS> = { table: QUEUE_CLIENT_OPTIONS, label: 'queue client options', env: false };
+const WORKER_FAMILY: Family<typeof QUEUE_WORKER_OPTIONS> = { table: QUEUE_WORKER_OPTIONS, label: 'queue worker options', env: false };
+
+const { closeTimeout: clientCloseTimeout, ...clientDefaults } = defaultsOf(QUEUE_CLIENT_OPTIONS);
+const { closeTimeout: workerCloseTimeout, handlers: _handlers, onError: _onError, ...workerDefaults } = defaultsOf(QUEUE_WORKER_OPTIONS);
+
+/** The defaults of the queue client's and worker's numeric options (the two `closeTimeout`s apart). */
+export const QUEUE_DEFAULTS = Object.freeze({ ...clientDefaults, ...workerDefaults, clientCloseTimeout, workerCloseTimeout });
+
+export type ResolvedClientOptions = Resolved<typeof QUEUE_CLIENT_OPTIONS>;
+export type ResolvedWorkerOptions = Resolved<typeof QUEUE_WORKER_OPTIONS>;
 
 export function resolveClientOptions(options: unknown): ResolvedClientOptions {
-  const o = checkObject(options, 'queue client');
-  return {
-    ...common(o),
-    maxWaiting: number(o, 'maxWaiting', QUEUE_DEFAULTS.maxWaiting, 1),
-    timeout: number(o, 'timeout', QUEUE_DEFAULTS.timeout, 1, false, true, MAX_TIMER_MS),
-    attempts: number(o, 'attempts', QUEUE_DEFAULTS.attempts, 1),
-    reconcileInterval: number(o, 'reconcileInterval', QUEUE_DEFAULTS.reconcileInterval, 10, true, false, MAX_TIMER_MS),
-    keepFinishedFor: number(o, 'keepFinishedFor', QUEUE_DEFAULTS.keepFinishedFor, 1),
-    closeTimeout: number(o, 'closeTimeout', QUEUE_DEFAULTS.clientCloseTimeout, 0, true, false, MAX_TIMER_MS),
-  };
-}
-
-export interface ResolvedWorkerOptions {
-  connection: ConnectionOptions;
-  queue: string;
-  prefix: string | undefined;
-  pool: WarmPool;
-  concurrency: number;
-  lockDuration: number;
-  stalledInterval: number;
-  maxStalledCount: number;
-  limiter: RateLimiterOptions | undefined;
-  handlers: JobHandlers;
-  onError: (error: Error) => void;
-  closeTimeout: number;
+  return resolveWith(CLIENT_FAMILY, options) as ResolvedClientOptions;
 }
 
 export function resolveWorkerOptions(options: unknown): ResolvedWorkerOptions {
-  const o = checkObject(options, 'queue worker');
-  const pool = o.pool as WarmPool | undefined;
-  if (typeof pool !== 'object' || pool === null || typeof pool.embedPacked !== 'function') {
-    throw new TypeError(`options.pool must be a warm pool from createPool(), received ${show(pool)}`);
-  }
-  const limiter = o.limiter as RateLimiterOptions | undefined;
-  if (limiter !== undefined) {
-    const l = checkObject(limiter, 'limiter');
-    number(l, 'max', 1, 1);
-    number(l, 'duration', 1, 1);
-  }
-  const handlers = o.handlers ?? {};
-  checkObject(handlers, 'handlers');
-  for (const [name, fn] of Object.entries(handlers)) {
-    if (typeof fn !== 'function') throw new TypeError(`options.handlers.${name} must be a function, received ${show(fn)}`);
-  }
-  const onError = o.onError ?? (() => {});
-  if (typeof onError !== 'function') throw new TypeError(`options.onError must be a function, received ${show(onError)}`);
-  const lockDuration = number(o, 'lockDuration', QUEUE_DEFAULTS.lockDuration, 100, true, false, MAX_TIMER_MS);
-  return {
-    ...common(o),
-    pool,
-    concurrency: number(o, 'concurrency', Math.max(4, 4 * pool.options.maxThreads), 1),
-    lockDuration,
-    stalledInterval: number(o, 'stalledInterval', QUEUE_DEFAULTS.stalledInterval, 50, true, false, MAX_TIMER_MS),
-    maxStalledCount: number(o, 'maxStalledCount', QUEUE_DEFAULTS.maxStalledCount, 0),
-    limiter,
-    handlers: handlers as JobHandlers,
-    onError: onError as (error: Error) => void,
-    closeTimeout: number(o, 'closeTimeout', QUEUE_DEFAULTS.workerCloseTimeout, 0, true, false, MAX_TIMER_MS),
-  };
+  return resolveWith(WORKER_FAMILY, options) as ResolvedWorkerOptions;
 }

@@ -1,4 +1,25 @@
+/**
+ * The server's options: their public types (with TSDoc), and their table, from which the
+ * defaults, the environment variables, the known keys, resolution and `docs/options.md` are
+ * derived (see `../option-table.ts`).
+ */
 import type { FastifyPluginAsync } from 'fastify';
+import {
+  arrayOf,
+  boolean,
+  callable,
+  defaultsOf,
+  envVarsOf,
+  integer,
+  knownKeysOf,
+  MAX_TIMER_MS,
+  oneOf,
+  resolveWith,
+  text,
+  type Family,
+  type OptionRow,
+  type Resolved,
+} from '../option-table.js';
 
 /** Options of {@link createServer} and `warmpool serve`. */
 export interface ServerOptions {
@@ -27,7 +48,7 @@ export interface ServerOptions {
   /**
    * The name the server gives its model in answers (`model` of `/v1/embeddings`, `/v1/models`).
    * Env: `WARMPOOL_MODEL_NAME`.
-   * @default the pool's `model` option
+   * @default the last segment of the pool's `model` option
    */
   modelName?: string;
   /**
@@ -100,137 +121,129 @@ export interface ResolvedServerOptions {
   routes: readonly WarmpoolRoute[];
 }
 
-export const SERVER_ENV_VARS = {
-  host: 'WARMPOOL_HOST',
-  port: 'WARMPOOL_PORT',
-  apiKey: 'WARMPOOL_API_KEY',
-  bodyLimit: 'WARMPOOL_BODY_LIMIT',
-  maxInputs: 'WARMPOOL_MAX_INPUTS',
-  modelName: 'WARMPOOL_MODEL_NAME',
-  headersTimeout: 'WARMPOOL_HEADERS_TIMEOUT',
-  requestTimeout: 'WARMPOOL_REQUEST_TIMEOUT',
-  keepAliveTimeout: 'WARMPOOL_KEEP_ALIVE_TIMEOUT',
-  logLevel: 'WARMPOOL_LOG_LEVEL',
-} as const;
+/** 10 s is ample for headers, which are small (see the table). */
+const HEADERS_TIMEOUT = 10_000;
 
-export const SERVER_DEFAULTS = Object.freeze({
-  host: '127.0.0.1',
-  port: 8080,
-  bodyLimit: 8 * 1024 * 1024,
-  maxInputs: 2048,
+/**
+ * Every option of the server, once. The TSDoc of {@link ServerOptions} is the long form of each
+ * `doc`; `test/unit/option-table.test.ts` checks that the two agree on keys, defaults and variables.
+ */
+export const SERVER_OPTIONS = {
+  host: {
+    parse: text,
+    env: 'WARMPOOL_HOST',
+    flag: '--host <host>',
+    default: '127.0.0.1',
+    doc: 'Interface to listen on. The default answers only this machine; set `0.0.0.0` (and an `apiKey`) to serve a network.',
+  },
+  port: {
+    parse: integer(0, 65535),
+    env: 'WARMPOOL_PORT',
+    flag: '--port <port>',
+    default: 8080,
+    doc: 'TCP port; `0` picks a free one.',
+  },
+  apiKey: {
+    parse: text,
+    env: 'WARMPOOL_API_KEY',
+    flag: '--api-key <key>',
+    doc: 'A bearer token every request must carry (`Authorization: Bearer <key>`), except `GET /health` and `GET /ready`.',
+  },
+  bodyLimit: {
+    parse: integer(1024, 2 ** 31 - 1),
+    env: 'WARMPOOL_BODY_LIMIT',
+    flag: '--body-limit <bytes>',
+    default: 8 * 1024 * 1024,
+    doc: 'Largest request body in bytes; a larger one is answered 413.',
+  },
+  maxInputs: {
+    parse: integer(1, 1_000_000),
+    env: 'WARMPOOL_MAX_INPUTS',
+    flag: '--max-inputs <n>',
+    default: 2048,
+    doc: "Most texts one request may carry; more is answered 400 (OpenAI's own limit is 2048).",
+  },
+  modelName: {
+    parse: text,
+    env: 'WARMPOOL_MODEL_NAME',
+    flag: '--model-name <name>',
+    none: "the last segment of the pool's `model` option",
+    doc: 'The name the server gives its model in answers (`model` of `/v1/embeddings`, `/v1/models`).',
+  },
   // Slow clients (slowloris, a stalled upload, a forgotten keep-alive connection) must not hold
   // a connection for ever. 10 s is ample for headers, which are small; 60 s lets a client on a
   // slow uplink (about 1.2 Mbit/s) send a body of the full 8 MiB `bodyLimit`; 5 s is Node's own
   // keep-alive default, which HTTP clients (undici, the `Keep-Alive: timeout=5` header) expect.
-  headersTimeout: 10_000,
-  requestTimeout: 60_000,
-  keepAliveTimeout: 5_000,
-  logLevel: 'silent' as ServerLogLevel,
-  processMetrics: true,
-});
+  headersTimeout: {
+    parse: integer(1, MAX_TIMER_MS),
+    env: 'WARMPOOL_HEADERS_TIMEOUT',
+    flag: '--headers-timeout <ms>',
+    default: HEADERS_TIMEOUT,
+    // Node refuses a headers timeout longer than the request timeout; the default gives way.
+    computed: {
+      doc: `${HEADERS_TIMEOUT}, or \`requestTimeout\` when that is set lower`,
+      of: (r) => (r.requestTimeout === 0 ? HEADERS_TIMEOUT : Math.min(HEADERS_TIMEOUT, r.requestTimeout as number)),
+    },
+    doc: "Most milliseconds a client may take to send a request's headers (else `408` and the connection closed); at most `requestTimeout` when that is not 0.",
+  },
+  requestTimeout: {
+    parse: integer(0, MAX_TIMER_MS),
+    env: 'WARMPOOL_REQUEST_TIMEOUT',
+    flag: '--request-timeout <ms>',
+    default: 60_000,
+    doc: "Most milliseconds a client may take to send a whole request (else `408`); it never bounds the time the server takes to answer. `0`: no limit.",
+  },
+  keepAliveTimeout: {
+    parse: integer(1, MAX_TIMER_MS),
+    env: 'WARMPOOL_KEEP_ALIVE_TIMEOUT',
+    flag: '--keep-alive-timeout <ms>',
+    default: 5_000,
+    doc: "Milliseconds an idle keep-alive connection stays open; behind a proxy that reuses connections, set it above the proxy's own idle timeout.",
+  },
+  logLevel: {
+    parse: oneOf(SERVER_LOG_LEVELS),
+    env: 'WARMPOOL_LOG_LEVEL',
+    flag: '--log-level <level>',
+    default: 'silent',
+    doc: 'Log to stderr at this level (pino JSON lines): `5xx` at `error` with their full message, `4xx` that are redacted at `warn`, `info` adds one line per request. `silent` writes nothing.',
+  },
+  processMetrics: {
+    parse: boolean,
+    default: true,
+    doc: "Also export Node's process metrics (CPU, memory, event-loop lag) on `/metrics`.",
+  },
+  routes: {
+    parse: arrayOf(callable<WarmpoolRoute>(), 'an array of Fastify plugin functions'),
+    default: Object.freeze([]) as readonly WarmpoolRoute[],
+    doc: 'More routes, as Fastify plugins registered after the built-in ones; each gets `{ pool, options }`.',
+  },
+} as const satisfies Record<string, OptionRow<any>>;
 
-/** The longest timer Node keeps (about 24.8 days). */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+const SERVER_FAMILY: Family<typeof SERVER_OPTIONS> = { table: SERVER_OPTIONS, label: 'server options', env: true };
 
-const KNOWN_KEYS = new Set([
-  'host',
-  'port',
-  'apiKey',
-  'bodyLimit',
-  'maxInputs',
-  'modelName',
-  'headersTimeout',
-  'requestTimeout',
-  'keepAliveTimeout',
-  'logLevel',
-  'processMetrics',
-  'routes',
-  'env',
-]);
+/** The environment variable behind each server option that has one. */
+export const SERVER_ENV_VARS = envVarsOf(SERVER_OPTIONS);
 
-const show = (value: unknown): string => {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  if (Array.isArray(value)) return 'an array';
-  return `a value of type ${typeof value}`;
-};
+/** The defaults of the server options that have a fixed one. */
+export const SERVER_DEFAULTS = defaultsOf(SERVER_OPTIONS);
+
+/** The keys `createServer` takes; any other is a TypeError. */
+export const SERVER_OPTION_KEYS = knownKeysOf(SERVER_FAMILY);
+
+type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false;
+/** Compile-time: {@link ResolvedServerOptions} (hand-written) is exactly what the table resolves to. */
+const resolvedMatchesTable: Equal<Readonly<ResolvedServerOptions>, Resolved<typeof SERVER_OPTIONS>> = true;
+void resolvedMatchesTable;
 
 /**
  * Validates server options once and fills in environment variables and defaults. Throws
  * `TypeError` for a wrong type and `RangeError` for a value out of range.
  */
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`server options must be an object, received ${show(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_KEYS.has(key)) throw new TypeError(`unknown server option ${JSON.stringify(key)}; valid options are ${[...KNOWN_KEYS].join(', ')}`);
-  }
-  const env = options.env === undefined ? process.env : options.env;
-  if (env !== false && (typeof env !== 'object' || env === null)) {
-    throw new TypeError(`options.env must be an object or false, received ${show(env)}`);
-  }
-  const fromEnv = (key: keyof typeof SERVER_ENV_VARS): string | undefined => {
-    if (env === false) return undefined;
-    const raw = env[SERVER_ENV_VARS[key]];
-    return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
-  };
-  const text = (key: 'host' | 'apiKey' | 'modelName'): string | undefined => {
-    const value = options[key];
-    if (value === undefined) return fromEnv(key);
-    if (typeof value !== 'string' || value.trim() === '') throw new TypeError(`options.${key} must be a non-empty string, received ${show(value)}`);
-    return value;
-  };
-  type IntegerKey = 'port' | 'bodyLimit' | 'maxInputs' | 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout';
-  const integer = (key: IntegerKey, fallback: number, min: number, max: number): number => {
-    let value: unknown = options[key];
-    let from = `options.${key}`;
-    if (value === undefined) {
-      const raw = fromEnv(key);
-      if (raw === undefined) return fallback;
-      value = Number(raw);
-      from = `environment variable ${SERVER_ENV_VARS[key]}`;
-      if (Number.isNaN(value)) throw new TypeError(`${from} must be a number, received ${show(raw)}`);
-    } else if (typeof value !== 'number' || Number.isNaN(value)) {
-      throw new TypeError(`${from} must be a number, received ${show(value)}`);
-    }
-    const n = value as number;
-    if (!Number.isInteger(n) || n < min || n > max) throw new RangeError(`${from} must be an integer from ${min} to ${max}, received ${show(n)}`);
-    return n;
-  };
-  if (options.processMetrics !== undefined && typeof options.processMetrics !== 'boolean') {
-    throw new TypeError(`options.processMetrics must be a boolean, received ${show(options.processMetrics)}`);
-  }
-  const routes = options.routes ?? [];
-  if (!Array.isArray(routes) || routes.some((r) => typeof r !== 'function')) {
-    throw new TypeError(`options.routes must be an array of Fastify plugin functions, received ${show(routes)}`);
-  }
-  const level: unknown = options.logLevel ?? fromEnv('logLevel') ?? SERVER_DEFAULTS.logLevel;
-  if (!(SERVER_LOG_LEVELS as readonly unknown[]).includes(level)) {
-    const from = options.logLevel === undefined ? `environment variable ${SERVER_ENV_VARS.logLevel}` : 'options.logLevel';
-    throw new TypeError(`${from} must be one of ${SERVER_LOG_LEVELS.join(', ')}, received ${show(level)}`);
-  }
-  const logLevel = level as ServerLogLevel;
-  const requestTimeout = integer('requestTimeout', SERVER_DEFAULTS.requestTimeout, 0, MAX_TIMEOUT_MS);
-  // Node refuses a headers timeout longer than the request timeout; the default gives way.
-  const headersFallback = requestTimeout === 0 ? SERVER_DEFAULTS.headersTimeout : Math.min(SERVER_DEFAULTS.headersTimeout, requestTimeout);
-  const headersTimeout = integer('headersTimeout', headersFallback, 1, MAX_TIMEOUT_MS);
+  const resolved = resolveWith(SERVER_FAMILY, options) as Resolved<typeof SERVER_OPTIONS>;
+  const { headersTimeout, requestTimeout } = resolved;
   if (requestTimeout !== 0 && headersTimeout > requestTimeout) {
     throw new RangeError(`headersTimeout (${headersTimeout} ms) must not exceed requestTimeout (${requestTimeout} ms): the headers are part of the request`);
   }
-  const apiKey = text('apiKey');
-  return Object.freeze({
-    host: text('host') ?? SERVER_DEFAULTS.host,
-    port: integer('port', SERVER_DEFAULTS.port, 0, 65535),
-    apiKey,
-    bodyLimit: integer('bodyLimit', SERVER_DEFAULTS.bodyLimit, 1024, 2 ** 31 - 1),
-    maxInputs: integer('maxInputs', SERVER_DEFAULTS.maxInputs, 1, 1_000_000),
-    modelName: text('modelName'),
-    headersTimeout,
-    requestTimeout,
-    keepAliveTimeout: integer('keepAliveTimeout', SERVER_DEFAULTS.keepAliveTimeout, 1, MAX_TIMEOUT_MS),
-    logLevel,
-    processMetrics: options.processMetrics ?? SERVER_DEFAULTS.processMetrics,
-    routes,
-  });
+  return Object.freeze(resolved);
 }
