@@ -9,12 +9,13 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from './helpers.js';
 
 describe('the packed package', () => {
-  it("ships the .ts sources every .js.map and .d.ts.map points to, and LICENSE", () => {
+  it("ships the .ts sources every .js.map and .d.ts.map points to, LICENSE, and the OpenAPI document GET /openapi.json serves", () => {
     // --ignore-scripts: the files of dist/ as built, without a build of its own.
     const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     const packed = new Set((JSON.parse(r.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
     expect(packed.has('LICENSE')).toBe(true);
+    expect(packed.has('docs/openapi.json')).toBe(true);
     const maps = [...packed].filter((p) => p.endsWith('.map'));
     expect(maps.some((p) => p.endsWith('.js.map'))).toBe(true);
     expect(maps.some((p) => p.endsWith('.d.ts.map'))).toBe(true);

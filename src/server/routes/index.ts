@@ -6,7 +6,8 @@ import type { WarmpoolRoute } from '../options.js';
 import { collections } from './collections.js';
 import { health } from './health.js';
 import { openaiEmbeddings } from './openai-embeddings.js';
+import { openapi } from './openapi.js';
 import { stats } from './stats.js';
 import { teiEmbed } from './tei-embed.js';
 
-export const BUILT_IN_ROUTES: readonly WarmpoolRoute[] = [health, openaiEmbeddings, teiEmbed, stats, collections];
+export const BUILT_IN_ROUTES: readonly WarmpoolRoute[] = [health, openaiEmbeddings, teiEmbed, stats, collections, openapi];
