@@ -129,9 +129,9 @@ describe('health checks', () => {
     expect(h.workers).toHaveLength(2);
     expect(h.workers[0]).toEqual({
       threadId: expect.any(Number),
-      state: 'ready',
+      phase: 'ready',
       busy: 0,
-      requests: expect.any(Number),
+      tasks: expect.any(Number),
       errors: 0,
       lastMs: expect.any(Number),
       loadMs: expect.any(Number),
