@@ -70,6 +70,10 @@ export interface CheckedEmbedOptions {
   timeout: number | undefined;
 }
 
+/** The keys `embed()` options may have: any other own key is an `InvalidInputError`. */
+export const EMBED_OPTION_KEYS: readonly (keyof EmbedOptions)[] = Object.freeze(['normalize', 'pooling', 'truncate', 'signal', 'timeout']);
+const EMBED_OPTION_KEY_SET: ReadonlySet<string> = new Set(EMBED_OPTION_KEYS);
+
 /** The options of a call that passes none: one frozen object, not one per call. */
 const DEFAULT_EMBED_OPTIONS: Readonly<CheckedEmbedOptions> = Object.freeze({ normalize: true, pooling: 'mean', truncate: true, signal: undefined, timeout: undefined });
 
@@ -81,6 +85,15 @@ export function checkEmbedOptions(opts: unknown): Readonly<CheckedEmbedOptions> 
   // Each option is read exactly once: a getter could answer a valid value to the check and
   // another one to the call.
   const o = opts as Record<string, unknown>;
+  // A misspelt or unsupported option must not be ignored: the call would answer something other
+  // than what was asked. Own enumerable string keys only (what a literal or a spread holds).
+  const keys = read('options', () => Object.keys(o));
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (!EMBED_OPTION_KEY_SET.has(key)) {
+      throw new InvalidInputError(`options has an unknown key ${preview(key)}; the valid keys are ${EMBED_OPTION_KEYS.join(', ')}`);
+    }
+  }
   const get = (key: keyof EmbedOptions): unknown => read(`options.${key}`, () => o[key]);
   const bool = (key: 'normalize' | 'truncate', fallback: boolean): boolean => {
     const v = get(key);

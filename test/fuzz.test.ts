@@ -355,6 +355,11 @@ function buildEmbedOptions(r: EmbedOptionsRecipe): unknown {
   return buildObject(keys);
 }
 
+/** The keys embed options may have. */
+const EMBED_OPTION_NAMES: ReadonlySet<string> = new Set(['normalize', 'pooling', 'truncate', 'timeout', 'signal']);
+/** Hostile values that have own string keys (or whose keys cannot be listed): as options, an unknown key. */
+const HOSTILE_WITH_KEYS: ReadonlySet<HostileKind> = new Set(['getter-throws', 'proxy-keys-throws', 'tostring-throws', 'tojson-throws', 'throws-non-error']);
+
 type Expected = { valid: false } | { valid: true; options: CleanOptions; signal: SignalRecipe['signal'] | undefined; timeout: number | undefined };
 
 /** What the documented rules make of per-call options, judged on what a single read sees. */
@@ -362,7 +367,7 @@ function expectedEmbedOptions(r: EmbedOptionsRecipe): Expected {
   let keys: Record<string, unknown>;
   if (r.t === 'none') keys = {};
   else if (r.t === 'hostile') {
-    if (HOSTILE_NOT_OPTIONS.has(r.k)) return { valid: false };
+    if (HOSTILE_NOT_OPTIONS.has(r.k) || HOSTILE_WITH_KEYS.has(r.k)) return { valid: false };
     keys = {};
   }
   else if (r.t === 'junk') {
@@ -370,6 +375,8 @@ function expectedEmbedOptions(r: EmbedOptionsRecipe): Expected {
     else if (!isObjectArg(r.v)) return { valid: false };
     else keys = r.v;
   } else keys = Object.fromEntries(Object.entries(r.keys).map(([k, v]) => [k, firstRead(v)]));
+  // An own key that is no option is refused (junk is plain data: listing its keys is safe).
+  if (Object.keys(keys).some((k) => !EMBED_OPTION_NAMES.has(k))) return { valid: false };
   const { normalize = true, pooling = 'mean', truncate = true, timeout, signal } = keys as Record<string, unknown>;
   if (typeof normalize !== 'boolean' || typeof truncate !== 'boolean') return { valid: false };
   if (pooling !== 'mean' && pooling !== 'cls') return { valid: false };

@@ -50,6 +50,35 @@ describe('bad input', () => {
     expect((error as Error).message).toMatch(message);
   });
 
+  it.each([
+    ['a misspelt option', { normalise: false }, 'normalise'],
+    ['an option of another API', { dimensions: 32, normalise: false }, 'dimensions'],
+    ['an unknown key whose value is undefined', { batchSize: undefined }, 'batchSize'],
+  ])('rejects %s, naming the key and the valid ones', async (_name, options, key) => {
+    for (const call of [() => pool.embed('text', options as never), () => pool.embedPacked(['text'], options as never)]) {
+      const error = await call().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidInputError);
+      expect((error as Error).message).toContain(`unknown key "${key}"`);
+      expect((error as Error).message).toContain('normalize, pooling, truncate, signal, timeout');
+    }
+  });
+
+  it('refuses an unknown key before reading any option, and an object whose keys cannot be listed', async () => {
+    let reads = 0;
+    const options = { get normalize() { reads++; return true; }, extra: 1 };
+    expect(await pool.embed('text', options as never).catch((e: unknown) => e)).toBeInstanceOf(InvalidInputError);
+    expect(reads).toBe(0);
+    const keysThrow = new Proxy({}, { ownKeys: () => { throw new Error('boom'); } });
+    const error = await pool.embed('text', keysThrow as never).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as Error).message).toMatch(/^options could not be read: Error: boom/);
+  });
+
+  it('takes inherited and symbol keys as no option (only own string keys are checked)', async () => {
+    const options = Object.assign(Object.create({ dimensions: 3 }) as object, { normalize: false, [Symbol('tag')]: 1 });
+    expect(await pool.embed('text', options as never)).toEqual(await pool.embed('text', { normalize: false }));
+  });
+
   const boom = (): never => {
     throw new Error('boom');
   };
