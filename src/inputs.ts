@@ -56,6 +56,12 @@ export interface EmbedOptions {
   pooling?: Pooling;
   /** Cut texts longer than the model's token limit (`false`: fail with `InvalidInputError`). @default true */
   truncate?: boolean;
+  /**
+   * Shortened vectors: the first `dimensions` components of each vector, scaled back to unit
+   * length when `normalize` is on (Matryoshka-style). An integer from 1 to the model's width.
+   * @default the model's width
+   */
+  dimensions?: number;
   /** Abort the call: while waiting it leaves the queue; while running its result is discarded. */
   signal?: AbortSignal;
   /** Milliseconds the call may run before `TaskTimeoutError` (at most 2147483647, or Infinity); overrides the pool's `timeout`. */
@@ -66,16 +72,17 @@ export interface CheckedEmbedOptions {
   normalize: boolean;
   pooling: Pooling;
   truncate: boolean;
+  dimensions: number | undefined;
   signal: AbortSignal | undefined;
   timeout: number | undefined;
 }
 
 /** The keys `embed()` options may have: any other own key is an `InvalidInputError`. */
-export const EMBED_OPTION_KEYS: readonly (keyof EmbedOptions)[] = Object.freeze(['normalize', 'pooling', 'truncate', 'signal', 'timeout']);
+export const EMBED_OPTION_KEYS: readonly (keyof EmbedOptions)[] = Object.freeze(['normalize', 'pooling', 'truncate', 'dimensions', 'signal', 'timeout']);
 const EMBED_OPTION_KEY_SET: ReadonlySet<string> = new Set(EMBED_OPTION_KEYS);
 
 /** The options of a call that passes none: one frozen object, not one per call. */
-const DEFAULT_EMBED_OPTIONS: Readonly<CheckedEmbedOptions> = Object.freeze({ normalize: true, pooling: 'mean', truncate: true, signal: undefined, timeout: undefined });
+const DEFAULT_EMBED_OPTIONS: Readonly<CheckedEmbedOptions> = Object.freeze({ normalize: true, pooling: 'mean', truncate: true, dimensions: undefined, signal: undefined, timeout: undefined });
 
 export function checkEmbedOptions(opts: unknown): Readonly<CheckedEmbedOptions> {
   if (opts === undefined) return DEFAULT_EMBED_OPTIONS;
@@ -107,6 +114,10 @@ export function checkEmbedOptions(opts: unknown): Readonly<CheckedEmbedOptions> 
   if (pooling !== undefined && !(POOLINGS as readonly unknown[]).includes(pooling)) {
     throw new InvalidInputError(`options.pooling must be one of ${POOLINGS.map((p) => `'${p}'`).join(', ')}, received ${describeValue(pooling)}`);
   }
+  const dimensions = get('dimensions');
+  if (dimensions !== undefined && !(typeof dimensions === 'number' && Number.isInteger(dimensions) && dimensions >= 1)) {
+    throw new InvalidInputError(`options.dimensions must be an integer from 1 to the model's width, received ${describeValue(dimensions)}`);
+  }
   const signal = get('signal');
   if (signal !== undefined && !isAbortSignal(signal)) {
     throw new InvalidInputError(`options.signal must be an AbortSignal, received ${describeValue(signal)}`);
@@ -115,5 +126,5 @@ export function checkEmbedOptions(opts: unknown): Readonly<CheckedEmbedOptions> 
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && (timeout <= MAX_TIMER_MS || timeout === Infinity))) {
     throw new InvalidInputError(`options.timeout must be a positive number of milliseconds up to ${MAX_TIMER_MS} or Infinity, received ${describeValue(timeout)}`);
   }
-  return { normalize, pooling: (pooling as Pooling | undefined) ?? 'mean', truncate, signal, timeout: timeout as number | undefined };
+  return { normalize, pooling: (pooling as Pooling | undefined) ?? 'mean', truncate, dimensions: dimensions as number | undefined, signal, timeout: timeout as number | undefined };
 }

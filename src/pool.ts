@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { assemble, vectorsOf } from './answer.js';
+import { checkDimensions, shortenPacked } from './dimensions.js';
 import { CallCache, type CacheLookup } from './cache.js';
 import type { Call } from './call.js';
 import { CallLog } from './call-log.js';
@@ -377,6 +378,8 @@ export class WarmPool implements AsyncDisposable {
       const opts = checkEmbedOptions(options);
       log.started(requestId, texts.length);
       this.#checkCanRun(opts);
+      // A width known now refuses a too-wide `dimensions` before the call runs; else the answer's does.
+      if (opts.dimensions !== undefined && this.model) checkDimensions(opts.dimensions, this.model.dims);
       // Texts already in the cache never reach a worker.
       const cache = this.#cache;
       let found: CacheLookup | undefined = cache && texts.length > 0 ? cache.lookup(texts, opts) : undefined;
@@ -394,8 +397,10 @@ export class WarmPool implements AsyncDisposable {
         }
       }
       // The model's width is only needed when nothing came back: no texts at all.
-      const packed = assemble(texts.length, found?.hits, result, result ? 0 : (this.model?.dims ?? 0));
+      let packed = assemble(texts.length, found?.hits, result, result ? 0 : (this.model?.dims ?? 0));
+      // The cache keeps full vectors: `dimensions` shortens the call's own copy.
       if (found && result) cache!.fill(found, result, call!);
+      if (opts.dimensions !== undefined) packed = shortenPacked(packed, opts.dimensions, opts.normalize);
       log.succeeded(requestId, began, texts.length, call, result);
       return asPacked ? packed : vectorsOf(packed, typeof input === 'string');
     } catch (error) {

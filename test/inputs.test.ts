@@ -52,14 +52,14 @@ describe('bad input', () => {
 
   it.each([
     ['a misspelt option', { normalise: false }, 'normalise'],
-    ['an option of another API', { dimensions: 32, normalise: false }, 'dimensions'],
+    ['an option of another API', { dimensions: 32, normalise: false }, 'normalise'],
     ['an unknown key whose value is undefined', { batchSize: undefined }, 'batchSize'],
   ])('rejects %s, naming the key and the valid ones', async (_name, options, key) => {
     for (const call of [() => pool.embed('text', options as never), () => pool.embedPacked(['text'], options as never)]) {
       const error = await call().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(InvalidInputError);
       expect((error as Error).message).toContain(`unknown key "${key}"`);
-      expect((error as Error).message).toContain('normalize, pooling, truncate, signal, timeout');
+      expect((error as Error).message).toContain('normalize, pooling, truncate, dimensions, signal, timeout');
     }
   });
 
@@ -75,7 +75,7 @@ describe('bad input', () => {
   });
 
   it('takes inherited and symbol keys as no option (only own string keys are checked)', async () => {
-    const options = Object.assign(Object.create({ dimensions: 3 }) as object, { normalize: false, [Symbol('tag')]: 1 });
+    const options = Object.assign(Object.create({ batchSize: 3 }) as object, { normalize: false, [Symbol('tag')]: 1 });
     expect(await pool.embed('text', options as never)).toEqual(await pool.embed('text', { normalize: false }));
   });
 

@@ -14,6 +14,7 @@ export interface BridgeEmbedOptions {
   normalize?: boolean;
   pooling?: Pooling;
   truncate?: boolean;
+  dimensions?: number;
   timeout?: number;
 }
 

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Doc, IndexResult } from '../collections/types.js';
 import { AbortError, InferenceError, InvalidInputError, JobLostError, PoolClosedError, QueueFullError, TaskTimeoutError, describe } from '../errors.js';
+import { shortenPacked } from '../dimensions.js';
 import { checkEmbedOptions, normalizeTexts, type EmbedOptions } from '../inputs.js';
 import type { PackedVectors } from '../types.js';
 import { decodeIndexResult, decodeResult, reasonToError, type EmbedJobData, type IndexJobData } from './codec.js';
@@ -122,7 +123,9 @@ export class QueueClient {
     }
     if (texts.length === 0) return { data: new Float32Array(0), dims: [0, 0], tokens: 0 };
     const data: EmbedJobData = { texts, options: { normalize: opts.normalize, pooling: opts.pooling, truncate: opts.truncate } };
-    return this.#submit('embed', data, decodeResult, opts.signal, opts.timeout ?? this.#o.timeout);
+    const packed = await this.#submit('embed', data, decodeResult, opts.signal, opts.timeout ?? this.#o.timeout);
+    // Consumers answer full vectors; `dimensions` shortens them here.
+    return opts.dimensions === undefined ? packed : shortenPacked(packed, opts.dimensions, opts.normalize);
   }
 
   /**

@@ -30,6 +30,11 @@ describe('public types', () => {
       void pool.embed(1);
       // @ts-expect-error pooling is 'mean' or 'cls'
       void pool.embed('a', { pooling: 'max' });
+      expectTypeOf(pool.embed('a', { dimensions: 32 })).toEqualTypeOf<Promise<Float32Array>>();
+      // @ts-expect-error dimensions is a number
+      void pool.embed('a', { dimensions: '32' });
+      // @ts-expect-error an unknown option (refused at run time too)
+      void pool.embed('a', { normalise: false });
     });
   });
 
