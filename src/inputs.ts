@@ -52,7 +52,7 @@ export function normalizeTexts(input: unknown): string[] {
 export interface EmbedOptions {
   /** Scale each vector to unit length. @default true */
   normalize?: boolean;
-  /** How token vectors are pooled into one. @default 'mean' */
+  /** How token vectors are pooled into one. @default the model's pooling (`pool.model.pooling`: its `1_Pooling/config.json`, else 'mean') */
   pooling?: Pooling;
   /** Cut texts longer than the model's token limit (`false`: fail with `InvalidInputError`). @default true */
   truncate?: boolean;
@@ -62,6 +62,12 @@ export interface EmbedOptions {
    * @default the model's width
    */
   dimensions?: number;
+  /**
+   * The name of one of the model's prompts (`pool.model.prompts`, from its
+   * `config_sentence_transformers.json`): its text is put before each input.
+   * @default the model's `default_prompt_name`, else none
+   */
+  prompt?: string;
   /** Abort the call: while waiting it leaves the queue; while running its result is discarded. */
   signal?: AbortSignal;
   /** Milliseconds the call may run before `TaskTimeoutError` (at most 2147483647, or Infinity); overrides the pool's `timeout`. */
@@ -73,19 +79,30 @@ export interface CheckedEmbedOptions {
   pooling: Pooling;
   truncate: boolean;
   dimensions: number | undefined;
+  /** The prompt name the call gave (checked against the model's prompts by the pool), or undefined. */
+  prompt: string | undefined;
   signal: AbortSignal | undefined;
   timeout: number | undefined;
 }
 
 /** The keys `embed()` options may have: any other own key is an `InvalidInputError`. */
-export const EMBED_OPTION_KEYS: readonly (keyof EmbedOptions)[] = Object.freeze(['normalize', 'pooling', 'truncate', 'dimensions', 'signal', 'timeout']);
+export const EMBED_OPTION_KEYS: readonly (keyof EmbedOptions)[] = Object.freeze(['normalize', 'pooling', 'truncate', 'dimensions', 'prompt', 'signal', 'timeout']);
 const EMBED_OPTION_KEY_SET: ReadonlySet<string> = new Set(EMBED_OPTION_KEYS);
 
 /** The options of a call that passes none: one frozen object, not one per call. */
-const DEFAULT_EMBED_OPTIONS: Readonly<CheckedEmbedOptions> = Object.freeze({ normalize: true, pooling: 'mean', truncate: true, dimensions: undefined, signal: undefined, timeout: undefined });
+const DEFAULT_EMBED_OPTIONS: Readonly<CheckedEmbedOptions> = Object.freeze({ normalize: true, pooling: 'mean', truncate: true, dimensions: undefined, prompt: undefined, signal: undefined, timeout: undefined });
 
-export function checkEmbedOptions(opts: unknown): Readonly<CheckedEmbedOptions> {
-  if (opts === undefined) return DEFAULT_EMBED_OPTIONS;
+/**
+ * The options of a call that passes none, for a model whose own pooling is `pooling`: one frozen
+ * object per model, made once (see {@link checkEmbedOptions}).
+ */
+export function defaultEmbedOptions(pooling: Pooling): Readonly<CheckedEmbedOptions> {
+  return pooling === 'mean' ? DEFAULT_EMBED_OPTIONS : Object.freeze({ ...DEFAULT_EMBED_OPTIONS, pooling });
+}
+
+/** Checks a call's options; `defaults` (from {@link defaultEmbedOptions}) give what the call leaves out. */
+export function checkEmbedOptions(opts: unknown, defaults: Readonly<CheckedEmbedOptions> = DEFAULT_EMBED_OPTIONS): Readonly<CheckedEmbedOptions> {
+  if (opts === undefined) return defaults;
   if (typeof opts !== 'object' || opts === null || isArray(opts) !== false) {
     throw new InvalidInputError(`embed options must be an object, received ${describeValue(opts)}`);
   }
@@ -118,6 +135,10 @@ export function checkEmbedOptions(opts: unknown): Readonly<CheckedEmbedOptions> 
   if (dimensions !== undefined && !(typeof dimensions === 'number' && Number.isInteger(dimensions) && dimensions >= 1)) {
     throw new InvalidInputError(`options.dimensions must be an integer from 1 to the model's width, received ${describeValue(dimensions)}`);
   }
+  const prompt = get('prompt');
+  if (prompt !== undefined && typeof prompt !== 'string') {
+    throw new InvalidInputError(`options.prompt must be the name of one of the model's prompts (a string), received ${describeValue(prompt)}`);
+  }
   const signal = get('signal');
   if (signal !== undefined && !isAbortSignal(signal)) {
     throw new InvalidInputError(`options.signal must be an AbortSignal, received ${describeValue(signal)}`);
@@ -126,5 +147,5 @@ export function checkEmbedOptions(opts: unknown): Readonly<CheckedEmbedOptions> 
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && (timeout <= MAX_TIMER_MS || timeout === Infinity))) {
     throw new InvalidInputError(`options.timeout must be a positive number of milliseconds up to ${MAX_TIMER_MS} or Infinity, received ${describeValue(timeout)}`);
   }
-  return { normalize, pooling: (pooling as Pooling | undefined) ?? 'mean', truncate, dimensions: dimensions as number | undefined, signal, timeout: timeout as number | undefined };
+  return { normalize, pooling: (pooling as Pooling | undefined) ?? defaults.pooling, truncate, dimensions: dimensions as number | undefined, prompt: prompt as string | undefined, signal, timeout: timeout as number | undefined };
 }

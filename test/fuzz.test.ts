@@ -356,7 +356,7 @@ function buildEmbedOptions(r: EmbedOptionsRecipe): unknown {
 }
 
 /** The keys embed options may have. */
-const EMBED_OPTION_NAMES: ReadonlySet<string> = new Set(['normalize', 'pooling', 'truncate', 'dimensions', 'timeout', 'signal']);
+const EMBED_OPTION_NAMES: ReadonlySet<string> = new Set(['normalize', 'pooling', 'truncate', 'dimensions', 'prompt', 'timeout', 'signal']);
 /** Hostile values that have own string keys (or whose keys cannot be listed): as options, an unknown key. */
 const HOSTILE_WITH_KEYS: ReadonlySet<HostileKind> = new Set(['getter-throws', 'proxy-keys-throws', 'tostring-throws', 'tojson-throws', 'throws-non-error']);
 

@@ -39,7 +39,7 @@ describe('bad input', () => {
 
   it.each([
     ['normalize', { normalize: 'yes' }, /options.normalize must be a boolean/],
-    ['pooling', { pooling: 'max' }, /options.pooling must be one of 'mean', 'cls', received the string "max"/],
+    ['pooling', { pooling: 'max' }, /options.pooling must be one of 'mean', 'cls', 'lasttoken', received the string "max"/],
     ['timeout', { timeout: -1 }, /options.timeout must be a positive number/],
     ['timeout past the timer limit', { timeout: 2 ** 31 }, /options.timeout must be a positive number of milliseconds up to 2147483647 or Infinity, received number 2147483648/],
     ['signal', { signal: {} }, /options.signal must be an AbortSignal/],
@@ -59,7 +59,7 @@ describe('bad input', () => {
       const error = await call().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(InvalidInputError);
       expect((error as Error).message).toContain(`unknown key "${key}"`);
-      expect((error as Error).message).toContain('normalize, pooling, truncate, dimensions, signal, timeout');
+      expect((error as Error).message).toContain('normalize, pooling, truncate, dimensions, prompt, signal, timeout');
     }
   });
 
@@ -99,7 +99,7 @@ describe('bad input', () => {
     ['a throwing getter', Object.defineProperty({}, 'normalize', { get: boom, enumerable: true }), /options.normalize could not be read: Error: boom/],
     ['a Proxy whose reads throw', new Proxy({}, { get: boom }), /could not be read/],
     ['an object made from AbortSignal.prototype', { signal: Object.create(AbortSignal.prototype) as AbortSignal }, /options.signal must be an AbortSignal, received an object/],
-    ['a pooling that is a function whose toString throws', { pooling: Object.assign(() => 1, { toString: boom }) }, /options.pooling must be one of 'mean', 'cls', received a function/],
+    ['a pooling that is a function whose toString throws', { pooling: Object.assign(() => 1, { toString: boom }) }, /options.pooling must be one of 'mean', 'cls', 'lasttoken', received a function/],
   ])('rejects options with %s', async (_name, options, message) => {
     const error = await pool.embed('text', options as never).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidInputError);

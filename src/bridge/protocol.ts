@@ -15,6 +15,7 @@ export interface BridgeEmbedOptions {
   pooling?: Pooling;
   truncate?: boolean;
   dimensions?: number;
+  prompt?: string;
   timeout?: number;
 }
 
