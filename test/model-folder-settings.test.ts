@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError, MODELS_DIR, ModelLoadError, createPool, type WarmPool } from './helpers.js';
+import { postJson, startServer } from './server-helpers.js';
 
 const TEXTS = ['A man is playing a guitar.', 'Someone plays an instrument in the evening.', 'stocks fell'];
 const PROMPTS = { query: 'query: ', passage: 'passage: ' };
@@ -117,5 +118,20 @@ describe('prompts from config_sentence_transformers.json', () => {
     const byText = await cls.search(TEXTS[1]!, { collection: 'st', k: 2 });
     const byVector = await cls.search(await plain.embed(`query: ${TEXTS[1]}`, { pooling: 'cls' }), { collection: 'st', k: 2 });
     expect(byText).toEqual(byVector);
+  });
+
+  it("POST /embed (TEI) takes prompt_name as one of the model's prompts", async () => {
+    const server = await startServer(cls, { port: 0, env: false });
+    try {
+      const r = await postJson(`${server.url}/embed`, { inputs: TEXTS, prompt_name: 'query' });
+      expect(r.status).toBe(200);
+      const want = await plain.embed(TEXTS.map((t) => `query: ${t}`), { pooling: 'cls' });
+      (r.json as number[][]).forEach((v, i) => expect(Float32Array.from(v)).toEqual(want[i]));
+      const bad = await postJson(`${server.url}/embed`, { inputs: 'x', prompt_name: 'nope' });
+      expect(bad.status).toBe(400);
+      expect(bad.json.error).toMatch(/"query", "passage"/);
+    } finally {
+      await server.close();
+    }
   });
 });
