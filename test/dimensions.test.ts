@@ -2,6 +2,7 @@
  * `dimensions`: shortened vectors, the first n components scaled back to unit length, done after
  * the answer so that the cache keeps full vectors.
  */
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError, createPool, norm, type WarmPool } from './helpers.js';
 
@@ -39,6 +40,17 @@ describe('embed(texts, { dimensions })', () => {
     });
     const one = await pool.embed(TEXTS[0]!, { dimensions: 7 });
     expect(one).toEqual(cut(full[0]!, 7));
+  });
+
+  it('is the cut full vector for 300 generated texts, widths and options, alone and in batches', async () => {
+    const words = fc.array(fc.constantFrom('river', 'guitar', 'market', 'the', 'of', 'storm', 'music', 'zzqx'), { minLength: 1, maxLength: 8 }).map((w) => w.join(' '));
+    await fc.assert(
+      fc.asyncProperty(fc.array(words, { minLength: 1, maxLength: 4 }), fc.integer({ min: 1, max: 100 }), fc.boolean(), fc.constantFrom('mean' as const, 'cls' as const), async (texts, dimensions, normalize, pooling) => {
+        const [short, full] = await Promise.all([pool.embed(texts, { dimensions, normalize, pooling }), pool.embed(texts, { normalize, pooling })]);
+        short.forEach((v, i) => expect(v).toEqual(cut(full[i]!, dimensions, normalize)));
+      }),
+      { seed: 20_251_205, numRuns: 300 },
+    );
   });
 
   it('with normalize: false, is the first n components of the raw vector', async () => {
