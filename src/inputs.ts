@@ -52,10 +52,22 @@ export function normalizeTexts(input: unknown): string[] {
 export interface EmbedOptions {
   /** Scale each vector to unit length. @default true */
   normalize?: boolean;
-  /** How token vectors are pooled into one. @default 'mean' */
+  /** How token vectors are pooled into one. @default the model's pooling (`pool.model.pooling`: its `1_Pooling/config.json`, else 'mean') */
   pooling?: Pooling;
   /** Cut texts longer than the model's token limit (`false`: fail with `InvalidInputError`). @default true */
   truncate?: boolean;
+  /**
+   * Shortened vectors: the first `dimensions` components of each vector, scaled back to unit
+   * length when `normalize` is on (Matryoshka-style). An integer from 1 to the model's width.
+   * @default the model's width
+   */
+  dimensions?: number;
+  /**
+   * The name of one of the model's prompts (`pool.model.prompts`, from its
+   * `config_sentence_transformers.json`): its text is put before each input.
+   * @default the model's `default_prompt_name`, else none
+   */
+  prompt?: string;
   /** Abort the call: while waiting it leaves the queue; while running its result is discarded. */
   signal?: AbortSignal;
   /** Milliseconds the call may run before `TaskTimeoutError` (at most 2147483647, or Infinity); overrides the pool's `timeout`. */
@@ -66,21 +78,46 @@ export interface CheckedEmbedOptions {
   normalize: boolean;
   pooling: Pooling;
   truncate: boolean;
+  dimensions: number | undefined;
+  /** The prompt name the call gave (checked against the model's prompts by the pool), or undefined. */
+  prompt: string | undefined;
   signal: AbortSignal | undefined;
   timeout: number | undefined;
 }
 
-/** The options of a call that passes none: one frozen object, not one per call. */
-const DEFAULT_EMBED_OPTIONS: Readonly<CheckedEmbedOptions> = Object.freeze({ normalize: true, pooling: 'mean', truncate: true, signal: undefined, timeout: undefined });
+/** The keys `embed()` options may have: any other own key is an `InvalidInputError`. */
+export const EMBED_OPTION_KEYS: readonly (keyof EmbedOptions)[] = Object.freeze(['normalize', 'pooling', 'truncate', 'dimensions', 'prompt', 'signal', 'timeout']);
+const EMBED_OPTION_KEY_SET: ReadonlySet<string> = new Set(EMBED_OPTION_KEYS);
 
-export function checkEmbedOptions(opts: unknown): Readonly<CheckedEmbedOptions> {
-  if (opts === undefined) return DEFAULT_EMBED_OPTIONS;
+/** The options of a call that passes none: one frozen object, not one per call. */
+const DEFAULT_EMBED_OPTIONS: Readonly<CheckedEmbedOptions> = Object.freeze({ normalize: true, pooling: 'mean', truncate: true, dimensions: undefined, prompt: undefined, signal: undefined, timeout: undefined });
+
+/**
+ * The options of a call that passes none, for a model whose own pooling is `pooling`: one frozen
+ * object per model, made once (see {@link checkEmbedOptions}).
+ */
+export function defaultEmbedOptions(pooling: Pooling): Readonly<CheckedEmbedOptions> {
+  return pooling === 'mean' ? DEFAULT_EMBED_OPTIONS : Object.freeze({ ...DEFAULT_EMBED_OPTIONS, pooling });
+}
+
+/** Checks a call's options; `defaults` (from {@link defaultEmbedOptions}) give what the call leaves out. */
+export function checkEmbedOptions(opts: unknown, defaults: Readonly<CheckedEmbedOptions> = DEFAULT_EMBED_OPTIONS): Readonly<CheckedEmbedOptions> {
+  if (opts === undefined) return defaults;
   if (typeof opts !== 'object' || opts === null || isArray(opts) !== false) {
     throw new InvalidInputError(`embed options must be an object, received ${describeValue(opts)}`);
   }
   // Each option is read exactly once: a getter could answer a valid value to the check and
   // another one to the call.
   const o = opts as Record<string, unknown>;
+  // A misspelt or unsupported option must not be ignored: the call would answer something other
+  // than what was asked. Own enumerable string keys only (what a literal or a spread holds).
+  const keys = read('options', () => Object.keys(o));
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (!EMBED_OPTION_KEY_SET.has(key)) {
+      throw new InvalidInputError(`options has an unknown key ${preview(key)}; the valid keys are ${EMBED_OPTION_KEYS.join(', ')}`);
+    }
+  }
   const get = (key: keyof EmbedOptions): unknown => read(`options.${key}`, () => o[key]);
   const bool = (key: 'normalize' | 'truncate', fallback: boolean): boolean => {
     const v = get(key);
@@ -94,6 +131,14 @@ export function checkEmbedOptions(opts: unknown): Readonly<CheckedEmbedOptions> 
   if (pooling !== undefined && !(POOLINGS as readonly unknown[]).includes(pooling)) {
     throw new InvalidInputError(`options.pooling must be one of ${POOLINGS.map((p) => `'${p}'`).join(', ')}, received ${describeValue(pooling)}`);
   }
+  const dimensions = get('dimensions');
+  if (dimensions !== undefined && !(typeof dimensions === 'number' && Number.isInteger(dimensions) && dimensions >= 1)) {
+    throw new InvalidInputError(`options.dimensions must be an integer from 1 to the model's width, received ${describeValue(dimensions)}`);
+  }
+  const prompt = get('prompt');
+  if (prompt !== undefined && typeof prompt !== 'string') {
+    throw new InvalidInputError(`options.prompt must be the name of one of the model's prompts (a string), received ${describeValue(prompt)}`);
+  }
   const signal = get('signal');
   if (signal !== undefined && !isAbortSignal(signal)) {
     throw new InvalidInputError(`options.signal must be an AbortSignal, received ${describeValue(signal)}`);
@@ -102,5 +147,5 @@ export function checkEmbedOptions(opts: unknown): Readonly<CheckedEmbedOptions> 
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && (timeout <= MAX_TIMER_MS || timeout === Infinity))) {
     throw new InvalidInputError(`options.timeout must be a positive number of milliseconds up to ${MAX_TIMER_MS} or Infinity, received ${describeValue(timeout)}`);
   }
-  return { normalize, pooling: (pooling as Pooling | undefined) ?? 'mean', truncate, signal, timeout: timeout as number | undefined };
+  return { normalize, pooling: (pooling as Pooling | undefined) ?? defaults.pooling, truncate, dimensions: dimensions as number | undefined, prompt: prompt as string | undefined, signal, timeout: timeout as number | undefined };
 }

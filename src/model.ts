@@ -5,6 +5,7 @@ import { preferUnpacked } from './asar-path.js';
 import { ModelLoadError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { ModelSpec } from './protocol.js';
+import { readSentenceTransformersConfig } from './st-config.js';
 
 /**
  * The package's own `models/` folder (found from this file, whether run from `src/` or `dist/src/`;
@@ -37,18 +38,24 @@ const isDir = (path: string): boolean => {
 export function resolveModel(options: Pick<ResolvedOptions, 'model' | 'dtype' | 'allowRemoteModels' | 'cacheDir'>): ModelSpec {
   const { model, dtype, allowRemoteModels, cacheDir } = options;
   const common = { dtype, allowRemoteModels, cacheDir };
+  /** The folder's pooling and prompts (sentence-transformers files), when the model is a folder on disk. */
+  const read = (folder: string | undefined) => {
+    const st = folder === undefined ? undefined : readSentenceTransformersConfig(folder);
+    return { pooling: st?.pooling ?? ('mean' as const), prompts: st?.prompts ?? {}, defaultPrompt: st?.defaultPrompt };
+  };
 
   const bundled = join(BUNDLED_MODELS_DIR, model);
   if (!isAbsolute(model) && !model.startsWith('.') && isDir(bundled)) {
-    return { id: model, localModelPath: BUNDLED_MODELS_DIR, label: bundled, ...common };
+    return { id: model, localModelPath: BUNDLED_MODELS_DIR, label: bundled, ...common, ...read(bundled) };
   }
   const path = resolve(model);
   if (isDir(path)) {
-    return { id: basename(path), localModelPath: dirname(path), label: path, ...common };
+    return { id: basename(path), localModelPath: dirname(path), label: path, ...common, ...read(path) };
   }
   if (HUB_ID.test(model) && !model.startsWith('.')) {
-    if (allowRemoteModels || (cacheDir !== undefined && isDir(join(cacheDir, model)))) {
-      return { id: model, localModelPath: cacheDir !== undefined && isDir(join(cacheDir, model)) ? cacheDir : null, label: model, ...common };
+    const cached = cacheDir !== undefined && isDir(join(cacheDir, model)) ? join(cacheDir, model) : undefined;
+    if (allowRemoteModels || cached !== undefined) {
+      return { id: model, localModelPath: cached !== undefined ? cacheDir! : null, label: model, ...common, ...read(cached) };
     }
     throw new ModelLoadError(
       `model "${model}" is not a folder on disk (looked at ${path}) and remote models are disabled; ` +

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { assemble, vectorsOf } from './answer.js';
+import { checkDimensions, shortenPacked } from './dimensions.js';
 import { CallCache, type CacheLookup } from './cache.js';
 import type { Call } from './call.js';
 import { CallLog } from './call-log.js';
@@ -26,9 +27,9 @@ import type {
 } from './collections/types.js';
 import { deferred } from './deferred.js';
 import { Dispatcher } from './dispatcher.js';
-import { AbortError, ModelLoadError, PoolClosedError, describe } from './errors.js';
+import { AbortError, InvalidInputError, ModelLoadError, PoolClosedError, describe } from './errors.js';
 import { channels } from './events.js';
-import { checkEmbedOptions, normalizeTexts, type CheckedEmbedOptions, type EmbedOptions } from './inputs.js';
+import { checkEmbedOptions, defaultEmbedOptions, normalizeTexts, type CheckedEmbedOptions, type EmbedOptions } from './inputs.js';
 import { Fleet, cannotStart } from './fleet.js';
 import { resolveModel } from './model.js';
 import { MAX_TIMER_MS, checkReloadOptions, reloadedOptions, resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
@@ -65,6 +66,9 @@ export class WarmPool implements AsyncDisposable {
   #fleet: Fleet | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   #model: ModelSpec | undefined;
+  /** The options of a call that gives none, for the model {@link #defaultsOf} was made for (its pooling). */
+  #defaults = defaultEmbedOptions('mean');
+  #defaultsOf: ModelSpec | undefined;
   #state: PoolState = 'idle';
   #failure: ModelLoadError | undefined;
   #closing: Promise<void> | undefined;
@@ -374,9 +378,19 @@ export class WarmPool implements AsyncDisposable {
     let call: Call | undefined;
     try {
       texts = normalizeTexts(input);
-      const opts = checkEmbedOptions(options);
+      const model = this.#model;
+      if (model !== this.#defaultsOf) {
+        this.#defaults = defaultEmbedOptions(model?.pooling ?? 'mean');
+        this.#defaultsOf = model;
+      }
+      const opts = checkEmbedOptions(options, this.#defaults);
       log.started(requestId, texts.length);
       this.#checkCanRun(opts);
+      // The model's prompt (named by the call, else its default) goes before each text.
+      const promptName = opts.prompt ?? model?.defaultPrompt;
+      if (promptName !== undefined && texts.length > 0) texts = withPrompt(texts, model!, promptName);
+      // A width known now refuses a too-wide `dimensions` before the call runs; else the answer's does.
+      if (opts.dimensions !== undefined && this.model) checkDimensions(opts.dimensions, this.model.dims);
       // Texts already in the cache never reach a worker.
       const cache = this.#cache;
       let found: CacheLookup | undefined = cache && texts.length > 0 ? cache.lookup(texts, opts) : undefined;
@@ -394,8 +408,10 @@ export class WarmPool implements AsyncDisposable {
         }
       }
       // The model's width is only needed when nothing came back: no texts at all.
-      const packed = assemble(texts.length, found?.hits, result, result ? 0 : (this.model?.dims ?? 0));
+      let packed = assemble(texts.length, found?.hits, result, result ? 0 : (this.model?.dims ?? 0));
+      // The cache keeps full vectors: `dimensions` shortens the call's own copy.
       if (found && result) cache!.fill(found, result, call!);
+      if (opts.dimensions !== undefined) packed = shortenPacked(packed, opts.dimensions, opts.normalize);
       log.succeeded(requestId, began, texts.length, call, result);
       return asPacked ? packed : vectorsOf(packed, typeof input === 'string');
     } catch (error) {
@@ -456,4 +472,16 @@ export class WarmPool implements AsyncDisposable {
  */
 export function createPool(options?: PoolOptions): WarmPool {
   return new WarmPool(options);
+}
+
+/** `texts`, each with the model's prompt `name` before it; an unknown name is an InvalidInputError listing the model's prompts. */
+function withPrompt(texts: string[], model: ModelSpec, name: string): string[] {
+  if (!Object.hasOwn(model.prompts, name)) {
+    const names = Object.keys(model.prompts);
+    throw new InvalidInputError(
+      `options.prompt ${JSON.stringify(name)} is not one of the model's prompts (${names.length > 0 ? names.map((n) => JSON.stringify(n)).join(', ') : 'it has none: see config_sentence_transformers.json'})`,
+    );
+  }
+  const prompt = model.prompts[name]!;
+  return prompt === '' ? texts : texts.map((text) => prompt + text);
 }

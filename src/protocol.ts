@@ -16,6 +16,10 @@ export interface ModelSpec {
   dtype: Dtype;
   allowRemoteModels: boolean;
   cacheDir: string | undefined;
+  /** What the folder's sentence-transformers files say (pooling `'mean'` and no prompts without them). */
+  pooling: Pooling;
+  prompts: Record<string, string>;
+  defaultPrompt: string | undefined;
 }
 
 /** `workerData` of every embedding worker. */
@@ -52,10 +56,11 @@ export const CONTROL_ALL = 0;
 export const CALL_NORMALIZE = 1;
 export const CALL_TRUNCATE = 2;
 export const CALL_CLS = 4;
+export const CALL_LASTTOKEN = 8;
 
 /** The bits for a call's pooling, normalize and truncate settings. */
 export function callFlags(pooling: Pooling, normalize: boolean, truncate: boolean): number {
-  return (normalize ? CALL_NORMALIZE : 0) | (truncate ? CALL_TRUNCATE : 0) | (pooling === 'cls' ? CALL_CLS : 0);
+  return (normalize ? CALL_NORMALIZE : 0) | (truncate ? CALL_TRUNCATE : 0) | (pooling === 'cls' ? CALL_CLS : pooling === 'lasttoken' ? CALL_LASTTOKEN : 0);
 }
 
 /**

@@ -7,7 +7,7 @@
 export const DTYPES = ['auto', 'fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'bnb4', 'q4f16'] as const;
 export type Dtype = (typeof DTYPES)[number];
 
-export const POOLINGS = ['mean', 'cls'] as const;
+export const POOLINGS = ['mean', 'cls', 'lasttoken'] as const;
 /** How token vectors become one text vector: their mean (masked), or the first token's (`[CLS]`). */
 export type Pooling = (typeof POOLINGS)[number];
 
@@ -31,6 +31,12 @@ export interface ModelInfo {
   dims: number;
   /** Longest input in tokens (special tokens included); longer texts are truncated by default. */
   maxTokens: number;
+  /** The pooling of a call that names none: the folder's `1_Pooling/config.json`, else `'mean'`. */
+  pooling: Pooling;
+  /** The model's prompts by name (`config_sentence_transformers.json`); `{}` when it has none. */
+  prompts: Readonly<Record<string, string>>;
+  /** The prompt applied when a call names none (`default_prompt_name`), if the model has one. */
+  defaultPrompt: string | undefined;
 }
 
 export type PoolState = 'idle' | 'starting' | 'ready' | 'failed' | 'closing' | 'closed';

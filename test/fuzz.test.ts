@@ -103,10 +103,10 @@ function expectTyped(outcome: Outcome, codes: readonly string[], message?: RegEx
   if (message) expect(error.message).toMatch(message);
 }
 
-function checkVector(v: unknown, normalize: boolean): Float32Array {
+function checkVector(v: unknown, normalize: boolean, length = DIMS): Float32Array {
   expect(v).toBeInstanceOf(Float32Array);
   const vector = v as Float32Array;
-  expect(vector.length).toBe(DIMS);
+  expect(vector.length).toBe(length);
   let sum = 0;
   for (const x of vector) {
     if (!Number.isFinite(x)) throw new Error(`vector holds a non-finite number: ${x}`);
@@ -322,6 +322,7 @@ const embedOptionsRecipe = fc.oneof(
           normalize: valueRecipe(fc.boolean()),
           pooling: valueRecipe(fc.constantFrom('mean', 'cls', 'max', 'MEAN', '', ' mean')),
           truncate: valueRecipe(fc.boolean()),
+          dimensions: valueRecipe(fc.constantFrom(1, 2, 16, 99, 100, 101, 0, 1.5, '8')),
           timeout: valueRecipe(fc.oneof(fc.constantFrom(Infinity, 60_000, MAX_TIMER_MS, MAX_TIMER_MS + 1, 1e12, 0.5, 5), fc.integer({ min: 1, max: 120_000 }))),
           signal: valueRecipe(fc.constantFrom(...SIGNALS).map((signal): SignalRecipe => ({ signal }))),
           extra: valueRecipe(junk),
@@ -355,14 +356,21 @@ function buildEmbedOptions(r: EmbedOptionsRecipe): unknown {
   return buildObject(keys);
 }
 
-type Expected = { valid: false } | { valid: true; options: CleanOptions; signal: SignalRecipe['signal'] | undefined; timeout: number | undefined };
+/** The keys embed options may have. */
+const EMBED_OPTION_NAMES: ReadonlySet<string> = new Set(['normalize', 'pooling', 'truncate', 'dimensions', 'prompt', 'timeout', 'signal']);
+/** Hostile values that have own string keys (or whose keys cannot be listed): as options, an unknown key. */
+const HOSTILE_WITH_KEYS: ReadonlySet<HostileKind> = new Set(['getter-throws', 'proxy-keys-throws', 'tostring-throws', 'tojson-throws', 'throws-non-error']);
+
+type Expected =
+  | { valid: false }
+  | { valid: true; options: CleanOptions; dimensions: number | undefined; tooWide: boolean; signal: SignalRecipe['signal'] | undefined; timeout: number | undefined };
 
 /** What the documented rules make of per-call options, judged on what a single read sees. */
 function expectedEmbedOptions(r: EmbedOptionsRecipe): Expected {
   let keys: Record<string, unknown>;
   if (r.t === 'none') keys = {};
   else if (r.t === 'hostile') {
-    if (HOSTILE_NOT_OPTIONS.has(r.k)) return { valid: false };
+    if (HOSTILE_NOT_OPTIONS.has(r.k) || HOSTILE_WITH_KEYS.has(r.k)) return { valid: false };
     keys = {};
   }
   else if (r.t === 'junk') {
@@ -370,12 +378,17 @@ function expectedEmbedOptions(r: EmbedOptionsRecipe): Expected {
     else if (!isObjectArg(r.v)) return { valid: false };
     else keys = r.v;
   } else keys = Object.fromEntries(Object.entries(r.keys).map(([k, v]) => [k, firstRead(v)]));
-  const { normalize = true, pooling = 'mean', truncate = true, timeout, signal } = keys as Record<string, unknown>;
+  // An own key that is no option is refused (junk is plain data: listing its keys is safe).
+  if (Object.keys(keys).some((k) => !EMBED_OPTION_NAMES.has(k))) return { valid: false };
+  const { normalize = true, pooling = 'mean', truncate = true, timeout, signal, dimensions } = keys as Record<string, unknown>;
   if (typeof normalize !== 'boolean' || typeof truncate !== 'boolean') return { valid: false };
   if (pooling !== 'mean' && pooling !== 'cls') return { valid: false };
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && (timeout <= MAX_TIMER_MS || timeout === Infinity))) return { valid: false };
   if (signal !== undefined && !isSignalRecipe(signal)) return { valid: false };
-  return { valid: true, options: { normalize, pooling, truncate }, signal: signal?.signal, timeout: timeout as number | undefined };
+  if (dimensions !== undefined && !(typeof dimensions === 'number' && Number.isInteger(dimensions) && dimensions >= 1)) return { valid: false };
+  // Wider than the model: refused once the call may run (an aborted signal is said first).
+  const tooWide = typeof dimensions === 'number' && dimensions > DIMS;
+  return { valid: true, options: { normalize, pooling, truncate }, dimensions: dimensions as number | undefined, tooWide, signal: signal?.signal, timeout: timeout as number | undefined };
 }
 
 describe('embed(): per-call options', () => {
@@ -392,6 +405,10 @@ describe('embed(): per-call options', () => {
           expectTyped(result, [ErrorCodes.ABORTED]);
           return;
         }
+        if (expected.tooWide) {
+          expectTyped(result, [ErrorCodes.INVALID_INPUT], /options\.dimensions is \d+, but the model's vectors have 100 components/);
+          return;
+        }
         // A signal that fires during the call, or a timeout of less than a second, may win the race.
         const mayFail: string[] = [];
         if (expected.signal === 'abort-soon') mayFail.push(ErrorCodes.ABORTED);
@@ -401,8 +418,23 @@ describe('embed(): per-call options', () => {
           return;
         }
         if (!result.ok) throw new Error(`valid options failed: ${show(result.error)}`);
-        const vector = checkVector(result.value, expected.options.normalize);
-        await expectSameAsAlone(vector, text, expected.options, 'with these options and alone with clean ones');
+        const { dimensions } = expected;
+        const vector = checkVector(result.value, expected.options.normalize, dimensions ?? DIMS);
+        if (dimensions === undefined) {
+          await expectSameAsAlone(vector, text, expected.options, 'with these options and alone with clean ones');
+          return;
+        }
+        // Shortened: the first components of the full vector, scaled back to unit length.
+        const full = await settle(() => pool.embed(text, expected.options));
+        if (!full.ok) throw new Error(`the text alone failed: ${show(full.error)}`);
+        const want = (full.value as Float32Array).slice(0, dimensions);
+        let sum = 0;
+        for (const x of want) sum += x * x;
+        if (expected.options.normalize && sum > 0) {
+          const inv = 1 / Math.sqrt(sum);
+          for (let i = 0; i < dimensions; i++) want[i] = want[i]! * inv;
+        }
+        expectSame(vector, want, `dimensions ${dimensions}: the first components of the full vector`);
       }),
       { seed: SEED + 4, numRuns: RUNS.embedOptions },
     );

@@ -39,7 +39,7 @@ describe('bad input', () => {
 
   it.each([
     ['normalize', { normalize: 'yes' }, /options.normalize must be a boolean/],
-    ['pooling', { pooling: 'max' }, /options.pooling must be one of 'mean', 'cls', received the string "max"/],
+    ['pooling', { pooling: 'max' }, /options.pooling must be one of 'mean', 'cls', 'lasttoken', received the string "max"/],
     ['timeout', { timeout: -1 }, /options.timeout must be a positive number/],
     ['timeout past the timer limit', { timeout: 2 ** 31 }, /options.timeout must be a positive number of milliseconds up to 2147483647 or Infinity, received number 2147483648/],
     ['signal', { signal: {} }, /options.signal must be an AbortSignal/],
@@ -48,6 +48,35 @@ describe('bad input', () => {
     const error = await pool.embed('text', options as never).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidInputError);
     expect((error as Error).message).toMatch(message);
+  });
+
+  it.each([
+    ['a misspelt option', { normalise: false }, 'normalise'],
+    ['an option of another API', { dimensions: 32, normalise: false }, 'normalise'],
+    ['an unknown key whose value is undefined', { batchSize: undefined }, 'batchSize'],
+  ])('rejects %s, naming the key and the valid ones', async (_name, options, key) => {
+    for (const call of [() => pool.embed('text', options as never), () => pool.embedPacked(['text'], options as never)]) {
+      const error = await call().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidInputError);
+      expect((error as Error).message).toContain(`unknown key "${key}"`);
+      expect((error as Error).message).toContain('normalize, pooling, truncate, dimensions, prompt, signal, timeout');
+    }
+  });
+
+  it('refuses an unknown key before reading any option, and an object whose keys cannot be listed', async () => {
+    let reads = 0;
+    const options = { get normalize() { reads++; return true; }, extra: 1 };
+    expect(await pool.embed('text', options as never).catch((e: unknown) => e)).toBeInstanceOf(InvalidInputError);
+    expect(reads).toBe(0);
+    const keysThrow = new Proxy({}, { ownKeys: () => { throw new Error('boom'); } });
+    const error = await pool.embed('text', keysThrow as never).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as Error).message).toMatch(/^options could not be read: Error: boom/);
+  });
+
+  it('takes inherited and symbol keys as no option (only own string keys are checked)', async () => {
+    const options = Object.assign(Object.create({ batchSize: 3 }) as object, { normalize: false, [Symbol('tag')]: 1 });
+    expect(await pool.embed('text', options as never)).toEqual(await pool.embed('text', { normalize: false }));
   });
 
   const boom = (): never => {
@@ -70,7 +99,7 @@ describe('bad input', () => {
     ['a throwing getter', Object.defineProperty({}, 'normalize', { get: boom, enumerable: true }), /options.normalize could not be read: Error: boom/],
     ['a Proxy whose reads throw', new Proxy({}, { get: boom }), /could not be read/],
     ['an object made from AbortSignal.prototype', { signal: Object.create(AbortSignal.prototype) as AbortSignal }, /options.signal must be an AbortSignal, received an object/],
-    ['a pooling that is a function whose toString throws', { pooling: Object.assign(() => 1, { toString: boom }) }, /options.pooling must be one of 'mean', 'cls', received a function/],
+    ['a pooling that is a function whose toString throws', { pooling: Object.assign(() => 1, { toString: boom }) }, /options.pooling must be one of 'mean', 'cls', 'lasttoken', received a function/],
   ])('rejects options with %s', async (_name, options, message) => {
     const error = await pool.embed('text', options as never).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidInputError);

@@ -134,6 +134,19 @@ describe('createQueueClient / createQueueWorker', () => {
       expect(bytes(remote).equals(bytes(local))).toBe(true);
     });
 
+    it('shortens vectors to dimensions on the client, from the full vectors the consumer answers', async () => {
+      const texts = [sentence(1), sentence(2)];
+      const short = await client.embedPacked(texts, { dimensions: 16, normalize: false });
+      const full = await pool.embed(texts, { normalize: false });
+      expect(short.dims).toEqual([2, 16]);
+      expect(Array.from(short.data.subarray(16, 32))).toEqual(Array.from(full[1]!.subarray(0, 16)));
+      await expect(client.embed('x', { dimensions: 101 })).rejects.toThrow(/have 100 components/);
+    });
+
+    it("sends prompt to the consumer, whose model's prompts decide (glove has none)", async () => {
+      await expect(client.embed('x', { prompt: 'query' })).rejects.toThrow(/is not one of the model's prompts/);
+    });
+
     it('returns an array in input order, with call options applied remotely', async () => {
       const texts = Array.from({ length: 9 }, (_, i) => sentence(i));
       const remote = await client.embed(texts, { normalize: false, pooling: 'cls' });

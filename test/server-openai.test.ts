@@ -53,13 +53,34 @@ describe('POST /v1/embeddings with the official openai client', () => {
     expect(res.usage).toEqual({ prompt_tokens: tokens, total_tokens: tokens });
   });
 
-  it('accepts dimensions equal to the model width and refuses any other', async () => {
+  it('answers dimensions: 32 as 32-long unit vectors, the first 32 of the full vector re-normalised', async () => {
+    // No format: the client asks for base64 and decodes it; 'float': JSON numbers.
+    for (const encoding_format of [undefined, 'float'] as const) {
+      const res = await client.embeddings.create({ model: 'm', input: TEXTS, dimensions: 32, ...(encoding_format && { encoding_format }) });
+      const full = await pool.embed(TEXTS);
+      expect(res.data).toHaveLength(3);
+      res.data.forEach((item, i) => {
+        expect(item.embedding).toHaveLength(32);
+        const norm = Math.sqrt(item.embedding.reduce((s, x) => s + x * x, 0));
+        expect(Math.abs(norm - 1)).toBeLessThan(1e-6);
+        const head = full[i]!.slice(0, 32);
+        let sum = 0;
+        for (const x of head) sum += x * x;
+        const inv = 1 / Math.sqrt(sum);
+        same(item.embedding, head.map((x) => x * inv));
+      });
+    }
+  });
+
+  it('accepts dimensions equal to the model width and refuses a wider one', async () => {
     const ok = await client.embeddings.create({ model: 'm', input: 'hello', dimensions: 100 });
     expect(ok.data[0]!.embedding).toHaveLength(100);
-    const err = await client.embeddings.create({ model: 'm', input: 'hello', dimensions: 64 }).catch((e: unknown) => e);
+    same(ok.data[0]!.embedding, await pool.embed('hello'));
+    const err = await client.embeddings.create({ model: 'm', input: 'hello', dimensions: 101 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     expect((err as InstanceType<typeof OpenAI.BadRequestError>).code).toBe('unsupported_dimensions');
     expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('dimensions');
+    expect((err as Error).message).toMatch(/from 1 to 100/);
   });
 
   it('refuses token-array inputs with a 400 the client raises as BadRequestError', async () => {

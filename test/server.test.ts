@@ -46,7 +46,7 @@ describe('POST /embed (Text Embeddings Inference)', () => {
   });
 
   it('refuses bad inputs with 400 and error_type validation', async () => {
-    for (const body of [{ inputs: 5 }, { inputs: [] }, { inputs: ['ok', 7] }, { inputs: 'x', normalize: 'yes' }, { inputs: 'x', prompt_name: 'query' }]) {
+    for (const body of [{ inputs: 5 }, { inputs: [] }, { inputs: ['ok', 7] }, { inputs: 'x', normalize: 'yes' }, { inputs: 'x', prompt_name: 'query' }, { inputs: 'x', prompt_name: 3 }]) {
       const r = await postJson(`${server.url}/embed`, body);
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.json.error_type).toBe('validation');

@@ -7,10 +7,13 @@
  * arrays, and no closure or array made per row.
  */
 import { InvalidInputError, errorToWire, type WireError } from '../src/errors.js';
-import { CALL_CLS, CALL_NORMALIZE, CALL_TRUNCATE, isPackedCall, type TaskAnswer } from '../src/protocol.js';
+import { CALL_CLS, CALL_LASTTOKEN, CALL_NORMALIZE, CALL_TRUNCATE, isPackedCall, type TaskAnswer } from '../src/protocol.js';
 import { writeRow } from './pooling.js';
 
 /** A task's texts, planned: which call owns each, which are distinct, and what the model is given. */
+/** The flags that decide how a row is written: its pooling and normalisation. */
+const ROW_FLAGS = CALL_CLS | CALL_LASTTOKEN | CALL_NORMALIZE;
+
 export interface TaskPlan {
   /** Which call each text belongs to; -1 for the texts of a call that failed its checks. */
   owner: Int32Array;
@@ -242,7 +245,7 @@ export function writeRun(
   for (let r = 0; r < end - start; r++) {
     const first = unique[start + r]!;
     const c = owner[first]!;
-    const flags = calls[2 * c + 1]! & (CALL_CLS | CALL_NORMALIZE);
+    const flags = calls[2 * c + 1]! & ROW_FLAGS;
     const row = out.rows(c);
     const at = (first - callStart[c]!) * width;
     writeRow(hidden, mask, r, seq, width, flags, row, at, scratch);
@@ -251,7 +254,7 @@ export function writeRun(
     if (repeats === undefined) continue;
     for (const t of repeats) {
       const ct = owner[t]!;
-      const flagsT = calls[2 * ct + 1]! & (CALL_CLS | CALL_NORMALIZE);
+      const flagsT = calls[2 * ct + 1]! & ROW_FLAGS;
       const dest = out.rows(ct);
       const to = (t - callStart[ct]!) * width;
       if (flagsT === flags) {

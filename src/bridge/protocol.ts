@@ -14,6 +14,8 @@ export interface BridgeEmbedOptions {
   normalize?: boolean;
   pooling?: Pooling;
   truncate?: boolean;
+  dimensions?: number;
+  prompt?: string;
   timeout?: number;
 }
 

@@ -29,7 +29,7 @@ import {
 
 /** What the client needs from the pool: its public surface only. */
 export interface Embedder {
-  embedPacked(input: readonly string[]): Promise<PackedVectors>;
+  embedPacked(input: readonly string[], options?: { prompt?: string }): Promise<PackedVectors>;
   ready(): Promise<void>;
   readonly model: ModelInfo | undefined;
   readonly options: ResolvedOptions;
@@ -60,6 +60,23 @@ export class CollectionsClient {
     return this.#index.health();
   }
 
+  /**
+   * The model's prompt for queries (a prompt named `query`) or documents (`document`, else
+   * `passage`), as embed options; none when the model has no such prompt. Waits for the model to
+   * load when it has not yet (a call would wait for it anyway).
+   */
+  async #promptFor(role: 'query' | 'document'): Promise<{ prompt?: string } | undefined> {
+    let info = this.#pool.model;
+    if (!info) {
+      await this.#pool.ready();
+      info = this.#pool.model;
+    }
+    const prompts = info?.prompts ?? {};
+    const names = role === 'query' ? ['query'] : ['document', 'passage'];
+    const name = names.find((n) => Object.hasOwn(prompts, n));
+    return name === undefined ? undefined : { prompt: name };
+  }
+
   async index(docs: readonly (Doc | string)[] | Doc | string, options?: IndexDocsOptions): Promise<IndexResult> {
     const o = callOptions(options, ['collection', 'create'] as const);
     const collection = collectionName(o.collection);
@@ -67,7 +84,7 @@ export class CollectionsClient {
     if (checked.length === 0) return { ids: [], count: 0 };
     const toEmbed = checked.filter((d) => !d.vector);
     let embedded: PackedVectors | undefined;
-    if (toEmbed.length > 0) embedded = await this.#pool.embedPacked(toEmbed.map((d) => d.text));
+    if (toEmbed.length > 0) embedded = await this.#pool.embedPacked(toEmbed.map((d) => d.text), await this.#promptFor('document'));
     const dims = embedded?.dims[1] ?? checked[0]!.vector!.length;
     // Shared, not transferred: the index worker reads the vectors in place, and if it dies before
     // answering, the same request can be sent to its replacement.
@@ -146,7 +163,8 @@ export class CollectionsClient {
     const o = checkSearch(options);
     let vector: Float32Array;
     if (typeof query === 'string') {
-      vector = (await this.#pool.embedPacked([checkText(query, 'the query text')])).data;
+      const text = checkText(query, 'the query text');
+      vector = (await this.#pool.embedPacked([text], await this.#promptFor('query'))).data;
     } else {
       // A copy, taken now: a retry after a crash must not see later changes to the caller's array.
       vector = toVector(query, 'the query').slice();

@@ -6,8 +6,9 @@ import { randomUUID } from 'node:crypto';
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Doc, IndexResult } from '../collections/types.js';
 import { AbortError, InferenceError, InvalidInputError, JobLostError, PoolClosedError, QueueFullError, TaskTimeoutError, describe } from '../errors.js';
+import { shortenPacked } from '../dimensions.js';
 import { checkEmbedOptions, normalizeTexts, type EmbedOptions } from '../inputs.js';
-import type { PackedVectors } from '../types.js';
+import type { PackedVectors, Pooling } from '../types.js';
 import { decodeIndexResult, decodeResult, reasonToError, type EmbedJobData, type IndexJobData } from './codec.js';
 import { loadBullmq, RedisConnections } from './connection.js';
 import { embedMany, type EmbedManyOptions } from './embed-many.js';
@@ -25,6 +26,12 @@ interface Pending {
 }
 
 /** What a client has seen since it started. */
+/**
+ * The defaults the client checks options with: no pooling, so that a call that names none leaves
+ * it to the consumer's model (its own pooling), which this machine does not know.
+ */
+const NO_MODEL_DEFAULTS = Object.freeze({ ...checkEmbedOptions(undefined), pooling: undefined as unknown as Pooling });
+
 export interface QueueClientStats {
   /** Jobs added to the queue by this client. */
   submitted: number;
@@ -115,14 +122,24 @@ export class QueueClient {
     let opts: ReturnType<typeof checkEmbedOptions>;
     try {
       texts = normalizeTexts(input);
-      opts = checkEmbedOptions(options);
+      opts = checkEmbedOptions(options, NO_MODEL_DEFAULTS);
     } catch (error) {
       this.#stats.rejected++;
       throw error;
     }
     if (texts.length === 0) return { data: new Float32Array(0), dims: [0, 0], tokens: 0 };
-    const data: EmbedJobData = { texts, options: { normalize: opts.normalize, pooling: opts.pooling, truncate: opts.truncate } };
-    return this.#submit('embed', data, decodeResult, opts.signal, opts.timeout ?? this.#o.timeout);
+    const data: EmbedJobData = {
+      texts,
+      options: {
+        normalize: opts.normalize,
+        truncate: opts.truncate,
+        ...(opts.pooling !== undefined && { pooling: opts.pooling }),
+        ...(opts.prompt !== undefined && { prompt: opts.prompt }),
+      },
+    };
+    const packed = await this.#submit('embed', data, decodeResult, opts.signal, opts.timeout ?? this.#o.timeout);
+    // Consumers answer full vectors; `dimensions` shortens them here.
+    return opts.dimensions === undefined ? packed : shortenPacked(packed, opts.dimensions, opts.normalize);
   }
 
   /**

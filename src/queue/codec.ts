@@ -14,7 +14,8 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 /** The data of an `embed` job. Only options that mean the same on every machine travel. */
 export interface EmbedJobData {
   texts: string[];
-  options?: { normalize?: boolean; pooling?: Pooling; truncate?: boolean };
+  /** `pooling` and `prompt` only when the caller gave them: left out, the consumer's model decides. */
+  options?: { normalize?: boolean; pooling?: Pooling; truncate?: boolean; prompt?: string };
 }
 
 /** The data of an `index` job: documents to upsert into a collection of the consumer's store. */

@@ -20,7 +20,7 @@ export interface EmbedProgress {
   elapsedMs: number;
 }
 
-export interface EmbedManyOptions extends Pick<EmbedOptions, 'normalize' | 'pooling' | 'truncate' | 'signal'> {
+export interface EmbedManyOptions extends Pick<EmbedOptions, 'normalize' | 'pooling' | 'truncate' | 'dimensions' | 'prompt' | 'signal'> {
   /** Texts per job. @default 64 */
   batchSize?: number;
   /** Jobs in flight at once from this call. @default 32 */
@@ -67,6 +67,8 @@ export async function embedMany(client: Submitter, input: Iterable<string> | Asy
     ...(options.normalize !== undefined && { normalize: options.normalize }),
     ...(options.pooling !== undefined && { pooling: options.pooling }),
     ...(options.truncate !== undefined && { truncate: options.truncate }),
+    ...(options.dimensions !== undefined && { dimensions: options.dimensions }),
+    ...(options.prompt !== undefined && { prompt: options.prompt }),
     ...(signal !== undefined && { signal }),
   };
   const known = Array.isArray(input) ? input.length : undefined;

@@ -27,7 +27,7 @@ export type JobHandler = (data: unknown, context: JobContext) => Promise<unknown
 
 export type JobHandlers = Readonly<Record<string, JobHandler>>;
 
-const EMBED_OPTION_KEYS = new Set(['normalize', 'pooling', 'truncate']);
+const EMBED_OPTION_KEYS = new Set(['normalize', 'pooling', 'truncate', 'prompt']);
 
 async function embed(data: unknown, { pool }: JobContext): Promise<EmbedJobResult> {
   const d = data as Partial<EmbedJobData> | null;
@@ -37,7 +37,7 @@ async function embed(data: unknown, { pool }: JobContext): Promise<EmbedJobResul
   const options = d.options ?? {};
   // Per-call signals and timeouts belong to the caller's machine, not to the job.
   for (const key of Object.keys(options)) {
-    if (!EMBED_OPTION_KEYS.has(key)) throw new InvalidInputError(`an embed job's options may hold normalize, pooling and truncate, received ${JSON.stringify(key)}`);
+    if (!EMBED_OPTION_KEYS.has(key)) throw new InvalidInputError(`an embed job's options may hold normalize, pooling, truncate and prompt, received ${JSON.stringify(key)}`);
   }
   const packed = await pool.embedPacked(d.texts, options);
   return encodeResult(packed.data, packed.dims, packed.tokens);

@@ -11,7 +11,7 @@ import { CALL_CLS, CALL_NORMALIZE, CALL_TRUNCATE, PACKED_CALL_BYTES } from '../.
 import { PoolStats, StatsView } from '../../dist/src/stats.js';
 import { InvalidInputError, WorkerExitedError, type PackedVectors } from '../helpers.js';
 
-const OPTS = { normalize: true, pooling: 'mean' as const, truncate: true, signal: undefined, timeout: undefined };
+const OPTS = { normalize: true, pooling: 'mean' as const, truncate: true, dimensions: undefined, prompt: undefined, signal: undefined, timeout: undefined };
 
 /** A call as answerCalls sees it: its texts, and what it was settled with. */
 class FakeCall {

@@ -120,6 +120,13 @@ describe('poolRow and normalizeRow', () => {
     expect(Array.from(out.subarray(0, 2))).toEqual([2, 0]);
   });
 
+  it('lasttoken takes the last token the mask keeps (padding skipped)', () => {
+    const out = new Float32Array(4);
+    poolRow(hidden, mask, 0, 3, 2, 'lasttoken', out, 0, new Float64Array(2));
+    poolRow(hidden, mask, 1, 3, 2, 'lasttoken', out, 2, new Float64Array(2));
+    expect(Array.from(out)).toEqual([5, 6, 4, 0]);
+  });
+
   it('scales a row to unit length, and leaves a zero row zero', () => {
     const data = Float32Array.from([9, 3, 4, 0, 0]);
     normalizeRow(data, 1, 2);

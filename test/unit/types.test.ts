@@ -30,6 +30,14 @@ describe('public types', () => {
       void pool.embed(1);
       // @ts-expect-error pooling is 'mean' or 'cls'
       void pool.embed('a', { pooling: 'max' });
+      expectTypeOf(pool.embed('a', { dimensions: 32 })).toEqualTypeOf<Promise<Float32Array>>();
+      expectTypeOf(pool.embed('a', { prompt: 'query', pooling: 'lasttoken' })).toEqualTypeOf<Promise<Float32Array>>();
+      expectTypeOf(pool.model!.pooling).toEqualTypeOf<'mean' | 'cls' | 'lasttoken'>();
+      expectTypeOf(pool.model!.prompts).toEqualTypeOf<Readonly<Record<string, string>>>();
+      // @ts-expect-error dimensions is a number
+      void pool.embed('a', { dimensions: '32' });
+      // @ts-expect-error an unknown option (refused at run time too)
+      void pool.embed('a', { normalise: false });
     });
   });
 

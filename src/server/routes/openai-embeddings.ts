@@ -58,14 +58,13 @@ export const openaiEmbeddings: WarmpoolRoute = async (app, { pool, options }) =>
     if (dims !== undefined && !(typeof dims === 'number' && Number.isInteger(dims) && dims > 0)) {
       throw new HttpError(400, 'invalid_dimensions', 'dimensions must be a positive integer', 'dimensions');
     }
-    const checkDims = (modelDims: number): void => {
-      if (dims !== undefined && dims !== modelDims) {
-        throw new HttpError(400, 'unsupported_dimensions', `this model answers ${modelDims}-dimensional vectors; dimensions may only be ${modelDims}`, 'dimensions');
-      }
-    };
-    if (pool.model) checkDims(pool.model.dims);
-    const packed = await embedForRequest(pool, reply, texts);
-    checkDims(packed.dims[1]);
+    // Shortened vectors (OpenAI's `dimensions`): the pool keeps the first `dims` components and
+    // scales them back to unit length. Wider than the model is refused here when the width is
+    // known, else by the pool (InvalidInputError, also a 400).
+    if (dims !== undefined && pool.model && dims > pool.model.dims) {
+      throw new HttpError(400, 'unsupported_dimensions', `this model answers ${pool.model.dims}-dimensional vectors; dimensions must be from 1 to ${pool.model.dims}`, 'dimensions');
+    }
+    const packed = await embedForRequest(pool, reply, texts, dims === undefined ? undefined : { dimensions: dims });
     const data = rows(packed).map((vector, index) => ({
       object: 'embedding',
       index,

@@ -40,13 +40,17 @@ export const teiEmbed: WarmpoolRoute = async (app, { pool, options }) => {
     if (body.truncation_direction !== undefined && body.truncation_direction !== null && body.truncation_direction !== 'Right') {
       throw new HttpError(400, 'unsupported_truncation_direction', 'only truncation_direction "Right" is supported', 'truncation_direction');
     }
-    if (body.prompt_name !== undefined && body.prompt_name !== null) {
-      throw new HttpError(400, 'unsupported_prompt_name', 'prompt_name is not supported: this server has no prompt templates', 'prompt_name');
+    // One of the model's prompts (config_sentence_transformers.json), as TEI's prompt_name: the
+    // pool puts its text before each input, and refuses a name the model does not have.
+    const promptName = body.prompt_name ?? undefined;
+    if (promptName !== undefined && typeof promptName !== 'string') {
+      throw new HttpError(400, 'invalid_prompt_name', 'prompt_name must be a string: the name of one of the model\'s prompts', 'prompt_name');
     }
     // TEI's defaults: normalised vectors, and a too-long text is an error unless truncate is set.
     const packed = await embedForRequest(pool, reply, texts, {
       normalize: bool(body.normalize, 'normalize', true),
       truncate: bool(body.truncate, 'truncate', false),
+      ...(promptName !== undefined && { prompt: promptName }),
     });
     return rows(packed).map((vector) => Array.from(vector));
   });

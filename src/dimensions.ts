@@ -1,0 +1,45 @@
+/**
+ * Shortened vectors (`dimensions`): the first n components of each vector, scaled back to unit
+ * length when the call normalizes. Done on the caller's side after the answer, so workers, tasks
+ * and the cache only ever see full vectors: calls with and without `dimensions` share a task and
+ * cached vectors, and the hot path (no `dimensions`) does nothing more.
+ */
+import { InvalidInputError } from './errors.js';
+import type { PackedVectors } from './types.js';
+
+/** Throws when `dimensions` is wider than the model's vectors. */
+export function checkDimensions(dimensions: number, width: number): void {
+  if (dimensions > width) {
+    throw new InvalidInputError(`options.dimensions is ${dimensions}, but the model's vectors have ${width} components; it must be an integer from 1 to ${width}`);
+  }
+}
+
+/**
+ * The first `dimensions` components of each row of `packed`, in a buffer of their own, each row
+ * scaled to unit length when `normalize` (a zero row stays zero). Checks the width first.
+ */
+export function shortenPacked(packed: PackedVectors, dimensions: number, normalize: boolean): PackedVectors {
+  const [rows, width] = packed.dims;
+  if (rows === 0) {
+    if (width > 0) checkDimensions(dimensions, width);
+    return { data: new Float32Array(0), dims: [0, dimensions], tokens: packed.tokens };
+  }
+  checkDimensions(dimensions, width);
+  const src = packed.data;
+  const data = new Float32Array(rows * dimensions);
+  for (let r = 0; r < rows; r++) {
+    const from = r * width;
+    const to = r * dimensions;
+    let sum = 0;
+    for (let i = 0; i < dimensions; i++) {
+      const x = src[from + i]!;
+      data[to + i] = x;
+      sum += x * x;
+    }
+    if (normalize && sum > 0) {
+      const scale = 1 / Math.sqrt(sum);
+      for (let i = 0; i < dimensions; i++) data[to + i]! *= scale;
+    }
+  }
+  return { data, dims: [rows, dimensions], tokens: packed.tokens };
+}
