@@ -5,6 +5,7 @@
  * cached vectors, and the hot path (no `dimensions`) does nothing more.
  */
 import { InvalidInputError } from './errors.js';
+import { normalizeRow } from './normalize.js';
 import type { PackedVectors } from './types.js';
 
 /** Throws when `dimensions` is wider than the model's vectors. */
@@ -28,18 +29,8 @@ export function shortenPacked(packed: PackedVectors, dimensions: number, normali
   const src = packed.data;
   const data = new Float32Array(rows * dimensions);
   for (let r = 0; r < rows; r++) {
-    const from = r * width;
-    const to = r * dimensions;
-    let sum = 0;
-    for (let i = 0; i < dimensions; i++) {
-      const x = src[from + i]!;
-      data[to + i] = x;
-      sum += x * x;
-    }
-    if (normalize && sum > 0) {
-      const scale = 1 / Math.sqrt(sum);
-      for (let i = 0; i < dimensions; i++) data[to + i]! *= scale;
-    }
+    data.set(src.subarray(r * width, r * width + dimensions), r * dimensions);
+    if (normalize) normalizeRow(data, r * dimensions, dimensions);
   }
   return { data, dims: [rows, dimensions], tokens: packed.tokens };
 }

@@ -2,7 +2,10 @@
  * Pooling and normalisation of one row of a model run's hidden states: the arithmetic of every
  * vector the pool returns, in loops over typed arrays.
  */
+import { normalizeRow } from '../src/normalize.js';
 import { CALL_CLS, CALL_LASTTOKEN, CALL_NORMALIZE } from '../src/protocol.js';
+
+export { normalizeRow };
 
 /** Row `r` of a run, pooled and (if `flags` ask) normalised, into `dest` at `to`. */
 export function writeRow(
@@ -58,20 +61,4 @@ export function poolRow(
     for (let k = 0; k < width; k++) sum[k]! += hidden[from + k]!;
   }
   for (let k = 0; k < width; k++) out[offset + k] = sum[k]! / count;
-}
-
-/**
- * L2-normalises `width` floats of `data` from `offset`, in place. A zero row (a text none of whose
- * tokens the model knows, for a word-vector model) stays zero rather than becoming NaN.
- */
-export function normalizeRow(data: Float32Array, offset: number, width: number): void {
-  const end = offset + width;
-  let sum = 0;
-  for (let i = offset; i < end; i++) {
-    const x = data[i]!;
-    sum += x * x;
-  }
-  if (sum === 0) return;
-  const inv = 1 / Math.sqrt(sum);
-  for (let i = offset; i < end; i++) data[i] = data[i]! * inv;
 }
