@@ -173,12 +173,13 @@ export class Collection {
       }
       if (!result.problem && !shortened) continue;
       const last = result.records.at(-1)?.seq ?? s.firstSeq - 1;
-      let torn = 0;
+      // The torn bytes run from the end of the last whole record to the last non-zero byte.
+      let tornEnd = result.validLength;
       if (result.problem) {
-        let to = buf.length;
-        while (to > result.validLength && buf[to - 1] === 0) to--;
-        torn = to - result.validLength;
+        tornEnd = buf.length;
+        while (tornEnd > result.validLength && buf[tornEnd - 1] === 0) tornEnd--;
       }
+      const torn = tornEnd - result.validLength;
       if (shortened) {
         // Cut from outside. Records ending before the cut, with only zeros after them, lost nothing.
         const cleanCut = !result.problem && result.validLength < buf.length;
@@ -192,7 +193,7 @@ export class Collection {
       repairs.push(() => {
         report.kept(keepDamaged(this.dir, file));
         // The torn bytes are zeroed (their copy is kept) and the segment gets its allocated size back.
-        zeroRange(file, from, buf.length, size ?? buf.length);
+        zeroRange(file, from, tornEnd, size ?? buf.length);
       });
     }
 
@@ -222,11 +223,12 @@ export class Collection {
     this.recovery = report.result();
     this.#vi.finishLoad();
     const kept = segments.filter((s) => s.length !== undefined);
+    // The last segment is written on where its records end when the list names it (and it was read).
     const lastNeeded = needed.at(-1);
     const resumeAt = lastNeeded && lastNeeded === kept.at(-1) && lastNeeded.size !== undefined && listed ? end : undefined;
     await this.#wal.resume(
-      kept.map((s) => ({ firstSeq: s.firstSeq, size: Math.max(s.size ?? 0, s.length!), listed: resumeAt !== undefined })),
-      resumeAt ?? 0,
+      kept.map((s) => ({ firstSeq: s.firstSeq, size: Math.max(s.size ?? 0, s.length!) })),
+      resumeAt,
       this.#seq + 1,
     );
   }
@@ -337,13 +339,10 @@ export class Collection {
     if (snaps.length < 2) return;
     const covered = snaps[1]!.seq;
     const segments = listSegments(this.dir);
-    const gone: number[] = [];
-    for (let i = 0; i + 1 < segments.length; i++) {
-      if (segments[i + 1]!.firstSeq - 1 <= covered) gone.push(segments[i]!.firstSeq);
-    }
+    const gone = segments.filter((_, i) => i + 1 < segments.length && segments[i + 1]!.firstSeq - 1 <= covered);
     // Unlisted first, then deleted: a listed segment is never missing unless damaged from outside.
-    this.#wal.forget(gone);
-    for (const s of segments) if (gone.includes(s.firstSeq)) unlinkSync(s.file);
+    this.#wal.forget(gone.map((s) => s.firstSeq));
+    for (const s of gone) unlinkSync(s.file);
     fsyncDir(this.dir);
   }
 

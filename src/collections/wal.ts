@@ -160,14 +160,14 @@ export class WalWriter {
 
   /**
    * Continues the log after recovery: `segments` are those recovery kept (their allocated or
-   * actual sizes), the last one's records ending at `end`. The last segment is continued when
-   * the list names it; otherwise (none, or a store written before the list) a new one starts at
-   * `nextSeq`. The list is rewritten to match.
+   * actual sizes). With `end` (where the last one's records end) that segment is written on;
+   * without (no segment, or one the list does not name) a new one starts at `nextSeq`. The list is
+   * rewritten to match.
    */
-  async resume(segments: { firstSeq: number; size: number; listed: boolean }[], end: number, nextSeq: number): Promise<void> {
+  async resume(segments: { firstSeq: number; size: number }[], end: number | undefined, nextSeq: number): Promise<void> {
     const last = segments.at(-1);
-    this.#segments = segments.map(({ firstSeq, size }) => ({ firstSeq, size }));
-    if (!last || !last.listed) return this.rotate(nextSeq);
+    this.#segments = segments;
+    if (!last || end === undefined) return this.rotate(nextSeq);
     this.#handle = await open(join(this.#dir, segmentName(last.firstSeq)), 'r+');
     this.#position = end;
     writeManifest(this.#dir, this.#segments);
