@@ -218,6 +218,9 @@ export type ValueOf<R> = R extends OptionRow<infer T>
   : never;
 
 /** The resolved options of a table. */
+/** True exactly when `A` and `B` are the same type: for compile-time checks that a hand-written type matches its table. */
+export type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false;
+
 export type Resolved<T extends OptionTable> = { readonly [K in keyof T]: ValueOf<T[K]> };
 
 /** The rows of a table that have a fixed default. */

@@ -25,6 +25,7 @@ import {
   text,
   type Family,
   type OptionRow,
+  type Equal,
   type Resolved,
   type Source,
 } from './option-table.js';
@@ -541,7 +542,6 @@ export const POOL_OPTION_KEYS = knownKeysOf(POOL_FAMILY);
 /** The options a rolling reload (`pool.reload()`) may change. */
 export const RELOADABLE_OPTIONS = reloadableOf(POOL_OPTIONS);
 
-type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false;
 /** Compile-time: {@link ResolvedOptions} (hand-written, for its docs) is exactly what the table resolves to. */
 const resolvedMatchesTable: Equal<ResolvedOptions, Resolved<typeof POOL_OPTIONS>> = true;
 void resolvedMatchesTable;

@@ -18,6 +18,7 @@ import {
   text,
   type Family,
   type OptionRow,
+  type Equal,
   type Resolved,
 } from '../option-table.js';
 
@@ -230,7 +231,6 @@ export const SERVER_DEFAULTS = defaultsOf(SERVER_OPTIONS);
 /** The keys `createServer` takes; any other is a TypeError. */
 export const SERVER_OPTION_KEYS = knownKeysOf(SERVER_FAMILY);
 
-type Equal<A, B> = (<X>() => X extends A ? 1 : 2) extends <X>() => X extends B ? 1 : 2 ? true : false;
 /** Compile-time: {@link ResolvedServerOptions} (hand-written) is exactly what the table resolves to. */
 const resolvedMatchesTable: Equal<Readonly<ResolvedServerOptions>, Resolved<typeof SERVER_OPTIONS>> = true;
 void resolvedMatchesTable;
