@@ -16,15 +16,19 @@ import {
 } from './errors.js';
 import { channels } from './events.js';
 import type { PoolStats } from './stats.js';
-import type { PackedVectors } from './types.js';
+import type { ModelTask, PackedVectors } from './types.js';
 
 export class CallLog {
   readonly #poolId: string;
+  readonly #model: string;
+  readonly #op: ModelTask;
   readonly #stats: PoolStats;
   #requestIds = 0;
 
-  constructor(poolId: string, stats: PoolStats) {
+  constructor(poolId: string, stats: PoolStats, model = 'default', op: ModelTask = 'embed') {
     this.#poolId = poolId;
+    this.#model = model;
+    this.#op = op;
     this.#stats = stats;
   }
 
@@ -37,7 +41,7 @@ export class CallLog {
   /** The call's input passed its checks: `warmpool:request:start`. */
   started(requestId: number, texts: number): void {
     if (channels.requestStart.hasSubscribers) {
-      channels.requestStart.publish({ poolId: this.#poolId, requestId, op: 'embed', texts });
+      channels.requestStart.publish({ poolId: this.#poolId, model: this.#model, requestId, op: this.#op, texts });
     }
   }
 
@@ -76,7 +80,7 @@ export class CallLog {
 
   #publishEnd(requestId: number, texts: number, queueMs: number, runMs: number, error: unknown): void {
     if (!channels.requestEnd.hasSubscribers) return;
-    const event: Record<string, unknown> = { poolId: this.#poolId, requestId, op: 'embed', texts, queueMs, runMs };
+    const event: Record<string, unknown> = { poolId: this.#poolId, model: this.#model, requestId, op: this.#op, texts, queueMs, runMs };
     if (error !== undefined) event.error = error instanceof WarmpoolError ? error.code : describe(error);
     channels.requestEnd.publish(event);
   }

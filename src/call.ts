@@ -7,14 +7,27 @@ import type { CheckedEmbedOptions } from './inputs.js';
 import type { PoolStats } from './stats.js';
 import type { PackedVectors } from './types.js';
 
+/** What a call resolves to: its vectors (or scores, a row per text), or a custom task's outputs in `values`. */
+export interface CallResult extends PackedVectors {
+  values?: unknown[];
+}
+
+/** What a call carries besides its texts: a rerank call's query, a custom call's inputs. */
+export interface CallExtra {
+  /** `rerank`: the query each of the call's texts is paired with. */
+  pair?: string;
+  /** `custom`: the call's inputs (its `texts` are then empty). */
+  inputs?: unknown[];
+}
+
 /**
  * One caller's call, from the admission queue to its answer. It settles exactly once: with its
  * outcome, or earlier with a typed error when its deadline, its signal or the pool's close fires.
  */
 export class Call {
-  readonly promise: Promise<PackedVectors>;
+  readonly promise: Promise<CallResult>;
   dispatchedAt = 0;
-  #resolve!: (result: PackedVectors) => void;
+  #resolve!: (result: CallResult) => void;
   /** The task's token counts, text by text, and where this call's texts begin among them. */
   #tokens: Int32Array | undefined;
   #tokensAt = 0;
@@ -28,12 +41,17 @@ export class Call {
     return this.#settled;
   }
 
+  /** Items of the call: its texts, or a custom call's inputs. */
+  readonly size: number;
+
   constructor(
     readonly texts: string[],
     readonly opts: CheckedEmbedOptions,
     readonly began: number,
+    readonly extra: CallExtra = {},
   ) {
-    this.promise = new Promise<PackedVectors>((resolve, reject) => {
+    this.size = extra.inputs?.length ?? texts.length;
+    this.promise = new Promise<CallResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
@@ -68,6 +86,13 @@ export class Call {
     this.#tokens = tokens;
     this.#tokensAt = tokensAt;
     this.#resolve({ data, dims: [count, width], tokens: sum });
+  }
+
+  /** A custom call's outputs arrived, one per input. */
+  finishValues(values: unknown[]): void {
+    if (this.#settled) return;
+    this.#settle();
+    this.#resolve({ data: new Float32Array(0), dims: [values.length, 0], tokens: 0, values });
   }
 
   /** Tokens of the call's `i`-th text, once answered. */

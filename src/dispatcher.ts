@@ -4,7 +4,7 @@
  * call. Internal: {@link WarmPool} is the public shell over it.
  */
 import { performance } from 'node:perf_hooks';
-import { Call, RunningTask } from './call.js';
+import { Call, RunningTask, type CallExtra } from './call.js';
 import { CallQueue } from './call-queue.js';
 import { ModelLoadError, PoolClosedError, WorkerExitedError, describe, errorFromWire } from './errors.js';
 import type { Fleet } from './fleet.js';
@@ -13,7 +13,7 @@ import type { ResolvedOptions } from './options.js';
 import { CONTROL_ALL, callFlags, isPackedCall, type EmbedTask, type TaskResult } from './protocol.js';
 import type { PoolStats } from './stats.js';
 import type { Supervisor } from './supervisor.js';
-import type { PoolState } from './types.js';
+import type { ModelTask, PoolState } from './types.js';
 
 /** What the dispatcher reads of the pool that owns it, as it is at each moment. */
 export interface DispatcherHost {
@@ -21,6 +21,8 @@ export interface DispatcherHost {
   state(): PoolState;
   /** The pool's workers: undefined before start and once failed or closed. */
   fleet(): Fleet | undefined;
+  /** What the model does: the `op` of every task. */
+  readonly task: ModelTask;
 }
 
 export class Dispatcher {
@@ -57,10 +59,10 @@ export class Dispatcher {
   }
 
   /** Puts a call in the admission queue (throws `QueueFullError` at once when it is full). */
-  enqueue(texts: string[], opts: CheckedEmbedOptions, began: number): Call {
-    const call = new Call(texts, opts, began);
+  enqueue(texts: string[], opts: CheckedEmbedOptions, began: number, extra?: CallExtra): Call {
+    const call = new Call(texts, opts, began, extra);
     // Calls that free workers will take at the next dispatch do not count against maxQueue.
-    this.#queue.push(call, texts.length, opts.signal, this.#options.queueTimeout, this.#freeTaskSlots);
+    this.#queue.push(call, call.size, opts.signal, this.#options.queueTimeout, this.#freeTaskSlots);
     // Calls made in the same tick share a task: sending waits for the microtask queue to drain.
     if (!this.#pumpScheduled) {
       this.#pumpScheduled = true;
@@ -130,7 +132,7 @@ export class Dispatcher {
     const now = performance.now();
     // At most maxThreads x concurrency tasks run at once, so a cancel flag is always free.
     const cancelSlot = this.#freeCancelSlots.pop()!;
-    const task = packTask(calls, this.#options.batchSize, this.#options.maxBatchTokens, cancelSlot);
+    const task = packTask(calls, this.#options.batchSize, this.#options.maxBatchTokens, cancelSlot, this.#host.task);
     const running = new RunningTask(calls, this.#control, cancelSlot, this.#stats);
     this.#running.add(running);
     const stats = this.#stats;
@@ -195,16 +197,27 @@ export function taskShare(waitingTexts: number, idleWorkers: number, freeTaskSlo
 }
 
 /** A task for a worker, packed flat: every call's texts in one array, each call's count and flags in one `Int32Array`. */
-export function packTask(calls: readonly Pick<Call, 'texts' | 'opts'>[], batchSize: number, maxBatchTokens: number, cancelSlot: number): EmbedTask {
+export function packTask(
+  calls: readonly (Pick<Call, 'texts' | 'opts'> & { extra?: CallExtra })[],
+  batchSize: number,
+  maxBatchTokens: number,
+  cancelSlot: number,
+  op: ModelTask = 'embed',
+): EmbedTask {
   const texts: string[] = [];
   const shape = new Int32Array(calls.length * 2);
+  const task: EmbedTask = { op, texts, calls: shape, batchSize, maxBatchTokens, cancelSlot };
+  if (op === 'rerank') task.pairs = calls.map((call) => call.extra?.pair ?? '');
+  if (op === 'custom') task.inputs = [];
   for (let c = 0; c < calls.length; c++) {
     const call = calls[c]!;
-    for (const text of call.texts) texts.push(text);
-    shape[2 * c] = call.texts.length;
+    const inputs = call.extra?.inputs;
+    if (inputs) for (const input of inputs) task.inputs!.push(input);
+    else for (const text of call.texts) texts.push(text);
+    shape[2 * c] = inputs?.length ?? call.texts.length;
     shape[2 * c + 1] = callFlags(call.opts.pooling, call.opts.normalize, call.opts.truncate);
   }
-  return { op: 'embed', texts, calls: shape, batchSize, maxBatchTokens, cancelSlot };
+  return task;
 }
 
 /**
@@ -212,9 +225,19 @@ export function packTask(calls: readonly Pick<Call, 'texts' | 'opts'>[], batchSi
  * call's buffer as it came, a small call's copied out of the task's shared buffer) and its own
  * tokens, or with its own error; every call with the task's error when the model could not run.
  */
-export function answerCalls(calls: readonly Pick<Call, 'texts' | 'settled' | 'finish' | 'fail'>[], result: TaskResult): void {
+export function answerCalls(calls: readonly (Pick<Call, 'texts' | 'settled' | 'finish' | 'fail'> & Partial<Pick<Call, 'size' | 'finishValues'>>)[], result: TaskResult): void {
   if ('error' in result) {
     for (const call of calls) call.fail(errorFromWire(result.error));
+    return;
+  }
+  if ('values' in result) {
+    for (const [c, error] of result.errors) calls[c]!.fail(errorFromWire(error));
+    for (let c = 0, at = 0; c < calls.length; c++) {
+      const call = calls[c]!;
+      const count = call.size ?? call.texts.length;
+      if (!call.settled) call.finishValues!(result.values.slice(at, at + count));
+      at += count;
+    }
     return;
   }
   const { vectors, packed, width, tokens, errors } = result;

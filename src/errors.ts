@@ -22,6 +22,7 @@ export const ErrorCodes = {
   COLLECTION_EXISTS: 'ERR_WARMPOOL_COLLECTION_EXISTS',
   COLLECTION_CORRUPT: 'ERR_WARMPOOL_COLLECTION_CORRUPT',
   COLLECTION_LOCKED: 'ERR_WARMPOOL_COLLECTION_LOCKED',
+  UNKNOWN_MODEL: 'ERR_WARMPOOL_UNKNOWN_MODEL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -136,6 +137,12 @@ export const CollectionCorruptError = defineError('CollectionCorruptError', Erro
 /** Another pool, in this process or another, holds the store's lock. */
 export const CollectionLockedError = defineError('CollectionLockedError', ErrorCodes.COLLECTION_LOCKED, undefined);
 
+/**
+ * A call named a model the pool does not have, or one whose task is not the call's (`rerank()` on
+ * an embedding model). The message lists the models the pool has, with their tasks.
+ */
+export const UnknownModelError = defineError('UnknownModelError', ErrorCodes.UNKNOWN_MODEL, undefined);
+
 export type InvalidInputError = InstanceType<typeof InvalidInputError>;
 export type QueueFullError = InstanceType<typeof QueueFullError>;
 export type QueueTimeoutError = InstanceType<typeof QueueTimeoutError>;
@@ -150,6 +157,7 @@ export type CollectionNotFoundError = InstanceType<typeof CollectionNotFoundErro
 export type CollectionExistsError = InstanceType<typeof CollectionExistsError>;
 export type CollectionCorruptError = InstanceType<typeof CollectionCorruptError>;
 export type CollectionLockedError = InstanceType<typeof CollectionLockedError>;
+export type UnknownModelError = InstanceType<typeof UnknownModelError>;
 
 /** Every error class, by name (the base class aside). */
 export const ERROR_CLASSES = {
@@ -167,6 +175,7 @@ export const ERROR_CLASSES = {
   CollectionExistsError,
   CollectionCorruptError,
   CollectionLockedError,
+  UnknownModelError,
 } as const;
 
 /** The plain-object form of an error that crosses a thread boundary. */

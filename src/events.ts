@@ -28,8 +28,12 @@ export const CHANNEL_NAMES = {
 
 export interface RequestStartEvent {
   poolId: string;
+  /** The pool's name for the model that serves the call (`'default'` for the `model` option). */
+  model: string;
+  /** Request ids count per model. */
   requestId: number;
-  op: 'embed';
+  op: 'embed' | 'rerank' | 'classify' | 'custom';
+  /** Texts (documents for rerank, inputs for a custom task) of the call. */
   texts: number;
 }
 
@@ -44,17 +48,23 @@ export interface RequestEndEvent extends RequestStartEvent {
 
 export interface WorkerReadyEvent {
   poolId: string;
+  /** The pool's name for the worker's model. */
+  model: string;
   threadId: number;
   loadMs: number;
 }
 
 export interface WorkerExitEvent {
   poolId: string;
+  /** The pool's name for the worker's model. */
+  model: string;
   threadId: number;
 }
 
 export interface WorkerErrorEvent {
   poolId: string;
+  /** The pool's name for the worker's model. */
+  model: string;
   threadId: number | undefined;
   error: Error;
 }

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { ModelLoadError, PoolClosedError, describe } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { EmbedTask, ModelSpec, TaskResult } from './protocol.js';
+import type { CoreBudget } from './budget.js';
 import type { PoolStats } from './stats.js';
 import type { Supervisor } from './supervisor.js';
 import { TEST_HOOKS_ENV, testHooks } from './test-hooks.js';
@@ -33,6 +34,8 @@ export interface FleetSettings {
   control: SharedArrayBuffer;
   supervisor: Supervisor;
   events: FleetEvents;
+  /** Workers of every model of the pool that may run at once. */
+  budget: CoreBudget;
 }
 
 interface Job {
@@ -71,10 +74,12 @@ export class Fleet {
   /** After a worker thread could not be created, no new one is tried before this time. */
   #spawnAfter = 0;
   #stopped = false;
+  readonly #unwatch: () => void;
 
   constructor(settings: FleetSettings) {
     this.#s = settings;
     this.#target = settings.model;
+    this.#unwatch = settings.budget.watch(() => this.#dispatch());
     for (let i = 0; i < settings.options.minThreads; i++) this.#add(settings.model, 'serving');
   }
 
@@ -169,6 +174,7 @@ export class Fleet {
   /** Stops adding, replacing and reviving workers: the pool is closing or failed. */
   stop(): void {
     this.#stopped = true;
+    this.#unwatch();
     for (const timer of this.#idleTimers.values()) clearTimeout(timer);
     this.#idleTimers.clear();
     this.#wake();
@@ -308,17 +314,23 @@ export class Fleet {
 
   /** Sends waiting tasks to free warm workers; adds a worker when none is free and there is room. */
   #dispatch(): void {
+    const budget = this.#s.budget;
     while (this.#waiting.length > 0) {
-      const host = this.#pick();
+      let host = this.#pick(false);
+      // An idle worker that starts running takes a place in the pool's thread budget; with none
+      // left (other models' workers run), only a busy worker may take the task as its next one.
+      const starts = host !== undefined && host.activeTasks === 0;
+      if (starts && !budget.tryAcquire()) host = this.#pick(true);
       if (!host) {
-        this.#grow();
+        if (budget.busy < budget.limit) this.#grow();
         return;
       }
       const job = this.#waiting.shift()!;
       this.#clearIdle(host);
       // A busy worker keeps the task as its next one; a worker more, where there is room, could
       // run it now instead.
-      if (host.activeTasks > 0) this.#grow(1);
+      if (!starts || host.activeTasks > 0) this.#grow(1);
+      const counted = starts && host.activeTasks === 0;
       host
         .run(job.task)
         .then((result) => {
@@ -327,24 +339,42 @@ export class Fleet {
           job.resolve(result);
         }, job.reject)
         .finally(() => {
+          if (counted || this.#holding.has(host)) this.#releaseWhenIdle(host);
           this.#dispatch();
           this.#idleLater(host);
         });
     }
   }
 
+  /** Hosts whose place in the thread budget is held until they have no task left. */
+  readonly #holding = new Set<WorkerHost>();
+
   /**
-   * The least busy warm serving worker with room. While none is warm (start-up, or every worker
-   * lost), a loading one may take the task: it runs once the model is in, or fails the way the
-   * load did.
+   * A host counted in the budget gives its place back once it has no task left (a task it took
+   * as its next one keeps the place: the worker never stopped running).
    */
-  #pick(): WorkerHost | undefined {
+  #releaseWhenIdle(host: WorkerHost): void {
+    if (host.activeTasks > 0) {
+      this.#holding.add(host);
+      return;
+    }
+    this.#holding.delete(host);
+    this.#s.budget.release();
+  }
+
+  /**
+   * The least busy warm serving worker with room (`busyOnly`: among those already running). While
+   * none is warm (start-up, or every worker lost), a loading one may take the task: it runs once
+   * the model is in, or fails the way the load did.
+   */
+  #pick(busyOnly: boolean): WorkerHost | undefined {
     const room = this.#s.options.concurrentTasksPerWorker;
     let best: WorkerHost | undefined;
     let fallback: WorkerHost | undefined;
     let anyWarm = false;
     for (const [host, role] of this.#hosts) {
       if (role !== 'serving') continue;
+      if (busyOnly && host.activeTasks === 0) continue;
       if (host.warm) {
         anyWarm = true;
         if (host.activeTasks < room && (!best || host.activeTasks < best.activeTasks)) best = host;

@@ -6,10 +6,11 @@
  */
 export { createPool, WarmPool } from './pool.js';
 export type { ReloadOptions } from './pool.js';
-export { DTYPES, POOLINGS } from './types.js';
+export { DTYPES, MODEL_TASKS, POOLINGS } from './types.js';
 export type {
   PackedVectors,
   ModelInfo,
+  ModelTask,
   PoolState,
   CloseOptions,
   HealthReport,
@@ -47,7 +48,9 @@ export { chunkText, readCorpus } from './collections/ingest.js';
 export type { Passage, ChunkOptions } from './collections/ingest.js';
 export type { EmbedOptions } from './inputs.js';
 export { DEFAULTS, ENV_VARS } from './options.js';
-export type { PoolOptions, ResolvedOptions, ResourceLimits, Warmup } from './options.js';
+export type { PoolOptions, ResolvedOptions, ResourceLimits, Warmup, ModelEntry, ModelStatus } from './options.js';
+export type { RerankOptions, RerankResult, ClassifyOptions, LabelScore, RunOptions } from './task-inputs.js';
+export type { TaskLoader, TaskHandler, LoadContext, RunContext } from './custom-task.js';
 export {
   WarmpoolError,
   InvalidInputError,
@@ -64,6 +67,7 @@ export {
   CollectionExistsError,
   CollectionCorruptError,
   CollectionLockedError,
+  UnknownModelError,
   ErrorCodes,
   ERROR_CLASSES,
 } from './errors.js';

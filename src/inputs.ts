@@ -50,6 +50,8 @@ export function normalizeTexts(input: unknown): string[] {
 
 /** Per-call options of `embed()`. */
 export interface EmbedOptions {
+  /** The name of one of the pool's embedding models (`pool.models`). @default the pool's own `model` */
+  model?: string;
   /** Scale each vector to unit length. @default true */
   normalize?: boolean;
   /** How token vectors are pooled into one. @default the model's pooling (`pool.model.pooling`: its `1_Pooling/config.json`, else 'mean') */
@@ -86,7 +88,7 @@ export interface CheckedEmbedOptions {
 }
 
 /** The keys `embed()` options may have: any other own key is an `InvalidInputError`. */
-export const EMBED_OPTION_KEYS: readonly (keyof EmbedOptions)[] = Object.freeze(['normalize', 'pooling', 'truncate', 'dimensions', 'prompt', 'signal', 'timeout']);
+export const EMBED_OPTION_KEYS: readonly (keyof EmbedOptions)[] = Object.freeze(['model', 'normalize', 'pooling', 'truncate', 'dimensions', 'prompt', 'signal', 'timeout']);
 const EMBED_OPTION_KEY_SET: ReadonlySet<string> = new Set(EMBED_OPTION_KEYS);
 
 /** The options of a call that passes none: one frozen object, not one per call. */
@@ -114,7 +116,8 @@ export function checkEmbedOptions(opts: unknown, defaults: Readonly<CheckedEmbed
   const keys = read('options', () => Object.keys(o));
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    if (!EMBED_OPTION_KEY_SET.has(key)) {
+    // `model` is the pool's to read (it picks the model); a runner never sees it.
+    if (!EMBED_OPTION_KEY_SET.has(key) || key === 'model') {
       throw new InvalidInputError(`options has an unknown key ${preview(key)}; the valid keys are ${EMBED_OPTION_KEYS.join(', ')}`);
     }
   }

@@ -3,7 +3,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { preferUnpacked } from './asar-path.js';
 import { ModelLoadError } from './errors.js';
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedModel, ResolvedOptions } from './options.js';
 import type { ModelSpec } from './protocol.js';
 import { readSentenceTransformersConfig } from './st-config.js';
 
@@ -35,9 +35,18 @@ const isDir = (path: string): boolean => {
  * from disk; a hub id loads from transformers.js' cache or, with `allowRemoteModels`, the hub.
  * Throws `ModelLoadError` when the model cannot be found, naming the path it looked at.
  */
-export function resolveModel(options: Pick<ResolvedOptions, 'model' | 'dtype' | 'allowRemoteModels' | 'cacheDir'>): ModelSpec {
+export function resolveModel(
+  options: Pick<ResolvedOptions, 'model' | 'dtype' | 'allowRemoteModels' | 'cacheDir'>,
+  entry: Pick<ResolvedModel, 'name' | 'task' | 'module' | 'moduleOptions'> = { name: 'default', task: 'embed', module: undefined, moduleOptions: undefined },
+): ModelSpec {
   const { model, dtype, allowRemoteModels, cacheDir } = options;
-  const common = { dtype, allowRemoteModels, cacheDir };
+  const { name, task, module, moduleOptions } = entry;
+  const common = { name, task, module, moduleOptions, dtype, allowRemoteModels, cacheDir };
+  if (task === 'custom') {
+    // A module of the user's own: nothing to find on disk here (the worker imports it, and a
+    // module that cannot be imported is a ModelLoadError there).
+    return { id: name, localModelPath: null, label: module!, ...common, pooling: 'mean', prompts: {}, defaultPrompt: undefined };
+  }
   /** The folder's pooling and prompts (sentence-transformers files), when the model is a folder on disk. */
   const read = (folder: string | undefined) => {
     const st = folder === undefined ? undefined : readSentenceTransformersConfig(folder);

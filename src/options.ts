@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   boolean,
   defaultsOf,
@@ -29,10 +30,10 @@ import {
   type Resolved,
   type Source,
 } from './option-table.js';
-import { DTYPES, POOLINGS, type Dtype, type Pooling } from './types.js';
+import { DTYPES, MODEL_TASKS, POOLINGS, type Dtype, type ModelInfo, type ModelTask, type Pooling, type PoolState } from './types.js';
 
-export { MAX_TIMER_MS, DTYPES, POOLINGS };
-export type { Dtype, Pooling };
+export { MAX_TIMER_MS, DTYPES, MODEL_TASKS, POOLINGS };
+export type { Dtype, ModelTask, Pooling };
 
 export const WARMUPS = ['eager', 'lazy'] as const;
 export type Warmup = (typeof WARMUPS)[number];
@@ -47,6 +48,22 @@ export interface PoolOptions {
    * @default 'glove-100d'
    */
   model?: string;
+  /**
+   * What `model` does: `embed` (texts to vectors), `rerank` (a cross-encoder scoring query and
+   * document pairs), `classify` (a sequence classifier with labels). Env: `WARMPOOL_TASK`.
+   * @default 'embed'
+   */
+  task?: Exclude<ModelTask, 'custom'>;
+  /**
+   * More models in the same pool, by name, each with its own workers, queue, stats and health:
+   * e.g. `{ rerank: { task: 'rerank', model: 'glove-rerank' } }`. Options an entry leaves out
+   * come from the pool's. The pool's own `model` joins them as `'default'`, unless `models`
+   * already holds an embedding model and `model` is not set. `threads` is then the budget of the
+   * whole pool: at most that many workers, of every model together, run at once (each entry's
+   * own `threads` defaults to `{ min: 1, max: budget }`). See docs/models.md.
+   * @default none
+   */
+  models?: Record<string, ModelEntry>;
   /** Model precision. Env: `WARMPOOL_DTYPE`. @default 'fp32' */
   dtype?: Dtype;
   /**
@@ -219,11 +236,130 @@ export interface PoolOptions {
 }
 
 /**
+ * One model of a pool's `models`. Every pool option that is about one model may be set here;
+ * what an entry leaves out comes from the pool's options.
+ */
+export interface ModelEntry
+  extends Pick<
+    PoolOptions,
+    | 'model'
+    | 'dtype'
+    | 'allowRemoteModels'
+    | 'cacheDir'
+    | 'threads'
+    | 'idleTimeout'
+    | 'intraOpThreads'
+    | 'concurrentTasksPerWorker'
+    | 'maxQueue'
+    | 'queueTimeout'
+    | 'timeout'
+    | 'batchSize'
+    | 'batching'
+    | 'maxBatchSize'
+    | 'maxBatchTokens'
+    | 'maxBatchDelay'
+    | 'cacheBytes'
+    | 'retries'
+    | 'resourceLimits'
+    | 'recycleHeapMb'
+    | 'cpuMemArena'
+    | 'memPattern'
+    | 'preallocate'
+  > {
+  /** What the model does. @default 'embed' */
+  task?: ModelTask;
+  /**
+   * `custom` only: the module (a path, taken from the working directory, or a `file:` URL) whose
+   * default export loads the model in each worker (see `TaskLoader`).
+   */
+  module?: string;
+  /** `custom` only: passed to the module's loader as `context.options` (structured-cloned). */
+  options?: unknown;
+}
+
+/** The keys a `models` entry may hold. */
+export const MODEL_ENTRY_KEYS = Object.freeze([
+  'task',
+  'model',
+  'module',
+  'options',
+  'dtype',
+  'allowRemoteModels',
+  'cacheDir',
+  'threads',
+  'idleTimeout',
+  'intraOpThreads',
+  'concurrentTasksPerWorker',
+  'maxQueue',
+  'queueTimeout',
+  'timeout',
+  'batchSize',
+  'batching',
+  'maxBatchSize',
+  'maxBatchTokens',
+  'maxBatchDelay',
+  'cacheBytes',
+  'retries',
+  'resourceLimits',
+  'recycleHeapMb',
+  'cpuMemArena',
+  'memPattern',
+  'preallocate',
+] as const satisfies readonly (keyof ModelEntry)[]);
+
+/** A model's name: what calls, routes and metrics name it by. */
+export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+
+const modelEntries = parser('an object of model entries by name', (src): Readonly<Record<string, Readonly<ModelEntry>>> => {
+  const value = src.value;
+  if (!isPlainObject(value, src.from)) throw new TypeError(`${src.from} must be an object of model entries by name, received ${received(value)}`);
+  const out: Record<string, Readonly<ModelEntry>> = {};
+  const names = read(src.from, () => Object.keys(value));
+  if (names.length === 0) throw new RangeError(`${src.from} must name at least one model (or leave it out)`);
+  for (const name of names) {
+    if (!MODEL_NAME.test(name)) {
+      throw new RangeError(`${src.from} has a model named ${JSON.stringify(name)}; a name is 1 to 64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit`);
+    }
+    const from = `${src.from}.${name}`;
+    const entry = read(from, () => value[name]);
+    if (!isPlainObject(entry, from)) throw new TypeError(`${from} must be an object (a model entry), received ${received(entry)}`);
+    const copy: Record<string, unknown> = {};
+    for (const key of read(from, () => Object.keys(entry))) {
+      if (!(MODEL_ENTRY_KEYS as readonly string[]).includes(key)) {
+        throw new TypeError(`unknown option ${JSON.stringify(key)} in ${from}; a model entry takes ${MODEL_ENTRY_KEYS.join(', ')}`);
+      }
+      copy[key] = read(`${from}.${key}`, () => entry[key]);
+    }
+    const task = copy.task ?? 'embed';
+    if (typeof task !== 'string' || !(MODEL_TASKS as readonly string[]).includes(task)) {
+      throw new RangeError(`${from}.task must be one of ${MODEL_TASKS.map((t) => `'${t}'`).join(', ')}, received ${received(copy.task)}`);
+    }
+    if (task === 'custom') {
+      if (typeof copy.module !== 'string' || copy.module.trim() === '') {
+        throw new TypeError(`${from}.module must name the module that loads a custom model (a path or a file: URL), received ${received(copy.module)}`);
+      }
+    } else {
+      if (copy.module !== undefined || copy.options !== undefined) {
+        throw new TypeError(`${from}: module and options are for task 'custom' only (this entry's task is '${task}')`);
+      }
+      if (typeof copy.model !== 'string' || copy.model.trim() === '') {
+        throw new TypeError(`${from}.model must name the model (bundled name, folder or hub id), received ${received(copy.model)}`);
+      }
+    }
+    out[name] = Object.freeze(copy as ModelEntry);
+  }
+  return Object.freeze(out);
+});
+
+/**
  * Options after defaults, environment and validation: what the pool runs with. Written out for its
  * docs; a compile-time check below the table holds it to what the table resolves to.
  */
 export interface ResolvedOptions {
   readonly model: string;
+  readonly task: Exclude<ModelTask, 'custom'>;
+  /** The `models` option as given (checked); see {@link resolveModels} for each entry's options. */
+  readonly models: Readonly<Record<string, Readonly<ModelEntry>>> | undefined;
   readonly dtype: Dtype;
   readonly allowRemoteModels: boolean;
   readonly cacheDir: string | undefined;
@@ -338,6 +474,18 @@ export const POOL_OPTIONS = {
     default: 'glove-100d',
     reload: true,
     doc: 'The embedding model: a model bundled in `models/`, a transformers.js model folder, or a Hugging Face hub id (needs `allowRemoteModels`).',
+  },
+  task: {
+    parse: oneOf(['embed', 'rerank', 'classify'] as const),
+    env: 'WARMPOOL_TASK',
+    flag: '--task <embed|rerank|classify>',
+    default: 'embed',
+    doc: 'What `model` does: `embed` (vectors), `rerank` (a cross-encoder scoring query-document pairs), `classify` (labels from its `id2label`).',
+  },
+  models: {
+    parse: modelEntries,
+    flag: '--with <name=task:model>',
+    doc: "More models in the same pool, by name (`{ rerank: { task: 'rerank', model: 'glove-rerank' } }`), each with its own workers, queue, stats and health; an entry's options default to the pool's. `threads` is then the whole pool's budget of running workers. See docs/models.md.",
   },
   dtype: {
     parse: oneOf(DTYPES),
@@ -573,4 +721,84 @@ export function checkReloadOptions(changes: unknown): void {
 export function reloadedOptions(current: ResolvedOptions, changes: object): ResolvedOptions {
   const base = Object.fromEntries(RELOADABLE_OPTIONS.map((key) => [key, current[key]]));
   return resolveOptions({ ...base, ...changes, env: false });
+}
+
+/** One model of a pool, as `pool.models` lists it. */
+export interface ModelStatus {
+  /** The pool's name for it (`'default'` for the `model` option). */
+  name: string;
+  task: ModelTask;
+  /** What it loads: the model's folder or hub id, or a custom task's module. */
+  source: string;
+  state: PoolState;
+  /** The options it runs with: the pool's, with its entry's over them. */
+  options: ResolvedOptions;
+  /** What a worker found once it loaded the model. */
+  info: ModelInfo | undefined;
+  /** Why it failed, when its state is `failed`. */
+  error: string | undefined;
+}
+
+/** Model settings a rolling reload (`pool.reload()`) may change. */
+export type ReloadOptions = Pick<PoolOptions, 'model' | 'dtype' | 'allowRemoteModels' | 'cacheDir'>;
+
+/** One model of the pool, with the options it runs with. */
+export interface ResolvedModel {
+  readonly name: string;
+  readonly task: ModelTask;
+  /** The pool's options with the entry's over them: what this model's workers and queue run with. */
+  readonly options: ResolvedOptions;
+  /** `custom`: the loader module, as a file URL. */
+  readonly module: string | undefined;
+  readonly moduleOptions: unknown;
+}
+
+/** The pool's model entries' keys that are not pool options. */
+const ENTRY_ONLY = new Set(['task', 'module', 'options']);
+
+/**
+ * Every model of a pool, in order: the pool's own `model` as `'default'` (unless `models` already
+ * holds an embedding model and `model` was not set), then the `models` entries. Each entry's
+ * options are the pool's (as given, with the environment) with the entry's over them, checked
+ * the same way. With several models, `threads` is the pool's budget: each entry's `threads`
+ * defaults to `{ min: 1, max: budget }` and its `intraOpThreads` to the cores shared by the budget.
+ */
+export function resolveModels(input: PoolOptions, resolved: ResolvedOptions, cores = availableParallelism(), cwdUrl?: (p: string) => string): ResolvedModel[] {
+  const entries = resolved.models;
+  if (!entries) return [{ name: 'default', task: resolved.task, options: resolved, module: undefined, moduleOptions: undefined }];
+  const env = input.env === undefined ? process.env : input.env;
+  const modelGiven = input.model !== undefined || (env !== false && (env.WARMPOOL_MODEL ?? '').trim() !== '');
+  const hasEmbedder = Object.values(entries).some((e) => (e.task ?? 'embed') === 'embed');
+  const list: [string, Readonly<ModelEntry>][] = [];
+  if (!Object.hasOwn(entries, 'default') && (modelGiven || !hasEmbedder)) list.push(['default', { task: resolved.task, model: resolved.model }]);
+  list.push(...Object.entries(entries));
+  const budget = resolved.maxThreads;
+  const { models: _models, task: _task, ...base } = input;
+  const out: ResolvedModel[] = [];
+  for (const [name, entry] of list) {
+    const own: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(entry)) if (!ENTRY_ONLY.has(key) && value !== undefined) own[key] = value;
+    const task = entry.task ?? 'embed';
+    if (task === 'custom') own.model ??= entry.module;
+    own.threads ??= { min: 1, max: budget };
+    own.intraOpThreads ??= input.intraOpThreads ?? Math.max(1, Math.floor(cores / budget));
+    let options: ResolvedOptions;
+    try {
+      options = resolveOptions({ ...base, ...own } as PoolOptions, cores);
+    } catch (error) {
+      const e = error as Error;
+      const Class = e instanceof RangeError ? RangeError : TypeError;
+      throw new Class(`options.models.${name}: ${e.message}`, { cause: error });
+    }
+    if (options.maxThreads > budget) {
+      throw new RangeError(`options.models.${name}.threads.max (${options.maxThreads}) must not exceed the pool's threads (${budget}): threads is the budget of the whole pool`);
+    }
+    const module = task === 'custom' ? (cwdUrl ?? defaultModuleUrl)(entry.module!) : undefined;
+    out.push(Object.freeze({ name, task, options, module, moduleOptions: entry.options }));
+  }
+  return out;
+}
+
+function defaultModuleUrl(module: string): string {
+  return module.startsWith('file:') ? module : pathToFileURL(resolvePath(module)).href;
 }

@@ -1,17 +1,14 @@
 /**
- * `WarmPool`, the public class: its methods and their contracts, and the pool's life cycle
- * (start, failure, rolling reload, close). The work of a call lives in internal modules:
- * `dispatcher.ts` (admission queue, coalescing, dispatch, retries, answers), `call.ts` (one call
- * and one running task), `cache.ts`, `answer.ts` (a call's vectors put together) and
- * `call-log.ts` (what each call counts and publishes).
+ * `WarmPool`, the public class: its methods and their contracts. Each model of the pool is served
+ * by a {@link ModelRunner} (`runner.ts`: its workers, admission queue, supervisor, stats and life
+ * cycle); the pool routes each call to its model's runner, and holds what the models share: the
+ * thread budget, the collections, start and close. The work of a call lives in internal modules:
+ * `dispatcher.ts` (admission queue, coalescing, dispatch, retries, answers), `call.ts`,
+ * `cache.ts`, `answer.ts` and `call-log.ts`.
  */
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import { assemble, vectorsOf } from './answer.js';
-import { checkDimensions, shortenPacked } from './dimensions.js';
-import { CallCache, type CacheLookup } from './cache.js';
-import type { Call } from './call.js';
-import { CallLog } from './call-log.js';
+import { CoreBudget } from './budget.js';
+import { isArray, read } from './caller-data.js';
 import { CollectionsClient, type CollectionsApi } from './collections/client.js';
 import type {
   CollectionOption,
@@ -25,119 +22,141 @@ import type {
   StoredDoc,
   VectorInput,
 } from './collections/types.js';
-import { deferred } from './deferred.js';
-import { Dispatcher } from './dispatcher.js';
-import { AbortError, InvalidInputError, ModelLoadError, PoolClosedError, describe } from './errors.js';
-import { channels } from './events.js';
-import { checkEmbedOptions, defaultEmbedOptions, normalizeTexts, type CheckedEmbedOptions, type EmbedOptions } from './inputs.js';
-import { Fleet, cannotStart } from './fleet.js';
-import { resolveModel } from './model.js';
-import { MAX_TIMER_MS, checkReloadOptions, reloadedOptions, resolveOptions, type PoolOptions, type ResolvedOptions } from './options.js';
-import type { ModelSpec } from './protocol.js';
-import { Supervisor } from './supervisor.js';
-import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
-import type { CloseOptions, HealthReport, ModelInfo, PackedVectors, PoolState } from './types.js';
+import { InvalidInputError, PoolClosedError, UnknownModelError, describe } from './errors.js';
+import type { EmbedOptions } from './inputs.js';
+import { MAX_TIMER_MS, resolveModels, resolveOptions, type ModelStatus, type PoolOptions, type ReloadOptions, type ResolvedOptions } from './options.js';
+import { ModelRunner } from './runner.js';
+import type { StatsSnapshot } from './stats.js';
+import {
+  checkClassify,
+  checkRerank,
+  checkRunOptions,
+  classifyResults,
+  rerankResults,
+  type ClassifyOptions,
+  type LabelScore,
+  type RerankOptions,
+  type RerankResult,
+  type RunOptions,
+} from './task-inputs.js';
+import type { CloseOptions, HealthReport, ModelInfo, ModelTask, PackedVectors, PoolState } from './types.js';
 
-/** Workers that die while loading, in a row, before a pool that never started gives up. */
-const START_CRASH_LIMIT = 2;
+export type { ReloadOptions };
 
-/** Model settings a rolling reload may change. */
-export type ReloadOptions = Pick<PoolOptions, 'model' | 'dtype' | 'allowRemoteModels' | 'cacheDir'>;
+/** How bad each state is, to report the pool's as its worst model's. */
+const STATE_RANK: Record<PoolState, number> = { ready: 0, idle: 1, starting: 2, failed: 3, closing: 4, closed: 5 };
 
 /**
- * A pool of worker threads that each hold the embedding model warm, behind a bounded admission
- * queue. Create it with {@link createPool}.
+ * A pool of worker threads that each hold a model warm, behind a bounded admission queue per
+ * model. Create it with {@link createPool}.
  */
 export class WarmPool implements AsyncDisposable {
   /** A unique id, also used to name this pool's diagnostics events. */
   readonly id: string = randomUUID();
-  /** The options the pool runs with, after environment variables and defaults. */
+  /**
+   * The options the pool runs with, after environment variables and defaults (in a pool of
+   * several models, each model's own are in `pool.models[i].options`).
+   */
   readonly options: ResolvedOptions;
 
-  readonly #stats: PoolStats;
-  /** What each call counts and publishes. */
-  readonly #log: CallLog;
-  /** The admission queue and the way from it to the workers and back. */
-  readonly #dispatcher: Dispatcher;
-  readonly #cache: CallCache | undefined;
-  readonly #ready = deferred<void>();
-  readonly #supervisor: Supervisor;
-  /** Every worker, of every model during a rolling reload; undefined before start and once failed or closed. */
-  #fleet: Fleet | undefined;
-  #healthTimer: NodeJS.Timeout | undefined;
-  #model: ModelSpec | undefined;
-  /** The options of a call that gives none, for the model {@link #defaultsOf} was made for (its pooling). */
-  #defaults = defaultEmbedOptions('mean');
-  #defaultsOf: ModelSpec | undefined;
-  #state: PoolState = 'idle';
-  #failure: ModelLoadError | undefined;
+  /** Every model, by name, in the order they were configured (the pool's own `model` first). */
+  readonly #runners = new Map<string, ModelRunner>();
+  /** The runner of `embed()`, `index()` and `search()` when a call names no model. */
+  readonly #embedder: ModelRunner | undefined;
   #closing: Promise<void> | undefined;
-  #reloading: Promise<void> | undefined;
+  #closed = false;
   /** Created on the first collection call: the index worker is not started for a pool that only embeds. */
   #collections: CollectionsClient | undefined;
 
   constructor(options: PoolOptions = {}) {
     this.options = resolveOptions(options);
-    // Room for replacements: a worker's slot is reused once it has exited.
-    this.#stats = new PoolStats(StatsView.create(Math.max(8, this.options.maxThreads * 2)));
-    this.#log = new CallLog(this.id, this.#stats);
-    this.#cache = this.options.cacheBytes > 0 ? new CallCache(this.options.cacheBytes, this.#stats) : undefined;
-    this.#supervisor = new Supervisor({
-      stats: this.#stats,
-      healthTimeout: this.options.healthTimeout,
-      recycleHeapMb: this.options.recycleHeapMb,
-      terminate: (threadId) => this.#fleet?.terminate(threadId),
-      recycle: (threadId) => this.#fleet?.recycle(threadId) ?? false,
-      onChange: () => this.#dispatcher.pump(),
-    });
-    this.#dispatcher = new Dispatcher(this.options, this.#stats, this.#supervisor, {
-      state: () => this.#state,
-      fleet: () => this.#fleet,
-    });
-    try {
-      this.#model = resolveModel(this.options);
-    } catch (error) {
-      this.#fail(error as ModelLoadError);
-      return;
-    }
-    if (this.options.warmup === 'eager') this.#start();
-  }
-
-  /** `idle` (lazy, not started), `starting`, `ready`, `failed` (model did not load), `closing`, `closed`. */
-  get state(): PoolState {
-    return this.#state;
-  }
-
-  /** The model's details once loaded, else undefined. During a reload, the model being replaced. */
-  get model(): ModelInfo | undefined {
-    return this.#model && this.#fleet?.infoOf(this.#model);
+    const budget = new CoreBudget(this.options.maxThreads);
+    for (const entry of resolveModels(options, this.options)) this.#runners.set(entry.name, new ModelRunner(this.id, entry, budget));
+    this.#embedder = this.#runners.get('default')?.task === 'embed' ? this.#runners.get('default') : [...this.#runners.values()].find((r) => r.task === 'embed');
+    if (this.options.warmup === 'eager') for (const runner of this.#runners.values()) runner.start();
   }
 
   /**
-   * The SharedArrayBuffer behind {@link WarmPool.stats}. Pass it to any thread (e.g. in
-   * `workerData`) and read it there with `readStats(buffer)`: no lock, no message.
+   * `idle` (lazy, not started), `starting`, `ready`, `failed` (a model did not load), `closing`,
+   * `closed`. With several models, the worst of theirs (`pool.models` tells each).
+   */
+  get state(): PoolState {
+    if (this.#closed) return 'closed';
+    if (this.#closing) return 'closing';
+    let worst: PoolState = 'ready';
+    for (const runner of this.#runners.values()) if (STATE_RANK[runner.state] > STATE_RANK[worst]) worst = runner.state;
+    return worst;
+  }
+
+  /**
+   * The embedding model's details once loaded (the model `embed()` uses when a call names none),
+   * else undefined; in a pool with no embedding model, its first model's. During a reload, the
+   * model being replaced.
+   */
+  get model(): ModelInfo | undefined {
+    return (this.#embedder ?? this.#runners.values().next().value)?.model;
+  }
+
+  /** Every model of the pool, in order: its name, task, state, options and, once loaded, its details. */
+  get models(): ModelStatus[] {
+    return [...this.#runners.values()].map((r) => ({
+      name: r.name,
+      task: r.task,
+      source: r.source,
+      state: r.state,
+      options: r.options,
+      info: r.model,
+      error: r.failure?.message,
+    }));
+  }
+
+  /**
+   * The SharedArrayBuffer behind {@link WarmPool.stats} (the embedding model's, in a pool of
+   * several; see {@link WarmPool.statsBuffers}). Pass it to any thread (e.g. in `workerData`) and
+   * read it there with `readStats(buffer)`: no lock, no message.
    */
   get statsBuffer(): SharedArrayBuffer {
-    return this.#stats.buffer;
+    return (this.#embedder ?? this.#runners.values().next().value!).statsBuffer;
   }
 
-  /** A fresh plain snapshot of the counters, gauges, latency percentiles and per-worker figures. */
-  stats(): StatsSnapshot {
-    return this.#stats.snapshot();
+  /** Each model's stats buffer, by name: `readStats(buffer)` reads one from any thread. */
+  get statsBuffers(): Readonly<Record<string, SharedArrayBuffer>> {
+    return Object.freeze(Object.fromEntries([...this.#runners].map(([name, r]) => [name, r.statsBuffer])));
   }
 
   /**
-   * Resolves once `threads.min` workers have loaded the model; rejects with `ModelLoadError`
-   * (naming the model and the cause) when it cannot be loaded. Starts a lazy pool.
+   * A fresh plain snapshot of the counters, gauges, latency percentiles and per-worker figures of
+   * the embedding model; in a pool of several models, each model's under `models`.
    */
-  ready(): Promise<void> {
-    if (this.#state === 'idle') this.#start();
-    return this.#ready.promise;
+  stats(): StatsSnapshot {
+    const main = this.#embedder ?? this.#runners.values().next().value!;
+    const snapshot = main.stats();
+    if (this.#runners.size > 1) snapshot.models = Object.fromEntries([...this.#runners].map(([name, r]) => [name, r === main ? main.stats() : r.stats()]));
+    return snapshot;
+  }
+
+  /**
+   * Resolves once every model has `threads.min` workers warm; rejects with `ModelLoadError`
+   * (naming the model and the cause) when one cannot be loaded. Starts a lazy pool.
+   */
+  async ready(): Promise<void> {
+    await Promise.all([...this.#runners.values()].map((r) => r.ready()));
+  }
+
+  /** The runner of a call: the model it names, which must do `task`, or the pool's first model of that task. */
+  #runner(task: ModelTask, name: string | undefined): ModelRunner {
+    const runner = name === undefined ? (task === 'embed' ? this.#embedder : [...this.#runners.values()].find((r) => r.task === task)) : this.#runners.get(name);
+    if (runner && runner.task === task) return runner;
+    const list = [...this.#runners.values()].map((r) => `"${r.name}" (${r.task})`).join(', ');
+    if (name === undefined) throw new UnknownModelError(`the pool has no ${task} model; its models are ${list}`);
+    if (runner) throw new UnknownModelError(`model "${name}" is a ${runner.task} model, not a ${task} one; the pool's models are ${list}`);
+    throw new UnknownModelError(`the pool has no model named ${JSON.stringify(name)}; its models are ${list}`);
   }
 
   /**
    * Embeds one text (resolving to one vector) or an array of texts (one vector each, in order).
-   * Vectors are unit length unless `normalize: false`.
+   * Vectors are unit length unless `normalize: false`. `model` names one of the pool's embedding
+   * models (default: the pool's own `model`).
    *
    * @example
    * const [a, b] = await pool.embed(['A man is playing a guitar.', 'Someone plays an instrument.']);
@@ -145,16 +164,77 @@ export class WarmPool implements AsyncDisposable {
   embed(input: string, options?: EmbedOptions): Promise<Float32Array>;
   embed(input: readonly string[], options?: EmbedOptions): Promise<Float32Array[]>;
   embed(input: string | readonly string[], options?: EmbedOptions): Promise<Float32Array | Float32Array[]> {
-    return this.#call(input, options, false) as Promise<Float32Array | Float32Array[]>;
+    return this.#embed(input, options, false) as Promise<Float32Array | Float32Array[]>;
   }
 
   /** Like {@link WarmPool.embed}, but returns all vectors in one row-major `Float32Array`. */
   embedPacked(input: string | readonly string[], options?: EmbedOptions): Promise<PackedVectors> {
-    return this.#call(input, options, true) as Promise<PackedVectors>;
+    return this.#embed(input, options, true) as Promise<PackedVectors>;
+  }
+
+  async #embed(input: unknown, options: unknown, asPacked: boolean): Promise<PackedVectors | Float32Array | Float32Array[]> {
+    let name: string | undefined;
+    // `model` picks the runner; the rest of the options are the runner's to check. Read once:
+    // the options are copied (each own key read once) only when they name a model.
+    if (typeof options === 'object' && options !== null && isArray(options) === false && read('options', () => Object.hasOwn(options as object, 'model'))) {
+      const copy = read('options', () => ({ ...(options as Record<string, unknown>) }));
+      const model = copy.model;
+      delete copy.model;
+      if (model !== undefined && typeof model !== 'string') throw new InvalidInputError(`options.model must be the name of an embedding model of the pool, received ${describe(model)}`);
+      name = model as string | undefined;
+      options = copy;
+    }
+    return this.#runner('embed', name).embed(input, options, asPacked);
+  }
+
+  /**
+   * Scores each document's relevance to the query with a rerank model (a cross-encoder) and
+   * resolves to the documents' indexes and scores, best first. Concurrent calls share model runs.
+   * No documents: `[]`.
+   *
+   * @example
+   * const [best] = await pool.rerank('how do I sort a list?', docs, { topN: 3 });
+   */
+  async rerank(query: string, documents: readonly string[], options?: RerankOptions): Promise<RerankResult[]> {
+    const checked = checkRerank(query, documents, options);
+    const runner = this.#runner('rerank', checked.model);
+    const result = await runner.run(checked.documents, checked.opts, { pair: checked.query });
+    return rerankResults(result.data, checked);
+  }
+
+  /**
+   * Classifies a text (resolving to its labels, best first) or an array of texts (one list
+   * each) with a classify model; the labels are the model's `id2label`.
+   *
+   * @example
+   * const [top] = await pool.classify('I loved this film', { model: 'sentiment' });
+   */
+  classify(input: string, options?: ClassifyOptions): Promise<LabelScore[]>;
+  classify(input: readonly string[], options?: ClassifyOptions): Promise<LabelScore[][]>;
+  async classify(input: string | readonly string[], options?: ClassifyOptions): Promise<LabelScore[] | LabelScore[][]> {
+    const checked = checkClassify(input, options);
+    const runner = this.#runner('classify', checked.model);
+    const result = await runner.run(checked.texts, checked.opts);
+    const labels = runner.model?.labels ?? Array.from({ length: result.dims[1] }, (_, i) => `LABEL_${i}`);
+    const all = classifyResults(result.data, labels, checked);
+    return typeof input === 'string' ? all[0]! : all;
+  }
+
+  /**
+   * Runs one input through a custom model (a `models` entry with `task: 'custom'`): its module's
+   * `run` gets this input in a batch with those of concurrent calls, and this call resolves to
+   * its output. Same admission, timeouts, abort, retries, stats and events as every call.
+   */
+  async run<Output = unknown>(model: string, input: unknown, options?: RunOptions): Promise<Output> {
+    if (typeof model !== 'string') throw new InvalidInputError(`model must be the name of a custom model of the pool, received ${describe(model)}`);
+    const opts = checkRunOptions(options);
+    const result = await this.#runner('custom', model).run([], opts, { inputs: [input] });
+    return result.values![0] as Output;
   }
 
   #collectionsClient(): CollectionsClient {
-    if (this.#state === 'closing' || this.#state === 'closed') throw new PoolClosedError();
+    if (this.#closing) throw new PoolClosedError();
+    if (!this.#embedder) throw new UnknownModelError(`collections need an embedding model, and the pool has none; its models are ${[...this.#runners.values()].map((r) => `"${r.name}" (${r.task})`).join(', ')}`);
     return (this.#collections ??= new CollectionsClient(this));
   }
 
@@ -215,7 +295,8 @@ export class WarmPool implements AsyncDisposable {
 
   /**
    * Stops admission, rejects waiting calls with `PoolClosedError`, lets running calls finish
-   * until `timeout`, frees the model sessions and terminates the workers. Idempotent.
+   * until `timeout`, frees the model sessions and terminates the workers, of every model at once.
+   * Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return this.#closing;
@@ -233,229 +314,58 @@ export class WarmPool implements AsyncDisposable {
 
   /**
    * The pool's health: warm workers against those wanted, restarts, and per-worker detail (state,
-   * busy, requests, errors, last task's latency, model load time).
+   * busy, requests, errors, last task's latency, model load time), of the embedding model; in a
+   * pool of several models, each model's under `models`, and `status` the worst of theirs.
    */
   health(): HealthReport {
-    return this.#supervisor.report(this.#state, this.options.minThreads, this.#fleet?.warm ?? 0, this.#collections?.health());
+    const main = this.#embedder ?? this.#runners.values().next().value!;
+    const state = this.state;
+    const report = main.health(this.#collections?.health());
+    if (state === 'closing' || state === 'closed') {
+      report.state = state;
+      report.status = 'unhealthy';
+    }
+    if (this.#runners.size > 1) {
+      const models: Record<string, HealthReport> = {};
+      const rank = { healthy: 0, degraded: 1, unhealthy: 2 } as const;
+      for (const [name, runner] of this.#runners) {
+        const own = runner === main ? main.health() : runner.health();
+        models[name] = own;
+        if (rank[own.status] > rank[report.status]) report.status = own.status === 'unhealthy' && report.status === 'healthy' ? 'degraded' : own.status;
+      }
+      report.models = models;
+    }
+    return report;
   }
 
   /**
-   * Rolling reload: replaces the workers one at a time by workers with the new model settings,
-   * while serving. Each new worker is warm before an old one stops taking calls, and each old one
-   * has finished its calls and left before the next new one starts: capacity never dips, no call
-   * fails because of the switch, and at most one worker more than usual (one model more in memory)
-   * is alive. Until it resolves, a call may be answered by either model, but all of one call's
-   * vectors always come from one model; `model` tells the new one once it resolves. Rejects with
-   * `ModelLoadError` if a new worker cannot load the model: the workers already replaced go back,
-   * the same way, and the pool keeps its current model.
+   * Rolling reload of one model (`name`, default: the embedding model): replaces its workers one
+   * at a time by workers with the new model settings, while serving. Each new worker is warm
+   * before an old one stops taking calls, and each old one has finished its calls and left before
+   * the next new one starts: capacity never dips, no call fails because of the switch, and at most
+   * one worker more than usual (one model more in memory) is alive. Until it resolves, a call may
+   * be answered by either model, but all of one call's vectors always come from one model;
+   * `model` tells the new one once it resolves. Rejects with `ModelLoadError` if a new worker
+   * cannot load the model: the workers already replaced go back, the same way, and the pool keeps
+   * its current model. The other models of the pool are not touched.
    */
-  reload(options: ReloadOptions = {}): Promise<void> {
-    if (this.#reloading) return Promise.reject(new RangeError('a reload is already running'));
-    this.#reloading = this.#reload(options).finally(() => {
-      this.#reloading = undefined;
-    });
-    return this.#reloading;
-  }
-
-  async #reload(changes: ReloadOptions): Promise<void> {
-    checkReloadOptions(changes);
-    if (this.#state === 'idle') this.#start();
-    await this.ready();
-    if (this.#state !== 'ready' || !this.#fleet) throw new PoolClosedError();
-    const merged = reloadedOptions(this.options, changes);
-    const model = resolveModel(merged);
-    // While both models serve, the cache holds neither: a cached vector must come from the model
-    // that answers the rest of its call.
-    this.#cache?.beginRoll();
+  reload(options: ReloadOptions = {}, name?: string): Promise<void> {
+    let runner: ModelRunner | undefined;
     try {
-      await this.#fleet.roll(model);
+      if (this.#closing) throw new PoolClosedError();
+      runner = name === undefined ? (this.#embedder ?? this.#runners.values().next().value) : this.#runners.get(name);
+      if (!runner) throw new UnknownModelError(`the pool has no model named ${JSON.stringify(name)}; its models are ${[...this.#runners.keys()].map((n) => `"${n}"`).join(', ')}`);
+      if (runner.task === 'custom') throw new RangeError(`model "${runner.name}" is a custom task: reload it by creating a new pool`);
     } catch (error) {
-      if (error instanceof ModelLoadError) {
-        throw new ModelLoadError(`reload failed, the pool keeps its current model: ${error.message}`, { cause: error });
-      }
-      throw error;
-    } finally {
-      this.#cache?.endRoll();
+      return Promise.reject(error);
     }
-    if (this.#state !== 'ready') throw new PoolClosedError();
-    this.#model = model;
-    this.#stats.inc('reloads');
-  }
-
-  #start(): void {
-    if (this.#state !== 'idle' || !this.#model) return;
-    this.#state = 'starting';
-    const model = this.#model;
-    try {
-      this.#fleet = this.#newFleet(model);
-    } catch (error) {
-      // The thread could not be created at all (out of threads or memory): a typed failure, not a throw.
-      this.#fail(cannotStart(model, error));
-      return;
-    }
-    this.#healthTimer = setInterval(() => {
-      this.#fleet?.rescan();
-      this.#supervisor.check();
-    }, this.options.healthInterval);
-    this.#healthTimer.unref();
-  }
-
-  #newFleet(model: ModelSpec): Fleet {
-    return new Fleet({
-      poolId: this.id,
-      model,
-      options: this.options,
-      stats: this.#stats,
-      control: this.#dispatcher.controlBuffer,
-      supervisor: this.#supervisor,
-      events: {
-        ready: (threadId, loadMs) => {
-          if (channels.workerReady.hasSubscribers) channels.workerReady.publish({ poolId: this.id, threadId, loadMs });
-          if (this.#state === 'starting' && (this.#fleet?.warm ?? 0) >= this.options.minThreads) {
-            this.#state = 'ready';
-            this.#ready.resolve();
-          }
-        },
-        loadError: (threadId, error, serving) => {
-          this.#publishWorkerError(threadId, error);
-          // Before the pool was ever ready a load error means the model is unusable: fail fast.
-          if (serving && this.#state === 'starting') this.#fail(error);
-        },
-        exit: (threadId) => {
-          if (channels.workerExit.hasSubscribers) channels.workerExit.publish({ poolId: this.id, threadId });
-        },
-        loadCrash: (error, serving) => this.#onLoadCrash(error, serving),
-        error: (threadId, error) => this.#publishWorkerError(threadId, error),
-      },
-    });
-  }
-
-  /**
-   * A worker died while loading the model. At start-up, a few in a row mean the model cannot be
-   * loaded: fail rather than let Piscina respawn forever. Later, calls that wait are told at once
-   * when no worker holds the model; the fleet starts a fresh worker after a backoff.
-   */
-  #onLoadCrash(error: ModelLoadError, serving: boolean): void {
-    this.#publishWorkerError(undefined, error);
-    if (!serving) return;
-    if (this.#state === 'starting') {
-      if (this.#supervisor.consecutiveLoadFailures >= START_CRASH_LIMIT) this.#fail(error);
-      return;
-    }
-    this.#dispatcher.pump();
-  }
-
-  #publishWorkerError(threadId: number | undefined, error: unknown): void {
-    if (channels.workerError.hasSubscribers) {
-      channels.workerError.publish({ poolId: this.id, threadId, error: error instanceof Error ? error : new Error(describe(error)) });
-    }
-  }
-
-  #fail(error: ModelLoadError): void {
-    this.#state = 'failed';
-    this.#failure = error;
-    this.#ready.reject(error);
-    this.#dispatcher.rejectWaiting(() => this.#failedError());
-    clearInterval(this.#healthTimer);
-    this.#supervisor.stop();
-    const fleet = this.#fleet;
-    this.#fleet = undefined;
-    // Workers still loading see this flag before they enter onnxruntime, so they can be ended now.
-    this.#dispatcher.stopAll();
-    void fleet?.destroy().catch(() => {});
-  }
-
-  #failedError(): ModelLoadError {
-    return new ModelLoadError(this.#failure!.message, { cause: this.#failure });
-  }
-
-  /** One embed call, answered packed (`embedPacked`) or as vectors (`embed`: one for a string, else one per text). */
-  async #call(input: unknown, options: unknown, asPacked: boolean): Promise<PackedVectors | Float32Array | Float32Array[]> {
-    const began = performance.now();
-    const log = this.#log;
-    const requestId = log.begin();
-    let texts: string[] = [];
-    let call: Call | undefined;
-    try {
-      texts = normalizeTexts(input);
-      const model = this.#model;
-      if (model !== this.#defaultsOf) {
-        this.#defaults = defaultEmbedOptions(model?.pooling ?? 'mean');
-        this.#defaultsOf = model;
-      }
-      const opts = checkEmbedOptions(options, this.#defaults);
-      log.started(requestId, texts.length);
-      this.#checkCanRun(opts);
-      // The model's prompt (named by the call, else its default) goes before each text.
-      const promptName = opts.prompt ?? model?.defaultPrompt;
-      if (promptName !== undefined && texts.length > 0) texts = withPrompt(texts, model!, promptName);
-      // A width known now refuses a too-wide `dimensions` before the call runs; else the answer's does.
-      if (opts.dimensions !== undefined && this.model) checkDimensions(opts.dimensions, this.model.dims);
-      // Texts already in the cache never reach a worker.
-      const cache = this.#cache;
-      let found: CacheLookup | undefined = cache && texts.length > 0 ? cache.lookup(texts, opts) : undefined;
-      const misses = found ? found.misses : texts;
-      let result: PackedVectors | undefined;
-      if (misses.length > 0) {
-        call = this.#admit(misses, opts, began);
-        result = await call.promise;
-        if (found && misses.length < texts.length && !cache!.current(found)) {
-          // A reload began or ended meanwhile: the cached vectors may come from the other model.
-          // Run the whole call again, as one call: one task, one worker, one model.
-          found = undefined;
-          call = this.#dispatcher.enqueue(texts, opts, began);
-          result = await call.promise;
-        }
-      }
-      // The model's width is only needed when nothing came back: no texts at all.
-      let packed = assemble(texts.length, found?.hits, result, result ? 0 : (this.model?.dims ?? 0));
-      // The cache keeps full vectors: `dimensions` shortens the call's own copy.
-      if (found && result) cache!.fill(found, result, call!);
-      if (opts.dimensions !== undefined) packed = shortenPacked(packed, opts.dimensions, opts.normalize);
-      log.succeeded(requestId, began, texts.length, call, result);
-      return asPacked ? packed : vectorsOf(packed, typeof input === 'string');
-    } catch (error) {
-      log.failed(requestId, began, texts.length, call, error);
-      throw error;
-    }
-  }
-
-  /** Throws when the pool takes no call now (closing, closed or failed), or the call was aborted before it started. */
-  #checkCanRun(opts: CheckedEmbedOptions): void {
-    if (this.#state === 'closing' || this.#state === 'closed') throw new PoolClosedError();
-    if (this.#state === 'failed') throw this.#failedError();
-    if (opts.signal?.aborted) throw new AbortError('the call was aborted before it started', { cause: opts.signal.reason });
-  }
-
-  /** Queues texts of a call for a worker (a lazy pool starts here). */
-  #admit(texts: string[], opts: CheckedEmbedOptions, began: number): Call {
-    if (this.#state === 'idle') this.#start();
-    // Starting can fail at once (no worker thread could be created).
-    if (this.#state === 'failed') throw this.#failedError();
-    return this.#dispatcher.enqueue(texts, opts, began);
+    return runner.reload(options);
   }
 
   async #close(timeout: number): Promise<void> {
-    this.#state = 'closing';
-    this.#dispatcher.close();
-    clearInterval(this.#healthTimer);
-    this.#supervisor.stop();
-    const fleet = this.#fleet;
-    // No worker is added or replaced from now on; a reload under way rejects.
-    fleet?.stop();
-    await fleet?.whenIdle(timeout);
-    // Past the deadline, callers still waiting are answered now, and workers drop what is left
-    // of their tasks. A model run already inside onnxruntime is let finish: terminating a thread
-    // in the middle of one aborts the whole process.
-    this.#dispatcher.giveUpRunning(() => new PoolClosedError('the pool closed before the call finished (close timeout passed)'));
-    this.#dispatcher.stopAll();
-    await fleet?.untilOutOfOnnxruntime();
-    await fleet?.disposeSessions();
-    await fleet?.destroy();
-    this.#fleet = undefined;
+    await Promise.all([...this.#runners.values()].map((r) => r.close(timeout)));
     await this.#collections?.close();
-    this.#state = 'closed';
-    if (!this.#ready.settled) this.#ready.reject(new PoolClosedError('the pool closed before it was ready'));
+    this.#closed = true;
   }
 }
 
@@ -474,14 +384,3 @@ export function createPool(options?: PoolOptions): WarmPool {
   return new WarmPool(options);
 }
 
-/** `texts`, each with the model's prompt `name` before it; an unknown name is an InvalidInputError listing the model's prompts. */
-function withPrompt(texts: string[], model: ModelSpec, name: string): string[] {
-  if (!Object.hasOwn(model.prompts, name)) {
-    const names = Object.keys(model.prompts);
-    throw new InvalidInputError(
-      `options.prompt ${JSON.stringify(name)} is not one of the model's prompts (${names.length > 0 ? names.map((n) => JSON.stringify(n)).join(', ') : 'it has none: see config_sentence_transformers.json'})`,
-    );
-  }
-  const prompt = model.prompts[name]!;
-  return prompt === '' ? texts : texts.map((text) => prompt + text);
-}

@@ -3,10 +3,18 @@
  * and their prototypes do not survive `postMessage`.
  */
 import type { WireError } from './errors.js';
-import type { Dtype, Pooling } from './types.js';
+import type { Dtype, ModelTask, Pooling } from './types.js';
 
 /** Where and how a worker loads its model. */
 export interface ModelSpec {
+  /** The pool's name for the model (`'default'` for the `model` option). */
+  name: string;
+  /** What the model does: each task has its own engine in the worker. */
+  task: ModelTask;
+  /** A `custom` task's module (a file URL): its default export loads the model. */
+  module: string | undefined;
+  /** A `custom` task's options, passed to its loader as they are (structured-cloned). */
+  moduleOptions: unknown;
   /** Model id as transformers.js sees it: a folder name under `localModelPath`, or a hub id. */
   id: string;
   /** Folder that holds the model folder, or null for a hub model. */
@@ -72,8 +80,13 @@ export function callFlags(pooling: Pooling, normalize: boolean, truncate: boolea
  * text count and its flags (`CALL_*`).
  */
 export interface EmbedTask {
-  op: 'embed';
+  op: ModelTask;
+  /** Every call's texts (for `custom`, none: see `inputs`). */
   texts: string[];
+  /** `rerank`: each call's query, paired with each of its texts. */
+  pairs?: string[];
+  /** `custom`: every call's inputs, one after another. */
+  inputs?: unknown[];
   calls: Int32Array;
   /** Most texts in one model run. */
   batchSize: number;
@@ -109,17 +122,28 @@ export interface TaskAnswer {
   maxTokens: number;
   tokens: Int32Array;
   errors: [number, WireError][];
+  /** A `classify` or `rerank` model's labels, in the order of each vector's components. */
+  labels?: string[];
+}
+
+/**
+ * A `custom` task's answer: one output per input, in order (`null` where the input's call failed
+ * alone), and the calls that failed alone, by index.
+ */
+export interface ValueAnswer {
+  values: unknown[];
+  errors: [number, WireError][];
 }
 
 /** A task either fails as a whole (the model could not run) or answers each call. */
-export type TaskResult = TaskAnswer | { error: WireError };
+export type TaskResult = TaskAnswer | ValueAnswer | { error: WireError };
 
 /** Messages a worker posts to the pool outside of tasks (through Piscina's `message` event). */
 export const MESSAGE_TAG = '__warmpool';
 
 export type WorkerMessage =
   | { [MESSAGE_TAG]: 'hello'; threadId: number }
-  | { [MESSAGE_TAG]: 'ready'; threadId: number; slot: number; loadMs: number; dims: number; maxTokens: number }
+  | { [MESSAGE_TAG]: 'ready'; threadId: number; slot: number; loadMs: number; dims: number; maxTokens: number; labels: string[] | undefined }
   | { [MESSAGE_TAG]: 'load-error'; threadId: number; error: WireError }
   | { [MESSAGE_TAG]: 'disposed'; threadId: number };
 

@@ -151,6 +151,11 @@ export interface StatsSnapshot extends Record<Counter, number>, Record<Gauge, nu
   runTime: LatencySummary;
   /** Workers that hold (or held) a slot, by slot. */
   workers: WorkerStats[];
+  /**
+   * `pool.stats()` of a pool of several models: each model's snapshot, by name (the top-level
+   * figures are the embedding model's). Each model has a stats buffer of its own (`pool.statsBuffers`).
+   */
+  models?: Record<string, StatsSnapshot>;
 }
 
 /** Typed views over a stats buffer; shared by the writer on the main thread, workers and readers. */

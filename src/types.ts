@@ -11,6 +11,15 @@ export const POOLINGS = ['mean', 'cls', 'lasttoken'] as const;
 /** How token vectors become one text vector: their mean (masked), or the first token's (`[CLS]`). */
 export type Pooling = (typeof POOLINGS)[number];
 
+/** What a model in the pool does. */
+export const MODEL_TASKS = ['embed', 'rerank', 'classify', 'custom'] as const;
+/**
+ * `embed`: texts to vectors (feature extraction); `rerank`: a cross-encoder that scores (query,
+ * document) pairs; `classify`: a sequence classifier (labels from its `id2label`); `custom`: a
+ * module of your own that loads a model and runs batches of inputs.
+ */
+export type ModelTask = (typeof MODEL_TASKS)[number];
+
 /** Vectors in one row-major block: `dims[0]` vectors of `dims[1]` floats. */
 export interface PackedVectors {
   data: Float32Array;
@@ -24,6 +33,9 @@ export interface PackedVectors {
 
 /** What the pool knows of its model once a worker has loaded it. */
 export interface ModelInfo {
+  /** The pool's name for the model (`'default'` for the `model` option). */
+  name: string;
+  task: ModelTask;
   /** The model's path on disk, or its hub id. */
   model: string;
   dtype: string;
@@ -37,9 +49,12 @@ export interface ModelInfo {
   prompts: Readonly<Record<string, string>>;
   /** The prompt applied when a call names none (`default_prompt_name`), if the model has one. */
   defaultPrompt: string | undefined;
+  /** A `classify` or `rerank` model's labels in output order (its `id2label`); undefined for other tasks. */
+  labels: readonly string[] | undefined;
 }
 
 export type PoolState = 'idle' | 'starting' | 'ready' | 'failed' | 'closing' | 'closed';
+
 
 export interface CloseOptions {
   /** Milliseconds to let running calls finish (at most 2147483647, or Infinity); defaults to the pool's `closeTimeout`. */
@@ -63,6 +78,12 @@ export interface HealthReport {
   lastError?: string;
   /** The index worker, once a collection call was made; `down` makes the pool at most `degraded`. */
   index?: IndexHealth;
+  /**
+   * In a pool of several models, each model's own report, by name. The top-level figures are the
+   * embedding model's; `status` is `healthy` only when every model is, and `unhealthy` only when
+   * the embedding model is.
+   */
+  models?: Record<string, HealthReport>;
   workers: {
     threadId: number;
     /** What the supervisor knows of it (not the shared-stats slot state of `stats().workers[].state`). */

@@ -175,7 +175,7 @@ export class WorkerHost {
       .then((result) => {
         // Task results and the worker's 'ready' message travel on different ports: the first
         // result may come first, and the caller may then read pool.model.
-        if (!this.info && !('error' in result)) this.info = modelInfo(this.model, result.width, result.maxTokens);
+        if (!this.info && 'width' in result) this.info = modelInfo(this.model, result.width, result.maxTokens, result.labels);
         return result;
       })
       .finally(done);
@@ -301,7 +301,7 @@ export class WorkerHost {
         break;
       case 'ready':
         this.#readyThreads.add(message.threadId);
-        this.info ??= modelInfo(this.model, message.dims, message.maxTokens);
+        this.info ??= modelInfo(this.model, message.dims, message.maxTokens, message.labels);
         this.#s.supervisor.ready(message.threadId, message.slot);
         this.#s.events.ready(this, message.threadId, message.loadMs);
         break;
@@ -335,6 +335,17 @@ export async function withDeadline(done: Promise<void>, timeout: number): Promis
 }
 
 /** What `pool.model` tells of a loaded model: the spec's settings and what the worker found. */
-function modelInfo(spec: ModelSpec, dims: number, maxTokens: number): ModelInfo {
-  return { model: spec.label, dtype: spec.dtype, dims, maxTokens, pooling: spec.pooling, prompts: spec.prompts, defaultPrompt: spec.defaultPrompt };
+function modelInfo(spec: ModelSpec, dims: number, maxTokens: number, labels: string[] | undefined): ModelInfo {
+  return {
+    name: spec.name,
+    task: spec.task,
+    model: spec.label,
+    dtype: spec.dtype,
+    dims,
+    maxTokens,
+    pooling: spec.pooling,
+    prompts: spec.prompts,
+    defaultPrompt: spec.defaultPrompt,
+    labels: labels === undefined ? undefined : Object.freeze([...labels]),
+  };
 }

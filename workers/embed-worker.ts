@@ -12,7 +12,16 @@ import { ModelLoadError, describe, errorToWire, ErrorCodes } from '../src/errors
 import { CONTROL_ALL, MESSAGE_TAG, broadcastName, type EmbedTask, type PoolBroadcast, type TaskResult, type WorkerConfig, type WorkerMessage } from '../src/protocol.js';
 import { WorkerStatsWriter } from '../src/stats.js';
 import { testHooks, type TestHooks } from '../src/test-hooks.js';
+import { loadCustomEngine, transferablesOf } from './custom-engine.js';
 import { loadEngine, type Engine, type RunHooks } from './engine.js';
+import { loadSequenceEngine } from './sequence-engine.js';
+
+/** The engine for the model's task. */
+function loadFor(spec: WorkerConfig['model']): Promise<Engine> {
+  if (spec.task === 'custom') return loadCustomEngine(spec, config.intraOpThreads, threadId);
+  if (spec.task === 'rerank' || spec.task === 'classify') return loadSequenceEngine(spec, config.intraOpThreads, config.memory);
+  return loadEngine(spec, config.intraOpThreads, config.memory);
+}
 
 const config = workerData as WorkerConfig;
 // `move` must come from the very piscina module the pool runs (its marker symbol is private to a
@@ -99,12 +108,12 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
     stats.native(true);
     try {
       if (Atomics.load(control, CONTROL_ALL) !== 0) throw new ModelLoadError('the pool closed before the model was loaded');
-      engine = await loadEngine(config.model, config.intraOpThreads, config.memory);
+      engine = await loadFor(config.model);
       try {
         await engine.warmup(config.warmup);
       } catch (error) {
         await engine.dispose().catch(() => {});
-        throw new ModelLoadError(`model ${config.model.label} loaded but failed its warm-up run: ${describe(error)}`, { cause: error });
+        throw error instanceof ModelLoadError ? error : new ModelLoadError(`model ${config.model.label} loaded but failed its warm-up run: ${describe(error)}`, { cause: error });
       }
     } finally {
       stats.native(false);
@@ -119,7 +128,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   const loadMs = performance.now() - began;
   stats.loaded(loadMs);
   listenForPool(engine);
-  post({ [MESSAGE_TAG]: 'ready', threadId, slot: stats.slot, loadMs, dims: engine.dims, maxTokens: engine.maxTokens });
+  post({ [MESSAGE_TAG]: 'ready', threadId, slot: stats.slot, loadMs, dims: engine.dims, maxTokens: engine.maxTokens, labels: engine.labels });
 
   // Tasks run one after another, in the order they came: a second task sent while one runs waits
   // here, ready to start the moment the first ends, instead of sharing the thread with it.
@@ -131,7 +140,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   };
 
   async function runTask(task: EmbedTask): Promise<unknown> {
-    const texts = task.texts.length;
+    const texts = task.inputs?.length ?? task.texts.length;
     const began = performance.now();
     const fault = faultPlan();
     stats.taskStart();
@@ -142,14 +151,19 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
         native: (inside) => stats.native(inside),
       };
       if (fault?.at === 'before') await fail(fault.kind);
-      const result: TaskResult = await engine.embed(task, hooks);
+      const result = await engine.run(task, hooks);
       if (fault) await fail(fault.kind); // 'after', or 'between' when the task had a single run
       stats.taskEnd(texts, true, performance.now() - began, heapMb());
-      // Hand each call's vectors over to the main thread instead of copying them.
-      const buffers: ArrayBuffer[] = [result.tokens.buffer as ArrayBuffer];
-      if (result.packed) buffers.push(result.packed.buffer as ArrayBuffer);
-      for (const v of result.vectors) if (v) buffers.push(v.buffer as ArrayBuffer);
-      return move({ [transferableSymbol]: buffers, [valueSymbol]: result } as never);
+      // Hand each call's results over to the main thread instead of copying them.
+      let buffers: ArrayBuffer[];
+      if ('values' in result) {
+        buffers = transferablesOf(result.values);
+      } else {
+        buffers = [result.tokens.buffer as ArrayBuffer];
+        if (result.packed) buffers.push(result.packed.buffer as ArrayBuffer);
+        for (const v of result.vectors) if (v) buffers.push(v.buffer as ArrayBuffer);
+      }
+      return move({ [transferableSymbol]: buffers, [valueSymbol]: result satisfies TaskResult } as never);
     } catch (error) {
       stats.taskEnd(texts, false, performance.now() - began, heapMb());
       return { error: errorToWire(error) } satisfies TaskResult;

@@ -4,12 +4,11 @@
  * normalisation), with token counts, truncation control and length-sorted sub-batches added.
  */
 import { AbortError, ModelLoadError, describe } from '../src/errors.js';
-import type { EmbedTask, ModelSpec, TaskAnswer, WorkerConfig } from '../src/protocol.js';
+import type { EmbedTask, ModelSpec, TaskAnswer, ValueAnswer, WorkerConfig } from '../src/protocol.js';
 import { AnswerBuilder, clipText, fitToBudget, planTask, readMask, runEnd, runTexts, writeRun } from './embed-steps.js';
 
-// Only types at module scope: the library itself is imported inside load(), so a broken install
-// surfaces as a ModelLoadError instead of a worker that dies while starting.
-type Transformers = typeof import('@huggingface/transformers');
+// Only types at module scope (see importTransformers).
+export type Transformers = typeof import('@huggingface/transformers');
 type FeaturePipeline = Awaited<ReturnType<Transformers['pipeline']>> & {
   tokenizer: ((texts: string[], opts: Record<string, unknown>) => { input_ids: Tensor; attention_mask: Tensor }) & {
     encode(text: string): number[];
@@ -33,13 +32,16 @@ export interface RunHooks {
 }
 
 export interface Engine {
+  /** The width of each answer row: the hidden size of an embedder, the label count of a classifier (0 for a custom task). */
   readonly dims: number;
   readonly maxTokens: number;
+  /** A classifier's or reranker's labels, in output order. */
+  readonly labels?: string[];
   /**
-   * Embeds every call of a task, sharing model runs between calls. `stopped()` is asked before
+   * Runs every call of a task, sharing model runs between calls. `stopped()` is asked before
    * each model run and ends the task early when every caller has given up.
    */
-  embed(task: EmbedTask, hooks: RunHooks): Promise<TaskAnswer>;
+  run(task: EmbedTask, hooks: RunHooks): Promise<TaskAnswer | ValueAnswer>;
   /**
    * Runs the model before the worker takes calls: once on a short text (kernels and buffers set
    * up, so the first call is warm) and, with `peak`, on the largest batches `embed` can ever run
@@ -69,31 +71,54 @@ export function peakShapes(maxTokens: number, batchSize: number, maxBatchTokens:
   return shapes;
 }
 
-export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory: { cpuMemArena: boolean; memPattern: boolean }): Promise<Engine> {
+/** onnxruntime session settings of every model a worker loads. */
+export function sessionOptions(spec: ModelSpec, intraOpThreads: number, memory: { cpuMemArena: boolean; memPattern: boolean }): Record<string, unknown> {
+  return {
+    dtype: spec.dtype,
+    session_options: {
+      intraOpNumThreads: intraOpThreads,
+      interOpNumThreads: 1,
+      enableCpuMemArena: memory.cpuMemArena,
+      enableMemPattern: memory.memPattern,
+    },
+  };
+}
+
+/**
+ * Imports transformers.js and points its (per-thread) `env` at the model's folder. Only types at
+ * module scope: the library is imported here, so a broken install surfaces as a ModelLoadError
+ * instead of a worker that dies while starting.
+ */
+export async function importTransformers(spec: ModelSpec): Promise<Transformers> {
   let transformers: Transformers;
   try {
     transformers = await import('@huggingface/transformers');
   } catch (error) {
     throw new ModelLoadError(`could not import @huggingface/transformers: ${describe(error)}`, { cause: error });
   }
-  const { env, AutoModel, AutoTokenizer, FeatureExtractionPipeline } = transformers;
+  const { env } = transformers;
   // `env` is per-thread module state: each worker sets its own.
   env.allowRemoteModels = spec.allowRemoteModels;
   env.allowLocalModels = spec.localModelPath !== null;
   if (spec.localModelPath !== null) env.localModelPath = spec.localModelPath.endsWith('/') ? spec.localModelPath : `${spec.localModelPath}/`;
   if (spec.cacheDir !== undefined) env.cacheDir = spec.cacheDir;
+  return transformers;
+}
+
+/** The longest input the model takes, in tokens: the tokenizer's and the position table's limits. */
+export function maxTokensOf(tokenizer: unknown, config: Record<string, unknown>): number {
+  const modelMax = (tokenizer as { model_max_length?: number }).model_max_length;
+  const positions = typeof config.max_position_embeddings === 'number' ? config.max_position_embeddings : Infinity;
+  return Math.min(typeof modelMax === 'number' && modelMax > 0 ? modelMax : Infinity, positions, 1_000_000);
+}
+
+export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory: { cpuMemArena: boolean; memPattern: boolean }): Promise<Engine> {
+  const transformers = await importTransformers(spec);
+  const { AutoModel, AutoTokenizer, FeatureExtractionPipeline } = transformers;
 
   let pipe: FeaturePipeline;
   try {
-    const options = {
-      dtype: spec.dtype,
-      session_options: {
-        intraOpNumThreads: intraOpThreads,
-        interOpNumThreads: 1,
-        enableCpuMemArena: memory.cpuMemArena,
-        enableMemPattern: memory.memPattern,
-      },
-    };
+    const options = sessionOptions(spec, intraOpThreads, memory);
     // The same pieces pipeline('feature-extraction') builds, but the tokenizer before the model
     // rather than both at once: when the tokenizer fails, pipeline() rejects while the model's
     // session is still being built in native code, and ending the worker then aborts the process.
@@ -105,9 +130,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
   }
   const tokenizer = pipe.tokenizer;
   const config = (pipe.model.config ?? {}) as Record<string, unknown>;
-  const modelMax = (tokenizer as unknown as { model_max_length?: number }).model_max_length;
-  const positions = typeof config.max_position_embeddings === 'number' ? config.max_position_embeddings : Infinity;
-  const maxTokens = Math.min(typeof modelMax === 'number' && modelMax > 0 ? modelMax : Infinity, positions, 1_000_000);
+  const maxTokens = maxTokensOf(tokenizer, config);
   const dims = typeof config.hidden_size === 'number' ? config.hidden_size : 0;
 
   /** Tokens of `text` with special tokens, counted without building tensors. */
@@ -149,7 +172,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
   return {
     dims,
     maxTokens,
-    async embed(task, hooks) {
+    async run(task, hooks) {
       const { texts, calls, batchSize, maxBatchTokens } = task;
       const plan = planTask(texts, calls, maxTokens, countTokens, clip);
       const { unique, input } = plan;
@@ -189,4 +212,22 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
       await pipe.dispose();
     },
   };
+}
+
+/**
+ * Runs one native model call under the worker's guard: the run is announced first, then the
+ * task's cancel flag is read (the pool raises it before reading ours, so either the pool sees the
+ * run coming or the run sees the flag), and the run is never interrupted once started.
+ */
+export async function guardedRun<T>(hooks: RunHooks, run: () => Promise<T>): Promise<T> {
+  hooks.native(true);
+  if (hooks.stopped()) {
+    hooks.native(false);
+    throw new AbortError('the task was cancelled: its callers no longer wait for it');
+  }
+  try {
+    return await run();
+  } finally {
+    hooks.native(false);
+  }
 }

@@ -5,6 +5,7 @@ import type { EmbedOptions } from '../inputs.js';
 import type { StatsSnapshot } from '../stats.js';
 import type { ModelInfo, PackedVectors } from '../types.js';
 import { toEndpoint, type AnyEndpoint } from './endpoint.js';
+import type { ClassifyOptions, LabelScore, RerankOptions, RerankResult } from '../task-inputs.js';
 import type { BridgeApi, BridgeEmbedOptions, Outcome } from './protocol.js';
 
 /** The pool as seen across a port: the same calls as `WarmPool`, all asynchronous. */
@@ -12,6 +13,11 @@ export interface PoolClient {
   embed(input: string, options?: EmbedOptions): Promise<Float32Array>;
   embed(input: readonly string[], options?: EmbedOptions): Promise<Float32Array[]>;
   embedPacked(input: string | readonly string[], options?: EmbedOptions): Promise<PackedVectors>;
+  /** Scores documents against a query with one of the pool's rerank models (see `WarmPool.rerank`). */
+  rerank(query: string, documents: readonly string[], options?: RerankOptions): Promise<RerankResult[]>;
+  /** Labels of a text, or of each text, from one of the pool's classify models (see `WarmPool.classify`). */
+  classify(input: string, options?: ClassifyOptions): Promise<LabelScore[]>;
+  classify(input: readonly string[], options?: ClassifyOptions): Promise<LabelScore[][]>;
   /** Resolves once the pool is warm, with its model's details. */
   ready(): Promise<ModelInfo | undefined>;
   stats(): Promise<StatsSnapshot>;
@@ -36,18 +42,19 @@ export function connectPool(endpoint: AnyEndpoint): PoolClient {
   const remote: Remote<BridgeApi> = wrap<BridgeApi>(toEndpoint(endpoint));
   let nextCallId = 0;
 
-  async function embedPacked(input: string | readonly string[], options: EmbedOptions = {}): Promise<PackedVectors> {
+  /** One call across the port, with its `signal` (which stays here) turned into an abort message. */
+  async function remoteCall<T>(options: { signal?: AbortSignal } | undefined, send: (rest: Record<string, unknown>, callId: number) => Promise<Outcome<T>>): Promise<T> {
     const { signal, ...rest } = options ?? {};
     if (signal?.aborted) throw new AbortError('the call was aborted before it started', { cause: signal.reason });
     const callId = ++nextCallId;
-    let call: Promise<Outcome<PackedVectors>>;
+    let call: Promise<Outcome<T>>;
     try {
-      call = remote.embedPacked(input, rest as BridgeEmbedOptions, callId) as Promise<Outcome<PackedVectors>>;
+      call = send(rest, callId);
     } catch (error) {
       throw cloneError(error);
     }
     if (!signal) return unwrap(await call.catch((error: unknown) => Promise.reject(cloneError(error))));
-    return new Promise<PackedVectors>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       const onAbort = (): void => {
         void remote.abort(callId);
         reject(new AbortError('the call was aborted while running', { cause: signal.reason }));
@@ -70,6 +77,10 @@ export function connectPool(endpoint: AnyEndpoint): PoolClient {
     });
   }
 
+  function embedPacked(input: string | readonly string[], options: EmbedOptions = {}): Promise<PackedVectors> {
+    return remoteCall(options, (rest, callId) => remote.embedPacked(input, rest as BridgeEmbedOptions, callId) as Promise<Outcome<PackedVectors>>);
+  }
+
   async function embed(input: string | readonly string[], options?: EmbedOptions): Promise<Float32Array | Float32Array[]> {
     const { data, dims } = await embedPacked(input, options);
     const [rows, width] = dims;
@@ -80,6 +91,11 @@ export function connectPool(endpoint: AnyEndpoint): PoolClient {
   return {
     embed: embed as PoolClient['embed'],
     embedPacked,
+    rerank(query, documents, options) {
+      return remoteCall(options, (rest, callId) => remote.rerank(query, documents, rest, callId) as Promise<Outcome<RerankResult[]>>);
+    },
+    classify: ((input: string | readonly string[], options?: ClassifyOptions) =>
+      remoteCall(options, (rest, callId) => remote.classify(input, rest, callId) as Promise<Outcome<LabelScore[] | LabelScore[][]>>)) as PoolClient['classify'],
     async ready() {
       return unwrap(await remote.ready());
     },

@@ -4,7 +4,7 @@ import { AbortError, errorToWire } from '../errors.js';
 import type { WarmPool } from '../pool.js';
 import type { PackedVectors } from '../types.js';
 import { canTransferBuffers, toEndpoint, type AnyEndpoint } from './endpoint.js';
-import type { BridgeApi, BridgeEmbedOptions, Outcome } from './protocol.js';
+import type { BridgeApi, BridgeClassifyOptions, BridgeEmbedOptions, BridgeRerankOptions, Outcome } from './protocol.js';
 
 const failed = (error: unknown): Outcome<never> => ({ ok: false, error: errorToWire(error) });
 
@@ -19,6 +19,18 @@ const failed = (error: unknown): Outcome<never> => ({ ok: false, error: errorToW
 export function exposePool(pool: WarmPool, endpoint: AnyEndpoint): void {
   const transfers = canTransferBuffers(endpoint);
   const running = new Map<number, AbortController>();
+  /** Runs one call that the caller may abort by its id, and wraps its outcome. */
+  async function settle<T>(callId: number, call: (signal: AbortSignal) => Promise<T>): Promise<Outcome<T>> {
+    const controller = new AbortController();
+    running.set(callId, controller);
+    try {
+      return { ok: true, value: await call(controller.signal) };
+    } catch (error) {
+      return failed(error);
+    } finally {
+      running.delete(callId);
+    }
+  }
   const api: BridgeApi = {
     async embedPacked(input, options: BridgeEmbedOptions | undefined, callId) {
       const controller = new AbortController();
@@ -34,6 +46,12 @@ export function exposePool(pool: WarmPool, endpoint: AnyEndpoint): void {
       } finally {
         running.delete(callId);
       }
+    },
+    async rerank(query, documents, options: BridgeRerankOptions | undefined, callId) {
+      return settle(callId, (signal) => pool.rerank(query, documents, { ...options, signal }));
+    },
+    async classify(input, options: BridgeClassifyOptions | undefined, callId) {
+      return settle(callId, (signal) => pool.classify(input as string, { ...options, signal }));
     },
     abort(callId) {
       running.get(callId)?.abort(new AbortError('the caller aborted the call'));

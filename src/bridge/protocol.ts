@@ -5,12 +5,18 @@
  */
 import type { WireError } from '../errors.js';
 import type { StatsSnapshot } from '../stats.js';
+import type { ClassifyOptions, LabelScore, RerankOptions, RerankResult } from '../task-inputs.js';
 import type { ModelInfo, PackedVectors, Pooling } from '../types.js';
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
 
+/** Rerank and classify options that can be cloned: an `AbortSignal` stays on the caller's side. */
+export type BridgeRerankOptions = Omit<RerankOptions, 'signal'>;
+export type BridgeClassifyOptions = Omit<ClassifyOptions, 'signal'>;
+
 /** Embed options that can be cloned: an `AbortSignal` stays on the caller's side. */
 export interface BridgeEmbedOptions {
+  model?: string;
   normalize?: boolean;
   pooling?: Pooling;
   truncate?: boolean;
@@ -22,6 +28,8 @@ export interface BridgeEmbedOptions {
 /** The object `exposePool` serves. */
 export interface BridgeApi {
   embedPacked(input: string | readonly string[], options: BridgeEmbedOptions | undefined, callId: number): Promise<Outcome<PackedVectors>>;
+  rerank(query: string, documents: readonly string[], options: BridgeRerankOptions | undefined, callId: number): Promise<Outcome<RerankResult[]>>;
+  classify(input: string | readonly string[], options: BridgeClassifyOptions | undefined, callId: number): Promise<Outcome<LabelScore[] | LabelScore[][]>>;
   abort(callId: number): void;
   ready(): Promise<Outcome<ModelInfo | undefined>>;
   stats(): StatsSnapshot;

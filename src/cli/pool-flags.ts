@@ -30,6 +30,8 @@ const millis = (flag: string) => (value: string): number => {
 export function addPoolFlags(command: Command): Command {
   return command
     .option(P.model.flag, flagHelp(P.model, 'model to load'))
+    .addOption(new Option(P.task.flag, flagHelp(P.task, "what --model does")).choices(['embed', 'rerank', 'classify']))
+    .option(P.models.flag, flagHelp(P.models, 'another model in the pool, e.g. --with rerank=rerank:glove-rerank (repeatable)'), collectModel, [])
     .addOption(new Option(P.dtype.flag, flagHelp(P.dtype, 'model precision')).choices(DTYPES))
     .option(P.maxThreads.flag, flagHelp(P.maxThreads, 'worker threads'), int(flagName(P.maxThreads)))
     .option(P.minThreads.flag, flagHelp(P.minThreads, 'workers kept warm when idle'), int(flagName(P.minThreads)))
@@ -43,8 +45,23 @@ export function addPoolFlags(command: Command): Command {
     .option(P.storePath.flag, flagHelp(P.storePath, 'collections directory'));
 }
 
+/** `--with name=task:model`, repeatable: one more model of the pool each. */
+function collectModel(value: string, previous: ModelFlag[]): ModelFlag[] {
+  const match = /^([^=]+)=(embed|rerank|classify):(.+)$/.exec(value);
+  if (!match) throw new InvalidArgumentError(`--with takes name=task:model (task one of embed, rerank, classify), e.g. rerank=rerank:glove-rerank; received ${JSON.stringify(value)}`);
+  return [...previous, { name: match[1]!, task: match[2] as ModelFlag['task'], model: match[3]! }];
+}
+
+export interface ModelFlag {
+  name: string;
+  task: 'embed' | 'rerank' | 'classify';
+  model: string;
+}
+
 export interface PoolFlags {
   model?: string;
+  task?: 'embed' | 'rerank' | 'classify';
+  with?: ModelFlag[];
   dtype?: PoolOptions['dtype'];
   threads?: number;
   minThreads?: number;
@@ -62,6 +79,11 @@ export interface PoolFlags {
 export function poolOptionsFrom(flags: PoolFlags, defaults: PoolOptions = {}): PoolOptions {
   const options: PoolOptions = { ...defaults };
   if (flags.model !== undefined) options.model = flags.model;
+  if (flags.task !== undefined) options.task = flags.task;
+  if (flags.with !== undefined && flags.with.length > 0) {
+    options.models = { ...options.models };
+    for (const { name, task, model } of flags.with) options.models[name] = { task, model };
+  }
   if (flags.dtype !== undefined) options.dtype = flags.dtype;
   if (flags.threads !== undefined || flags.minThreads !== undefined) {
     options.threads = flags.minThreads === undefined ? flags.threads! : { min: flags.minThreads, ...(flags.threads !== undefined && { max: flags.threads }) };

@@ -8,6 +8,7 @@ import type { Doc, IndexResult } from '../collections/types.js';
 import { AbortError, InferenceError, InvalidInputError, JobLostError, PoolClosedError, QueueFullError, TaskTimeoutError, describe } from '../errors.js';
 import { shortenPacked } from '../dimensions.js';
 import { checkEmbedOptions, normalizeTexts, type EmbedOptions } from '../inputs.js';
+import { checkClassify, checkRerank, type ClassifyOptions, type LabelScore, type RerankOptions, type RerankResult } from '../task-inputs.js';
 import type { PackedVectors, Pooling } from '../types.js';
 import { decodeIndexResult, decodeResult, reasonToError, type EmbedJobData, type IndexJobData } from './codec.js';
 import { loadBullmq, RedisConnections } from './connection.js';
@@ -156,6 +157,47 @@ export class QueueClient {
     const list = Array.isArray(docs) ? docs : [docs];
     const data: IndexJobData = { docs: list as (Doc | string)[], collection: o.collection };
     return this.#submit('index', data, decodeIndexResult, o.signal, o.timeout ?? this.#o.timeout);
+  }
+
+  /**
+   * Scores documents against a query on a consumer's rerank model, as `pool.rerank()` does
+   * locally; `model` names one of the consumer pool's rerank models.
+   */
+  async rerank(query: string, documents: readonly string[], options?: RerankOptions): Promise<RerankResult[]> {
+    let c: ReturnType<typeof checkRerank>;
+    try {
+      c = checkRerank(query, documents, options);
+    } catch (error) {
+      this.#stats.rejected++;
+      throw error;
+    }
+    if (c.documents.length === 0) return [];
+    const data = {
+      query: c.query,
+      documents: c.documents,
+      options: { truncate: c.opts.truncate, rawScores: c.rawScores, returnDocuments: c.returnDocuments, ...(c.topN !== undefined && { topN: c.topN }), ...(c.model !== undefined && { model: c.model }) },
+    };
+    return this.#submit('rerank', data, (value) => value as RerankResult[], c.opts.signal, c.opts.timeout ?? this.#o.timeout);
+  }
+
+  /** Labels of a text (or of each text) from a consumer's classify model, as `pool.classify()` does locally. */
+  classify(input: string, options?: ClassifyOptions): Promise<LabelScore[]>;
+  classify(input: readonly string[], options?: ClassifyOptions): Promise<LabelScore[][]>;
+  async classify(input: string | readonly string[], options?: ClassifyOptions): Promise<LabelScore[] | LabelScore[][]> {
+    let c: ReturnType<typeof checkClassify>;
+    try {
+      c = checkClassify(input, options);
+    } catch (error) {
+      this.#stats.rejected++;
+      throw error;
+    }
+    if (c.texts.length === 0) return [];
+    const data = {
+      texts: c.texts,
+      options: { truncate: c.opts.truncate, rawScores: c.rawScores, ...(c.topK !== undefined && { topK: c.topK }), ...(c.model !== undefined && { model: c.model }) },
+    };
+    const all = await this.#submit('classify', data, (value) => value as LabelScore[][], c.opts.signal, c.opts.timeout ?? this.#o.timeout);
+    return typeof input === 'string' ? all[0]! : all;
   }
 
   /**

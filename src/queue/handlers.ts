@@ -51,5 +51,36 @@ async function index(data: unknown, { pool }: JobContext): Promise<IndexResult> 
   return pool.index(d.docs, { collection: d.collection });
 }
 
+/** Job options a rerank or classify job may carry (per-call signals and timeouts stay on the caller's machine). */
+const RERANK_OPTION_KEYS = new Set(['model', 'topN', 'rawScores', 'returnDocuments', 'truncate']);
+const CLASSIFY_OPTION_KEYS = new Set(['model', 'topK', 'rawScores', 'truncate']);
+
+function jobOptions(data: { options?: unknown }, keys: Set<string>, what: string): Record<string, unknown> {
+  const options = (data.options ?? {}) as Record<string, unknown>;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new InvalidInputError(`a ${what} job's options must be an object`);
+  for (const key of Object.keys(options)) {
+    if (!keys.has(key)) throw new InvalidInputError(`a ${what} job's options may hold ${[...keys].join(', ')}, received ${JSON.stringify(key)}`);
+  }
+  return options;
+}
+
+/** Rerank is pure: running a job twice gives the same answer. */
+async function rerank(data: unknown, { pool }: JobContext): Promise<unknown> {
+  const d = data as { query?: unknown; documents?: unknown; options?: unknown } | null;
+  if (typeof d !== 'object' || d === null || typeof d.query !== 'string' || !Array.isArray(d.documents)) {
+    throw new InvalidInputError(`a rerank job's data must be { query: string, documents: string[], options? }, received ${JSON.stringify(data)?.slice(0, 80)}`);
+  }
+  return pool.rerank(d.query, d.documents as string[], jobOptions(d, RERANK_OPTION_KEYS, 'rerank'));
+}
+
+/** Classify is pure. Always answers one list of labels per text. */
+async function classify(data: unknown, { pool }: JobContext): Promise<unknown> {
+  const d = data as { texts?: unknown; options?: unknown } | null;
+  if (typeof d !== 'object' || d === null || !Array.isArray(d.texts)) {
+    throw new InvalidInputError(`a classify job's data must be { texts: string[], options? }, received ${JSON.stringify(data)?.slice(0, 80)}`);
+  }
+  return pool.classify(d.texts as string[], jobOptions(d, CLASSIFY_OPTION_KEYS, 'classify'));
+}
+
 /** The operations every consumer serves. */
-export const BUILTIN_HANDLERS: JobHandlers = Object.freeze({ embed, index });
+export const BUILTIN_HANDLERS: JobHandlers = Object.freeze({ embed, index, rerank, classify });

@@ -52,6 +52,7 @@ const STATUS: Record<ErrorCode, number> = {
   [ErrorCodes.COLLECTION_EXISTS]: 409,
   [ErrorCodes.COLLECTION_CORRUPT]: 500,
   [ErrorCodes.COLLECTION_LOCKED]: 423,
+  [ErrorCodes.UNKNOWN_MODEL]: 404,
 };
 
 /**
