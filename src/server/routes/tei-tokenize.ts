@@ -30,10 +30,10 @@ export const teiTokenize: WarmpoolRoute = async (app, { pool, options }) => {
     if (texts.includes('')) throw empty('`inputs` cannot be empty', 'inputs');
     const addSpecialTokens = bool(body.add_special_tokens, 'add_special_tokens', true);
     const name = promptName(body.prompt_name);
-    const tokenizer = await tokenizerOf(pool);
     // The prompt (named, or the model's default) goes before each input, and the offsets count from
     // the start of the prompted text, as in TEI.
     const prompt = promptText(pool, name);
+    const tokenizer = await tokenizerOf(pool);
     return texts.map((text) => {
       try {
         return tokenizer.tokenize(prompt + text, addSpecialTokens);
