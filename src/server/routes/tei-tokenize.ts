@@ -32,6 +32,8 @@ export const teiTokenize: WarmpoolRoute = async (app, { pool, options }) => {
     const name = promptName(body.prompt_name);
     // The prompt (named, or the model's default) goes before each input, and the offsets count from
     // the start of the prompted text, as in TEI.
+    // The prompts are known once the model is loaded (requests made earlier wait for it).
+    if (pool.model === undefined) await pool.ready();
     const prompt = promptText(pool, name);
     const tokenizer = await tokenizerOf(pool);
     return texts.map((text) => {
