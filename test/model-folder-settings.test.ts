@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError, MODELS_DIR, ModelLoadError, createPool, type WarmPool } from './helpers.js';
-import { postJson, startServer } from './server-helpers.js';
+import { getJson, postJson, startServer } from './server-helpers.js';
 
 const TEXTS = ['A man is playing a guitar.', 'Someone plays an instrument in the evening.', 'stocks fell'];
 const PROMPTS = { query: 'query: ', passage: 'passage: ' };
@@ -128,8 +128,24 @@ describe('prompts from config_sentence_transformers.json', () => {
       const want = await plain.embed(TEXTS.map((t) => `query: ${t}`), { pooling: 'cls' });
       (r.json as number[][]).forEach((v, i) => expect(Float32Array.from(v)).toEqual(want[i]));
       const bad = await postJson(`${server.url}/embed`, { inputs: 'x', prompt_name: 'nope' });
-      expect(bad.status).toBe(400);
+      expect([bad.status, bad.json.error_type]).toEqual([422, 'Validation']);
       expect(bad.json.error).toMatch(/"query", "passage"/);
+      // GET /info names the folder's pooling in TEI's words.
+      expect((await getJson(`${server.url}/info`)).json.model_type).toEqual({ embedding: { pooling: 'cls' } });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("GET /info and POST /tokenize (TEI) follow the folder's pooling and default prompt", async () => {
+    const server = await startServer(last, { port: 0, env: false });
+    try {
+      expect((await getJson(`${server.url}/info`)).json.model_type).toEqual({ embedding: { pooling: 'last_token' } });
+      // The default prompt goes before the input, as in TEI; a named one replaces it.
+      const byDefault = await postJson(`${server.url}/tokenize`, { inputs: 'stocks fell', add_special_tokens: false });
+      expect(byDefault.json[0][0]).toMatchObject({ text: 'query', start: 0 });
+      const named = await postJson(`${server.url}/tokenize`, { inputs: 'stocks fell', add_special_tokens: false, prompt_name: 'passage' });
+      expect(named.json[0][0]).toMatchObject({ text: 'passage', start: 0 });
     } finally {
       await server.close();
     }

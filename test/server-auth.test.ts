@@ -30,13 +30,17 @@ describe('bearer-token auth', () => {
     const right = await postJson(url, { input: 'x' }, { authorization: 'Bearer s3cret-key' });
     expect(right.status).toBe(200);
     const tei = await postJson(`${server.url}/embed`, { inputs: 'x' });
-    expect([tei.status, tei.json.error_type]).toEqual([401, 'validation']);
+    expect([tei.status, tei.json.error_type]).toEqual([401, 'Validation']);
+    for (const path of ['/tokenize', '/similarity', '/embed_all', '/', '/embeddings']) expect((await postJson(`${server.url}${path}`, {})).status, path).toBe(401);
     expect((await getJson(`${server.url}/metrics`)).status).toBe(401);
     expect((await getJson(`${server.url}/stats`, { authorization: 'bearer s3cret-key' })).status).toBe(200);
   });
 
   it('leaves /health and /ready open for probes', async () => {
     expect((await getJson(`${server.url}/health`)).status).toBe(200);
+    // TEI's health check answers at / and /ping too, without the key, as in TEI.
+    expect((await getJson(`${server.url}/`)).status).toBe(200);
+    expect((await getJson(`${server.url}/ping`)).status).toBe(200);
     await pool.ready();
     expect((await getJson(`${server.url}/ready`)).status).toBe(200);
   });

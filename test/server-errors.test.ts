@@ -161,7 +161,7 @@ describe('error bodies carry a code and a message, not the server’s paths or p
       expectNoServerDetails(openai.text, missing, [process.pid], 'openai');
       const tei = await postJson(`${s.url}/embed`, { inputs: 'hello' });
       expect(tei.status, tei.text).toBe(503);
-      expect(tei.json).toMatchObject({ error_type: 'unhealthy', code: 'ERR_WARMPOOL_MODEL_LOAD' });
+      expect(tei.json).toMatchObject({ error_type: 'Unhealthy', code: 'ERR_WARMPOOL_MODEL_LOAD' });
       expectNoServerDetails(tei.text, missing, [process.pid], 'tei');
     } finally {
       await s.close();

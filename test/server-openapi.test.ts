@@ -154,8 +154,33 @@ describe('real answers have the fields the document marks required', () => {
     expect(r.status).toBe(200);
     expect(problems(answerSchema('/embed', 'post', 200), r.json)).toEqual([]);
     const bad = await postJson(`${url}/embed`, { inputs: 5 });
-    expect(bad.status).toBe(400);
-    expect(problems(answerSchema('/embed', 'post', 400), bad.json)).toEqual([]);
+    expect(bad.status).toBe(422);
+    expect(problems(answerSchema('/embed', 'post', 422), bad.json)).toEqual([]);
+    const empty = await postJson(`${url}/embed`, { inputs: [] });
+    expect(empty.status).toBe(400);
+    expect(problems(answerSchema('/embed', 'post', 400), empty.json)).toEqual([]);
+  });
+
+  it("the other TEI routes, and TEI's aliases", async () => {
+    const answers: [string, unknown, number][] = [
+      ['/', { inputs: 'a text' }, 200],
+      ['/invocations', { inputs: ['a text'] }, 200],
+      ['/similarity', { inputs: { source_sentence: 'a cat', sentences: ['a dog', 'stocks'] } }, 200],
+      ['/tokenize', { inputs: ['the river bank', 'stone'] }, 200],
+      ['/decode', { ids: [[2, 3]], skip_special_tokens: false }, 200],
+      ['/embed_all', { inputs: 'a text' }, 424],
+      ['/embed_sparse', { inputs: 'a text' }, 424],
+      ['/similarity', { inputs: { source_sentence: 'a cat', sentences: [] } }, 400],
+      ['/tokenize', { inputs: 5 }, 422],
+      ['/decode', { ids: [] }, 400],
+    ];
+    for (const [path, body, status] of answers) {
+      const r = await postJson(`${url}${path}`, body);
+      expect(r.status, `${path} ${r.text}`).toBe(status);
+      expect(problems(answerSchema(path, 'post', status), r.json), path).toEqual([]);
+    }
+    const openai = await postJson(`${url}/embeddings`, { input: 'a text', encoding_format: 'float' });
+    expect(problems(answerSchema('/embeddings', 'post', 200), openai.json)).toEqual([]);
   });
 
   it('POST /v1/embeddings, in both encodings, and its error shape', async () => {
@@ -186,9 +211,11 @@ describe('real answers have the fields the document marks required', () => {
     expect(problems(answerSchema('/v1/collections/{name}', 'get', 404), missing.json)).toEqual([]);
   });
 
-  it('GET /health, /ready, /stats and /info', async () => {
+  it('GET /health (and / and /ping), /ready, /stats and /info', async () => {
     for (const [path, schemaPath] of [
       ['/health', '/health'],
+      ['/', '/'],
+      ['/ping', '/ping'],
       ['/ready', '/ready'],
       ['/stats', '/stats'],
       ['/info', '/info'],

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LONG_TEXT, SLOW_TEXTS, createPool, norm, type WarmPool } from './helpers.js';
 import { getJson, postJson, startServer, type RunningServer } from './server-helpers.js';
+import { teiProblems } from './tei-schemas.js';
 
 let pool: WarmPool;
 let server: RunningServer;
@@ -38,18 +39,20 @@ describe('POST /embed (Text Embeddings Inference)', () => {
   it("refuses a too-long text unless truncate is set, as TEI does, in TEI's error shape", async () => {
     const long = `${LONG_TEXT} ${LONG_TEXT}`.slice(0, 3500);
     const refused = await postJson(`${server.url}/embed`, { inputs: long });
-    expect(refused.status).toBe(400);
-    expect(refused.json).toEqual({ error: expect.stringMatching(/token/), error_type: 'validation', code: 'ERR_WARMPOOL_INVALID_INPUT' });
+    expect(refused.status).toBe(422);
+    expect(refused.json).toEqual({ error: expect.stringMatching(/token/), error_type: 'Validation', code: 'ERR_WARMPOOL_INVALID_INPUT' });
     const cut = await postJson(`${server.url}/embed`, { inputs: long, truncate: true });
     expect(cut.status).toBe(200);
     expect(cut.json[0]).toHaveLength(100);
   });
 
-  it('refuses bad inputs with 400 and error_type validation', async () => {
-    for (const body of [{ inputs: 5 }, { inputs: [] }, { inputs: ['ok', 7] }, { inputs: 'x', normalize: 'yes' }, { inputs: 'x', prompt_name: 'query' }, { inputs: 'x', prompt_name: 3 }]) {
+  it('refuses bad inputs with 422 and error_type Validation, an empty batch with 400 and Empty, as TEI', async () => {
+    const empty = await postJson(`${server.url}/embed`, { inputs: [] });
+    expect([empty.status, empty.json.error_type]).toEqual([400, 'Empty']);
+    for (const body of [{ inputs: 5 }, { inputs: ['ok', 7] }, { inputs: 'x', normalize: 'yes' }, { inputs: 'x', prompt_name: 'query' }, { inputs: 'x', prompt_name: 3 }]) {
       const r = await postJson(`${server.url}/embed`, body);
-      expect(r.status, JSON.stringify(body)).toBe(400);
-      expect(r.json.error_type).toBe('validation');
+      expect(r.status, JSON.stringify(body)).toBe(422);
+      expect(r.json.error_type).toBe('Validation');
       expect(typeof r.json.error).toBe('string');
     }
   });
@@ -122,7 +125,7 @@ describe('limits and errors', () => {
     const many = await postJson(`${server.url}/v1/embeddings`, { input: Array.from({ length: 9 }, (_, i) => `text ${i}`) });
     expect([many.status, many.json.error.code]).toEqual([400, 'too_many_inputs']);
     const teiMany = await postJson(`${server.url}/embed`, { inputs: Array.from({ length: 9 }, (_, i) => `text ${i}`) });
-    expect([teiMany.status, teiMany.json.error_type]).toEqual([400, 'validation']);
+    expect([teiMany.status, teiMany.json.error_type]).toEqual([422, 'Validation']);
     expect((await getJson(`${server.url}/health`)).status).toBe(200);
   });
 
@@ -137,7 +140,8 @@ describe('limits and errors', () => {
       expect(r.json.error.code).toBe('ERR_WARMPOOL_POOL_CLOSED');
       expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       const tei = await postJson(`${s.url}/embed`, { inputs: 'too late' });
-      expect([tei.status, tei.json.error_type]).toEqual([503, 'unhealthy']);
+      expect([tei.status, tei.json.error_type]).toEqual([503, 'Unhealthy']);
+      expect(teiProblems('POST /embed', tei.status, tei.json)).toEqual([]);
       expect((await getJson(`${s.url}/ready`)).status).toBe(503);
     } finally {
       await s.close();
@@ -162,7 +166,9 @@ describe('overload and timeouts (the benchmark-shaped model keeps a worker busy)
       expect(over.json.error).toMatchObject({ type: 'rate_limit_error', code: 'ERR_WARMPOOL_QUEUE_FULL' });
       expect(Number(over.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       const teiOver = await postJson(`${s.url}/embed`, { inputs: 'one too many' });
-      expect([teiOver.status, teiOver.json.error_type]).toEqual([429, 'overloaded']);
+      expect([teiOver.status, teiOver.json.error_type]).toEqual([429, 'Overloaded']);
+      expect(teiProblems('POST /embed', teiOver.status, teiOver.json)).toEqual([]);
+      expect(Number(teiOver.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       const timedOut = await busy;
       expect(timedOut.status).toBe(504);
       expect(timedOut.json.error.code).toBe('ERR_WARMPOOL_TASK_TIMEOUT');

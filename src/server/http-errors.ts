@@ -120,12 +120,44 @@ function openaiType(status: number): string {
   return 'invalid_request_error';
 }
 
-/** TEI's error types: validation, tokenizer, backend, overloaded, unhealthy, empty. */
-function teiType(status: number): string {
-  if (status === 429) return 'overloaded';
-  if (status === 503) return 'unhealthy';
-  if (status >= 500) return 'backend';
-  return 'validation';
+/** Text Embeddings Inference's error types, as its server writes them (capitalised). */
+export type TeiErrorType = 'Unhealthy' | 'Backend' | 'Overloaded' | 'Validation' | 'Tokenizer' | 'Empty';
+
+/**
+ * Codes of {@link HttpError}s that name their TEI error type: `empty` (an empty batch or text:
+ * TEI's `Empty`, 400), `tokenizer` (the tokenizer failed on the input: `Tokenizer`, 422),
+ * `unsupported_task` (the model cannot do what the route asks: `Backend`, 424, as TEI answers
+ * `/embed_sparse` for a model without SPLADE pooling).
+ */
+export const TEI_CODES = Object.freeze({ empty: 'empty', tokenizer: 'tokenizer', unsupportedTask: 'unsupported_task' });
+
+/**
+ * The status and `error_type` TEI gives for an error. TEI sends `Validation` and `Tokenizer`
+ * with 422, `Empty` with 400, `Backend` (the model failed, or cannot do this task) with 424,
+ * `Overloaded` with 429 and `Unhealthy` with 503. The pool's bad-input error is TEI's
+ * validation error (422), a failed model run its backend error (424); the statuses TEI never
+ * sends (401, 404, 408, 413, 499, 504, a 500 for a bug) are kept, with the nearest type.
+ */
+function teiAnswer(d: Described): { status: number; type: TeiErrorType } {
+  switch (d.code) {
+    case TEI_CODES.empty:
+      return { status: 400, type: 'Empty' };
+    case TEI_CODES.tokenizer:
+      return { status: 422, type: 'Tokenizer' };
+    case TEI_CODES.unsupportedTask:
+      return { status: 424, type: 'Backend' };
+    case ErrorCodes.INVALID_INPUT:
+      return { status: 422, type: 'Validation' };
+    case ErrorCodes.INFERENCE:
+    case ErrorCodes.WORKER_EXITED:
+      return { status: 424, type: 'Backend' };
+    case ErrorCodes.QUEUE_TIMEOUT:
+      return { status: d.status, type: 'Overloaded' };
+  }
+  if (d.status === 429) return { status: 429, type: 'Overloaded' };
+  if (d.status === 503) return { status: 503, type: 'Unhealthy' };
+  if (d.status >= 500 || d.status === 424) return { status: d.status, type: 'Backend' };
+  return { status: d.status, type: 'Validation' };
 }
 
 /** Seconds a client should wait after a 429/503: about the time the queue ahead takes to drain. */
@@ -140,10 +172,12 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: u
   const d = describeError(error);
   logError(request, d, error);
   const format = (request.routeOptions.config as { errorFormat?: ErrorFormat } | undefined)?.errorFormat ?? 'openai';
-  if (d.status === 429 || d.status === 503) reply.header('retry-after', String(retryAfterSeconds(pool)));
-  if (d.status === 401) reply.header('www-authenticate', 'Bearer');
-  reply.code(d.status);
-  if (format === 'tei') return reply.send({ error: d.message, error_type: teiType(d.status), code: d.code });
+  const tei = format === 'tei' ? teiAnswer(d) : undefined;
+  const status = tei?.status ?? d.status;
+  if (status === 429 || status === 503) reply.header('retry-after', String(retryAfterSeconds(pool)));
+  if (status === 401) reply.header('www-authenticate', 'Bearer');
+  reply.code(status);
+  if (tei) return reply.send({ error: d.message, error_type: tei.type, code: d.code });
   return reply.send({ error: { message: d.message, type: openaiType(d.status), param: d.param, code: d.code } });
 }
 

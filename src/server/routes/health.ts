@@ -1,10 +1,16 @@
-/** `GET /health` (the process answers) and `GET /ready` (every worker the pool keeps is warm). */
+/**
+ * `GET /health` (the process answers; also at `GET /` and `GET /ping`, where TEI answers its health
+ * check) and `GET /ready` (every worker the pool keeps is warm).
+ */
 import type { WarmpoolRoute } from '../options.js';
 
 export const health: WarmpoolRoute = async (app, { pool }) => {
   const config = { public: true };
 
-  app.get('/health', { config }, async () => ({ status: 'ok' }));
+  const alive = async () => ({ status: 'ok' });
+  app.get('/health', { config }, alive);
+  app.get('/', { config }, alive);
+  app.get('/ping', { config }, alive);
 
   app.get('/ready', { config }, async (_request, reply) => {
     const { workersReady } = pool.stats();

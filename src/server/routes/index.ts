@@ -9,5 +9,6 @@ import { openaiEmbeddings } from './openai-embeddings.js';
 import { openapi } from './openapi.js';
 import { stats } from './stats.js';
 import { teiEmbed } from './tei-embed.js';
+import { teiTokenize } from './tei-tokenize.js';
 
-export const BUILT_IN_ROUTES: readonly WarmpoolRoute[] = [health, openaiEmbeddings, teiEmbed, stats, collections, openapi];
+export const BUILT_IN_ROUTES: readonly WarmpoolRoute[] = [health, openaiEmbeddings, teiEmbed, teiTokenize, stats, collections, openapi];

@@ -1,8 +1,10 @@
 /**
  * `POST /v1/embeddings` and `GET /v1/models`, compatible with OpenAI's embeddings API, so the
- * official clients (and tools built on them) work against this server unchanged.
+ * official clients (and tools built on them) work against this server unchanged. TEI serves the
+ * same route at `POST /embeddings`, and so does this server.
  */
 import { endianness } from 'node:os';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { embedForRequest, rows, servedModelName } from '../context.js';
 import { HttpError } from '../http-errors.js';
 import type { WarmpoolRoute } from '../options.js';
@@ -43,7 +45,7 @@ function textsOf(input: unknown, maxInputs: number): string[] {
 export const openaiEmbeddings: WarmpoolRoute = async (app, { pool, options }) => {
   const modelName = servedModelName(pool, options.modelName);
 
-  app.post('/v1/embeddings', { bodyLimit: options.bodyLimit }, async (request, reply) => {
+  const embeddings = async (request: FastifyRequest, reply: FastifyReply) => {
     const body = request.body as OpenAIRequest | null;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new HttpError(400, 'invalid_body', 'the body must be a JSON object');
@@ -71,7 +73,10 @@ export const openaiEmbeddings: WarmpoolRoute = async (app, { pool, options }) =>
       embedding: format === 'float' ? Array.from(vector) : float32ToBase64(vector),
     }));
     return { object: 'list', data, model: modelName, usage: { prompt_tokens: packed.tokens, total_tokens: packed.tokens } };
-  });
+  };
+  app.post('/v1/embeddings', { bodyLimit: options.bodyLimit }, embeddings);
+  // TEI serves its OpenAI-compatible route at `/embeddings` too.
+  app.post('/embeddings', { bodyLimit: options.bodyLimit }, embeddings);
 
   app.get('/v1/models', async () => ({
     object: 'list',
