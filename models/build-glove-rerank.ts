@@ -149,6 +149,10 @@ function main(): void {
     num_labels: 1,
     id2label: { '0': 'LABEL_0' },
     label2id: { LABEL_0: 0 },
+    // transformers.js's text-classification pipeline applies sigmoid only for this
+    // problem_type, else softmax, which over one logit is always 1. (That pipeline
+    // takes no text pairs, so rerank through AutoModelForSequenceClassification.)
+    problem_type: 'multi_label_classification',
     warmpool: {
       source: 'glove-100d',
       glove: gloveConfig.warmpool,

@@ -65,7 +65,9 @@ function main(): void {
     num_labels: labels,
     id2label: Object.fromEntries(names.map((n, i) => [String(i), n])),
     label2id: Object.fromEntries(names.map((n, i) => [n, i])),
-    problem_type: labels === 1 ? 'regression' : 'multi_label_classification',
+    // Independent sigmoid per logit; also keeps transformers.js's text-classification
+    // pipeline from applying softmax over a single logit (always 1).
+    problem_type: 'multi_label_classification',
     warmpool: { seed, labels },
   };
   writeFileSync(join(out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
