@@ -55,7 +55,7 @@ function payload(f: Field): Uint8Array {
 
 export interface StoredTensor {
   dims: number[];
-  /** Values widened to float32 (float16 and float32 tables). */
+  /** Values widened to float32 (float16, float32 and int8 tables). */
   data: Float32Array;
 }
 
@@ -78,8 +78,10 @@ function decodeTensor(buf: Uint8Array): { name: string; tensor: StoredTensor } {
   } else if (dataType === DataType.FLOAT16) {
     data = new Float32Array(raw.length / 2);
     for (let i = 0; i < data.length; i++) data[i] = fromFloat16Bits(view.getUint16(i * 2, true));
+  } else if (dataType === DataType.INT8) {
+    data = Float32Array.from(new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength));
   } else {
-    data = new Float32Array(0); // Only float tables are needed by the checks.
+    data = new Float32Array(0); // Only float and int8 tables are needed by the checks.
   }
   return { name, tensor: { dims, data } };
 }

@@ -9,7 +9,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT64: 7, FLOAT16: 10 } as const;
+export const DataType = { FLOAT: 1, INT8: 3, INT64: 7, FLOAT16: 10 } as const;
 export type DataTypeValue = (typeof DataType)[keyof typeof DataType];
 
 /** AttributeProto.AttributeType values used here. */
@@ -245,6 +245,15 @@ export function floatTensor(name: string, dims: readonly number[], data: Float32
 export function int64Tensor(name: string, dims: readonly number[], values: readonly number[]): Tensor {
   const data = BigInt64Array.from(values, (v) => BigInt(v));
   return { name, dataType: DataType.INT64, dims, raw: littleEndianBytes(data) };
+}
+
+export function int8Tensor(name: string, dims: readonly number[], data: Int8Array): Tensor {
+  return { name, dataType: DataType.INT8, dims, raw: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+/** A float16 tensor from raw half-precision bit patterns. */
+export function float16BitsTensor(name: string, dims: readonly number[], bits: Uint16Array): Tensor {
+  return { name, dataType: DataType.FLOAT16, dims, raw: littleEndianBytes(bits) };
 }
 
 export function float16Tensor(name: string, dims: readonly number[], data: Float32Array): Tensor {
