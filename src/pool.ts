@@ -216,7 +216,7 @@ export class WarmPool implements AsyncDisposable {
     const runner = this.#runner('classify', checked.model);
     const result = await runner.run(checked.texts, checked.opts);
     const labels = runner.model?.labels ?? Array.from({ length: result.dims[1] }, (_, i) => `LABEL_${i}`);
-    const all = classifyResults(result.data, labels, checked);
+    const all = classifyResults(result.data, labels, checked, runner.model?.multiLabel === true);
     return typeof input === 'string' ? all[0]! : all;
   }
 

@@ -124,6 +124,8 @@ export interface TaskAnswer {
   errors: [number, WireError][];
   /** A `classify` or `rerank` model's labels, in the order of each vector's components. */
   labels?: string[];
+  /** Whether its labels are independent (`problem_type: multi_label_classification`): a sigmoid each, not a softmax over them. */
+  multiLabel?: boolean;
 }
 
 /**
@@ -143,7 +145,7 @@ export const MESSAGE_TAG = '__warmpool';
 
 export type WorkerMessage =
   | { [MESSAGE_TAG]: 'hello'; threadId: number }
-  | { [MESSAGE_TAG]: 'ready'; threadId: number; slot: number; loadMs: number; dims: number; maxTokens: number; labels: string[] | undefined }
+  | { [MESSAGE_TAG]: 'ready'; threadId: number; slot: number; loadMs: number; dims: number; maxTokens: number; labels: string[] | undefined; multiLabel: boolean }
   | { [MESSAGE_TAG]: 'load-error'; threadId: number; error: WireError }
   | { [MESSAGE_TAG]: 'disposed'; threadId: number };
 

@@ -41,7 +41,7 @@ export interface ClassifyOptions {
   model?: string;
   /** Return only the `topK` best labels of each text. @default every label */
   topK?: number;
-  /** Scores as raw logits instead of probabilities (softmax over the labels; sigmoid for a one-label model). @default false */
+  /** Scores as raw logits instead of probabilities (softmax over the labels; a sigmoid each for a one-label or multi-label model). @default false */
   rawScores?: boolean;
   truncate?: boolean;
   signal?: AbortSignal;
@@ -195,14 +195,14 @@ export function rerankResults(logits: Float32Array, c: CheckedRerank): RerankRes
  * Each text's labels, best first: softmax over the labels (sigmoid for a one-label model) unless
  * raw; `logits` holds a row of `labels.length` per text.
  */
-export function classifyResults(logits: Float32Array, labels: readonly string[], c: CheckedClassify): LabelScore[][] {
+export function classifyResults(logits: Float32Array, labels: readonly string[], c: CheckedClassify, multiLabel = false): LabelScore[][] {
   const width = labels.length;
   const out: LabelScore[][] = [];
   for (let t = 0; t < c.texts.length; t++) {
     const row = logits.subarray(t * width, (t + 1) * width);
     let scores: number[];
     if (c.rawScores) scores = Array.from(row);
-    else if (width === 1) scores = [sigmoid(row[0]!)];
+    else if (width === 1 || multiLabel) scores = Array.from(row, sigmoid);
     else {
       const max = Math.max(...row);
       const exps = Array.from(row, (x) => Math.exp(x - max));

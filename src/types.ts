@@ -51,6 +51,11 @@ export interface ModelInfo {
   defaultPrompt: string | undefined;
   /** A `classify` or `rerank` model's labels in output order (its `id2label`); undefined for other tasks. */
   labels: readonly string[] | undefined;
+  /**
+   * A classify model whose labels are independent (its config's `problem_type` is
+   * `multi_label_classification`): each label's score is its own sigmoid, not a share of a softmax.
+   */
+  multiLabel: boolean | undefined;
 }
 
 export type PoolState = 'idle' | 'starting' | 'ready' | 'failed' | 'closing' | 'closed';

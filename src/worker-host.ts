@@ -175,7 +175,7 @@ export class WorkerHost {
       .then((result) => {
         // Task results and the worker's 'ready' message travel on different ports: the first
         // result may come first, and the caller may then read pool.model.
-        if (!this.info && 'width' in result) this.info = modelInfo(this.model, result.width, result.maxTokens, result.labels);
+        if (!this.info && 'width' in result) this.info = modelInfo(this.model, result.width, result.maxTokens, result.labels, result.multiLabel);
         return result;
       })
       .finally(done);
@@ -301,7 +301,7 @@ export class WorkerHost {
         break;
       case 'ready':
         this.#readyThreads.add(message.threadId);
-        this.info ??= modelInfo(this.model, message.dims, message.maxTokens, message.labels);
+        this.info ??= modelInfo(this.model, message.dims, message.maxTokens, message.labels, message.multiLabel);
         this.#s.supervisor.ready(message.threadId, message.slot);
         this.#s.events.ready(this, message.threadId, message.loadMs);
         break;
@@ -335,7 +335,7 @@ export async function withDeadline(done: Promise<void>, timeout: number): Promis
 }
 
 /** What `pool.model` tells of a loaded model: the spec's settings and what the worker found. */
-function modelInfo(spec: ModelSpec, dims: number, maxTokens: number, labels: string[] | undefined): ModelInfo {
+function modelInfo(spec: ModelSpec, dims: number, maxTokens: number, labels: string[] | undefined, multiLabel: boolean | undefined): ModelInfo {
   return {
     name: spec.name,
     task: spec.task,
@@ -347,5 +347,6 @@ function modelInfo(spec: ModelSpec, dims: number, maxTokens: number, labels: str
     prompts: spec.prompts,
     defaultPrompt: spec.defaultPrompt,
     labels: labels === undefined ? undefined : Object.freeze([...labels]),
+    multiLabel: labels === undefined ? undefined : multiLabel === true,
   };
 }

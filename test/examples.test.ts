@@ -57,6 +57,18 @@ describe('examples/cli', () => {
   });
 });
 
+describe('examples/custom-task', () => {
+  it('looks words up through a custom onnxruntime-node model in the pool', () => {
+    const r = spawnSync(process.execPath, ['examples/custom-task/main.mjs', 'guitar', 'violin', 'parliament', 'zzzqqqxx'], { cwd: ROOT, encoding: 'utf8', env: ENV, timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const rows = Object.fromEntries(r.stdout.trim().split('\n').map((line) => line.split('\t') as [string, string]));
+    expect(Number(rows.guitar)).toBeCloseTo(1, 5);
+    expect(Number(rows.violin)).toBeGreaterThan(Number(rows.parliament));
+    expect(rows.zzzqqqxx).toBe('not in the vocabulary');
+    expect(spawnSync(process.execPath, ['examples/custom-task/main.mjs'], { cwd: ROOT }).status).toBe(2);
+  });
+});
+
 describe('examples/electron (Electron itself cannot run here)', () => {
   it('its files parse', () => {
     for (const file of ['main.mjs', 'pool-host.mjs', 'renderer.mjs', 'preload.cjs']) {

@@ -39,6 +39,7 @@ const objectOf = (rules: Record<string, Rule>): Rule => (v) => isPlainObject(v) 
 /** What the README and the TSDoc of each option allow (the key `threads` is judged apart). */
 const RULES: Record<string, Rule> = {
   model: text,
+  task: (v) => v === 'embed' || v === 'rerank' || v === 'classify',
   cacheDir: text,
   storePath: text,
   dtype: (v) => (DTYPES as readonly unknown[]).includes(v),
@@ -68,6 +69,7 @@ const RULES: Record<string, Rule> = {
 
 /** Valid values per key, so that many generated sets are accepted and their resolution checked. */
 const VALID: Record<string, fc.Arbitrary<unknown>> = {
+  task: fc.constantFrom('embed', 'rerank', 'classify', 'summarise', 'custom'),
   model: fc.constantFrom('glove-100d', 'no-such-model', './nowhere', '/tmp', 'Org/model-id', ' spaced '),
   cacheDir: fc.constantFrom('/tmp/warmpool-fuzz-cache', 'rel/dir'),
   storePath: fc.constantFrom('./.warmpool-fuzz-unused', '/tmp/warmpool-fuzz-unused', 'a\u0000b'),

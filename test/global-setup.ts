@@ -18,8 +18,8 @@ async function testFilesOfThisRun(project: TestProject): Promise<string[]> {
 
 /**
  * Checks what the run needs before any test starts: the built package, redis-server where queue
- * tests are in the run, and the benchmark-shaped model (~90 MB, git-ignored), generated once if
- * it is missing.
+ * tests are in the run, and the benchmark-shaped models (~90 MB each, git-ignored), generated once
+ * each where missing.
  */
 export default async function setup(project: TestProject): Promise<void> {
   if (!existsSync(`${root}dist/src/index.js`)) {
@@ -32,5 +32,12 @@ export default async function setup(project: TestProject): Promise<void> {
   }
   if (!existsSync(`${root}models/minilm-shape/onnx/model.onnx`)) {
     execFileSync(process.execPath, ['--import', 'tsx', 'models/build-minilm-shape.ts'], { cwd: root, stdio: 'inherit' });
+  }
+  // The cross-encoder shapes (rerank and classify tests): the same encoder with a classification head.
+  if (!existsSync(`${root}models/minilm-cross-shape/onnx/model.onnx`)) {
+    execFileSync(process.execPath, ['--import', 'tsx', 'models/build-minilm-cross-shape.ts'], { cwd: root, stdio: 'inherit' });
+  }
+  if (!existsSync(`${root}models/minilm-classify-shape/onnx/model.onnx`)) {
+    execFileSync(process.execPath, ['--import', 'tsx', 'models/build-minilm-cross-shape.ts', '--labels', '3', '--out', 'models/minilm-classify-shape'], { cwd: root, stdio: 'inherit' });
   }
 }

@@ -101,3 +101,26 @@ export async function withTestHooks<T>(hooks: TestHooks, body: () => Promise<T>)
     clearTestHooks();
   }
 }
+
+/**
+ * A sequence-classification model (a cross-encoder, a classifier) run directly through
+ * transformers.js in this process, the way a user would without warmpool: its raw logits.
+ */
+export async function referenceClassifier(model: string) {
+  const { env, AutoTokenizer, AutoModelForSequenceClassification } = await import('@huggingface/transformers');
+  env.allowRemoteModels = false;
+  env.localModelPath = MODELS_DIR;
+  const options = { dtype: 'fp32', session_options: { intraOpNumThreads: 1, interOpNumThreads: 1 } } as never;
+  const tokenizer = await AutoTokenizer.from_pretrained(model, options);
+  const classifier = await AutoModelForSequenceClassification.from_pretrained(model, options);
+  return {
+    /** One row of logits per text, or per (text, pair) when `pairs` is given. */
+    async logits(texts: string[], pairs?: string[]): Promise<Float32Array[]> {
+      const inputs = tokenizer(texts, { text_pair: pairs ?? null, padding: true, truncation: true } as never);
+      const { logits } = (await classifier(inputs)) as { logits: { data: Float32Array; dims: number[] } };
+      const [rows, width] = logits.dims as [number, number];
+      return Array.from({ length: rows }, (_, r) => logits.data.slice(r * width, (r + 1) * width));
+    },
+    dispose: () => classifier.dispose(),
+  };
+}

@@ -104,7 +104,9 @@ describe('resolveOptions', () => {
     [{ cacheBytes: -1 }, RangeError, /options.cacheBytes must be an integer from 0/],
     [{ storePath: '' }, TypeError, /options.storePath must be a non-empty string, received ""/],
     [{ env: 'x' }, TypeError, /options.env must be an object or false/],
-    [{ thread: 2 }, TypeError, /unknown option "thread"; valid options are model, dtype/],
+    [{ thread: 2 }, TypeError, /unknown option "thread"; valid options are model, task, models, dtype/],
+    [{ task: 'summarise' }, RangeError, /options.task must be one of 'embed', 'rerank', 'classify', received "summarise"/],
+    [{ models: [] }, TypeError, /options.models must be an object of model entries by name/],
   ])('rejects %j', (options, ErrorClass, message) => {
     expect(() => resolveOptions({ ...noEnv, ...(options as object) })).toThrow(ErrorClass);
     expect(() => resolveOptions({ ...noEnv, ...(options as object) })).toThrow(message);
@@ -191,10 +193,13 @@ describe('resolveOptions', () => {
       [ENV_VARS.memPattern]: 'true',
       [ENV_VARS.preallocate]: 'false',
       [ENV_VARS.storePath]: '/tmp/wp-store',
+      [ENV_VARS.task]: 'rerank',
     };
     expect(Object.keys(env)).toHaveLength(Object.keys(ENV_VARS).length);
     expect(resolveOptions({ env })).toEqual({
       model: '/models/x',
+      task: 'rerank',
+      models: undefined,
       dtype: 'q8',
       allowRemoteModels: true,
       cacheDir: '/tmp/cache',

@@ -128,7 +128,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   const loadMs = performance.now() - began;
   stats.loaded(loadMs);
   listenForPool(engine);
-  post({ [MESSAGE_TAG]: 'ready', threadId, slot: stats.slot, loadMs, dims: engine.dims, maxTokens: engine.maxTokens, labels: engine.labels });
+  post({ [MESSAGE_TAG]: 'ready', threadId, slot: stats.slot, loadMs, dims: engine.dims, maxTokens: engine.maxTokens, labels: engine.labels, multiLabel: engine.multiLabel ?? false });
 
   // Tasks run one after another, in the order they came: a second task sent while one runs waits
   // here, ready to start the moment the first ends, instead of sharing the thread with it.

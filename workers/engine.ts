@@ -37,6 +37,8 @@ export interface Engine {
   readonly maxTokens: number;
   /** A classifier's or reranker's labels, in output order. */
   readonly labels?: string[];
+  /** Whether those labels are independent (a sigmoid each) rather than exclusive (a softmax over them). */
+  readonly multiLabel?: boolean;
   /**
    * Runs every call of a task, sharing model runs between calls. `stopped()` is asked before
    * each model run and ends the task early when every caller has given up.

@@ -60,6 +60,7 @@ export async function loadSequenceEngine(spec: ModelSpec, intraOpThreads: number
     throw cannot(`a reranker (cross-encoder) gives one relevance logit per pair, but this model has ${labels.length} labels (${labels.join(', ')}); load it as a classify model instead`);
   }
   const width = labels.length;
+  const multiLabel = config.problem_type === 'multi_label_classification';
 
   const countTokens = (text: string, pair?: string): number => tokenizer.encode(text, pair === undefined ? undefined : { text_pair: pair }).length;
   /** A huge text cut to a prefix that truncates to the same tokens (see clipText). */
@@ -82,6 +83,7 @@ export async function loadSequenceEngine(spec: ModelSpec, intraOpThreads: number
     dims: width,
     maxTokens,
     labels,
+    multiLabel,
     async run(taskIn: EmbedTask, hooks: RunHooks) {
       const { texts, calls, batchSize, maxBatchTokens } = taskIn;
       const pairs = task === 'rerank' ? (taskIn.pairs ?? []) : undefined;
@@ -148,7 +150,7 @@ export async function loadSequenceEngine(spec: ModelSpec, intraOpThreads: number
         }
         start = end;
       }
-      return { ...out.answer(errors, maxTokens), labels };
+      return { ...out.answer(errors, maxTokens), labels, multiLabel };
     },
     async warmup() {
       const quiet: RunHooks = { stopped: () => false, beforeRun: () => {}, native: () => {} };
