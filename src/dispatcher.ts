@@ -23,6 +23,8 @@ export interface DispatcherHost {
   fleet(): Fleet | undefined;
   /** What the model does: the `op` of every task. */
   readonly task: ModelTask;
+  /** Once the model failed to load (state `failed`): the error its calls get. */
+  failedError(): Error;
 }
 
 export class Dispatcher {
@@ -155,6 +157,13 @@ export class Dispatcher {
       },
       (error: unknown) => {
         const state = this.#host.state();
+        if (state === 'failed') {
+          // The model failed to load while the task waited on a loading worker, which was then
+          // ended: its callers are told why the model is unusable, not that a worker exited.
+          this.#taskDone(running);
+          for (const call of running.calls) call.fail(this.#host.failedError());
+          return;
+        }
         const closing = state === 'closing' || state === 'closed';
         if (!closing && running.calls.some((call) => !call.settled) && attempt < this.#options.retries && this.#host.fleet()) {
           this.#stats.inc('retries');

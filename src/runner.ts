@@ -74,6 +74,7 @@ export class ModelRunner {
       state: () => this.#state,
       fleet: () => this.#fleet,
       task: this.task,
+      failedError: () => this.failedError(),
     });
     try {
       this.#spec = resolveModel(this.options, entry);

@@ -104,6 +104,32 @@ describe('the bridge over a Node MessageChannel', () => {
   });
 });
 
+describe('rerank and classify over the bridge', () => {
+  it('answers what the pool answers, with typed errors and aborts', async () => {
+    const owner = createPool({ threads: 1, env: false, preallocate: false, models: { rerank: { task: 'rerank', model: 'glove-rerank' }, tags: { task: 'classify', model: 'glove-rerank' } } });
+    try {
+      await owner.ready();
+      const { client } = channel(owner);
+      const docs = ['The cat sat on the mat.', 'To sort a list, call its sort method.', 'Rain is expected tonight.'];
+      const remote = await client.rerank('how do I sort a list?', docs, { topN: 2, returnDocuments: true });
+      expect(remote).toEqual(await owner.rerank('how do I sort a list?', docs, { topN: 2, returnDocuments: true }));
+      expect(remote[0]!.index).toBe(1);
+      expect(await client.classify(['one text', 'another'])).toEqual(await owner.classify(['one text', 'another']));
+      expect(await client.classify('one text', { model: 'tags' })).toEqual(await owner.classify('one text', { model: 'tags' }));
+      await expect(client.rerank('', docs)).rejects.toBeInstanceOf(InvalidInputError);
+      const unknown = await client.rerank('q', docs, { model: 'nope' }).catch((e: unknown) => e);
+      expect(unknown).toBeInstanceOf(WarmpoolError);
+      expect((unknown as WarmpoolError).code).toBe('ERR_WARMPOOL_UNKNOWN_MODEL');
+      const controller = new AbortController();
+      controller.abort();
+      await expect(client.rerank('q', docs, { signal: controller.signal })).rejects.toBeInstanceOf(AbortError);
+      client.release();
+    } finally {
+      await owner.close();
+    }
+  });
+});
+
 describe('the bridge with a worker thread as the renderer', () => {
   it('embeds, and errors keep their class and code on the worker side', async () => {
     const { port1, port2 } = new MessageChannel();

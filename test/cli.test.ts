@@ -73,6 +73,38 @@ describe('warmpool embed', () => {
   });
 });
 
+describe('warmpool rerank', () => {
+  const docs = ['The cat sat on the mat.', 'To sort a list in place, call its sort method.', 'Heavy rain is expected tonight.'];
+
+  it('prints one JSON line per document, best first, with the bundled reranker', () => {
+    const r = cli(['rerank', 'how do I sort a list?', ...docs]);
+    expect(r.status, r.stderr).toBe(0);
+    const rows = r.stdout.trim().split('\n').map((line) => JSON.parse(line) as { index: number; score: number; document: string });
+    expect(rows.map((row) => row.index)).toHaveLength(3);
+    expect(rows[0]).toEqual({ index: 1, score: expect.any(Number), document: docs[1] });
+    expect(rows[0]!.score).toBeGreaterThan(rows[1]!.score);
+  });
+
+  it('reads documents from a file or stdin, keeps the best --top, and --raw-scores prints logits', () => {
+    const top = cli(['rerank', '--top', '1', '--raw-scores', 'will it rain tonight?', '-f', '-'], docs.join('\n'));
+    expect(top.status, top.stderr).toBe(0);
+    const rows = top.stdout.trim().split('\n').map((line) => JSON.parse(line) as { index: number; score: number });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.index).toBe(2);
+    // A logit, not a probability: the same pair's sigmoid is what the default prints.
+    const plain = JSON.parse(cli(['rerank', 'will it rain tonight?', docs[2]!]).stdout) as { score: number };
+    expect(1 / (1 + Math.exp(-rows[0]!.score))).toBeCloseTo(plain.score, 6);
+  });
+
+  it('exits 2 without documents or with a bad --top, and 1 when the model is not a reranker', () => {
+    expect(cli(['rerank', 'q']).status).toBe(2);
+    expect(cli(['rerank', '--top', '0', 'q', 'd']).status).toBe(2);
+    const notReranker = cli(['rerank', '--model', 'glove-100d', 'q', 'd']);
+    expect(notReranker.status).toBe(1);
+    expect(notReranker.stderr).toMatch(/ModelLoadError \[ERR_WARMPOOL_MODEL_LOAD\]: .*cannot rerank/);
+  });
+});
+
 describe('usage errors exit 2, help exits 0', () => {
   it('exits 2 for an unknown command, an unknown flag, a bad value, no text, or no command', () => {
     for (const args of [['frobnicate'], ['embed', '--frob', 'x'], ['embed', '--threads', 'x', 'a'], ['embed', '--threads', '0', 'a'], ['embed'], []]) {

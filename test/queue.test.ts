@@ -125,6 +125,32 @@ describe('createQueueClient / createQueueWorker', () => {
     });
   });
 
+  describe('#rerank and #classify', () => {
+    it("answer on a consumer's rerank and classify models what the local pool answers, with typed errors", async () => {
+      const owner = createPool({ threads: 1, preallocate: false, models: { rerank: { task: 'rerank', model: 'glove-rerank' }, tags: { task: 'classify', model: 'glove-rerank' } } });
+      const consumer = createQueueWorker({ connection: redis.url, queue: 'rerank', pool: owner });
+      const caller = createQueueClient({ connection: redis.url, queue: 'rerank', reconcileInterval: 100 });
+      try {
+        await Promise.all([owner.ready(), consumer.ready(), caller.ready()]);
+        const docs = ['The cat sat on the mat.', 'To sort a list, call its sort method.', 'Rain is expected tonight.'];
+        const remote = await caller.rerank('how do I sort a list?', docs, { topN: 2 });
+        expect(remote).toEqual(await owner.rerank('how do I sort a list?', docs, { topN: 2 }));
+        expect(remote[0]!.index).toBe(1);
+        expect(await caller.rerank('q', [])).toEqual([]);
+        expect(await caller.classify('one text', { model: 'tags' })).toEqual(await owner.classify('one text', { model: 'tags' }));
+        expect(await caller.classify(['a', 'b'], { model: 'tags' })).toHaveLength(2);
+        // Checked on the caller's machine, before anything is queued.
+        await expect(caller.rerank('', docs)).rejects.toBeInstanceOf(InvalidInputError);
+        // A model the consumer lacks is the consumer's typed error.
+        await expect(caller.rerank('q', docs, { model: 'nope' })).rejects.toThrow(/no model named "nope"/);
+      } finally {
+        await caller.close();
+        await consumer.close();
+        await owner.close();
+      }
+    });
+  });
+
   describe('#embed', () => {
     it('returns the same vector, bit for bit, as the local pool', async () => {
       const text = 'A man is playing a guitar.';
