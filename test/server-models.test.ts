@@ -9,6 +9,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { InferenceClient } from '@huggingface/inference';
 import { CohereClient, CohereClientV2, CohereError } from 'cohere-ai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -168,6 +169,14 @@ describe('POST /predict (TEI)', () => {
     expect((await tei('/predict', { inputs: LONG_TEXT, truncate: true })).status).toBe(200);
   });
 
+  it("answers @huggingface/inference's textClassification given a batch of one (it reads the Inference API's nested answer)", async () => {
+    const client = new InferenceClient();
+    const labels = await client.textClassification({ endpointUrl: `${server.url}/predict`, inputs: ['a football match'] as unknown as string });
+    expect(labels).toEqual(await pool.classify('a football match', { model: 'topics' }));
+    // A single text gets TEI's flat answer, which this client (against TEI too) calls malformed.
+    await expect(client.textClassification({ endpointUrl: `${server.url}/predict`, inputs: 'a football match' })).rejects.toThrow(/malformed response/);
+  });
+
   it("a pool without a classifier answers TEI's 424 Backend", async () => {
     const r = await tei('/predict', { inputs: 'x' }, rerankServer.url);
     expect([r.status, r.json.error, r.json.error_type]).toEqual([424, 'Model is not a classifier model', 'Backend']);
@@ -191,6 +200,9 @@ describe('the embedding routes in a pool of several models', () => {
     expect(pool.stats().models!.e2!.completed).toBe(before + 2);
     const main = await tei('/embed', { inputs: 'a guitar', model: 'glove-100d' });
     expect(main.status).toBe(200);
+    const similarity = await tei('/similarity', { inputs: { source_sentence: 'a cat', sentences: ['a dog'] }, model: 'e2' });
+    expect(similarity.status).toBe(200);
+    expect(pool.stats().models!.e2!.completed).toBe(before + 3);
   });
 
   it('a model of another task is a 404 on both; a pool without an embedder answers /embed 424', async () => {
