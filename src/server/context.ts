@@ -78,6 +78,19 @@ export function modelFor(pool: WarmPool, task: ModelTask, name: string | undefin
 }
 
 /**
+ * The model an OpenAI-style request (`/v1/embeddings`, `/v1/rerank`) runs on. Clients of these
+ * APIs always send a model name, often one of the hosted service's (`text-embedding-3-small`,
+ * `rerank-v3.5`): a name that is one of the pool's models of `task` picks it; the main model's
+ * served name (`modelName`, or its folder's name) picks the main model; a model of the pool of
+ * another task is a `404` (`UnknownModelError`); any other name runs on the pool's first model of
+ * `task`, as this server always did. A pool with no model of `task`: `404`.
+ */
+export function openaiModel(pool: WarmPool, task: ModelTask, name: string | undefined, modelName: string | undefined): ModelStatus {
+  if (name !== undefined && (pool.models.some((m) => m.name === name) || name === servedModelName(pool, modelName))) return modelFor(pool, task, name, modelName);
+  return modelFor(pool, task, undefined);
+}
+
+/**
  * Runs `body` with a signal that fires when the client goes away before its answer is written:
  * a caller nobody waits for must not hold a worker.
  */

@@ -7,10 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { answerName, whileConnected } from '../context.js';
+import { answerName, openaiModel, whileConnected } from '../context.js';
 import { HttpError } from '../http-errors.js';
 import type { WarmpoolRoute } from '../options.js';
-import { openaiModel } from './openai-embeddings.js';
 
 const bad = (message: string, param: string, code = 'invalid_field') => new HttpError(400, code, message, param);
 

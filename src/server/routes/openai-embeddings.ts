@@ -5,10 +5,7 @@
  */
 import { endianness } from 'node:os';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ModelStatus } from '../../options.js';
-import type { WarmPool } from '../../pool.js';
-import type { ModelTask } from '../../types.js';
-import { answerName, embedForRequest, modelFor, rows, servedModelName } from '../context.js';
+import { answerName, embedForRequest, openaiModel, rows } from '../context.js';
 import { HttpError } from '../http-errors.js';
 import type { WarmpoolRoute } from '../options.js';
 
@@ -43,19 +40,6 @@ function textsOf(input: unknown, maxInputs: number): string[] {
     throw new HttpError(400, 'unsupported_input', 'token-array inputs are not supported: send the text itself as a string or an array of strings', 'input');
   }
   return input as string[];
-}
-
-/**
- * The model an OpenAI-style request (`/v1/embeddings`, `/v1/rerank`) runs on. Clients of these
- * APIs always send a model name, often one of the hosted service's (`text-embedding-3-small`,
- * `rerank-v3.5`): a name that is one of the pool's models of `task` picks it; the main model's
- * served name (`modelName`, or its folder's name) picks the main model; a model of the pool of
- * another task is a `404` (`UnknownModelError`); any other name runs on the pool's first model of
- * `task`, as this server always did. A pool with no model of `task`: `404`.
- */
-export function openaiModel(pool: WarmPool, task: ModelTask, name: string | undefined, modelName: string | undefined): ModelStatus {
-  if (name !== undefined && (pool.models.some((m) => m.name === name) || name === servedModelName(pool, modelName))) return modelFor(pool, task, name, modelName);
-  return modelFor(pool, task, undefined);
 }
 
 export const openaiEmbeddings: WarmpoolRoute = async (app, { pool, options }) => {

@@ -1,7 +1,8 @@
 /**
  * The embedding routes of Hugging Face Text Embeddings Inference (TEI), so TEI clients can point
- * at this server: `POST /embed` (also `POST /` and `POST /invocations`, where TEI serves its
- * model's default task), `POST /similarity`, `GET /info`, and `POST /embed_all` and
+ * at this server: `POST /embed`, `POST /` and `POST /invocations` (where TEI serves its model's
+ * task: `/embed`, `/rerank` or `/predict` by the pool's main model), `POST /similarity`,
+ * `GET /info` (the main model, and every model of the pool), and `POST /embed_all` and
  * `POST /embed_sparse`, which this server's pool cannot do and refuses as TEI refuses them for a
  * model that cannot (`424`, `Backend`). TEI's error shape `{ error, error_type }` is used here.
  */
