@@ -266,6 +266,30 @@ describe('GET /info and GET /v1/models', () => {
   });
 });
 
+describe("a pool whose embedder is one of its `models` (no 'default')", () => {
+  it('takes that embedder as its main model: /info, /v1/models, POST / and the default of /v1/embeddings', async () => {
+    const own = createPool({ threads: 1, env: false, preallocate: false, models: { rerank: { task: 'rerank', model: 'glove-rerank' }, e5: { task: 'embed', model: 'glove-100d' } } });
+    const running = await startServer(own, { port: 0, env: false });
+    try {
+      const info = await getJson(`${running.url}/info`);
+      expect(teiProblems('GET /info', info.status, info.json)).toEqual([]);
+      expect(info.json).toMatchObject({ model_id: 'glove-100d', served_model_name: 'glove-100d', model_type: { embedding: { pooling: 'mean' } }, dimensions: 100 });
+      expect(info.json.models.map((m: { name: string }) => m.name)).toEqual(['rerank', 'e5']);
+      const models = await getJson(`${running.url}/v1/models`);
+      expect(models.json.data.map((m: { id: string }) => m.id)).toEqual(['rerank', 'glove-100d']);
+      expect((await tei('/', { inputs: 'a guitar' }, running.url)).json[0]).toHaveLength(100);
+      for (const model of ['e5', 'glove-100d', 'text-embedding-3-small']) {
+        const r = await postJson(`${running.url}/v1/embeddings`, { model, input: 'a guitar' });
+        expect([r.status, r.json.model], model).toEqual([200, 'glove-100d']);
+      }
+      expect(own.stats().models!.e5!.completed).toBe(4);
+    } finally {
+      await running.close();
+      await own.close();
+    }
+  });
+});
+
 describe('POST /v1/rerank (Cohere, Jina)', () => {
   it('answers the cohere-ai client (v1 and v2) with the pool\'s ranking', async () => {
     const want = await pool.rerank(QUERY, DOCS);
