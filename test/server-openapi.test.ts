@@ -143,6 +143,36 @@ describe('GET /openapi.json', () => {
 });
 
 describe('real answers have the fields the document marks required', () => {
+  it('POST /rerank, /v1/rerank and /v2/rerank, GET /info and /v1/models of a pool with a reranker', async () => {
+    const withRerank = createPool({ threads: 1, env: false, models: { rerank: { task: 'rerank', model: 'glove-rerank' } } });
+    const server = createServer(withRerank, { env: false });
+    try {
+      await server.listen({ host: '127.0.0.1', port: 0 });
+      const address = server.server.address();
+      const base = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+      const answers: [string, unknown, number][] = [
+        ['/rerank', { query: 'a cat', texts: ['a dog', 'stocks'], return_text: true }, 200],
+        ['/rerank', { query: 'a cat', texts: [] }, 400],
+        ['/rerank', { query: 'a cat', texts: ['a dog'], model: 'no-such-model' }, 404],
+        ['/v1/rerank', { query: 'a cat', documents: ['a dog', { text: 'stocks' }], return_documents: true }, 200],
+        ['/v1/rerank', { query: 'a cat', documents: [] }, 400],
+        ['/v2/rerank', { model: 'rerank-v3.5', query: 'a cat', documents: ['a dog'] }, 200],
+      ];
+      for (const [path, body, status] of answers) {
+        const r = await postJson(`${base}${path}`, body);
+        expect(r.status, `${path} ${r.text}`).toBe(status);
+        expect(problems(answerSchema(path, 'post', status), r.json), path).toEqual([]);
+      }
+      for (const path of ['/info', '/v1/models']) {
+        const r = await getJson(`${base}${path}`);
+        expect(problems(answerSchema(path, 'get', 200), r.json), path).toEqual([]);
+      }
+    } finally {
+      await server.close();
+      await withRerank.close();
+    }
+  });
+
   it('the checker itself finds a missing field and a wrong type', () => {
     const schema = { type: 'object', required: ['a', 'b'], properties: { b: { type: 'array', items: { type: 'number' } } } };
     expect(problems(schema, { a: 1, b: [1, 2] })).toEqual([]);
@@ -173,6 +203,9 @@ describe('real answers have the fields the document marks required', () => {
       ['/similarity', { inputs: { source_sentence: 'a cat', sentences: [] } }, 400],
       ['/tokenize', { inputs: 5 }, 422],
       ['/decode', { ids: [] }, 400],
+      // This pool holds one embedder: TEI's answer for a model that cannot rerank or classify.
+      ['/rerank', { query: 'a cat', texts: ['a dog'] }, 424],
+      ['/predict', { inputs: 'a cat' }, 424],
     ];
     for (const [path, body, status] of answers) {
       const r = await postJson(`${url}${path}`, body);

@@ -30,6 +30,19 @@ export const TEI_SCHEMAS: Record<string, SchemaObject> = {
     items: { type: 'array', items: { type: 'object', required: ['index', 'value'], properties: { index: uint, value: { type: 'number' } } } },
   },
   SimilarityResponse: floats,
+  RerankResponse: {
+    type: 'array',
+    items: { type: 'object', required: ['index', 'score'], properties: { index: uint, score: { type: 'number' }, text: { type: 'string' } } },
+  },
+  PredictResponse: {
+    anyOf: [{ $ref: '#/definitions/labels' }, { type: 'array', items: { $ref: '#/definitions/labels' } }],
+    definitions: {
+      labels: {
+        type: 'array',
+        items: { type: 'object', required: ['label', 'score'], properties: { label: { type: 'string' }, score: { type: 'number' } } },
+      },
+    },
+  },
   TokenizeResponse: {
     type: 'array',
     items: {
@@ -114,6 +127,8 @@ export const TEI_ROUTES: Record<string, keyof typeof TEI_SCHEMAS> = {
   'POST /embed_all': 'EmbedAllResponse',
   'POST /embed_sparse': 'EmbedSparseResponse',
   'POST /similarity': 'SimilarityResponse',
+  'POST /rerank': 'RerankResponse',
+  'POST /predict': 'PredictResponse',
   'POST /tokenize': 'TokenizeResponse',
   'POST /decode': 'DecodeResponse',
   'GET /info': 'Info',
@@ -126,13 +141,14 @@ const describe = (errors: ErrorObject[] | null | undefined): string[] => (errors
 
 /**
  * What is wrong with `body` as TEI's answer to `route` (`'POST /embed'`) with `status`: a 2xx is
- * checked against the route's answer schema, anything else against TEI's error shape; an error
+ * checked against the route's answer schema (or `schema`, for `POST /` of a reranker or
+ * classifier, which TEI answers as `/rerank` or `/predict`), anything else against TEI's error shape; an error
  * with a status TEI sends (400, 422, 424, 429, 503) must carry the error type TEI sends it with.
  * Empty when nothing is.
  */
-export function teiProblems(route: string, status: number, body: unknown): string[] {
+export function teiProblems(route: string, status: number, body: unknown, schema?: keyof typeof TEI_SCHEMAS): string[] {
   if (status >= 200 && status < 300) {
-    const name = TEI_ROUTES[route];
+    const name = schema ?? TEI_ROUTES[route];
     if (name === undefined) return [`no TEI schema for ${route}`];
     const validate = validators.get(name)!;
     return validate(body) ? [] : describe(validate.errors).map((p) => `${name}: ${p}`);

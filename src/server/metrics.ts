@@ -2,6 +2,10 @@
  * Prometheus metrics on a registry of this server's own (never prom-client's global one, so two
  * servers in one process, or an app's own metrics, never collide). Pool figures are read from
  * `pool.stats()` when scraped, not counted twice.
+ *
+ * A pool of one model exports each pool metric as one series without a `model` label, as it
+ * always did; a pool of several models exports one series per model, labelled `model="<name>"`
+ * (its name in the pool), and no unlabelled series: summing over `model` gives the pool's figure.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { WarmPool } from '../pool.js';
@@ -56,15 +60,22 @@ export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMe
     return snapshot;
   };
 
+  /** Each model's snapshot with its labels: `{}` alone in a pool of one model, `{ model }` each in a pool of several. */
+  const perModel = (): [{ model?: string }, StatsSnapshot][] => {
+    const snap = stats();
+    return snap.models === undefined ? [[{}, snap]] : Object.entries(snap.models).map(([model, s]) => [{ model }, s]);
+  };
+
   for (const [field, name, help] of POOL_COUNTERS) {
     new Counter({
       name,
       help,
+      labelNames: ['model'],
       registers,
       collect() {
         // The pool's counter is the truth; the metric mirrors it at scrape time.
         this.reset();
-        this.inc(stats()[field] as number);
+        for (const [labels, s] of perModel()) this.inc(labels, s[field] as number);
       },
     });
   }
@@ -72,9 +83,11 @@ export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMe
     new Gauge({
       name,
       help,
+      labelNames: ['model'],
       registers,
       collect() {
-        this.set(stats()[field] as number);
+        this.reset();
+        for (const [labels, s] of perModel()) this.set(labels, s[field] as number);
       },
     });
   }
@@ -85,29 +98,32 @@ export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMe
     new Gauge({
       name,
       help,
-      labelNames: ['quantile'],
+      labelNames: ['model', 'quantile'],
       registers,
       collect() {
-        const summary = stats()[field];
-        for (const [quantile, key] of QUANTILES) this.set({ quantile }, summary[key] / 1000);
+        this.reset();
+        for (const [labels, s] of perModel()) for (const [quantile, key] of QUANTILES) this.set({ ...labels, quantile }, s[field][key] / 1000);
       },
     });
     new Counter({
       name: `${name}_count`,
       help: `Calls measured by ${name}`,
+      labelNames: ['model'],
       registers,
       collect() {
         this.reset();
-        this.inc(stats()[field].count);
+        for (const [labels, s] of perModel()) this.inc(labels, s[field].count);
       },
     });
   }
 
-  const workerLabels = ['slot', 'thread_id'] as const;
+  const workerLabels = ['model', 'slot', 'thread_id'] as const;
+  /** Every worker of every model, with its labels (`model` only in a pool of several models). */
+  const workers = () => perModel().flatMap(([labels, s]) => s.workers.map((w) => [{ ...labels, slot: String(w.slot), thread_id: String(w.threadId) }, w] as const));
   const perWorker = <T extends 'tasks' | 'errors' | 'texts' | 'busy' | 'loadMs'>(field: T, scale = 1) =>
     function collect(this: Gauge<(typeof workerLabels)[number]>) {
       this.reset();
-      for (const w of stats().workers) this.set({ slot: String(w.slot), thread_id: String(w.threadId) }, w[field] * scale);
+      for (const [labels, w] of workers()) this.set(labels, w[field] * scale);
     };
   new Counter({
     name: 'warmpool_worker_tasks_total',
@@ -116,7 +132,7 @@ export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMe
     registers,
     collect() {
       this.reset();
-      for (const w of stats().workers) this.inc({ slot: String(w.slot), thread_id: String(w.threadId) }, w.tasks);
+      for (const [labels, w] of workers()) this.inc(labels, w.tasks);
     },
   });
   new Counter({
@@ -126,7 +142,7 @@ export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMe
     registers,
     collect() {
       this.reset();
-      for (const w of stats().workers) this.inc({ slot: String(w.slot), thread_id: String(w.threadId) }, w.errors);
+      for (const [labels, w] of workers()) this.inc(labels, w.errors);
     },
   });
   new Counter({
@@ -136,7 +152,7 @@ export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMe
     registers,
     collect() {
       this.reset();
-      for (const w of stats().workers) this.inc({ slot: String(w.slot), thread_id: String(w.threadId) }, w.texts);
+      for (const [labels, w] of workers()) this.inc(labels, w.texts);
     },
   });
   new Gauge({ name: 'warmpool_worker_busy', help: 'Calls each worker runs now', labelNames: workerLabels, registers, collect: perWorker('busy') });
@@ -148,7 +164,7 @@ export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMe
     registers,
     collect() {
       this.reset();
-      for (const w of stats().workers) this.set({ slot: String(w.slot), thread_id: String(w.threadId), state: w.state }, 1);
+      for (const [labels, w] of workers()) this.set({ ...labels, state: w.state }, 1);
     },
   });
 

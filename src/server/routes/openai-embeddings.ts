@@ -5,7 +5,7 @@
  */
 import { endianness } from 'node:os';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { embedForRequest, rows, servedModelName } from '../context.js';
+import { answerName, embedForRequest, openaiModel, rows } from '../context.js';
 import { HttpError } from '../http-errors.js';
 import type { WarmpoolRoute } from '../options.js';
 
@@ -43,7 +43,6 @@ function textsOf(input: unknown, maxInputs: number): string[] {
 }
 
 export const openaiEmbeddings: WarmpoolRoute = async (app, { pool, options }) => {
-  const modelName = servedModelName(pool, options.modelName);
 
   const embeddings = async (request: FastifyRequest, reply: FastifyReply) => {
     const body = request.body as OpenAIRequest | null;
@@ -52,6 +51,8 @@ export const openaiEmbeddings: WarmpoolRoute = async (app, { pool, options }) =>
     }
     const texts = textsOf(body.input, options.maxInputs);
     if (body.model !== undefined && typeof body.model !== 'string') throw new HttpError(400, 'invalid_model', 'model must be a string', 'model');
+    const model = openaiModel(pool, 'embed', body.model, options.modelName);
+    const width = model.info?.dims;
     const format = body.encoding_format ?? 'base64';
     if (format !== 'float' && format !== 'base64') {
       throw new HttpError(400, 'invalid_encoding_format', `encoding_format must be "float" or "base64", received ${JSON.stringify(format)}`, 'encoding_format');
@@ -63,23 +64,25 @@ export const openaiEmbeddings: WarmpoolRoute = async (app, { pool, options }) =>
     // Shortened vectors (OpenAI's `dimensions`): the pool keeps the first `dims` components and
     // scales them back to unit length. Wider than the model is refused here when the width is
     // known, else by the pool (InvalidInputError, also a 400).
-    if (dims !== undefined && pool.model && dims > pool.model.dims) {
-      throw new HttpError(400, 'unsupported_dimensions', `this model answers ${pool.model.dims}-dimensional vectors; dimensions must be from 1 to ${pool.model.dims}`, 'dimensions');
+    if (dims !== undefined && width !== undefined && dims > width) {
+      throw new HttpError(400, 'unsupported_dimensions', `this model answers ${width}-dimensional vectors; dimensions must be from 1 to ${width}`, 'dimensions');
     }
-    const packed = await embedForRequest(pool, reply, texts, dims === undefined ? undefined : { dimensions: dims });
+    const packed = await embedForRequest(pool, reply, texts, { model: model.name, ...(dims !== undefined && { dimensions: dims }) });
     const data = rows(packed).map((vector, index) => ({
       object: 'embedding',
       index,
       embedding: format === 'float' ? Array.from(vector) : float32ToBase64(vector),
     }));
-    return { object: 'list', data, model: modelName, usage: { prompt_tokens: packed.tokens, total_tokens: packed.tokens } };
+    return { object: 'list', data, model: answerName(pool, model, options.modelName), usage: { prompt_tokens: packed.tokens, total_tokens: packed.tokens } };
   };
   app.post('/v1/embeddings', { bodyLimit: options.bodyLimit }, embeddings);
   // TEI serves its OpenAI-compatible route at `/embeddings` too.
   app.post('/embeddings', { bodyLimit: options.bodyLimit }, embeddings);
 
+  // Every model of the pool, by the name a request gives to pick it (the main model by its served
+  // name), with its task: warmpool's own field.
   app.get('/v1/models', async () => ({
     object: 'list',
-    data: [{ id: modelName, object: 'model', created: 0, owned_by: 'warmpool' }],
+    data: pool.models.map((m) => ({ id: answerName(pool, m, options.modelName), object: 'model', created: 0, owned_by: 'warmpool', task: m.task })),
   }));
 };

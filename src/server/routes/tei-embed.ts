@@ -1,18 +1,21 @@
 /**
  * The embedding routes of Hugging Face Text Embeddings Inference (TEI), so TEI clients can point
- * at this server: `POST /embed` (also `POST /` and `POST /invocations`, where TEI serves its
- * model's default task), `POST /similarity`, `GET /info`, and `POST /embed_all` and
+ * at this server: `POST /embed`, `POST /` and `POST /invocations` (where TEI serves its model's
+ * task: `/embed`, `/rerank` or `/predict` by the pool's main model), `POST /similarity`,
+ * `GET /info` (the main model, and every model of the pool), and `POST /embed_all` and
  * `POST /embed_sparse`, which this server's pool cannot do and refuses as TEI refuses them for a
  * model that cannot (`424`, `Backend`). TEI's error shape `{ error, error_type }` is used here.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { resolveModel } from '../../model.js';
+import type { ModelStatus } from '../../options.js';
 import type { WarmPool } from '../../pool.js';
-import { embedForRequest, rows, servedModelName } from '../context.js';
+import type { ModelInfo } from '../../types.js';
+import { embedForRequest, mainModel, publicModelId, rows, servedModelName } from '../context.js';
 import { HttpError, TEI_CODES } from '../http-errors.js';
 import type { ResolvedServerOptions, WarmpoolRoute } from '../options.js';
-import { bool, checkBatch, dimensions, embedOptions, empty, inputTexts, invalid, objectBody } from './tei-request.js';
+import { bool, checkBatch, dimensions, embedOptions, empty, inputTexts, invalid, objectBody, teiModel } from './tei-request.js';
+import { predictHandler, rerankHandler } from './tei-rerank.js';
 
 let version: string | undefined;
 
@@ -36,44 +39,56 @@ const TEI_POOLING: Record<string, string> = { mean: 'mean', cls: 'cls', lasttoke
 /** TEI's names for the weights' precision where one exists (`fp32` is its `float32`); others as the pool names them. */
 const TEI_DTYPE: Record<string, string> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
 
-/**
- * The model's id as TEI gives it: the hub id of a hub model, the folder's name of a model on
- * disk (never its path: answers do not describe the server's disk).
- */
-function modelId(pool: WarmPool): string {
-  try {
-    return resolveModel(pool.options).id;
-  } catch {
-    return servedModelName(pool, undefined);
+/** TEI's `model_type` of a model: `embedding` with its pooling, or `reranker`/`classifier` with its labels. */
+function modelType(model: ModelStatus, info: ModelInfo | undefined) {
+  if (model.task === 'rerank' || model.task === 'classify') {
+    const labels = info?.labels ?? [];
+    const id2label = Object.fromEntries(labels.map((label, i) => [String(i), label]));
+    const label2id = Object.fromEntries(labels.map((label, i) => [label, i]));
+    return model.task === 'rerank' ? { reranker: { id2label, label2id } } : { classifier: { id2label, label2id } };
   }
+  const pooling = info?.pooling ?? 'mean';
+  return { embedding: { pooling: TEI_POOLING[pooling] ?? pooling } };
 }
 
-/** `GET /info`: every field of TEI's `Info`, from the pool. */
+/**
+ * `GET /info`: every field of TEI's `Info`, for the pool's main model (its embedder, else its
+ * first model), and `models`, warmpool's own field: every model of the pool.
+ */
 async function info(pool: WarmPool, options: ResolvedServerOptions) {
-  // The model's figures are known once a worker has loaded it; requests made earlier wait for it.
+  // The models' figures are known once a worker has loaded them; requests made earlier wait.
   await pool.ready();
-  const model = pool.model!;
-  const o = pool.options;
+  const models = pool.models;
+  const main = mainModel(pool);
+  const model = main.info;
+  const o = main.options;
   return {
-    model_id: modelId(pool),
+    model_id: publicModelId(main),
     model_sha: null,
     model_dtype: TEI_DTYPE[o.dtype] ?? o.dtype,
     served_model_name: servedModelName(pool, options.modelName),
-    model_type: { embedding: { pooling: TEI_POOLING[model.pooling] ?? model.pooling } },
-    // Requests the pool takes at once: out at workers plus waiting; one more is answered 429.
+    model_type: modelType(main, model),
+    // Requests the model takes at once: out at workers plus waiting; one more is answered 429.
     max_concurrent_requests: o.maxThreads * o.concurrentTasksPerWorker + o.maxQueue,
-    max_input_length: model.maxTokens,
+    max_input_length: model?.maxTokens ?? 0,
     max_batch_tokens: o.maxBatchTokens,
     max_batch_requests: o.batching ? o.maxBatchSize : null,
     max_client_batch_size: options.maxInputs,
     // A too-long text is refused unless the request sets `truncate`.
     auto_truncate: false,
     // The pool's workers tokenize their own texts.
-    tokenization_workers: o.maxThreads,
+    tokenization_workers: pool.options.maxThreads,
     version: packageVersion(),
     sha: null,
     docker_label: null,
-    dimensions: model.dims,
+    ...(main.task === 'embed' && model !== undefined && { dimensions: model.dims }),
+    models: models.map((m) => ({
+      name: m.name,
+      task: m.task,
+      source: publicModelId(m),
+      max_input_length: m.info?.maxTokens ?? null,
+      ...(m.task === 'embed' && m.info !== undefined && { dimensions: m.info.dims }),
+    })),
   };
 }
 
@@ -96,10 +111,12 @@ export const teiEmbed: WarmpoolRoute = async (app, { pool, options }) => {
   const embed = async (request: { body: unknown }, reply: Parameters<typeof embedForRequest>[1]) => {
     const body = objectBody(request.body, '"inputs"');
     const texts = inputTexts(body.inputs, options.maxInputs);
-    const dims = dimensions(pool, body.dimensions);
+    const model = teiModel(pool, 'embed', body.model, options.modelName);
+    const dims = dimensions(model.info, body.dimensions);
     // TEI's defaults: normalised vectors, and a too-long text is an error unless truncate is set.
     const packed = await embedForRequest(pool, reply, texts, {
       ...embedOptions(body),
+      model: model.name,
       normalize: bool(body.normalize, 'normalize', true),
       ...(dims !== undefined && { dimensions: dims }),
     });
@@ -107,9 +124,18 @@ export const teiEmbed: WarmpoolRoute = async (app, { pool, options }) => {
   };
   app.post('/embed', route, embed);
   // TEI serves its model's task at the root and at SageMaker's `/invocations`: `/embed` for an
-  // embedding model (that is not SPLADE).
-  app.post('/', route, embed);
-  app.post('/invocations', route, embed);
+  // embedding model (that is not SPLADE), `/rerank` for a reranker, `/predict` for a classifier.
+  // Here, the task of the pool's main model (its embedder, else its first model).
+  const rerank = rerankHandler(pool, options);
+  const predict = predictHandler(pool, options);
+  const root = async (request: { body: unknown }, reply: Parameters<typeof embedForRequest>[1]) => {
+    const task = mainModel(pool).task;
+    if (task === 'rerank') return rerank(request, reply);
+    if (task === 'classify') return predict(request, reply);
+    return embed(request, reply);
+  };
+  app.post('/', route, root);
+  app.post('/invocations', route, root);
 
   // TEI answers these for models that can; this pool returns pooled dense vectors only, so it
   // answers as TEI does for a model that cannot (a backend error, 424), once the request is valid.
@@ -147,7 +173,8 @@ export const teiEmbed: WarmpoolRoute = async (app, { pool, options }) => {
     if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) {
       throw invalid('parameters must be an object: { truncate?, truncation_direction?, prompt_name? }', 'parameters');
     }
-    const packed = await embedForRequest(pool, reply, texts, { ...embedOptions(parameters as Record<string, unknown>), normalize: false });
+    const model = teiModel(pool, 'embed', body.model, options.modelName);
+    const packed = await embedForRequest(pool, reply, texts, { ...embedOptions(parameters as Record<string, unknown>), model: model.name, normalize: false });
     const [first, ...rest] = rows(packed);
     return rest.map((vector) => cosine(first!, vector));
   });

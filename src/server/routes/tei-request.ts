@@ -4,7 +4,10 @@
  * `Empty` one (`400`), a batch larger than the server takes a validation error (`422`).
  */
 import type { EmbedOptions } from '../../inputs.js';
+import type { ModelStatus } from '../../options.js';
 import type { WarmPool } from '../../pool.js';
+import type { ModelInfo, ModelTask } from '../../types.js';
+import { hasTask, modelFor } from '../context.js';
 import { HttpError, TEI_CODES } from '../http-errors.js';
 
 /** A TEI validation error (422): the request's data is not what the route takes. */
@@ -94,14 +97,38 @@ export function promptText(pool: WarmPool, name: string | undefined): string {
 }
 
 /** TEI's `dimensions`: shortened vectors, an integer from 1 to the model's width; null or absent: full width. */
-export function dimensions(pool: WarmPool, value: unknown): number | undefined {
+export function dimensions(model: ModelInfo | undefined, value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (!(typeof value === 'number' && Number.isInteger(value) && value > 0)) throw invalid('dimensions must be a positive integer', 'dimensions', 'invalid_dimensions');
-  if (pool.model && value > pool.model.dims) {
-    throw invalid(`this model answers ${pool.model.dims}-dimensional vectors; dimensions must be from 1 to ${pool.model.dims}`, 'dimensions', 'unsupported_dimensions');
+  if (model && value > model.dims) {
+    throw invalid(`this model answers ${model.dims}-dimensional vectors; dimensions must be from 1 to ${model.dims}`, 'dimensions', 'unsupported_dimensions');
   }
   return value;
 }
+
+/**
+ * What TEI answers when its model cannot do a route's task (`424`, `Backend`), in its words for
+ * each task: here, when the pool has no model of that task.
+ */
+const NOT_A: Record<Exclude<ModelTask, 'custom'>, string> = {
+  embed: 'Model is not an embedding model',
+  rerank: 'model is not a re-ranker model',
+  classify: 'Model is not a classifier model',
+};
+
+/**
+ * The model a TEI route runs on. The request's `model` field (warmpool's own, not TEI's) names one
+ * of the pool's models of the route's task (the main model also answers to its served name,
+ * `modelName` or its folder's name); without it, the pool's first model of that task. A pool with no model of that task is answered as TEI answers a model that cannot do it (`424`,
+ * `Backend`); a name the pool lacks, or a model of another task, `404` (`UnknownModelError`).
+ */
+export function teiModel(pool: WarmPool, task: Exclude<ModelTask, 'custom'>, value: unknown, modelName: string | undefined): ModelStatus {
+  if (value !== undefined && value !== null && typeof value !== 'string') throw invalid("model must be a string: the name of one of the pool's models", 'model', 'invalid_model');
+  if (!hasTask(pool, task)) throw new HttpError(424, TEI_CODES.unsupportedTask, NOT_A[task]);
+  return modelFor(pool, task, (value ?? undefined) as string | undefined, modelName);
+}
+
+
 
 /** The options every TEI embedding route shares: `truncate` (default false), `truncation_direction`, `prompt_name`. */
 export function embedOptions(body: Record<string, unknown>): Pick<EmbedOptions, 'truncate' | 'prompt'> {
