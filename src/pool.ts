@@ -43,6 +43,9 @@ import type { CloseOptions, HealthReport, ModelInfo, ModelTask, PackedVectors, P
 
 export type { ReloadOptions };
 
+/** Each task's model, for messages. */
+const TASK_NOUN: Record<ModelTask, string> = { embed: 'an embedding model', rerank: 'a rerank model', classify: 'a classify model', custom: 'a custom model' };
+
 /** How bad each state is, to report the pool's as its worst model's. */
 const STATE_RANK: Record<PoolState, number> = { ready: 0, idle: 1, starting: 2, failed: 3, closing: 4, closed: 5 };
 
@@ -149,7 +152,7 @@ export class WarmPool implements AsyncDisposable {
     if (runner && runner.task === task) return runner;
     const list = [...this.#runners.values()].map((r) => `"${r.name}" (${r.task})`).join(', ');
     if (name === undefined) throw new UnknownModelError(`the pool has no ${task} model; its models are ${list}`);
-    if (runner) throw new UnknownModelError(`model "${name}" is a ${runner.task} model, not a ${task} one; the pool's models are ${list}`);
+    if (runner) throw new UnknownModelError(`model "${name}" is ${TASK_NOUN[runner.task]}, not ${TASK_NOUN[task]}; the pool's models are ${list}`);
     throw new UnknownModelError(`the pool has no model named ${JSON.stringify(name)}; its models are ${list}`);
   }
 

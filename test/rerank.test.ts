@@ -116,6 +116,40 @@ describe('rerank with the bundled glove-rerank', () => {
   });
 });
 
+describe('one model of several is reloaded on its own', () => {
+  it('rolls the reranker to a new folder; the embedder keeps its workers, and both serve throughout', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warmpool-reload-rerank-'));
+    const copy = join(dir, 'glove-rerank-copy');
+    cpSync(join(MODELS_DIR, 'glove-rerank'), copy, { recursive: true });
+    const pool = createPool({ threads: 2, preallocate: false, models: { rerank: { task: 'rerank', model: 'glove-rerank', threads: 1 } } });
+    try {
+      await pool.ready();
+      const embedThreads = pool.health().models!.default!.workers.map((w) => w.threadId);
+      const before = await pool.rerank('how do I sort a list?', DOCS);
+      let calls = 0;
+      let serving = true;
+      const load = (async () => {
+        while (serving) {
+          await Promise.all([pool.rerank('will it rain tonight?', DOCS), pool.embed('a text while reloading')]);
+          calls++;
+        }
+      })();
+      await pool.reload({ model: copy }, 'rerank');
+      serving = false;
+      await load;
+      expect(calls).toBeGreaterThan(0);
+      expect(pool.models.find((m) => m.name === 'rerank')!.info!.model).toBe(copy);
+      expect(await pool.rerank('how do I sort a list?', DOCS)).toEqual(before);
+      expect(pool.health().models!.default!.workers.map((w) => w.threadId)).toEqual(embedThreads);
+      expect(pool.stats().models!.rerank!.reloads).toBe(1);
+      expect(pool.stats().models!.default!.reloads).toBe(0);
+    } finally {
+      await pool.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a MiniLM-sized cross-encoder (minilm-cross-shape, random weights)', () => {
   it('batches 100 pairs of every length within maxBatchTokens and answers what each pair alone gives', async () => {
     const pool = createPool({ threads: 1, preallocate: false, maxBatchTokens: 2048, models: { cross: { task: 'rerank', model: 'minilm-cross-shape' } } });

@@ -1,4 +1,4 @@
-/** `warmpool info`: the resolved model and pool settings as JSON. */
+/** `warmpool info`: the resolved model and pool settings as JSON (and every model, in a pool of several). */
 import type { Command } from 'commander';
 import { addPoolFlags, oneShot, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
 import { withPool } from './with-pool.js';
@@ -8,7 +8,10 @@ export function register(program: Command): void {
     async (flags: PoolFlags) => {
       await withPool(poolOptionsFrom(flags, oneShot()), async (pool) => {
         await pool.ready();
-        process.stdout.write(`${JSON.stringify({ model: pool.model, options: pool.options }, null, 2)}\n`);
+        const info: Record<string, unknown> = { model: pool.model, options: pool.options };
+        // A pool of several models (--with): each with its task and what a worker found.
+        if (pool.models.length > 1) info.models = pool.models.map((m) => ({ name: m.name, task: m.task, source: m.source, info: m.info }));
+        process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
       });
     },
   );
