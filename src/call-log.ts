@@ -39,9 +39,10 @@ export class CallLog {
   }
 
   /** The call's input passed its checks: `warmpool:request:start`. */
-  started(requestId: number, texts: number): void {
+  started(requestId: number, texts: number, batch = false): void {
+    if (batch) this.#stats.inc('batchRequests');
     if (channels.requestStart.hasSubscribers) {
-      channels.requestStart.publish({ poolId: this.#poolId, model: this.#model, requestId, op: this.#op, texts });
+      channels.requestStart.publish({ poolId: this.#poolId, model: this.#model, requestId, op: this.#op, texts, priority: batch ? 'batch' : 'interactive' });
     }
   }
 

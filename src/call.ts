@@ -133,6 +133,10 @@ export class RunningTask {
     readonly control: Int32Array,
     readonly cancelSlot: number,
     readonly stats: PoolStats,
+    /** Whether the task took one of the places kept for interactive tasks. */
+    readonly extra = false,
+    /** Whether it is batch work. */
+    readonly batch = false,
   ) {
     this.#waiting = calls.length;
   }

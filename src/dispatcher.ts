@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Call, RunningTask, type CallExtra } from './call.js';
-import { CallQueue } from './call-queue.js';
+import { BATCH, CallQueue, INTERACTIVE, type Lane } from './call-queue.js';
 import { ModelLoadError, PoolClosedError, WorkerExitedError, describe, errorFromWire } from './errors.js';
 import type { Fleet } from './fleet.js';
 import type { CheckedEmbedOptions } from './inputs.js';
@@ -35,6 +35,14 @@ export class Dispatcher {
   readonly #queue: CallQueue<Call>;
   /** Tasks that may still be sent to workers: maxThreads x concurrentTasksPerWorker minus those running. */
   #freeTaskSlots: number;
+  /**
+   * Places beyond those, one per worker, for interactive tasks only: with every regular place
+   * taken by batch work, an interactive call still reaches a worker at once, and runs there between
+   * two model runs of the batch task (see `EmbedTask.lane`).
+   */
+  #freeInteractiveSlots: number;
+  /** Batch tasks out now: the places above are only for getting past batch work. */
+  #runningBatch = 0;
   #pumpScheduled = false;
   #delayTimer: NodeJS.Timeout | undefined;
   /** Tasks sent to workers and not yet answered: close() answers their calls when its deadline passes. */
@@ -47,9 +55,14 @@ export class Dispatcher {
     this.#stats = stats;
     this.#supervisor = supervisor;
     this.#host = host;
-    const maxInFlight = options.maxThreads * options.concurrentTasksPerWorker;
-    this.#freeTaskSlots = maxInFlight;
-    this.#queue = new CallQueue<Call>(options.maxQueue, (delta) => stats.gaugeAdd('queued', delta));
+    const regular = options.maxThreads * options.concurrentTasksPerWorker;
+    this.#freeTaskSlots = regular;
+    this.#freeInteractiveSlots = options.maxThreads;
+    const maxInFlight = regular + options.maxThreads;
+    this.#queue = new CallQueue<Call>(options.maxQueue, (delta, lane) => {
+      stats.gaugeAdd('queued', delta);
+      if (lane === BATCH) stats.gaugeAdd('queuedBatch', delta);
+    });
     // One cancel flag per task that can be in flight, plus the close-everything flag at index 0.
     this.#control = new Int32Array(new SharedArrayBuffer(4 * (maxInFlight + 1)));
     this.#freeCancelSlots = Array.from({ length: maxInFlight }, (_, i) => maxInFlight - i);
@@ -63,8 +76,10 @@ export class Dispatcher {
   /** Puts a call in the admission queue (throws `QueueFullError` at once when it is full). */
   enqueue(texts: string[], opts: CheckedEmbedOptions, began: number, extra?: CallExtra): Call {
     const call = new Call(texts, opts, began, extra);
+    const lane: Lane = opts.priority === 'batch' ? BATCH : INTERACTIVE;
     // Calls that free workers will take at the next dispatch do not count against maxQueue.
-    this.#queue.push(call, call.size, opts.signal, this.#options.queueTimeout, this.#freeTaskSlots);
+    const free = this.#freeTaskSlots + (lane === INTERACTIVE && this.#runningBatch > 0 ? this.#freeInteractiveSlots : 0);
+    this.#queue.push(call, call.size, opts.signal, this.#options.queueTimeout, free, lane);
     // Calls made in the same tick share a task: sending waits for the microtask queue to drain.
     if (!this.#pumpScheduled) {
       this.#pumpScheduled = true;
@@ -87,7 +102,12 @@ export class Dispatcher {
       return;
     }
     let fleet: Fleet | undefined;
-    while (this.#freeTaskSlots > 0 && this.#queue.waiting > 0 && (fleet = this.#host.fleet())) {
+    while (this.#queue.waiting > 0 && (fleet = this.#host.fleet())) {
+      const lane = this.#queue.next;
+      // With every regular place taken, only an interactive call may go, to a place of its own,
+      // and only past batch work (interactive calls among themselves keep their order and limits).
+      const extra = this.#freeTaskSlots === 0;
+      if (extra && (lane !== INTERACTIVE || this.#freeInteractiveSlots === 0 || this.#runningBatch === 0)) break;
       if (batching && maxBatchDelay > 0 && this.#queue.texts < maxBatchSize) {
         const waited = performance.now() - this.#queue.peek()!.began;
         if (waited < maxBatchDelay) {
@@ -98,11 +118,12 @@ export class Dispatcher {
           return;
         }
       }
-      const share = taskShare(this.#queue.texts, fleet.idle, this.#freeTaskSlots);
+      const share = taskShare(this.#queue.texts, fleet.idle, extra ? this.#freeInteractiveSlots : this.#freeTaskSlots);
       const calls = batching ? this.#queue.take(Math.min(maxBatchSize, share), Infinity) : this.#queue.take(Infinity, 1);
       if (calls.length === 0) break;
-      this.#freeTaskSlots--;
-      this.#dispatch(calls);
+      if (extra) this.#freeInteractiveSlots--;
+      else this.#freeTaskSlots--;
+      this.#dispatch(calls, lane, extra);
     }
   }
 
@@ -130,19 +151,20 @@ export class Dispatcher {
   }
 
   /** Runs a task on a worker. A caller may stop waiting (timeout, abort, close); the worker never is stopped mid-run. */
-  #dispatch(calls: Call[]): void {
+  #dispatch(calls: Call[], lane: Lane, extra: boolean): void {
     const now = performance.now();
-    // At most maxThreads x concurrency tasks run at once, so a cancel flag is always free.
+    // At most maxThreads x (concurrency + 1) tasks run at once, so a cancel flag is always free.
     const cancelSlot = this.#freeCancelSlots.pop()!;
-    const task = packTask(calls, this.#options.batchSize, this.#options.maxBatchTokens, cancelSlot, this.#host.task);
-    const running = new RunningTask(calls, this.#control, cancelSlot, this.#stats);
+    const task = packTask(calls, this.#options.batchSize, this.#options.maxBatchTokens, cancelSlot, this.#host.task, lane);
+    const running = new RunningTask(calls, this.#control, cancelSlot, this.#stats, extra, lane === BATCH);
+    if (lane === BATCH) this.#runningBatch++;
     this.#running.add(running);
     const stats = this.#stats;
     stats.inc('tasks');
     stats.gaugeAdd('inFlight', calls.length);
     const timeout = this.#options.timeout;
     for (const call of calls) {
-      stats.recordWait(now - call.began);
+      stats.recordWait(now - call.began, lane === INTERACTIVE);
       call.dispatched(now, timeout, running);
     }
     this.#attempt(task, running, 0);
@@ -190,7 +212,9 @@ export class Dispatcher {
     const { cancelSlot } = running;
     Atomics.store(this.#control, cancelSlot, 0);
     this.#freeCancelSlots.push(cancelSlot);
-    this.#freeTaskSlots++;
+    if (running.extra) this.#freeInteractiveSlots++;
+    else this.#freeTaskSlots++;
+    if (running.batch) this.#runningBatch--;
     this.pump();
   }
 }
@@ -212,10 +236,11 @@ export function packTask(
   maxBatchTokens: number,
   cancelSlot: number,
   op: ModelTask = 'embed',
+  lane: Lane = INTERACTIVE,
 ): EmbedTask {
   const texts: string[] = [];
   const shape = new Int32Array(calls.length * 2);
-  const task: EmbedTask = { op, texts, calls: shape, batchSize, maxBatchTokens, cancelSlot };
+  const task: EmbedTask = { op, texts, calls: shape, batchSize, maxBatchTokens, cancelSlot, lane };
   if (op === 'rerank') task.pairs = calls.map((call) => call.extra?.pair ?? '');
   if (op === 'custom') task.inputs = [];
   for (let c = 0; c < calls.length; c++) {

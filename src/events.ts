@@ -35,6 +35,8 @@ export interface RequestStartEvent {
   op: 'embed' | 'rerank' | 'classify' | 'custom';
   /** Texts (documents for rerank, inputs for a custom task) of the call. */
   texts: number;
+  /** The call's lane (`request:start` only). */
+  priority?: 'interactive' | 'batch';
 }
 
 export interface RequestEndEvent extends RequestStartEvent {

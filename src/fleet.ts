@@ -113,7 +113,15 @@ export class Fleet {
       }
     };
     return new Promise<TaskResult>((resolve, reject) => {
-      this.#waiting.push({ task, resolve, reject });
+      const job = { task, resolve, reject };
+      if (task.lane === 0) {
+        // An interactive task goes ahead of every batch task still waiting for a worker.
+        const at = this.#waiting.findIndex((waiting) => waiting.task.lane !== 0);
+        if (at < 0) this.#waiting.push(job);
+        else this.#waiting.splice(at, 0, job);
+      } else {
+        this.#waiting.push(job);
+      }
       this.#dispatch();
     }).finally(done);
   }
@@ -316,11 +324,12 @@ export class Fleet {
   #dispatch(): void {
     const budget = this.#s.budget;
     while (this.#waiting.length > 0) {
-      let host = this.#pick(false);
+      const interactive = this.#waiting[0]!.task.lane === 0;
+      let host = this.#pick(false, interactive);
       // An idle worker that starts running takes a place in the pool's thread budget; with none
       // left (other models' workers run), only a busy worker may take the task as its next one.
       const starts = host !== undefined && host.activeTasks === 0;
-      if (starts && !budget.tryAcquire()) host = this.#pick(true);
+      if (starts && !budget.tryAcquire()) host = this.#pick(true, interactive);
       if (!host) {
         if (budget.busy < budget.limit) this.#grow();
         return;
@@ -331,6 +340,8 @@ export class Fleet {
       // run it now instead.
       if (!starts || host.activeTasks > 0) this.#grow(1);
       const counted = starts && host.activeTasks === 0;
+      const batch = job.task.lane === 1;
+      if (batch) this.#batchTasks.set(host, (this.#batchTasks.get(host) ?? 0) + 1);
       host
         .run(job.task)
         .then((result) => {
@@ -339,12 +350,20 @@ export class Fleet {
           job.resolve(result);
         }, job.reject)
         .finally(() => {
+          if (batch) {
+            const left = (this.#batchTasks.get(host) ?? 1) - 1;
+            if (left > 0) this.#batchTasks.set(host, left);
+            else this.#batchTasks.delete(host);
+          }
           if (counted || this.#holding.has(host)) this.#releaseWhenIdle(host);
           this.#dispatch();
           this.#idleLater(host);
         });
     }
   }
+
+  /** Batch tasks each host holds now. */
+  readonly #batchTasks = new Map<WorkerHost, number>();
 
   /** Hosts whose place in the thread budget is held until they have no task left. */
   readonly #holding = new Set<WorkerHost>();
@@ -363,18 +382,22 @@ export class Fleet {
   }
 
   /**
-   * The least busy warm serving worker with room (`busyOnly`: among those already running). While
+   * The least busy warm serving worker with room (`busyOnly`: among those already running; an
+   * interactive task has one place more in each). While
    * none is warm (start-up, or every worker lost), a loading one may take the task: it runs once
    * the model is in, or fails the way the load did.
    */
-  #pick(busyOnly: boolean): WorkerHost | undefined {
-    const room = this.#s.options.concurrentTasksPerWorker;
+  #pick(busyOnly: boolean, interactive: boolean): WorkerHost | undefined {
+    // An interactive task may go to a worker running batch work one task past its room: it runs
+    // there between two model runs of the batch task (see `EmbedTask.lane`).
+    const base = this.#s.options.concurrentTasksPerWorker;
     let best: WorkerHost | undefined;
     let fallback: WorkerHost | undefined;
     let anyWarm = false;
     for (const [host, role] of this.#hosts) {
       if (role !== 'serving') continue;
       if (busyOnly && host.activeTasks === 0) continue;
+      const room = base + (interactive && (this.#batchTasks.get(host) ?? 0) > 0 ? 1 : 0);
       if (host.warm) {
         anyWarm = true;
         if (host.activeTasks < room && (!best || host.activeTasks < best.activeTasks)) best = host;

@@ -1,7 +1,7 @@
 import { isAbortSignal, isArray, read } from './caller-data.js';
 import { InvalidInputError } from './errors.js';
 import { MAX_TIMER_MS } from './options.js';
-import { POOLINGS, type Pooling } from './types.js';
+import { POOLINGS, PRIORITIES, type Pooling, type Priority } from './types.js';
 
 const preview = (text: string): string => (text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}...` : JSON.stringify(text));
 
@@ -70,6 +70,13 @@ export interface EmbedOptions {
    * @default the model's `default_prompt_name`, else none
    */
   prompt?: string;
+  /**
+   * The call's lane: `interactive` calls wait ahead of `batch` ones, and a worker running a batch
+   * task runs a waiting interactive call between two of its model runs. Bulk work
+   * (`indexStream`, large `index` calls, queue jobs) is `batch` by default.
+   * @default 'interactive'
+   */
+  priority?: Priority;
   /** Abort the call: while waiting it leaves the queue; while running its result is discarded. */
   signal?: AbortSignal;
   /** Milliseconds the call may run before `TaskTimeoutError` (at most 2147483647, or Infinity); overrides the pool's `timeout`. */
@@ -83,16 +90,17 @@ export interface CheckedEmbedOptions {
   dimensions: number | undefined;
   /** The prompt name the call gave (checked against the model's prompts by the pool), or undefined. */
   prompt: string | undefined;
+  priority: Priority;
   signal: AbortSignal | undefined;
   timeout: number | undefined;
 }
 
 /** The keys `embed()` options may have: any other own key is an `InvalidInputError`. */
-export const EMBED_OPTION_KEYS: readonly (keyof EmbedOptions)[] = Object.freeze(['model', 'normalize', 'pooling', 'truncate', 'dimensions', 'prompt', 'signal', 'timeout']);
+export const EMBED_OPTION_KEYS: readonly (keyof EmbedOptions)[] = Object.freeze(['model', 'normalize', 'pooling', 'truncate', 'dimensions', 'prompt', 'priority', 'signal', 'timeout']);
 const EMBED_OPTION_KEY_SET: ReadonlySet<string> = new Set(EMBED_OPTION_KEYS);
 
 /** The options of a call that passes none: one frozen object, not one per call. */
-const DEFAULT_EMBED_OPTIONS: Readonly<CheckedEmbedOptions> = Object.freeze({ normalize: true, pooling: 'mean', truncate: true, dimensions: undefined, prompt: undefined, signal: undefined, timeout: undefined });
+const DEFAULT_EMBED_OPTIONS: Readonly<CheckedEmbedOptions> = Object.freeze({ normalize: true, pooling: 'mean', truncate: true, dimensions: undefined, prompt: undefined, priority: 'interactive', signal: undefined, timeout: undefined });
 
 /**
  * The options of a call that passes none, for a model whose own pooling is `pooling`: one frozen
@@ -142,6 +150,10 @@ export function checkEmbedOptions(opts: unknown, defaults: Readonly<CheckedEmbed
   if (prompt !== undefined && typeof prompt !== 'string') {
     throw new InvalidInputError(`options.prompt must be the name of one of the model's prompts (a string), received ${describeValue(prompt)}`);
   }
+  const priority = get('priority');
+  if (priority !== undefined && !(PRIORITIES as readonly unknown[]).includes(priority)) {
+    throw new InvalidInputError(`options.priority must be one of ${PRIORITIES.map((p) => `'${p}'`).join(', ')}, received ${describeValue(priority)}`);
+  }
   const signal = get('signal');
   if (signal !== undefined && !isAbortSignal(signal)) {
     throw new InvalidInputError(`options.signal must be an AbortSignal, received ${describeValue(signal)}`);
@@ -150,5 +162,5 @@ export function checkEmbedOptions(opts: unknown, defaults: Readonly<CheckedEmbed
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && (timeout <= MAX_TIMER_MS || timeout === Infinity))) {
     throw new InvalidInputError(`options.timeout must be a positive number of milliseconds up to ${MAX_TIMER_MS} or Infinity, received ${describeValue(timeout)}`);
   }
-  return { normalize, pooling: (pooling as Pooling | undefined) ?? defaults.pooling, truncate, dimensions: dimensions as number | undefined, prompt: prompt as string | undefined, signal, timeout: timeout as number | undefined };
+  return { normalize, pooling: (pooling as Pooling | undefined) ?? defaults.pooling, truncate, dimensions: dimensions as number | undefined, prompt: prompt as string | undefined, priority: (priority as Priority | undefined) ?? defaults.priority, signal, timeout: timeout as number | undefined };
 }

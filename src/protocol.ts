@@ -94,6 +94,11 @@ export interface EmbedTask {
   maxBatchTokens: number;
   /** This task's flag in `WorkerConfig.control`. */
   cancelSlot: number;
+  /**
+   * 0: interactive, 1: batch. A worker runs a waiting interactive task before any batch task, and
+   * between two model runs of a batch task it is running.
+   */
+  lane: 0 | 1;
 }
 
 /**

@@ -258,7 +258,7 @@ export class ModelRunner {
         this.#defaultsOf = model;
       }
       const opts = checkEmbedOptions(options, this.#defaults);
-      log.started(requestId, texts.length);
+      log.started(requestId, texts.length, opts.priority === 'batch');
       this.#checkCanRun(opts);
       // The model's prompt (named by the call, else its default) goes before each text.
       const promptName = opts.prompt ?? model?.defaultPrompt;
@@ -306,7 +306,7 @@ export class ModelRunner {
     const size = extra.inputs?.length ?? texts.length;
     let call: Call | undefined;
     try {
-      log.started(requestId, size);
+      log.started(requestId, size, opts.priority === 'batch');
       this.#checkCanRun(opts);
       let result: CallResult;
       if (size === 0) {

@@ -4,12 +4,13 @@
  * (an `Atomics.add` is ~10 ns here).
  *
  * Layout (little-endian, fixed for a given slot count):
- *   Int32 region:    header [magic, version, workerSlots, 0] | gauges | wait histogram | run histogram | worker int fields
+ *   Int32 region:    header [magic, version, workerSlots, 0] | gauges | wait histogram | run histogram |
+ *                    interactive wait histogram | worker int fields
  *   BigInt64 region: counters | worker 64-bit counters
  */
 
 const MAGIC = 0x57504f4c; // "WPOL"
-const VERSION = 3;
+const VERSION = 4;
 
 export const COUNTERS = [
   'requests',
@@ -37,10 +38,13 @@ export const COUNTERS = [
   'searches',
   'collectionsExpired',
   'indexRestarts',
+  /** Calls made in the batch lane (`priority: 'batch'`); the rest of `requests` were interactive. */
+  'batchRequests',
 ] as const;
 export type Counter = (typeof COUNTERS)[number];
 
-export const GAUGES = ['queued', 'inFlight', 'workersReady'] as const;
+/** `queued` counts both lanes; `queuedBatch` the batch lane's share of it. */
+export const GAUGES = ['queued', 'inFlight', 'workersReady', 'queuedBatch'] as const;
 export type Gauge = (typeof GAUGES)[number];
 
 const WORKER_INTS = ['state', 'threadId', 'busy', 'loadMs', 'heartbeat', 'inNative', 'lastMs', 'heapMb'] as const;
@@ -88,6 +92,7 @@ interface Layout {
   gauges: number;
   waitHist: number;
   runHist: number;
+  interactiveWaitHist: number;
   workerInts: number;
   int32Length: number;
   bigOffsetBytes: number;
@@ -101,14 +106,15 @@ function layout(slots: number): Layout {
   const gauges = 4;
   const waitHist = gauges + GAUGES.length;
   const runHist = waitHist + HISTOGRAM_BUCKETS;
-  const workerInts = alignUp(runHist + HISTOGRAM_BUCKETS, INT_STRIDE);
+  const interactiveWaitHist = runHist + HISTOGRAM_BUCKETS;
+  const workerInts = alignUp(interactiveWaitHist + HISTOGRAM_BUCKETS, INT_STRIDE);
   const int32Length = workerInts + slots * INT_STRIDE;
   const bigOffsetBytes = alignUp(int32Length * 4, 64);
   const counters = 0;
   const workerBigs = alignUp(COUNTERS.length, BIG_STRIDE);
   const bigLength = workerBigs + slots * BIG_STRIDE;
   return {
-    slots, gauges, waitHist, runHist, workerInts, int32Length, bigOffsetBytes, counters, workerBigs, bigLength,
+    slots, gauges, waitHist, runHist, interactiveWaitHist, workerInts, int32Length, bigOffsetBytes, counters, workerBigs, bigLength,
     byteLength: bigOffsetBytes + bigLength * 8,
   };
 }
@@ -147,6 +153,8 @@ export interface WorkerStats {
 export interface StatsSnapshot extends Record<Counter, number>, Record<Gauge, number> {
   /** Time calls waited in the admission queue. */
   waitTime: LatencySummary;
+  /** Time interactive calls (the default lane) waited in the admission queue: what users feel while bulk work runs. */
+  interactiveWaitTime: LatencySummary;
   /** Time from dispatch to answer, for calls that reached a worker. */
   runTime: LatencySummary;
   /** Workers that hold (or held) a slot, by slot. */
@@ -203,6 +211,7 @@ export class StatsView {
     for (const name of GAUGES) out[name] = this.gauge(name);
     out.waitTime = this.#summary(this.l.waitHist);
     out.runTime = this.#summary(this.l.runHist);
+    out.interactiveWaitTime = this.#summary(this.l.interactiveWaitHist);
     out.workers = [];
     for (let slot = 0; slot < this.l.slots; slot++) {
       const w = this.#workerInt(slot, 0);
@@ -334,8 +343,9 @@ export class PoolStats extends StatsView {
     this.addGauge(name, by);
   }
 
-  recordWait(ms: number): void {
+  recordWait(ms: number, interactive = true): void {
     this.record(this.l.waitHist, ms);
+    if (interactive) this.record(this.l.interactiveWaitHist, ms);
   }
 
   recordRun(ms: number): void {

@@ -8,6 +8,7 @@ import { InvalidInputError, describe } from './errors.js';
 import type { CheckedEmbedOptions } from './inputs.js';
 import { normalizeTexts } from './inputs.js';
 import { MAX_TIMER_MS } from './options.js';
+import { PRIORITIES, type Priority } from './types.js';
 
 /** Options of `pool.rerank()`. */
 export interface RerankOptions {
@@ -21,6 +22,8 @@ export interface RerankOptions {
   returnDocuments?: boolean;
   /** Cut (query, document) pairs longer than the model's limit (`false`: fail with `InvalidInputError`). @default true */
   truncate?: boolean;
+  /** The call's lane (see `EmbedOptions.priority`). @default 'interactive' */
+  priority?: Priority;
   signal?: AbortSignal;
   /** Milliseconds the call may run before `TaskTimeoutError`; overrides the model's `timeout`. */
   timeout?: number;
@@ -44,6 +47,7 @@ export interface ClassifyOptions {
   /** Scores as raw logits instead of probabilities (softmax over the labels; a sigmoid each for a one-label or multi-label model). @default false */
   rawScores?: boolean;
   truncate?: boolean;
+  priority?: Priority;
   signal?: AbortSignal;
   timeout?: number;
 }
@@ -56,13 +60,14 @@ export interface LabelScore {
 
 /** Options of `pool.run()` (a custom model's call). */
 export interface RunOptions {
+  priority?: Priority;
   signal?: AbortSignal;
   timeout?: number;
 }
 
-const RERANK_KEYS = ['model', 'topN', 'rawScores', 'returnDocuments', 'truncate', 'signal', 'timeout'] as const;
-const CLASSIFY_KEYS = ['model', 'topK', 'rawScores', 'truncate', 'signal', 'timeout'] as const;
-const RUN_KEYS = ['signal', 'timeout'] as const;
+const RERANK_KEYS = ['model', 'topN', 'rawScores', 'returnDocuments', 'truncate', 'priority', 'signal', 'timeout'] as const;
+const CLASSIFY_KEYS = ['model', 'topK', 'rawScores', 'truncate', 'priority', 'signal', 'timeout'] as const;
+const RUN_KEYS = ['priority', 'signal', 'timeout'] as const;
 
 const show = (value: unknown): string => (typeof value === 'string' ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value) : describe(value));
 
@@ -74,13 +79,26 @@ function callOptions(get: (key: string) => unknown, what: string, hasTruncate: b
     if (t !== undefined && typeof t !== 'boolean') throw new InvalidInputError(`${what}.truncate must be a boolean, received ${show(t)}`);
     truncate = t ?? true;
   }
+  const priority = get('priority');
+  if (priority !== undefined && !(PRIORITIES as readonly unknown[]).includes(priority)) {
+    throw new InvalidInputError(`${what}.priority must be one of ${PRIORITIES.map((p) => `'${p}'`).join(', ')}, received ${show(priority)}`);
+  }
   const signal = get('signal');
   if (signal !== undefined && !isAbortSignal(signal)) throw new InvalidInputError(`${what}.signal must be an AbortSignal, received ${show(signal)}`);
   const timeout = get('timeout');
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && (timeout <= MAX_TIMER_MS || timeout === Infinity))) {
     throw new InvalidInputError(`${what}.timeout must be a positive number of milliseconds up to ${MAX_TIMER_MS} or Infinity, received ${show(timeout)}`);
   }
-  return { normalize: false, pooling: 'mean', truncate, dimensions: undefined, prompt: undefined, signal: signal as AbortSignal | undefined, timeout: timeout as number | undefined };
+  return {
+    normalize: false,
+    pooling: 'mean',
+    truncate,
+    dimensions: undefined,
+    prompt: undefined,
+    priority: (priority as Priority | undefined) ?? 'interactive',
+    signal: signal as AbortSignal | undefined,
+    timeout: timeout as number | undefined,
+  };
 }
 
 /** Reads an options object once: each known key once, an unknown key an InvalidInputError. */

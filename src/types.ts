@@ -11,6 +11,13 @@ export const POOLINGS = ['mean', 'cls', 'lasttoken'] as const;
 /** How token vectors become one text vector: their mean (masked), or the first token's (`[CLS]`). */
 export type Pooling = (typeof POOLINGS)[number];
 
+/**
+ * A call's lane in the admission queue and on the workers: a waiting `interactive` call goes ahead
+ * of waiting `batch` work, and a running batch task lets it run between its model runs.
+ */
+export const PRIORITIES = ['interactive', 'batch'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
 /** What a model in the pool does. */
 export const MODEL_TASKS = ['embed', 'rerank', 'classify', 'custom'] as const;
 /**

@@ -130,14 +130,36 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   listenForPool(engine);
   post({ [MESSAGE_TAG]: 'ready', threadId, slot: stats.slot, loadMs, dims: engine.dims, maxTokens: engine.maxTokens, labels: engine.labels, multiLabel: engine.multiLabel ?? false });
 
-  // Tasks run one after another, in the order they came: a second task sent while one runs waits
-  // here, ready to start the moment the first ends, instead of sharing the thread with it.
-  let previous: Promise<unknown> = Promise.resolve();
-  return (task: EmbedTask) => {
-    const next = previous.then(() => runTask(task));
-    previous = next.catch(() => {});
-    return next;
+  // Tasks run one at a time, in the order they came within their lane: a task sent while one runs
+  // waits here, ready to start the moment the first ends, instead of sharing the thread with it.
+  // A waiting interactive task goes first, and a running batch task runs the interactive tasks
+  // that arrived meanwhile between two of its model runs: an interactive call waits for one
+  // model run at most, never for a whole batch task.
+  interface Job {
+    task: EmbedTask;
+    resolve: (result: unknown) => void;
+  }
+  const lanes: [Job[], Job[]] = [[], []];
+  let draining = false;
+  const execute = async (job: Job): Promise<void> => job.resolve(await runTask(job.task));
+  const drain = async (): Promise<void> => {
+    if (draining) return;
+    draining = true;
+    try {
+      for (let job = lanes[0].shift() ?? lanes[1].shift(); job; job = lanes[0].shift() ?? lanes[1].shift()) await execute(job);
+    } finally {
+      draining = false;
+    }
   };
+  /** Runs the interactive tasks waiting now: called by a batch task between its model runs. */
+  const letInteractiveThrough = async (): Promise<void> => {
+    for (let job = lanes[0].shift(); job; job = lanes[0].shift()) await execute(job);
+  };
+  return (task: EmbedTask) =>
+    new Promise<unknown>((resolve) => {
+      lanes[task.lane === 1 ? 1 : 0].push({ task, resolve });
+      void drain();
+    });
 
   async function runTask(task: EmbedTask): Promise<unknown> {
     const texts = task.inputs?.length ?? task.texts.length;
@@ -147,7 +169,10 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
     try {
       const hooks: RunHooks = {
         stopped: () => Atomics.load(control, CONTROL_ALL) !== 0 || Atomics.load(control, task.cancelSlot) !== 0,
-        beforeRun: (index) => (fault && index > 0 && fault.at === 'between' ? fail(fault.kind) : undefined),
+        beforeRun: async (index) => {
+          if (fault && index > 0 && fault.at === 'between') await fail(fault.kind);
+          if (task.lane === 1 && lanes[0].length > 0) await letInteractiveThrough();
+        },
         native: (inside) => stats.native(inside),
       };
       if (fault?.at === 'before') await fail(fault.kind);

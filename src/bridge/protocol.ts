@@ -6,7 +6,7 @@
 import type { WireError } from '../errors.js';
 import type { StatsSnapshot } from '../stats.js';
 import type { ClassifyOptions, LabelScore, RerankOptions, RerankResult } from '../task-inputs.js';
-import type { ModelInfo, PackedVectors, Pooling } from '../types.js';
+import type { ModelInfo, PackedVectors, Pooling, Priority } from '../types.js';
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError };
 
@@ -17,6 +17,7 @@ export type BridgeClassifyOptions = Omit<ClassifyOptions, 'signal'>;
 /** Embed options that can be cloned: an `AbortSignal` stays on the caller's side. */
 export interface BridgeEmbedOptions {
   model?: string;
+  priority?: Priority;
   normalize?: boolean;
   pooling?: Pooling;
   truncate?: boolean;

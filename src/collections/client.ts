@@ -6,7 +6,7 @@
 import { isAbortSignal } from '../caller-data.js';
 import { AbortError, InvalidInputError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import type { IndexHealth, ModelInfo, PackedVectors } from '../types.js';
+import { PRIORITIES, type IndexHealth, type ModelInfo, type PackedVectors, type Priority } from '../types.js';
 import { callOptions, checkDocs, checkIds, checkSearch, checkText, collectionName, collectionSettings, toVector } from './inputs.js';
 import { IndexSupervisor } from './index-supervisor.js';
 import { show } from './show.js';
@@ -29,7 +29,7 @@ import {
 
 /** What the client needs from the pool: its public surface only. */
 export interface Embedder {
-  embedPacked(input: readonly string[], options?: { prompt?: string }): Promise<PackedVectors>;
+  embedPacked(input: readonly string[], options?: { prompt?: string; priority?: Priority }): Promise<PackedVectors>;
   ready(): Promise<void>;
   readonly model: ModelInfo | undefined;
   readonly options: ResolvedOptions;
@@ -43,6 +43,17 @@ export interface CollectionsApi {
   info(name: string): Promise<CollectionInfo>;
   /** Resolves to whether the collection existed. */
   drop(name: string): Promise<boolean>;
+}
+
+/** An `index()` call of more documents than this is bulk work: the batch lane, unless it says otherwise. */
+export const BULK_DOCS = 64;
+
+function checkPriority(value: unknown): Priority | undefined {
+  if (value === undefined) return undefined;
+  if (!(PRIORITIES as readonly unknown[]).includes(value)) {
+    throw new InvalidInputError(`options.priority must be one of ${PRIORITIES.map((p) => `'${p}'`).join(', ')}, received ${show(value)}`);
+  }
+  return value as Priority;
 }
 
 export class CollectionsClient {
@@ -78,13 +89,14 @@ export class CollectionsClient {
   }
 
   async index(docs: readonly (Doc | string)[] | Doc | string, options?: IndexDocsOptions): Promise<IndexResult> {
-    const o = callOptions(options, ['collection', 'create'] as const);
+    const o = callOptions(options, ['collection', 'create', 'priority'] as const);
     const collection = collectionName(o.collection);
     const checked = checkDocs(docs);
+    const priority = checkPriority(o.priority) ?? (checked.length > BULK_DOCS ? 'batch' : 'interactive');
     if (checked.length === 0) return { ids: [], count: 0 };
     const toEmbed = checked.filter((d) => !d.vector);
     let embedded: PackedVectors | undefined;
-    if (toEmbed.length > 0) embedded = await this.#pool.embedPacked(toEmbed.map((d) => d.text), await this.#promptFor('document'));
+    if (toEmbed.length > 0) embedded = await this.#pool.embedPacked(toEmbed.map((d) => d.text), { ...(await this.#promptFor('document')), priority });
     const dims = embedded?.dims[1] ?? checked[0]!.vector!.length;
     // Shared, not transferred: the index worker reads the vectors in place, and if it dies before
     // answering, the same request can be sent to its replacement.
@@ -116,14 +128,15 @@ export class CollectionsClient {
    * only while at most one is being written: no more than two batches are ever held.
    */
   async indexStream(source: AsyncIterable<Doc | string> | Iterable<Doc | string>, options?: IndexStreamOptions): Promise<{ count: number; batches: number }> {
-    const o = callOptions(options, ['collection', 'create', 'batchSize', 'onProgress', 'signal'] as const);
+    const o = callOptions(options, ['collection', 'create', 'batchSize', 'onProgress', 'signal', 'priority'] as const);
     const batchSize = o.batchSize ?? COLLECTION_DEFAULTS.streamBatchSize;
     if (!Number.isInteger(batchSize) || (batchSize as number) < 1) throw new RangeError(`batchSize must be a positive integer, received ${show(batchSize)}`);
     if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new InvalidInputError(`options.onProgress must be a function, received ${show(o.onProgress)}`);
     if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError(`options.signal must be an AbortSignal, received ${show(o.signal)}`);
     const onProgress = o.onProgress as IndexStreamOptions['onProgress'];
     const signal = o.signal as AbortSignal | undefined;
-    const batchOptions: IndexDocsOptions = { collection: collectionName(o.collection), create: o.create as IndexDocsOptions['create'] };
+    // Bulk work: the batch lane unless the caller says otherwise.
+    const batchOptions: IndexDocsOptions = { collection: collectionName(o.collection), create: o.create as IndexDocsOptions['create'], priority: checkPriority(o.priority) ?? 'batch' };
     const started = performance.now();
     let indexed = 0;
     let batches = 0;

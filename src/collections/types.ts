@@ -1,5 +1,5 @@
 /** Public types of collections. */
-import type { CollectionRecovery } from '../types.js';
+import type { CollectionRecovery, Priority } from '../types.js';
 import type { MetadataFilter } from './filter.js';
 
 export type Metric = 'cosine' | 'dot' | 'l2';
@@ -25,6 +25,11 @@ export interface CollectionOption {
 }
 
 export interface IndexDocsOptions extends CollectionOption {
+  /**
+   * The lane of the call's embeddings (see `EmbedOptions.priority`).
+   * @default 'batch' for more than 64 documents (and always for `indexStream`), else 'interactive'
+   */
+  priority?: Priority;
   /**
    * Settings used when `index()` creates the collection (it does when it does not exist yet);
    * ignored for an existing one.

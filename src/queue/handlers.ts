@@ -27,7 +27,7 @@ export type JobHandler = (data: unknown, context: JobContext) => Promise<unknown
 
 export type JobHandlers = Readonly<Record<string, JobHandler>>;
 
-const EMBED_OPTION_KEYS = new Set(['normalize', 'pooling', 'truncate', 'prompt']);
+const EMBED_OPTION_KEYS = new Set(['normalize', 'pooling', 'truncate', 'prompt', 'priority']);
 
 async function embed(data: unknown, { pool }: JobContext): Promise<EmbedJobResult> {
   const d = data as Partial<EmbedJobData> | null;
@@ -37,9 +37,10 @@ async function embed(data: unknown, { pool }: JobContext): Promise<EmbedJobResul
   const options = d.options ?? {};
   // Per-call signals and timeouts belong to the caller's machine, not to the job.
   for (const key of Object.keys(options)) {
-    if (!EMBED_OPTION_KEYS.has(key)) throw new InvalidInputError(`an embed job's options may hold normalize, pooling, truncate and prompt, received ${JSON.stringify(key)}`);
+    if (!EMBED_OPTION_KEYS.has(key)) throw new InvalidInputError(`an embed job's options may hold normalize, pooling, truncate, prompt and priority, received ${JSON.stringify(key)}`);
   }
-  const packed = await pool.embedPacked(d.texts, options);
+  // Queue jobs are bulk work: the consumer's batch lane, so its own interactive callers go first.
+  const packed = await pool.embedPacked(d.texts, { priority: 'batch', ...options });
   return encodeResult(packed.data, packed.dims, packed.tokens);
 }
 
@@ -52,8 +53,8 @@ async function index(data: unknown, { pool }: JobContext): Promise<IndexResult> 
 }
 
 /** Job options a rerank or classify job may carry (per-call signals and timeouts stay on the caller's machine). */
-const RERANK_OPTION_KEYS = new Set(['model', 'topN', 'rawScores', 'returnDocuments', 'truncate']);
-const CLASSIFY_OPTION_KEYS = new Set(['model', 'topK', 'rawScores', 'truncate']);
+const RERANK_OPTION_KEYS = new Set(['model', 'topN', 'rawScores', 'returnDocuments', 'truncate', 'priority']);
+const CLASSIFY_OPTION_KEYS = new Set(['model', 'topK', 'rawScores', 'truncate', 'priority']);
 
 function jobOptions(data: { options?: unknown }, keys: Set<string>, what: string): Record<string, unknown> {
   const options = (data.options ?? {}) as Record<string, unknown>;
@@ -70,7 +71,7 @@ async function rerank(data: unknown, { pool }: JobContext): Promise<unknown> {
   if (typeof d !== 'object' || d === null || typeof d.query !== 'string' || !Array.isArray(d.documents)) {
     throw new InvalidInputError(`a rerank job's data must be { query: string, documents: string[], options? }, received ${JSON.stringify(data)?.slice(0, 80)}`);
   }
-  return pool.rerank(d.query, d.documents as string[], jobOptions(d, RERANK_OPTION_KEYS, 'rerank'));
+  return pool.rerank(d.query, d.documents as string[], { priority: 'batch', ...jobOptions(d, RERANK_OPTION_KEYS, 'rerank') });
 }
 
 /** Classify is pure. Always answers one list of labels per text. */
@@ -79,7 +80,7 @@ async function classify(data: unknown, { pool }: JobContext): Promise<unknown> {
   if (typeof d !== 'object' || d === null || !Array.isArray(d.texts)) {
     throw new InvalidInputError(`a classify job's data must be { texts: string[], options? }, received ${JSON.stringify(data)?.slice(0, 80)}`);
   }
-  return pool.classify(d.texts as string[], jobOptions(d, CLASSIFY_OPTION_KEYS, 'classify'));
+  return pool.classify(d.texts as string[], { priority: 'batch', ...jobOptions(d, CLASSIFY_OPTION_KEYS, 'classify') });
 }
 
 /** The operations every consumer serves. */

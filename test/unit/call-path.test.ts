@@ -11,7 +11,7 @@ import { CALL_CLS, CALL_NORMALIZE, CALL_TRUNCATE, PACKED_CALL_BYTES } from '../.
 import { PoolStats, StatsView } from '../../dist/src/stats.js';
 import { InvalidInputError, WorkerExitedError, type PackedVectors } from '../helpers.js';
 
-const OPTS = { normalize: true, pooling: 'mean' as const, truncate: true, dimensions: undefined, prompt: undefined, signal: undefined, timeout: undefined };
+const OPTS = { normalize: true, pooling: 'mean' as const, truncate: true, dimensions: undefined, prompt: undefined, priority: 'interactive' as const, signal: undefined, timeout: undefined };
 
 /** A call as answerCalls sees it: its texts, and what it was settled with. */
 class FakeCall {
@@ -66,7 +66,17 @@ describe('packTask', () => {
       batchSize: 32,
       maxBatchTokens: 8192,
       cancelSlot: 5,
+      lane: 0,
     });
+  });
+
+  it('carries a rerank call\'s query, a custom call\'s inputs, and the lane', () => {
+    const rerank = packTask([{ texts: ['d1', 'd2'], opts: OPTS, extra: { pair: 'q' } }, { texts: ['d3'], opts: OPTS, extra: { pair: 'r' } }], 32, 8192, 1, 'rerank', 1);
+    expect(rerank).toMatchObject({ op: 'rerank', texts: ['d1', 'd2', 'd3'], pairs: ['q', 'r'], lane: 1 });
+    expect(Array.from(rerank.calls.filter((_, i) => i % 2 === 0))).toEqual([2, 1]);
+    const custom = packTask([{ texts: [], opts: OPTS, extra: { inputs: [{ a: 1 }] } }, { texts: [], opts: OPTS, extra: { inputs: [2, 3] } }], 32, 8192, 1, 'custom');
+    expect(custom).toMatchObject({ op: 'custom', texts: [], inputs: [{ a: 1 }, 2, 3], lane: 0 });
+    expect(Array.from(custom.calls.filter((_, i) => i % 2 === 0))).toEqual([1, 2]);
   });
 });
 

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CallQueue } from '../../dist/src/call-queue.js';
+import { BATCH, CallQueue, INTERACTIVE } from '../../dist/src/call-queue.js';
 import { decodeRecords, encodeDelete, encodeUpsert, Op } from '../../dist/src/collections/records.js';
 import { RecoveryReport } from '../../dist/src/collections/recovery.js';
 import { StoreLock } from '../../dist/src/collections/lock.js';
@@ -36,6 +36,27 @@ describe('CallQueue', () => {
     expect(q.take(10, 10).map((i) => i.name)).toEqual(['c']);
     expect(q.take(10, 10)).toEqual([]);
     expect(deltas.reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  it('takes every waiting interactive call before any batch call, one lane per take, each lane bounded by maxQueue', () => {
+    const lanes: [number, number][] = [];
+    const q = new CallQueue<Item>(2, (d, lane) => lanes.push([d, lane]));
+    q.push(new Item('b1'), 5, undefined, Infinity, 0, BATCH);
+    q.push(new Item('b2'), 5, undefined, Infinity, 0, BATCH);
+    expect(() => q.push(new Item('b3'), 1, undefined, Infinity, 0, BATCH)).toThrow(/batch lane/);
+    // The batch lane being full does not refuse an interactive call.
+    q.push(new Item('i1'), 1, undefined, Infinity, 0, INTERACTIVE);
+    q.push(new Item('i2'), 1, undefined, Infinity);
+    expect([q.waiting, q.waitingIn(BATCH), q.waitingIn(INTERACTIVE), q.next, q.texts]).toEqual([4, 2, 2, INTERACTIVE, 2]);
+    expect(q.peek()!.name).toBe('i1');
+    // One take never mixes lanes, however much room it has.
+    expect(q.take(100, 100).map((i) => i.name)).toEqual(['i1', 'i2']);
+    expect(q.next).toBe(BATCH);
+    q.push(new Item('i3'), 1, undefined, Infinity);
+    expect(q.take(100, 100).map((i) => i.name)).toEqual(['i3']);
+    expect(q.take(100, 100).map((i) => i.name)).toEqual(['b1', 'b2']);
+    expect(lanes.filter(([, lane]) => lane === BATCH).reduce((s, [d]) => s + d, 0)).toBe(0);
+    expect(lanes.filter(([, lane]) => lane === BATCH).length).toBe(4);
   });
 
   it('fails a waiting call at its timeout or its abort, and never hands it out after', async () => {
