@@ -30,10 +30,12 @@ const POOL_COUNTERS: [keyof StatsSnapshot, string, string][] = [
   ['texts', 'warmpool_texts_total', 'Texts embedded'],
   ['tokens', 'warmpool_tokens_total', 'Tokens the model saw'],
   ['modelLoads', 'warmpool_model_loads_total', 'Model loads since the pool started'],
+  ['batchRequests', 'warmpool_batch_requests_total', "Calls made in the batch lane (priority 'batch'); the rest of warmpool_requests_total were interactive"],
 ];
 
 const POOL_GAUGES: [keyof StatsSnapshot, string, string][] = [
-  ['queued', 'warmpool_queue_depth', 'Calls waiting for a worker now'],
+  ['queued', 'warmpool_queue_depth', 'Calls waiting for a worker now, both lanes'],
+  ['queuedBatch', 'warmpool_queue_depth_batch', "Calls of the batch lane waiting for a worker now"],
   ['inFlight', 'warmpool_in_flight', 'Calls running on a worker now'],
   ['workersReady', 'warmpool_workers_ready', 'Warm workers now'],
 ];
@@ -94,6 +96,7 @@ export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMe
   for (const [field, name, help] of [
     ['waitTime', 'warmpool_wait_seconds', 'Time calls waited in the admission queue (quantiles over the pool lifetime)'],
     ['runTime', 'warmpool_run_seconds', 'Time from dispatch to answer (quantiles over the pool lifetime)'],
+    ['interactiveWaitTime', 'warmpool_interactive_wait_seconds', 'Time interactive calls waited in the admission queue (quantiles over the pool lifetime)'],
   ] as const) {
     new Gauge({
       name,
