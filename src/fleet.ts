@@ -74,6 +74,8 @@ export class Fleet {
   /** After a worker thread could not be created, no new one is tried before this time. */
   #spawnAfter = 0;
   #stopped = false;
+  /** After unload(): workers below threads.min are not brought back until a call or warmTo() wants them. */
+  #unloaded = false;
   readonly #unwatch: () => void;
 
   constructor(settings: FleetSettings) {
@@ -179,6 +181,59 @@ export class Fleet {
     return info!;
   }
 
+  /** Serving workers now, warm or loading. */
+  get live(): number {
+    let n = 0;
+    for (const role of this.#hosts.values()) if (role === 'serving') n++;
+    return n;
+  }
+
+  /**
+   * Scale to zero now: every serving worker takes no new task, finishes what it runs, frees its
+   * session and ends. Tasks that come later start a worker again (see #grow). Resolves once they
+   * are gone.
+   */
+  async unload(): Promise<void> {
+    this.#unloaded = true;
+    const leaving: Promise<void>[] = [];
+    for (const [host, role] of this.#hosts) if (role === 'serving') leaving.push(this.#leave(host));
+    await Promise.all(leaving);
+  }
+
+  /**
+   * Starts serving workers until `count` are live (within threads.max), and resolves once that
+   * many are warm, or rejects with the load error of one that could not load.
+   */
+  async warmTo(count: number): Promise<void> {
+    this.#unloaded = false;
+    const target = Math.min(count, this.#s.options.maxThreads);
+    while (!this.#stopped && this.live < target) {
+      if (this.#tryAdd(this.#target, 'serving') instanceof ModelLoadError) break;
+    }
+    let watcher!: () => void;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        watcher = () => {
+          if (this.#stopped) reject(new PoolClosedError('the pool closed before its workers were warm'));
+          else if (this.warm >= target) resolve();
+          else {
+            const failed = [...this.#hosts.keys()].find((h) => this.#hosts.get(h) === 'serving' && h.loadError);
+            if (failed && !this.#hostsLoading()) reject(failed.loadError);
+          }
+        };
+        this.#watchers.add(watcher);
+        watcher();
+      });
+    } finally {
+      this.#watchers.delete(watcher);
+    }
+  }
+
+  #hostsLoading(): boolean {
+    for (const [host, role] of this.#hosts) if (role === 'serving' && host.loading) return true;
+    return false;
+  }
+
   /** Stops adding, replacing and reviving workers: the pool is closing or failed. */
   stop(): void {
     this.#stopped = true;
@@ -273,7 +328,7 @@ export class Fleet {
     if (this.#stopped) return;
     let live = 0;
     for (const role of this.#hosts.values()) if (role === 'serving') live++;
-    if (live < this.#s.options.minThreads && this.#tryAdd(this.#target, 'serving') instanceof ModelLoadError) return;
+    if (!this.#unloaded && live < this.#s.options.minThreads && this.#tryAdd(this.#target, 'serving') instanceof ModelLoadError) return;
     this.#dispatch();
   }
 
@@ -425,7 +480,10 @@ export class Fleet {
     if (live < this.#s.options.maxThreads && coming < this.#waiting.length + queued) this.#tryAdd(this.#target, 'serving');
   }
 
-  /** A worker above `threads.min` that stays idle for `idleTimeout` leaves (not during a replacement). */
+  /**
+   * A worker above `threads.min` (above none after `unload()`) that stays idle for `idleTimeout`
+   * leaves (not during a replacement).
+   */
   #idleLater(host: WorkerHost): void {
     const timeout = this.#s.options.idleTimeout;
     if (timeout === Infinity || host.activeTasks > 0 || !this.#surplus(host)) return;
@@ -442,7 +500,8 @@ export class Fleet {
     if (this.#stopped || this.#changing || this.#hosts.get(host) !== 'serving') return false;
     let serving = 0;
     for (const role of this.#hosts.values()) if (role === 'serving') serving++;
-    return serving > this.#s.options.minThreads;
+    // After unload(), workers that calls brought back leave when idle, down to none.
+    return serving > (this.#unloaded ? 0 : this.#s.options.minThreads);
   }
 
   #clearIdle(host: WorkerHost): void {

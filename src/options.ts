@@ -76,7 +76,8 @@ export interface PoolOptions {
   cacheDir?: string;
   /**
    * Worker threads: a number (fixed pool) or `{ min, max }` (workers above `min` are started on
-   * demand and stopped after `idleTimeout`). Env: `WARMPOOL_THREADS` (max) and
+   * demand and stopped after `idleTimeout`). `min: 0` scales to zero: no worker (and no model in
+   * memory) while idle, and the next call warms one again. Env: `WARMPOOL_THREADS` (max) and
    * `WARMPOOL_MIN_THREADS`.
    * @default min(available cores, 4)
    */
@@ -211,15 +212,16 @@ export interface PoolOptions {
    */
   memPattern?: boolean;
   /**
-   * Before a worker takes calls, run its model once on the largest batches it may ever run
-   * (`batchSize` texts of the model's longest input, within `maxBatchTokens`), so onnxruntime's
-   * arena holds its peak from the start: RSS stays flat while serving texts of every length, and a
-   * machine short of memory fails at load rather than under load. Costs that one run per model
-   * load (about 2.5 s for a MiniLM-sized model on one thread) and the peak's memory in every worker
-   * even if only short texts ever come. No effect with `cpuMemArena: false`. Either way a worker
-   * runs one short text before it reports ready, so its first call is warm.
-   * Env: `WARMPOOL_PREALLOCATE`.
-   * @default true
+   * Once a worker is ready, run its model on the largest batches it may ever run (`batchSize`
+   * texts of the model's longest input, within `maxBatchTokens`), so onnxruntime's arena reaches
+   * its peak early: RSS then stays flat while serving texts of every length. The runs are batch
+   * work done after the worker reports ready, so they never delay ready, and calls made meanwhile go
+   * first (an interactive call waits one of those runs at most). Off by default: they cost about
+   * 2.5 s of one thread per worker for a MiniLM-sized model, and the peak's memory in every worker
+   * even if only short texts ever come, which a desktop app pays all day. No effect with
+   * `cpuMemArena: false`. Either way a worker runs one short text before it reports ready, so its
+   * first call is warm. Env: `WARMPOOL_PREALLOCATE`.
+   * @default false
    */
   preallocate?: boolean;
   /**
@@ -522,14 +524,14 @@ export const POOL_OPTIONS = {
     doc: 'Worker threads: a number (a fixed pool), or `{ min, max }`: workers above `min` are started on demand and stopped after `idleTimeout`.',
   },
   minThreads: {
-    parse: integer(1, 1024),
+    parse: integer(0, 1024),
     env: 'WARMPOOL_MIN_THREADS',
     flag: '--min-threads <n>',
     option: 'threads',
     given: threadsPart('min'),
     name: '`threads.min`',
     computed: { doc: '`threads.max`', of: (r) => r.maxThreads as number },
-    doc: 'Workers kept warm when idle.',
+    doc: 'Workers kept warm when idle. `0` scales to zero: every worker leaves after `idleTimeout` idle, and the next call warms one again.',
   },
   idleTimeout: {
     parse: millis({ infinity: true }),
@@ -664,8 +666,8 @@ export const POOL_OPTIONS = {
   preallocate: {
     parse: boolean,
     env: 'WARMPOOL_PREALLOCATE',
-    default: true,
-    doc: "Before a worker takes calls, run the largest batches it may ever run, so onnxruntime's arena holds its peak from the start and RSS stays flat while serving. No effect with `cpuMemArena: false`.",
+    default: false,
+    doc: "Once a worker is ready, run the largest batches it may ever run (as batch work: calls go first), so onnxruntime's arena reaches its peak early and RSS stays flat while serving. Costs that memory at rest. No effect with `cpuMemArena: false`.",
   },
   storePath: {
     parse: path(resolvePath),

@@ -7,6 +7,7 @@
  * `cache.ts`, `answer.ts` and `call-log.ts`.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { CoreBudget } from './budget.js';
 import { isArray, read } from './caller-data.js';
 import { CollectionsClient, type CollectionsApi } from './collections/client.js';
@@ -134,8 +135,29 @@ export class WarmPool implements AsyncDisposable {
   stats(): StatsSnapshot {
     const main = this.#embedder ?? this.#runners.values().next().value!;
     const snapshot = main.stats();
+    snapshot.memory = processMemory();
     if (this.#runners.size > 1) snapshot.models = Object.fromEntries([...this.#runners].map(([name, r]) => [name, r === main ? main.stats() : r.stats()]));
     return snapshot;
+  }
+
+  /**
+   * Lets every worker of every model go (each finishes its running calls first), freeing the
+   * models' memory; the pool stays open. The next call warms a worker of its model again (which
+   * then leaves after `idleTimeout` idle), and `warm()` brings back `threads.min` workers. For an
+   * app going to the background or to sleep. Resolves once the workers are gone.
+   */
+  async unload(): Promise<void> {
+    if (this.#closing) throw new PoolClosedError();
+    await Promise.all([...this.#runners.values()].map((r) => r.unload()));
+  }
+
+  /**
+   * Warms `threads.min` workers (at least one) of every model, after `unload()` or in a pool
+   * scaled to zero (`threads.min: 0`); resolves once they are warm. Starts a lazy pool.
+   */
+  async warm(): Promise<void> {
+    if (this.#closing) throw new PoolClosedError();
+    await Promise.all([...this.#runners.values()].map((r) => r.warm()));
   }
 
   /**
@@ -370,6 +392,21 @@ export class WarmPool implements AsyncDisposable {
     await this.#collections?.close();
     this.#closed = true;
   }
+}
+
+/**
+ * The process's memory now: RSS, and on Linux Pss (shared pages, such as a model file mapped by
+ * several workers, counted once: what the process really costs).
+ */
+function processMemory(): { rssBytes: number; pssBytes: number | undefined } {
+  let pssBytes: number | undefined;
+  try {
+    const match = /^Pss:\s+(\d+) kB/m.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'));
+    if (match) pssBytes = Number(match[1]) * 1024;
+  } catch {
+    // Not Linux, or no smaps_rollup (kernels before 4.14): RSS only.
+  }
+  return { rssBytes: process.memoryUsage.rss(), pssBytes };
 }
 
 /**

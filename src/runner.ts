@@ -115,7 +115,30 @@ export class ModelRunner {
   }
 
   health(index?: IndexHealth): HealthReport {
-    return this.#supervisor.report(this.#state, this.options.minThreads, this.#fleet?.warm ?? 0, index);
+    return this.#supervisor.report(this.#state, this.#unloaded ? 0 : this.options.minThreads, this.#fleet?.warm ?? 0, index);
+  }
+
+  /** Whether unload() let every worker go, and no warm() has brought them back since. */
+  #unloaded = false;
+
+  /**
+   * Lets every worker go (each finishes its running calls first): no model in memory until the
+   * next call, which warms a worker again, or warm(). Resolves once they are gone.
+   */
+  async unload(): Promise<void> {
+    if (this.#state === 'idle' || this.#state === 'failed' || !this.#fleet) return;
+    if (this.#state === 'starting') await this.ready().catch(() => {});
+    this.#unloaded = true;
+    await this.#fleet?.unload();
+  }
+
+  /** Brings back `threads.min` warm workers (at least one), and resolves once they are warm. */
+  async warm(): Promise<void> {
+    if (this.#state === 'idle') this.start();
+    if (this.#state === 'failed') throw this.failedError();
+    if (this.#state === 'closing' || this.#state === 'closed') throw new PoolClosedError();
+    this.#unloaded = false;
+    await this.#fleet!.warmTo(Math.max(1, this.options.minThreads));
   }
 
   start(): void {
@@ -128,6 +151,11 @@ export class ModelRunner {
       // The thread could not be created at all (out of threads or memory): a typed failure, not a throw.
       this.#fail(cannotStart(spec, error));
       return;
+    }
+    if (this.options.minThreads === 0) {
+      // Scaled to zero from the start: nothing to warm; the first call starts a worker.
+      this.#state = 'ready';
+      this.#ready.resolve();
     }
     this.#healthTimer = setInterval(() => {
       this.#fleet?.rescan();

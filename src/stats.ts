@@ -164,6 +164,12 @@ export interface StatsSnapshot extends Record<Counter, number>, Record<Gauge, nu
    * figures are the embedding model's). Each model has a stats buffer of its own (`pool.statsBuffers`).
    */
   models?: Record<string, StatsSnapshot>;
+  /**
+   * `pool.stats()` only: the process's memory now, `rssBytes` and, on Linux, `pssBytes` (pages
+   * shared with other processes or mapped twice counted once). With every worker unloaded, what
+   * the app pays at rest.
+   */
+  memory?: { rssBytes: number; pssBytes: number | undefined };
 }
 
 /** Typed views over a stats buffer; shared by the writer on the main thread, workers and readers. */

@@ -205,7 +205,9 @@ export class Supervisor {
     const snapshot = this.#o.stats.snapshot();
     const phases = new Map([...this.#records.values()].map((r) => [r.threadId, r.phase]));
     const usable = state === 'ready' || state === 'starting';
-    const status = !usable || warm === 0 ? 'unhealthy' : warm < wanted || index?.state === 'down' ? 'degraded' : 'healthy';
+    // A pool that keeps no worker on purpose (threads.min 0, or unloaded) is healthy with none warm:
+    // the next call warms one.
+    const status = !usable || (warm === 0 && wanted > 0) ? 'unhealthy' : warm < wanted || index?.state === 'down' || this.#lastLoadError !== undefined && warm === 0 ? 'degraded' : 'healthy';
     const report: HealthReport = {
       status,
       state,

@@ -237,7 +237,8 @@ function judge(recipe: PoolOptionsRecipe, cores: number): Verdict {
   } else if (isPlainObject(threads)) {
     if (Object.keys(threads).some((k) => k !== 'min' && k !== 'max')) bad.push('threads');
     for (const k of ['min', 'max'] as const) {
-      if (threads[k] !== undefined && !int(1, 1024)(threads[k])) bad.push('threads');
+      // min 0 scales to zero; max is at least 1.
+      if (threads[k] !== undefined && !int(k === 'min' ? 0 : 1, 1024)(threads[k])) bad.push('threads');
     }
     min = threads.min;
     max = threads.max;
@@ -263,7 +264,7 @@ function checkResolved(o: ResolvedOptions): void {
     if (value === undefined && (key === 'cacheDir' || key === 'resourceLimits')) continue;
     if (!rule(value)) throw new Error(`resolved ${key} is out of its documented range: ${fc.stringify(value)}`);
   }
-  expect(int(1, 1024)(o.minThreads) && int(1, 1024)(o.maxThreads) && o.minThreads <= o.maxThreads).toBe(true);
+  expect(int(0, 1024)(o.minThreads) && int(1, 1024)(o.maxThreads) && o.minThreads <= o.maxThreads).toBe(true);
   expect(isAbsolute(o.storePath)).toBe(true);
   expect(o.warmup).toBe('lazy');
 }

@@ -32,7 +32,7 @@ describe('resolveOptions', () => {
       recycleHeapMb: Infinity,
       cpuMemArena: true,
       memPattern: false,
-      preallocate: true,
+      preallocate: false,
     });
     expect(Object.isFrozen(o)).toBe(true);
   });

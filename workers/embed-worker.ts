@@ -136,12 +136,12 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   // that arrived meanwhile between two of its model runs: an interactive call waits for one
   // model run at most, never for a whole batch task.
   interface Job {
-    task: EmbedTask;
+    run: () => Promise<unknown>;
     resolve: (result: unknown) => void;
   }
   const lanes: [Job[], Job[]] = [[], []];
   let draining = false;
-  const execute = async (job: Job): Promise<void> => job.resolve(await runTask(job.task));
+  const execute = async (job: Job): Promise<void> => job.resolve(await job.run());
   const drain = async (): Promise<void> => {
     if (draining) return;
     draining = true;
@@ -155,9 +155,16 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   const letInteractiveThrough = async (): Promise<void> => {
     for (let job = lanes[0].shift(); job; job = lanes[0].shift()) await execute(job);
   };
+  // `preallocate`: the arena's peak runs come after ready, as batch work, one model run each, so
+  // that calls made meanwhile go first (an interactive one waits one peak run at most).
+  const peakHooks: RunHooks = { stopped: () => Atomics.load(control, CONTROL_ALL) !== 0, beforeRun: () => {}, native: (inside) => stats.native(inside) };
+  for (const run of engine.peakRuns?.(config.warmup, peakHooks) ?? []) {
+    lanes[1].push({ run: () => run().catch(() => {}), resolve: () => {} });
+  }
+  void drain();
   return (task: EmbedTask) =>
     new Promise<unknown>((resolve) => {
-      lanes[task.lane === 1 ? 1 : 0].push({ task, resolve });
+      lanes[task.lane === 1 ? 1 : 0].push({ run: () => runTask(task), resolve });
       void drain();
     });
 

@@ -45,11 +45,16 @@ export interface Engine {
    */
   run(task: EmbedTask, hooks: RunHooks): Promise<TaskAnswer | ValueAnswer>;
   /**
-   * Runs the model before the worker takes calls: once on a short text (kernels and buffers set
-   * up, so the first call is warm) and, with `peak`, on the largest batches `embed` can ever run
-   * under these limits, so that onnxruntime's arena reaches its peak now instead of while serving.
+   * Runs the model once on a short text before the worker takes calls: kernels and buffers set
+   * up, so the first call is warm.
    */
   warmup(plan: WorkerConfig['warmup']): Promise<void>;
+  /**
+   * With `plan.peak`, one model run per shape of the largest batches a task can run under these
+   * limits, so that onnxruntime's arena reaches its peak early instead of while serving. The worker
+   * runs them after it reports ready, as batch work: calls go first (see `preallocate`).
+   */
+  peakRuns?(plan: WorkerConfig['warmup'], hooks: RunHooks): (() => Promise<void>)[];
   dispose(): Promise<void>;
 }
 
@@ -199,16 +204,18 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
       }
       return out.answer(plan.errors, maxTokens);
     },
-    async warmup({ batchSize, maxBatchTokens, peak }) {
+    async warmup() {
       const quiet: RunHooks = { stopped: () => false, beforeRun: () => {}, native: () => {} };
       await runModel(tokenize(['warm up']), quiet);
-      if (!peak) return;
+    },
+    peakRuns({ batchSize, maxBatchTokens, peak }, hooks) {
+      if (!peak) return [];
       // 'a' is one token in every vocabulary warmpool ships (or the unknown token): a text of
       // maxTokens words, cut at `seq`, pads nothing.
       const long = 'a '.repeat(maxTokens);
-      for (const { rows, seq } of peakShapes(maxTokens, batchSize, maxBatchTokens)) {
-        await runModel(tokenize(new Array<string>(rows).fill(long), seq), quiet);
-      }
+      return peakShapes(maxTokens, batchSize, maxBatchTokens).map(({ rows, seq }) => async () => {
+        await runModel(tokenize(new Array<string>(rows).fill(long), seq), hooks);
+      });
     },
     async dispose() {
       await pipe.dispose();

@@ -101,7 +101,7 @@ export function poolOptionsFrom(flags: PoolFlags, defaults: PoolOptions = {}): P
 
 /**
  * Defaults of the commands that answer once and exit (embed, search, info, stats, demo): a worker's
- * run at the largest batch before it reports ready (`preallocate`) would only delay their answer.
+ * run at the largest batch (`preallocate`) would only keep their one worker busy.
  * `WARMPOOL_PREALLOCATE` still decides when it is set.
  */
 export function oneShot(defaults: PoolOptions = {}): PoolOptions {

@@ -77,15 +77,22 @@ export class CollectionsClient {
    * load when it has not yet (a call would wait for it anyway).
    */
   async #promptFor(role: 'query' | 'document'): Promise<{ prompt?: string } | undefined> {
-    let info = this.#pool.model;
-    if (!info) {
-      await this.#pool.ready();
-      info = this.#pool.model;
-    }
+    const info = await this.#modelInfo();
     const prompts = info?.prompts ?? {};
     const names = role === 'query' ? ['query'] : ['document', 'passage'];
     const name = names.find((n) => Object.hasOwn(prompts, n));
     return name === undefined ? undefined : { prompt: name };
+  }
+
+  /**
+   * What a worker found of the model: waits for the pool to be ready, and in a pool scaled to zero
+   * (no worker yet) warms one, as the call would anyway.
+   */
+  async #modelInfo(): Promise<ModelInfo | undefined> {
+    if (this.#pool.model) return this.#pool.model;
+    await this.#pool.ready();
+    if (!this.#pool.model) await this.#pool.embedPacked(['warm up']);
+    return this.#pool.model;
   }
 
   async index(docs: readonly (Doc | string)[] | Doc | string, options?: IndexDocsOptions): Promise<IndexResult> {
@@ -207,10 +214,7 @@ export class CollectionsClient {
         const collection = collectionName(name, true);
         // Checked (and read) once, before the model is awaited: dims 0 stands for "the model's".
         let settings = collectionSettings(collection, options, 0);
-        if (settings.dims === 0) {
-          await this.#pool.ready();
-          settings = { ...settings, dims: this.#pool.model!.dims };
-        }
+        if (settings.dims === 0) settings = { ...settings, dims: (await this.#modelInfo())!.dims };
         return (await this.#call({ op: 'create', settings })) as CollectionInfo;
       },
       info: async (name) => (await this.#call({ op: 'info', collection: collectionName(name, true) })) as CollectionInfo,
