@@ -229,6 +229,11 @@ export class Fleet {
     }
   }
 
+  /** Whether a serving worker is still loading the model. */
+  get loading(): boolean {
+    return this.#hostsLoading();
+  }
+
   #hostsLoading(): boolean {
     for (const [host, role] of this.#hosts) if (role === 'serving' && host.loading) return true;
     return false;

@@ -211,15 +211,11 @@ export class ModelRunner {
       events: {
         ready: (threadId, loadMs) => {
           if (channels.workerReady.hasSubscribers) channels.workerReady.publish({ ...publish, threadId, loadMs });
-          if (this.#state === 'starting' && (this.#fleet?.warm ?? 0) >= this.options.minThreads) {
-            this.#state = 'ready';
-            this.#ready.resolve();
-          }
+          this.#settleStart();
         },
         loadError: (threadId, error, serving) => {
           this.#publishWorkerError(threadId, error);
-          // Before the model was ever ready a load error means it is unusable: fail fast.
-          if (serving && this.#state === 'starting') this.#fail(error);
+          if (serving && this.#state === 'starting') this.#settleStart(error);
         },
         exit: (threadId) => {
           if (channels.workerExit.hasSubscribers) channels.workerExit.publish({ ...publish, threadId });
@@ -231,6 +227,38 @@ export class ModelRunner {
   }
 
   /**
+   * At start: ready once `threads.min` workers are warm, or, when some failed to load (`failure`)
+   * and none is loading any more, ready with those that did (degraded: the others are replaced
+   * after a backoff by supervision) or failed when none did: a model that no worker could load
+   * is unusable, and its calls are told so at once.
+   */
+  #settleStart(failure?: ModelLoadError): void {
+    if (this.#state !== 'starting') return;
+    const fleet = this.#fleet;
+    const warm = fleet?.warm ?? 0;
+    if (warm >= this.options.minThreads) {
+      this.#state = 'ready';
+      this.#ready.resolve();
+      return;
+    }
+    if (fleet?.loading) {
+      if (failure) this.#startFailure = failure;
+      return;
+    }
+    failure ??= this.#startFailure;
+    if (!failure) return;
+    if (warm > 0) {
+      this.#state = 'ready';
+      this.#ready.resolve();
+    } else {
+      this.#fail(failure);
+    }
+  }
+
+  /** A load error at start, kept until every worker of the start has loaded or failed. */
+  #startFailure: ModelLoadError | undefined;
+
+  /**
    * A worker died while loading the model. At start-up, a few in a row mean the model cannot be
    * loaded: fail rather than let Piscina respawn forever. Later, calls that wait are told at once
    * when no worker holds the model; the fleet starts a fresh worker after a backoff.
@@ -239,7 +267,9 @@ export class ModelRunner {
     this.#publishWorkerError(undefined, error);
     if (!serving) return;
     if (this.#state === 'starting') {
-      if (this.#supervisor.consecutiveLoadFailures >= START_CRASH_LIMIT) this.#fail(error);
+      // With a worker warm, the start is degraded, not failed: serve with it.
+      if ((this.#fleet?.warm ?? 0) > 0) this.#settleStart(error);
+      else if (this.#supervisor.consecutiveLoadFailures >= START_CRASH_LIMIT) this.#fail(error);
       return;
     }
     this.#dispatcher.pump();

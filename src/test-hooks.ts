@@ -30,6 +30,8 @@ export interface TestHooks {
   readonly indexLoadExit?: boolean;
   /** The pool's n-th worker threads (counted from 1, in the order the pool asks for them) cannot be created. */
   readonly spawnFail?: readonly number[];
+  /** The embed workers of these hosts (counted from 1 per model, as for spawnFail) fail to load their model, as a corrupt file would. */
+  readonly loadFail?: readonly number[];
   /** The snapshot writer kills its own process (SIGKILL) halfway through a snapshot. */
   readonly crashInSnapshot?: boolean;
 }
@@ -67,6 +69,7 @@ const CHECKS: Record<keyof TestHooks, (key: string, v: unknown) => unknown> = {
   loadExit: flag,
   indexLoadExit: flag,
   spawnFail: numbers,
+  loadFail: numbers,
   crashInSnapshot: flag,
 };
 

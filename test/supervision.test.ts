@@ -168,6 +168,42 @@ describe('health checks', () => {
   });
 });
 
+describe('a start where some workers load and others fail', () => {
+  it('serves with those that loaded, reports degraded, and is healthy once the others load', async () => {
+    setTestHooks({ loadFail: [2] });
+    const pool = createPool({ threads: 2, preallocate: false });
+    try {
+      await pool.ready();
+      expect(pool.state).toBe('ready');
+      const h = pool.health();
+      expect(h.status).toBe('degraded');
+      expect(h.warm).toBe(1);
+      expect(h.workers.map((w) => w.phase).sort()).toEqual(['failed', 'ready']);
+      expect(await pool.embed('served by the worker that loaded')).toHaveLength(100);
+      // The failed worker is replaced after a backoff; with loading fixed, it comes up.
+      clearTestHooks();
+      await until(() => pool.health().status === 'healthy', 30_000, 'the replacement');
+      expect(pool.health().warm).toBe(2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('still fails with the ModelLoadError when no worker loads', async () => {
+    setTestHooks({ loadFail: [1, 2] });
+    const pool = createPool({ threads: 2, preallocate: false });
+    try {
+      const error = await pool.ready().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ModelLoadError);
+      expect((error as Error).message).toMatch(/test-only: worker [12] cannot load/);
+      expect(pool.state).toBe('failed');
+      await expect(pool.embed('x')).rejects.toBeInstanceOf(ModelLoadError);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe('restart storms: workers that die while loading the model', () => {
   it('fails start-up with ModelLoadError instead of respawning forever', async () => {
     setTestHooks({ loadExit: true });

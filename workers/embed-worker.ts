@@ -11,7 +11,7 @@ import { getHeapStatistics } from 'node:v8';
 import { ModelLoadError, describe, errorToWire, ErrorCodes } from '../src/errors.js';
 import { CONTROL_ALL, MESSAGE_TAG, broadcastName, type EmbedTask, type PoolBroadcast, type TaskResult, type WorkerConfig, type WorkerMessage } from '../src/protocol.js';
 import { WorkerStatsWriter } from '../src/stats.js';
-import { testHooks, type TestHooks } from '../src/test-hooks.js';
+import { TEST_HOOKS_ENV, testHooks, type TestHooks } from '../src/test-hooks.js';
 import { loadCustomEngine, transferablesOf } from './custom-engine.js';
 import { loadEngine, type Engine, type RunHooks } from './engine.js';
 import { loadSequenceEngine } from './sequence-engine.js';
@@ -103,6 +103,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   try {
     hooks = testHooks();
     if (hooks.loadExit) await new Promise(() => setTimeout(() => process.exit(3), 50));
+    if (hooks.loadFail?.includes(config.generation)) throw new ModelLoadError(`test-only: worker ${config.generation} cannot load model ${config.model.label} (${TEST_HOOKS_ENV} loadFail)`);
     // Creating an onnxruntime session is native work: announce it, then check that the pool is not
     // closing (the pool raises its flag before it reads ours, so one of the two sees the other).
     stats.native(true);
