@@ -135,12 +135,12 @@ export function connectPool(endpoint: AnyEndpoint): PoolClient {
     if (typeof iterable !== 'object' || iterable === null || (typeof iterable[Symbol.asyncIterator] !== 'function' && typeof iterable[Symbol.iterator] !== 'function')) {
       throw new InvalidInputError(`the source must be an iterable or async iterable of documents, received ${describe(source)}`);
     }
+    let indexed = 0;
+    let batches = 0;
     const abortError = (): AbortError => new AbortError(`indexing was aborted after ${indexed} documents`, { cause: signal?.reason });
     if (signal?.aborted) throw abortError();
     const streamId = ++nextCallId;
     const started = performance.now();
-    let indexed = 0;
-    let batches = 0;
     let sent = false;
     /** The answers of the batches sent, oldest first: at most two. */
     const pending: Promise<Outcome<IndexResult>>[] = [];
