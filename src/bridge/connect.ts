@@ -142,10 +142,14 @@ export function connectPool(endpoint: AnyEndpoint): PoolClient {
     const streamId = ++nextCallId;
     const started = performance.now();
     let sent = false;
+    let ended = false;
     /** The answers of the batches sent, oldest first: at most two. */
     const pending: Promise<Outcome<IndexResult>>[] = [];
+    /** Tells the owner the stream is over (once, and only if it has seen it): it drops a batch still waiting. */
     const end = (): void => {
-      if (sent) void remote.endStream(streamId).catch(() => undefined);
+      if (!sent || ended) return;
+      ended = true;
+      void remote.endStream(streamId).catch(() => undefined);
     };
     // Aborting tells the owner at once to drop a batch still waiting there.
     const onAbort = (): void => end();
