@@ -243,6 +243,52 @@ describe('collections over the bridge', () => {
     await expect(client.count({ collection: 'never' })).rejects.toBeInstanceOf(CollectionNotFoundError);
   });
 
+  it('an abort drops the batch still waiting on the owner\'s side: it is never written', async () => {
+    // The owner's pool, with each index() call held 300 ms, and counted.
+    let writes = 0;
+    const slow = new Proxy(pool, {
+      get(target, key) {
+        if (key === 'index') {
+          return async (...args: Parameters<WarmPool['index']>) => {
+            writes++;
+            await new Promise((r) => setTimeout(r, 300));
+            return target.index(...args);
+          };
+        }
+        const value = Reflect.get(target, key, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const { client } = channel(slow);
+    const controller = new AbortController();
+    const progress: number[] = [];
+    let pulled = 0;
+    async function* counted() {
+      for await (const doc of numbered(1000, 'dropped')) {
+        pulled++;
+        yield doc;
+      }
+    }
+    // Batch 1 is written first; once it is answered, batch 3 is sent while batch 2 is being written
+    // and waits behind it. The abort comes then: batch 2 finishes, batch 3 is dropped.
+    const call = client.indexStream(counted(), {
+      collection: 'dropped',
+      batchSize: 100,
+      signal: controller.signal,
+      onProgress: ({ indexed }) => {
+        progress.push(indexed);
+        if (indexed === 100) setTimeout(() => controller.abort(), 50);
+      },
+    });
+    const error = await call.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortError);
+    expect(pulled).toBeGreaterThanOrEqual(300);
+    expect(progress).toEqual([100, 200]);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(writes).toBe(2);
+    expect(await client.count({ collection: 'dropped' })).toBe(200);
+  });
+
   it('a bad document in a stream rejects with InvalidInputError and stops there', async () => {
     const { client } = channel();
     let pulled = 0;
