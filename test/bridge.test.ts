@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, CollectionNotFoundError, InvalidInputError, SLOW_TEXTS, PoolClosedError, TaskTimeoutError, WarmpoolError, createPool, type WarmPool } from './helpers.js';
-import { connectPool, electronPortEndpoint, exposePool } from '../dist/src/bridge/index.js';
+import { connectPool, electronPortEndpoint, exposePool, type PoolClient } from '../dist/src/bridge/index.js';
 import { preferUnpacked } from '../dist/src/asar-path.js';
 import { unpackedPath } from '../dist/src/electron.js';
 
@@ -118,6 +118,10 @@ const DOCS = [
 async function* numbered(n: number, prefix: string): AsyncGenerator<{ id: string; text: string }> {
   for (let i = 0; i < n; i++) yield { id: `${prefix}-${i}`, text: `document ${i} about ${['cats', 'rain', 'lists', 'music'][i % 4]}` };
 }
+
+/** The collection calls of the client and of the pool: the same signatures, checked by the test build (tsc -p test). */
+type CollectionCalls = 'index' | 'indexStream' | 'search' | 'get' | 'delete' | 'count' | 'collections';
+export const sameSignatures: [(p: Pick<WarmPool, CollectionCalls>) => Pick<PoolClient, CollectionCalls>, (c: Pick<PoolClient, CollectionCalls>) => Pick<WarmPool, CollectionCalls>] = [(p) => p, (c) => c];
 
 describe('collections over the bridge', () => {
   it('index, search, get, count, delete and collections() answer what the pool answers', async () => {
