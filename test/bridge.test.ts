@@ -3,23 +3,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AbortError, InvalidInputError, SLOW_TEXTS, PoolClosedError, TaskTimeoutError, WarmpoolError, createPool, type WarmPool } from './helpers.js';
-import { connectPool, electronPortEndpoint, exposePool } from '../dist/src/bridge/index.js';
+import { AbortError, CollectionNotFoundError, InvalidInputError, SLOW_TEXTS, PoolClosedError, TaskTimeoutError, WarmpoolError, createPool, type WarmPool } from './helpers.js';
+import { connectPool, electronPortEndpoint, exposePool, type PoolClient } from '../dist/src/bridge/index.js';
 import { preferUnpacked } from '../dist/src/asar-path.js';
 import { unpackedPath } from '../dist/src/electron.js';
 
 const TEXTS = ['A man is playing a guitar.', 'Someone plays an instrument.', 'The stock market fell sharply today.'];
 let pool: WarmPool;
+let store: string;
 const ports: MessagePort[] = [];
 
 beforeAll(async () => {
-  pool = createPool({ threads: 1, env: false });
+  store = mkdtempSync(join(tmpdir(), 'warmpool-bridge-'));
+  pool = createPool({ threads: 1, env: false, storePath: store });
   await pool.ready();
 });
 
 afterAll(async () => {
   for (const p of ports) p.close();
   await pool?.close();
+  if (store) rmSync(store, { recursive: true, force: true });
 });
 
 function channel(owner: WarmPool = pool) {
@@ -104,6 +107,214 @@ describe('the bridge over a Node MessageChannel', () => {
   });
 });
 
+const DOCS = [
+  { id: 'cat', text: 'The cat sat on the mat.', metadata: { kind: 'animal' } },
+  { id: 'sort', text: 'To sort a list, call its sort method.', metadata: { kind: 'code' } },
+  { id: 'rain', text: 'Heavy rain is expected tonight.', metadata: { kind: 'weather' } },
+  { id: 'dog', text: 'A dog chased the ball across the park.', metadata: { kind: 'animal' } },
+];
+
+/** Documents for a stream: `n` of them, numbered, generated lazily. */
+async function* numbered(n: number, prefix: string): AsyncGenerator<{ id: string; text: string }> {
+  for (let i = 0; i < n; i++) yield { id: `${prefix}-${i}`, text: `document ${i} about ${['cats', 'rain', 'lists', 'music'][i % 4]}` };
+}
+
+/** The collection calls of the client and of the pool: the same signatures, checked by the test build (tsc -p test). */
+type CollectionCalls = 'index' | 'indexStream' | 'search' | 'get' | 'delete' | 'count' | 'collections';
+export const sameSignatures: [(p: Pick<WarmPool, CollectionCalls>) => Pick<PoolClient, CollectionCalls>, (c: Pick<PoolClient, CollectionCalls>) => Pick<WarmPool, CollectionCalls>] = [(p) => p, (c) => c];
+
+describe('collections over the bridge', () => {
+  it('index, search, get, count, delete and collections() answer what the pool answers', async () => {
+    const { client, transferred } = channel();
+    const written = await client.index(DOCS, { collection: 'bridged' });
+    expect(written).toEqual({ ids: DOCS.map((d) => d.id), count: 4 });
+    await pool.index(DOCS, { collection: 'local' });
+    // Through the bridge, a text query and a vector query (Float32Array and number[]) give what the pool gives.
+    const local = await pool.search('where did the cat sit?', { collection: 'local', k: 2 });
+    expect(await client.search('where did the cat sit?', { collection: 'bridged', k: 2 })).toEqual(local);
+    expect(await client.search('where did the cat sit?', { collection: 'bridged', k: 2 })).toEqual(await pool.search('where did the cat sit?', { collection: 'bridged', k: 2 }));
+    expect(local[0]!.id).toBe('cat');
+    const query = await pool.embed('rain tonight');
+    expect(await client.search(query, { collection: 'bridged', k: 3, filter: { kind: 'weather' } })).toEqual(await pool.search(query, { collection: 'bridged', k: 3, filter: { kind: 'weather' } }));
+    expect(await client.search(Array.from(query), { collection: 'bridged', k: 4 })).toEqual(await pool.search(query, { collection: 'bridged', k: 4 }));
+    // Stored vectors cross as Float32Arrays, transferred: one buffer per vector.
+    const before = transferred.length;
+    const withVectors = await client.search(query, { collection: 'bridged', k: 2, includeVectors: true });
+    expect(withVectors).toEqual(await pool.search(query, { collection: 'bridged', k: 2, includeVectors: true }));
+    expect(withVectors[0]!.vector).toBeInstanceOf(Float32Array);
+    expect(transferred.length - before).toBe(2);
+    const got = await client.get(['sort', 'missing', 'cat'], { collection: 'bridged', includeVectors: true });
+    expect(got).toEqual(await pool.get(['sort', 'missing', 'cat'], { collection: 'bridged', includeVectors: true }));
+    expect(got[1]).toBeNull();
+    expect(got[0]!.vector).toBeInstanceOf(Float32Array);
+    expect(await client.get('rain', { collection: 'bridged' })).toEqual(await pool.get('rain', { collection: 'bridged' }));
+    expect(await client.count({ collection: 'bridged' })).toBe(4);
+    expect(await client.delete(['dog', 'nobody'], { collection: 'bridged' })).toBe(1);
+    expect(await client.count({ collection: 'bridged' })).toBe(await pool.count({ collection: 'bridged' }));
+    expect(await client.count({ collection: 'bridged' })).toBe(3);
+    // collections(): list, create, info, drop.
+    const api = client.collections();
+    const created = await api.create('made-remotely', { metric: 'dot', index: 'exact' });
+    expect(created).toMatchObject({ name: 'made-remotely', dims: 100, metric: 'dot', index: 'exact', count: 0 });
+    expect(await api.info('bridged')).toEqual(await pool.collections().info('bridged'));
+    expect((await api.list()).map((c) => c.name).sort()).toEqual((await pool.collections().list()).map((c) => c.name).sort());
+    expect(await api.drop('made-remotely')).toBe(true);
+    expect(await api.drop('made-remotely')).toBe(false);
+    client.release();
+  });
+
+  it('rebuilds bad input and a missing collection as their warmpool classes', async () => {
+    const { client } = channel();
+    const empty = await client.index([{ id: 'x', text: '' }], { collection: 'errors' }).catch((e: unknown) => e);
+    expect(empty).toBeInstanceOf(InvalidInputError);
+    expect((empty as WarmpoolError).code).toBe('ERR_WARMPOOL_INVALID_INPUT');
+    const missing = await client.search('anything', { collection: 'no-such-collection' }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(CollectionNotFoundError);
+    expect((missing as WarmpoolError).code).toBe('ERR_WARMPOOL_COLLECTION_NOT_FOUND');
+    await expect(client.count({ collection: 'no-such-collection' })).rejects.toBeInstanceOf(CollectionNotFoundError);
+    await expect(client.collections().info('no-such-collection')).rejects.toBeInstanceOf(CollectionNotFoundError);
+    await expect(client.get('a', { collection: 'bad name!' })).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(client.collections().create('')).rejects.toBeInstanceOf(InvalidInputError);
+  });
+
+  it('indexStream sends 1,000 documents in batches of 100 and reports each batch, in order', async () => {
+    const { client } = channel();
+    const progress: { indexed: number; batches: number }[] = [];
+    let pulled = 0;
+    let ahead = 0;
+    async function* counted() {
+      for await (const doc of numbered(1000, 'doc')) {
+        pulled++;
+        yield doc;
+      }
+    }
+    const result = await client.indexStream(counted(), {
+      collection: 'streamed',
+      batchSize: 100,
+      onProgress: ({ indexed, batches, elapsedMs }) => {
+        expect(elapsedMs).toBeGreaterThanOrEqual(0);
+        progress.push({ indexed, batches });
+        ahead = Math.max(ahead, pulled - indexed);
+      },
+    });
+    // At most two batches on their way or being indexed, and the next one being pulled: never more pulled ahead.
+    expect(ahead).toBeLessThanOrEqual(300);
+    expect(result).toEqual({ count: 1000, batches: 10 });
+    expect(progress).toEqual(Array.from({ length: 10 }, (_, i) => ({ indexed: (i + 1) * 100, batches: i + 1 })));
+    expect(await client.count({ collection: 'streamed' })).toBe(1000);
+    expect((await client.get('doc-999', { collection: 'streamed' }))[0]).toMatchObject({ id: 'doc-999', text: 'document 999 about music' });
+    // A plain array is an iterable too; the default batch size applies.
+    expect(await client.indexStream(['one', 'two', 'three'], { collection: 'streamed-plain' })).toEqual({ count: 3, batches: 1 });
+  });
+
+  it('aborting an indexStream midway rejects with AbortError and leaves whole acknowledged batches only', async () => {
+    const { client } = channel();
+    const controller = new AbortController();
+    let last = 0;
+    let pulled = 0;
+    async function* counted() {
+      for await (const doc of numbered(1000, 'abort')) {
+        pulled++;
+        yield doc;
+      }
+    }
+    const error = await client
+      .indexStream(counted(), {
+        collection: 'aborted',
+        batchSize: 100,
+        signal: controller.signal,
+        onProgress: ({ indexed }) => {
+          last = indexed;
+          if (indexed === 300) controller.abort(new Error('enough'));
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortError);
+    expect((error as Error).cause).toEqual(new Error('enough'));
+    expect(pulled).toBeLessThan(1000);
+    const count = await client.count({ collection: 'aborted' });
+    expect(count % 100).toBe(0);
+    expect(count).toBeGreaterThanOrEqual(300);
+    expect(count).toBeLessThan(1000);
+    // Every batch written was acknowledged and reported, and the message says how many.
+    expect(count).toBe(last);
+    expect((error as Error).message).toContain(`after ${count} documents`);
+    // Nothing arrives later: the batches still waiting were dropped, not written after the rejection.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await client.count({ collection: 'aborted' })).toBe(count);
+    // A signal aborted before the call: nothing is sent.
+    await expect(client.indexStream(numbered(10, 'never'), { collection: 'never', signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
+    await expect(client.count({ collection: 'never' })).rejects.toBeInstanceOf(CollectionNotFoundError);
+  });
+
+  it('an abort drops the batch still waiting on the owner\'s side: it is never written', async () => {
+    // The owner's pool, with each index() call held 300 ms, and counted.
+    let writes = 0;
+    const slow = new Proxy(pool, {
+      get(target, key) {
+        if (key === 'index') {
+          return async (...args: Parameters<WarmPool['index']>) => {
+            writes++;
+            await new Promise((r) => setTimeout(r, 300));
+            return target.index(...args);
+          };
+        }
+        const value = Reflect.get(target, key, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const { client } = channel(slow);
+    const controller = new AbortController();
+    const progress: number[] = [];
+    let pulled = 0;
+    async function* counted() {
+      for await (const doc of numbered(1000, 'dropped')) {
+        pulled++;
+        yield doc;
+      }
+    }
+    // Batch 1 is written first; once it is answered, batch 3 is sent while batch 2 is being written
+    // and waits behind it. The abort comes then: batch 2 finishes, batch 3 is dropped.
+    const call = client.indexStream(counted(), {
+      collection: 'dropped',
+      batchSize: 100,
+      signal: controller.signal,
+      onProgress: ({ indexed }) => {
+        progress.push(indexed);
+        if (indexed === 100) setTimeout(() => controller.abort(), 50);
+      },
+    });
+    const error = await call.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortError);
+    expect(pulled).toBeGreaterThanOrEqual(300);
+    expect(progress).toEqual([100, 200]);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(writes).toBe(2);
+    expect(await client.count({ collection: 'dropped' })).toBe(200);
+  });
+
+  it('a bad document in a stream rejects with InvalidInputError and stops there', async () => {
+    const { client } = channel();
+    let pulled = 0;
+    function* docs() {
+      for (let i = 0; i < 1000; i++) {
+        pulled++;
+        yield { id: `bad-${i}`, text: i === 250 ? '' : `text number ${i}` };
+      }
+    }
+    const progress: number[] = [];
+    const error = await client.indexStream(docs(), { collection: 'bad-stream', batchSize: 100, onProgress: (p) => progress.push(p.indexed) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as Error).message).toMatch(/empty/);
+    // Batches 1 and 2 were written; batch 3 failed, and nothing after it was indexed.
+    expect(progress).toEqual([100, 200]);
+    expect(pulled).toBeLessThan(1000);
+    expect(await client.count({ collection: 'bad-stream' })).toBe(200);
+    await expect(client.indexStream(docs(), { batchSize: 0 })).rejects.toBeInstanceOf(RangeError);
+    await expect(client.indexStream(docs(), { onProgress: 'no' as never })).rejects.toBeInstanceOf(InvalidInputError);
+  });
+});
+
 describe('rerank and classify over the bridge', () => {
   it('answers what the pool answers, with typed errors and aborts', async () => {
     const owner = createPool({ threads: 1, env: false, preallocate: false, models: { rerank: { task: 'rerank', model: 'glove-rerank' }, tags: { task: 'classify', model: 'glove-rerank' } } });
@@ -153,6 +364,16 @@ describe('the bridge with a worker thread as the renderer', () => {
       invalidInput: true,
     });
     expect(result.completed).toBeGreaterThan(0);
+    // Collections from the worker: index, a stream with its progress, search, get and typed errors.
+    expect(result.indexed).toEqual({ ids: ['guitar', 'instrument', 'market'], count: 3 });
+    expect(result.streamed).toEqual({ count: 25, batches: 3 });
+    expect(result.progress).toEqual([10, 20, 25]);
+    expect(result.count).toBe(28);
+    expect(result.hits).toEqual(await pool.search(TEXTS[1]!, { collection: 'renderer', k: 2 }));
+    expect(result.hits[0].id).toBe('instrument');
+    expect(result.vector).toEqual((await pool.get('market', { collection: 'renderer', includeVectors: true }))[0]!.vector);
+    expect(result.missing).toEqual({ name: 'CollectionNotFoundError', code: 'ERR_WARMPOOL_COLLECTION_NOT_FOUND', notFound: true });
+    expect(result.badDoc).toEqual({ name: 'InvalidInputError', invalidInput: true });
   });
 });
 
@@ -176,6 +397,14 @@ describe('Electron helpers', () => {
     const client = connectPool(port2);
     expect(await client.embed(TEXTS)).toEqual(await pool.embed(TEXTS));
     await expect(client.embed('')).rejects.toBeInstanceOf(InvalidInputError);
+    // Collections too, with stored vectors copied (such a port transfers no buffers) and progress on this side.
+    const progress: number[] = [];
+    expect(await client.indexStream(TEXTS, { collection: 'electron', batchSize: 2, onProgress: (p) => progress.push(p.indexed) })).toEqual({ count: 3, batches: 2 });
+    expect(progress).toEqual([2, 3]);
+    const hits = await client.search(TEXTS[0]!, { collection: 'electron', k: 3, includeVectors: true });
+    expect(hits).toEqual(await pool.search(TEXTS[0]!, { collection: 'electron', k: 3, includeVectors: true }));
+    expect(hits[0]!.vector).toBeInstanceOf(Float32Array);
+    await expect(client.count({ collection: 'not-there' })).rejects.toBeInstanceOf(CollectionNotFoundError);
   });
 
   it('unpackedPath maps paths inside an asar archive to app.asar.unpacked, and leaves others alone', () => {

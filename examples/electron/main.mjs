@@ -10,7 +10,9 @@ let host; // the utility process hosting the pool
 let quitting = false;
 
 function startHost() {
-  host = utilityProcess.fork(join(here, 'pool-host.mjs'), [], { serviceName: 'warmpool', stdio: 'inherit' });
+  // The pool's collections live in the app's own data folder (the working directory may not be writable).
+  const env = { ...process.env, WARMPOOL_STORE_PATH: join(app.getPath('userData'), 'warmpool') };
+  host = utilityProcess.fork(join(here, 'pool-host.mjs'), [], { serviceName: 'warmpool', stdio: 'inherit', env });
   host.once('exit', () => {
     host = undefined;
   });

@@ -3,6 +3,7 @@
 import { createPool } from 'warmpool';
 import { electronPortEndpoint, exposePool } from 'warmpool/bridge';
 
+// Its collections go to WARMPOOL_STORE_PATH, which the main process sets to the app's data folder.
 const pool = createPool({ threads: 2 });
 
 process.parentPort.on('message', (event) => {

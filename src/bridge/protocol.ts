@@ -3,6 +3,7 @@
  * as a plain `Error`, losing its class and `code`; a wrapped `WireError` is rebuilt on the
  * caller's side as the same warmpool error class.
  */
+import type { CollectionInfo, CreateCollectionOptions, Doc, GetOptions, IndexDocsOptions, IndexResult, SearchHit, SearchOptions, StoredDoc, VectorInput, CollectionOption } from '../collections/types.js';
 import type { WireError } from '../errors.js';
 import type { StatsSnapshot } from '../stats.js';
 import type { ClassifyOptions, LabelScore, RerankOptions, RerankResult } from '../task-inputs.js';
@@ -26,12 +27,41 @@ export interface BridgeEmbedOptions {
   timeout?: number;
 }
 
+/**
+ * Options of the collection calls as they cross: `signal` and `onProgress` cannot be cloned and
+ * stay on the caller's side (an `indexStream`'s batching, progress and abort all happen there).
+ */
+export type BridgeIndexOptions = IndexDocsOptions;
+export type BridgeSearchOptions = SearchOptions;
+export type BridgeGetOptions = GetOptions;
+
+/** One call of `pool.collections()`, by name. */
+export type CollectionsCall =
+  | { op: 'list' }
+  | { op: 'create'; name: string; options?: CreateCollectionOptions }
+  | { op: 'info'; name: string }
+  | { op: 'drop'; name: string };
+
 /** The object `exposePool` serves. */
 export interface BridgeApi {
   embedPacked(input: string | readonly string[], options: BridgeEmbedOptions | undefined, callId: number): Promise<Outcome<PackedVectors>>;
   rerank(query: string, documents: readonly string[], options: BridgeRerankOptions | undefined, callId: number): Promise<Outcome<RerankResult[]>>;
   classify(input: string | readonly string[], options: BridgeClassifyOptions | undefined, callId: number): Promise<Outcome<LabelScore[] | LabelScore[][]>>;
   abort(callId: number): void;
+  index(docs: readonly (Doc | string)[] | Doc | string, options: BridgeIndexOptions | undefined): Promise<Outcome<IndexResult>>;
+  /**
+   * One batch of a caller's `indexStream`. The batches of one stream are indexed one after
+   * another, in the order they arrive; once one fails, or the stream is ended, the batches still
+   * waiting are not indexed (they answer `AbortError`, or the failure).
+   */
+  indexBatch(streamId: number, docs: readonly (Doc | string)[], options: BridgeIndexOptions | undefined): Promise<Outcome<IndexResult>>;
+  /** The caller is done with a stream (finished, failed or aborted): its waiting batches are dropped. */
+  endStream(streamId: number): void;
+  search(query: string | VectorInput, options: BridgeSearchOptions | undefined): Promise<Outcome<SearchHit[]>>;
+  get(ids: string | readonly string[], options: BridgeGetOptions | undefined): Promise<Outcome<(StoredDoc | null)[]>>;
+  delete(ids: string | readonly string[], options: CollectionOption | undefined): Promise<Outcome<number>>;
+  count(options: CollectionOption | undefined): Promise<Outcome<number>>;
+  collections(call: CollectionsCall): Promise<Outcome<CollectionInfo[] | CollectionInfo | boolean>>;
   ready(): Promise<Outcome<ModelInfo | undefined>>;
   stats(): StatsSnapshot;
 }
