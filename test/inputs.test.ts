@@ -59,7 +59,7 @@ describe('bad input', () => {
       const error = await call().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(InvalidInputError);
       expect((error as Error).message).toContain(`unknown key "${key}"`);
-      expect((error as Error).message).toContain('normalize, pooling, truncate, dimensions, prompt, signal, timeout');
+      expect((error as Error).message).toContain('model, normalize, pooling, truncate, dimensions, prompt, priority, signal, timeout');
     }
   });
 
