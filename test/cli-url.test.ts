@@ -106,10 +106,12 @@ describe('--url: through a running server', () => {
     expect(index.stderr).toContain('pass --url http://host:port');
   });
 
-  it('WARMPOOL_URL stands for --url', () => {
+  it("WARMPOOL_URL stands for --url, and --url '' runs a local pool despite it", () => {
     const a = cli(['search', 'a guitar on stage', '--collection', 'notes', '--json'], { ...KEY, WARMPOOL_URL: url, WARMPOOL_STORE_PATH: served });
     expect(a.status, a.stderr).toBe(0);
-    expect(a.stdout).toBe(cli(['search', 'a guitar on stage', '--collection', 'notes', '--json']).stdout);
+    const b = cli(['search', 'a guitar on stage', '--collection', 'notes', '--json', '--url', ''], { WARMPOOL_URL: url });
+    expect(b.status, b.stderr).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
   });
 
   it('embed --url prints the same lines as a local pool, normalised or not', () => {

@@ -25,13 +25,13 @@ export function addRemoteFlags(command: Command): Command {
 }
 
 /**
- * The server to talk to: `--url`, else `WARMPOOL_URL`; undefined when neither is set. Pool flags
- * given on the command line have no meaning there (the server runs its own pool) and are refused.
+ * The server to talk to: `--url`, else `WARMPOOL_URL`; undefined when neither is set, or set
+ * empty (`--url ''` runs a local pool whatever the variable says). Pool flags given on the
+ * command line have no meaning there (the server runs its own pool) and are refused.
  */
 export function remoteServer(flags: RemoteFlags, command: Command): Server | undefined {
-  const fromEnv = process.env[URL_ENV];
-  const url = flags.url ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
-  if (url === undefined) return undefined;
+  const url = flags.url ?? process.env[URL_ENV];
+  if (url === undefined || url === '') return undefined;
   const given = command.options
     .filter((o) => o.long !== undefined && POOL_FLAG_NAMES.has(o.long) && command.getOptionValueSource(o.attributeName()) === 'cli')
     .map((o) => o.long!);
