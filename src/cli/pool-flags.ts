@@ -27,6 +27,11 @@ const millis = (flag: string) => (value: string): number => {
   return n;
 };
 
+/** The pool flags' names (`--model`, ...): what `--url` refuses, since the server runs its own pool. */
+export const POOL_FLAG_NAMES: ReadonlySet<string> = new Set(
+  [P.model, P.task, P.models, P.dtype, P.maxThreads, P.minThreads, P.intraOpThreads, P.maxQueue, P.queueTimeout, P.timeout, P.batchSize, P.allowRemoteModels, P.cacheDir, P.storePath].map(flagName),
+);
+
 export function addPoolFlags(command: Command): Command {
   return command
     .option(P.model.flag, flagHelp(P.model, 'model to load'))

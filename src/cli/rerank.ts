@@ -7,9 +7,10 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { ENV_VARS } from '../options.js';
 import { UsageError } from './exit-codes.js';
 import { addPoolFlags, oneShot, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
+import { addRemoteFlags, remoteServer, type RemoteFlags } from './remote.js';
 import { withPool } from './with-pool.js';
 
-interface RerankFlags extends PoolFlags {
+interface RerankFlags extends PoolFlags, RemoteFlags {
   file?: string;
   top?: number;
   rawScores?: boolean;
@@ -29,20 +30,22 @@ const positiveInt = (value: string): number => {
 
 export function register(program: Command): void {
   addPoolFlags(
-    program
-      .command('rerank')
-      .description('score documents against a query with a rerank model; one JSON object per line, best first: {"index", "score", "document"}')
-      .argument('<query>', 'the query')
-      .argument('[document...]', 'the documents; or --file')
-      .option('-f, --file <path>', 'one document per non-empty line of a file ("-" for stdin)')
-      .option('--top <n>', 'print only the best n', positiveInt)
-      .option('--raw-scores', "print the model's logits instead of sigmoid scores in (0, 1)")
-      .option('--no-truncate', 'fail on a query and document longer than the model takes instead of cutting them')
-      .addHelpText(
-        'after',
-        `\nThe model is the bundled reranker (${DEFAULT_RERANKER}) unless --model names another cross-encoder.\n\nExamples:\n  warmpool rerank "how do I sort a list?" "sorted() returns a new list" "the weather is fine"\n  warmpool rerank --top 3 "how do I sort a list?" --file docs.txt`,
-      ),
-  ).action(async (query: string, args: string[], flags: RerankFlags) => {
+    addRemoteFlags(
+      program
+        .command('rerank')
+        .description('score documents against a query with a rerank model; one JSON object per line, best first: {"index", "score", "document"}')
+        .argument('<query>', 'the query')
+        .argument('[document...]', 'the documents; or --file')
+        .option('-f, --file <path>', 'one document per non-empty line of a file ("-" for stdin)')
+        .option('--top <n>', 'print only the best n', positiveInt)
+        .option('--raw-scores', "print the model's logits instead of sigmoid scores in (0, 1)")
+        .option('--no-truncate', 'fail on a query and document longer than the model takes instead of cutting them')
+        .addHelpText(
+          'after',
+          `\nThe model is the bundled reranker (${DEFAULT_RERANKER}) unless --model names another cross-encoder.\n\nExamples:\n  warmpool rerank "how do I sort a list?" "sorted() returns a new list" "the weather is fine"\n  warmpool rerank --top 3 "how do I sort a list?" --file docs.txt\n  warmpool rerank --url http://127.0.0.1:8080 "how do I sort a list?" --file docs.txt   # the server's reranker`,
+        ),
+    ),
+  ).action(async (query: string, args: string[], flags: RerankFlags, command: Command) => {
     let documents = args;
     if (flags.file !== undefined) {
       if (args.length > 0) throw new UsageError('give documents as arguments or --file, not both');
@@ -53,6 +56,24 @@ export function register(program: Command): void {
       }
     }
     if (documents.length === 0) throw new UsageError('give at least one document, or --file <path>');
+    const print = (results: { index: number; score: number; document?: string }[]): void => {
+      let out = '';
+      for (const r of results) out += `${JSON.stringify({ index: r.index, score: r.score, document: r.document })}\n`;
+      process.stdout.write(out);
+    };
+    const server = remoteServer(flags, command);
+    if (server) {
+      // TEI's /rerank: the server's first rerank model, results best first; TEI has no top_n.
+      const ranked = await server.request<{ index: number; score: number; text?: string }[]>('POST', 'rerank', {
+        query,
+        texts: documents,
+        truncate: flags.truncate,
+        raw_scores: flags.rawScores === true,
+        return_text: true,
+      });
+      print((flags.top ? ranked.slice(0, flags.top) : ranked).map((r) => ({ index: r.index, score: r.score, document: r.text })));
+      return;
+    }
     const defaults = {
       model: DEFAULT_RERANKER,
       task: 'rerank' as const,
@@ -62,10 +83,7 @@ export function register(program: Command): void {
     // An explicit task beats WARMPOOL_TASK: `--model` alone names a reranker here.
     const options = poolOptionsFrom(flags, oneShot(defaults));
     await withPool(options, async (pool) => {
-      const results = await pool.rerank(query, documents, { returnDocuments: true, truncate: flags.truncate, ...(flags.top && { topN: flags.top }), ...(flags.rawScores && { rawScores: true }) });
-      let out = '';
-      for (const r of results) out += `${JSON.stringify({ index: r.index, score: r.score, document: r.document })}\n`;
-      process.stdout.write(out);
+      print(await pool.rerank(query, documents, { returnDocuments: true, truncate: flags.truncate, ...(flags.top && { topN: flags.top }), ...(flags.rawScores && { rawScores: true }) }));
     });
   });
 }

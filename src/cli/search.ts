@@ -1,10 +1,12 @@
 /** `warmpool search <question>`: prints the passages of a collection closest to the question. */
 import { InvalidArgumentError, type Command } from 'commander';
+import type { SearchHit } from '../collections/types.js';
 import { printHits } from './hits.js';
 import { addPoolFlags, oneShot, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
+import { addRemoteFlags, collectionPath, remoteServer, type RemoteFlags } from './remote.js';
 import { withPool } from './with-pool.js';
 
-interface SearchFlags extends PoolFlags {
+interface SearchFlags extends PoolFlags, RemoteFlags {
   collection: string;
   k: number;
   json?: boolean;
@@ -18,19 +20,29 @@ const count = (value: string): number => {
 
 export function register(program: Command): void {
   addPoolFlags(
-    program
-      .command('search')
-      .description('print the passages of a collection closest to a question')
-      .argument('<question...>', 'the question (several words are joined)')
-      .option('--collection <name>', 'collection to search', 'default')
-      .option('-k, --k <n>', 'hits to print', count, 5)
-      .option('--json', 'print the hits as one JSON array'),
-  ).action(async (words: string[], flags: SearchFlags) => {
+    addRemoteFlags(
+      program
+        .command('search')
+        .description('print the passages of a collection closest to a question')
+        .argument('<question...>', 'the question (several words are joined)')
+        .option('--collection <name>', 'collection to search', 'default')
+        .option('-k, --k <n>', 'hits to print', count, 5)
+        .option('--json', 'print the hits as one JSON array'),
+    ),
+  ).action(async (words: string[], flags: SearchFlags, command: Command) => {
     const question = words.join(' ').trim();
-    await withPool(poolOptionsFrom(flags, oneShot({ threads: 1 })), async (pool) => {
-      const hits = await pool.search(question, { collection: flags.collection, k: flags.k });
+    const print = (hits: SearchHit[]): void => {
       if (flags.json) process.stdout.write(`${JSON.stringify(hits)}\n`);
       else printHits(hits);
+    };
+    const server = remoteServer(flags, command);
+    if (server) {
+      const { hits } = await server.request<{ hits: SearchHit[] }>('POST', collectionPath(flags.collection, '/search'), { query: question, k: flags.k });
+      print(hits);
+      return;
+    }
+    await withPool(poolOptionsFrom(flags, oneShot({ threads: 1 })), async (pool) => {
+      print(await pool.search(question, { collection: flags.collection, k: flags.k }));
     });
   });
 }
