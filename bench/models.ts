@@ -127,12 +127,18 @@ const benchmark: Benchmark = {
       columns: ['subject', 'pairs/s', 'range over rounds', 'x onnxruntime sorted', 'call p50 ms', 'calls', 'time split'],
       rows: rows1,
     });
-    // Where the pool's time goes: a call's latency against the time its task spent dispatched to the worker.
+    // Where the pool's time goes: the same batches through transformers.js on the main thread
+    // (tokenizer + model call, no pool) split the gap to the raw session into the library's share
+    // and the pool's (the hop to the worker and back, the facade).
     const poolCalls = after.completed - before.completed;
-    const callP50 = median(res1[poolName]!.map((p) => p.latency.p50));
+    const p50 = (name: string): number => median(res1[name]!.map((p) => p.latency.p50));
+    const callP50 = p50(poolName);
+    const rawSorted = raws['onnxruntime, sorted']!;
     notes.push(
-      `Pool rerank path: call p50 ${round(callP50)} ms, of which the worker held the task ${round(after.runTime.p50)} ms (run-time p50 over the pool's life, ${poolCalls} timed calls); ` +
-        `the rest is the hop to and from the worker and the facade. Tokens per call in the pool: ${round((after.tokens - before.tokens) / Math.max(poolCalls, 1))}.`,
+      `Rerank path, call p50: onnxruntime sorted ${round(p50('onnxruntime, sorted'))} ms (${pct(rawSorted.time.tokenize / (rawSorted.time.tokenize + rawSorted.time.model))} of it tokenising), ` +
+        `transformers.js with the same batches on the main thread ${round(p50('transformers.js, sorted, 1 thread'))} ms, the pool ${round(callP50)} ms ` +
+        `(${poolCalls} timed calls, ${round((after.tokens - before.tokens) / Math.max(poolCalls, 1))} tokens per call): the pool minus transformers.js ${round(callP50 - p50('transformers.js, sorted, 1 thread'))} ms, ` +
+        `transformers.js minus onnxruntime ${round(p50('transformers.js, sorted, 1 thread') - p50('onnxruntime, sorted'))} ms (on a shared machine, differences within the rounds' ranges are noise).`,
     );
     const ratio1 = pairsPerSecond(poolName) / rawBest;
     targets.push(checkTarget('rerank-vs-raw', `warmpool rerank (1 worker) / raw onnxruntime session (1 thread, sorted batches of ${batchSize}), pairs/s`, ratio1, 0.85, true, 'x',
@@ -144,7 +150,8 @@ const benchmark: Benchmark = {
       pairsPerSecond: Object.fromEntries(Object.keys(subjects1).map((n) => [n, pairsPerSecond(n)])),
       perRound: Object.fromEntries(Object.keys(subjects1).map((n) => [n, perRound(n)])),
       timeSplitMs: Object.fromEntries(Object.entries(raws).map(([n, r]) => [n, r.time])),
-      pool: { callP50Ms: callP50, runTime: after.runTime, tokensPerCall: (after.tokens - before.tokens) / Math.max(poolCalls, 1) },
+      callP50Ms: Object.fromEntries(Object.keys(subjects1).map((n) => [n, p50(n)])),
+      pool: { calls: poolCalls, tokensPerCall: (after.tokens - before.tokens) / Math.max(poolCalls, 1) },
     };
 
     // ---- 2a. one pool of two models against two pools: ready time and memory, each in a fresh process ----
@@ -196,6 +203,10 @@ const benchmark: Benchmark = {
     targets.push(checkTarget('ready-two-models', 'time to ready: one pool of both models / the slower model alone', readyRatio, 1.3, false, 'x',
       'The two models load at once in two workers, so on 2 cores they share the cores for the whole start-up (as two workers of one model do: see the startup benchmark), ' +
         'plus the main thread\'s share; a load is CPU work from end to end.'));
+    if (process.env.WARMPOOL_PREALLOCATE !== 'false') notes.push(
+      'Time to ready: with preallocate on (full runs), an embedding worker runs its largest batches before it reports ready; a rerank worker in this build does not ' +
+        '(its engine ignores the peak run), so it is ready sooner and its memory grows under load instead (compare its Pss after ready and after the load).',
+    );
     const perModelPss = {
       [embedModel]: med('embed', (m) => m.afterReady.pssMiB) - basePss,
       [rerankModel]: med('rerank', (m) => m.afterReady.pssMiB) - basePss,
@@ -263,18 +274,25 @@ const benchmark: Benchmark = {
     const perRun = ctx.pick(3000, 600, 96);
     const runs3 = ctx.pick(8, 3, 2);
     let seed = 1;
+    // The most embedding workers seen ready during the timed runs (pool B's embedder starts with
+    // one and may grow to the budget of two).
+    const maxWorkers = new Map<WarmPool, number>();
     const embedRun = async (p: WarmPool): Promise<number> => {
       const texts = Array.from({ length: perRun }, () => textOf(10, seed++));
       let next = 0;
+      const watch = setInterval(() => maxWorkers.set(p, Math.max(maxWorkers.get(p) ?? 0, p.stats().workers.filter((w) => w.state === 'ready').length)), 50);
       const began = performance.now();
       await Promise.all(Array.from({ length: EMBED_CALLERS }, async () => {
         while (next < texts.length) await p.embed(texts[next++]!);
       }));
-      return perRun / ((performance.now() - began) / 1000);
+      const seconds = (performance.now() - began) / 1000;
+      clearInterval(watch);
+      return perRun / seconds;
     };
     // An untimed run of each first (the embedder of pool B grows to its second worker here).
     await embedRun(poolA);
     await embedRun(poolB);
+    maxWorkers.clear();
     const a: number[] = [];
     const b: number[] = [];
     for (let r = 0; r < runs3; r++) {
@@ -286,7 +304,8 @@ const benchmark: Benchmark = {
         a.push(await embedRun(poolA));
       }
     }
-    const workersB = poolB.stats().workers.filter((w) => w.state === 'ready').length;
+    const workersA = maxWorkers.get(poolA) ?? 0;
+    const workersB = maxWorkers.get(poolB) ?? 0;
     const rerankIdle = poolB.stats().models?.rerank?.completed ?? 0;
     await Promise.all([poolA.close(), poolB.close()]);
     const ratio3 = median(b) / median(a);
@@ -294,17 +313,20 @@ const benchmark: Benchmark = {
     const paired = a.map((x, i) => b[i]! / x);
     tables.push({
       title: `Embedding throughput, ${EMBED_CALLERS} callers, ${perRun} texts of 10 tokens per run, ${runs3} alternating runs each (texts/s)`,
-      columns: ['subject', 'median', 'min', 'max', 'spread (max-min)/median', 'x alone'],
+      columns: ['subject', 'median', 'min', 'max', 'spread (max-min)/median', 'x alone', 'embedding workers (most seen)'],
       rows: [
-        [`A: ${embedModel} alone, threads 2`, round(median(a)), round(Math.min(...a)), round(Math.max(...a)), pct(spreadA), 1],
-        [`B: ${embedModel} + idle ${rerankModel}, threads 2`, round(median(b)), round(Math.min(...b)), round(Math.max(...b)), pct(spreadOf(b)), round(ratio3)],
+        [`A: ${embedModel} alone, threads 2`, round(median(a)), round(Math.min(...a)), round(Math.max(...a)), pct(spreadA), 1, workersA],
+        [`B: ${embedModel} + idle ${rerankModel}, threads 2`, round(median(b)), round(Math.min(...b)), round(Math.max(...b)), pct(spreadOf(b)), round(ratio3), workersB],
       ],
     });
     targets.push(checkTarget('idle-model-cost', `embedding texts/s with an idle reranker configured / without (loss allowed: A's run-to-run spread, ${pct(spreadA)})`, ratio3, 1 - spreadA, true, 'x',
       'B was slower than A by more than A varied from run to run. An idle reranker worker holds memory but no core; check the number of embedding workers B reached ' +
         '(data.idle.embedWorkersB) and rerun: on 2 shared cores a burst of other work can land on one subject\'s runs.'));
-    notes.push(`Pool B's embedder ran on ${workersB} ready worker slot(s) of the pool's stats at the end; its reranker completed ${rerankIdle} calls (it stayed idle). Paired run ratios B/A: ${range(paired)}.`);
-    data.idle = { callers: EMBED_CALLERS, textsPerRun: perRun, runs: runs3, alone: a, withIdleReranker: b, ratio: ratio3, spreadAlone: spreadA, pairedRatios: paired, embedWorkersB: workersB, summaryAlone: summarize(a), summaryWith: summarize(b) };
+    notes.push(
+      `Embedding workers seen ready during the timed runs: A ${workersA}, B ${workersB} (B's embedder has threads { min: 1, max: 2 }; with calls coalesced, ` +
+        `${EMBED_CALLERS} callers of short texts may never leave a backlog that grows it). B's reranker completed ${rerankIdle} calls (it stayed idle). Paired run ratios B/A: ${range(paired)}.`,
+    );
+    data.idle = { callers: EMBED_CALLERS, textsPerRun: perRun, runs: runs3, alone: a, withIdleReranker: b, ratio: ratio3, spreadAlone: spreadA, pairedRatios: paired, embedWorkersA: workersA, embedWorkersB: workersB, summaryAlone: summarize(a), summaryWith: summarize(b) };
 
     return {
       model: rerankModel,
