@@ -50,4 +50,26 @@ describe('bench suite', () => {
       expect(report).toContain(`(overhead-${chart.id}.svg)`);
     }
   }, 120_000);
+
+  it('runs the models benchmark in --tiny mode (small GloVe models) and reports all three comparisons', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/run.ts', 'models', '--tiny', '--out', out], {
+      cwd: ROOT,
+      timeout: 150_000,
+    });
+    expect(stdout).toContain('Several models in one pool');
+
+    const result = JSON.parse(readFileSync(join(out, 'models.json'), 'utf8'));
+    expect(result).toMatchObject({ schema: 1, name: 'models', mode: 'tiny', available: true, models: { embed: 'glove-100d', rerank: 'glove-rerank' } });
+    expect(result.targets.map((t: { id: string }) => t.id)).toEqual(['rerank-vs-raw', 'ready-two-models', 'idle-model-cost']);
+    for (const t of result.targets) expect(Number.isFinite(t.value)).toBe(true);
+    expect(result.tables).toHaveLength(4);
+    expect(result.tables[0].rows).toHaveLength(5); // the pool, onnxruntime sorted / unsorted, transformers.js batched / one run
+    for (const row of result.tables[0].rows) expect(row[1]).toBeGreaterThan(0);
+    const memory = result.data.memory.samples;
+    for (const subject of ['baseline', 'embed', 'rerank', 'one-pool', 'two-pools']) {
+      expect(memory[subject][0].afterReady.pssMiB).toBeGreaterThan(0);
+      expect(memory[subject][0].afterReady.rssMiB).toBeGreaterThanOrEqual(memory[subject][0].afterReady.pssMiB);
+    }
+    expect(readFileSync(join(out, 'REPORT.md'), 'utf8')).toContain('Several models in one pool');
+  }, 180_000);
 });
