@@ -397,8 +397,10 @@ export class Fleet {
       const job = this.#waiting.shift()!;
       this.#clearIdle(host);
       // A busy worker keeps the task as its next one; a worker more, where there is room, could
-      // run it now instead.
-      if (!starts || host.activeTasks > 0) this.#grow(1);
+      // run it now instead. So could one take half of a task of several model runs: coalesced
+      // callers waiting on one worker never form a queue, yet a second worker would halve their wait.
+      const items = job.task.inputs?.length ?? job.task.texts.length;
+      if (!starts || host.activeTasks > 0 || items > this.#s.options.batchSize) this.#grow(1);
       const counted = starts && host.activeTasks === 0;
       const batch = job.task.lane === 1;
       if (batch) this.#batchTasks.set(host, (this.#batchTasks.get(host) ?? 0) + 1);

@@ -244,6 +244,25 @@ describe('restart storms: workers that die while loading the model', () => {
 });
 
 describe('threads { min, max }', () => {
+  it('starts a worker above min for callers whose calls coalesce into tasks of several model runs', async () => {
+    // 16 callers in a closed loop: each round their calls coalesce into one task on the one warm
+    // worker, so no call ever waits in a queue; the task's size alone must bring the second worker.
+    const pool = createPool({ threads: { min: 1, max: 2 }, batchSize: 4, idleTimeout: 60_000, cacheBytes: 0, preallocate: false });
+    try {
+      await pool.ready();
+      let round = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async (_, caller) => {
+          for (let i = 0; i < 20; i++) await pool.embed(`caller ${caller} round ${i} ${round++}`);
+        }),
+      );
+      // It was asked for during the rounds (it may still be loading: glove-100d's rounds are fast).
+      await until(() => pool.health().workers.length === 2, 15_000, 'the second worker');
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('starts workers above min on demand and stops them when idle, without counting a crash', async () => {
     const long = 'alpha river stone music light '.repeat(20);
     const slow = [long, long, long, long];

@@ -8,7 +8,7 @@
 import { InvalidInputError, ModelLoadError, describe, errorToWire, type WireError } from '../src/errors.js';
 import { CALL_TRUNCATE, type EmbedTask, type ModelSpec } from '../src/protocol.js';
 import { AnswerBuilder, callStarts, clipText, estimateTokens, fitToBudget, readMask } from './embed-steps.js';
-import { guardedRun, importTransformers, maxTokensOf, sessionOptions, type Engine, type RunHooks } from './engine.js';
+import { guardedRun, importTransformers, maxTokensOf, peakShapes, sessionOptions, type Engine, type RunHooks } from './engine.js';
 
 interface Tensor {
   data: ArrayLike<number | bigint> & { length: number };
@@ -155,6 +155,17 @@ export async function loadSequenceEngine(spec: ModelSpec, intraOpThreads: number
     async warmup() {
       const quiet: RunHooks = { stopped: () => false, beforeRun: () => {}, native: () => {} };
       await runModel(['warm up'], task === 'rerank' ? ['warm up'] : undefined, quiet);
+    },
+    peakRuns({ batchSize, maxBatchTokens, peak }, hooks) {
+      if (!peak) return [];
+      // As for embeddings (see engine.ts): the largest shapes a task can run. A pair fills its
+      // tokens from both texts; the truncation cuts it to `seq`.
+      const long = 'a '.repeat(maxTokens);
+      return peakShapes(maxTokens, batchSize, maxBatchTokens).map(({ rows, seq }) => async () => {
+        const texts = new Array<string>(rows).fill(long);
+        const inputs = tokenizer(texts, { text_pair: task === 'rerank' ? texts : null, padding: true, truncation: true, max_length: seq });
+        await guardedRun(hooks, () => model(inputs as unknown as Record<string, unknown>));
+      });
     },
     async dispose() {
       await model.dispose();
