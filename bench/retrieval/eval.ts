@@ -332,6 +332,21 @@ show({ title: 'paired comparisons: queries whose reciprocal rank (@10) rises / f
 
 await pool.close();
 
+/** The chosen configuration in words, for the JSON. */
+function choiceOf(key: string): Record<string, unknown> {
+  const p = runs[0]!.rows.find((r) => r.name === key)?.params ?? {};
+  const normalization = { rrf: 'none (reciprocal ranks, k 60)', minmax: 'min-max over the union of both candidate lists', zscore: 'z-score over the union of both candidate lists', 'minmax-own': "min-max over each side's own candidates, 0 where missing" }[String(p.method) as Fusion];
+  return {
+    method: p.method === 'rrf' ? 'weighted reciprocal-rank fusion' : 'weighted sum of normalized scores',
+    normalization,
+    denseWeight: p.w,
+    candidatesPerSide: p.candidates,
+    keyword: p.keyword,
+    reasoning:
+      `best mean MRR@10 over the A halves of ${runs.map((r) => r.name).join(' and ')}, then measured on the B halves; see the paired comparisons for what the dense side adds`,
+  };
+}
+
 const commit = (() => {
   try {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
@@ -352,6 +367,7 @@ writeFileSync(
       split: 'half A: sha256("half:" + id)[0] < 128; choices on A, confirmation on B',
       chosen,
       chosenRankOnB: rankOfB,
+      choice: choiceOf(chosen.k),
       configurations: ranked.length,
       sets: out,
       rerank: rerankOut,
