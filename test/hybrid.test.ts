@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError, createPool, type WarmPool } from './helpers.js';
-import { KeywordIndex, tokenize } from '../dist/src/collections/keyword-index.js';
+import { KeywordIndex, terms, tokenize } from '../dist/src/collections/keyword-index.js';
 import { fuse } from '../dist/src/collections/hybrid.js';
 
 describe('tokenize', () => {
@@ -16,6 +16,11 @@ describe('tokenize', () => {
     expect(tokenize('Ｆｕｌｌ-width Café naïve')).toEqual(['full', 'width', 'café', 'naïve']);
     expect(tokenize('東京タワー is tall')).toEqual(['東', '京', 'タ', 'ワ', 'ー', 'is', 'tall']);
     expect(tokenize('  ...  ')).toEqual([]);
+  });
+
+  it('counts terms without English stop words, Latin words stemmed', () => {
+    expect(terms('The module compresses the data, and compression is fast')).toEqual(['modul', 'compress', 'data', 'compress', 'fast']);
+    expect(terms('東京 is Tokyo')).toEqual(['東', '京', 'tokyo']);
   });
 });
 

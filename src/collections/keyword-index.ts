@@ -6,6 +6,8 @@
  * own on disk to damage.
  */
 
+import { stemmer } from 'stemmer';
+
 /** BM25's term-frequency saturation and length normalisation (the usual Okapi values). */
 const K1 = 1.2;
 const B = 0.75;
@@ -43,6 +45,38 @@ export function tokenize(text: string): string[] {
   return out;
 }
 
+/** A short English stop list (Lucene's 33 words): terms too common to tell documents apart. */
+const STOP_WORDS = new Set(
+  'a an and are as at be but by for if in into is it no not of on or such that the their then there these they this to was will with'.split(' '),
+);
+
+const LATIN = /^\p{Script=Latin}+$/u;
+/** Stems by word, remembered (words repeat); cleared past a bound so it cannot grow without end. */
+const stems = new Map<string, string>();
+const STEM_CACHE = 200_000;
+
+function stem(word: string): string {
+  let s = stems.get(word);
+  if (s === undefined) {
+    if (stems.size >= STEM_CACHE) stems.clear();
+    s = LATIN.test(word) ? stemmer(word) : word;
+    stems.set(word, s);
+  }
+  return s;
+}
+
+/**
+ * The terms BM25 counts: {@link tokenize}'s words without English stop words, and Latin-script
+ * words stemmed (Porter, through the `stemmer` package), so `compresses` finds `compression`.
+ * Measured on two retrieval sets of real text (bench/retrieval): +0.023 and +0.011 MRR@10 over
+ * plain words; see docs/performance.md.
+ */
+export function terms(text: string): string[] {
+  const out: string[] = [];
+  for (const word of tokenize(text)) if (!STOP_WORDS.has(word)) out.push(stem(word));
+  return out;
+}
+
 export interface KeywordHit {
   slot: number;
   score: number;
@@ -63,17 +97,17 @@ export class KeywordIndex {
   /** Indexes (or re-indexes) the text of a document at `slot`. */
   put(slot: number, text: string): void {
     this.remove(slot);
-    const terms = tokenize(text);
-    if (terms.length === 0) return;
+    const words = terms(text);
+    if (words.length === 0) return;
     const counts = new Map<string, number>();
-    for (const t of terms) counts.set(t, (counts.get(t) ?? 0) + 1);
+    for (const t of words) counts.set(t, (counts.get(t) ?? 0) + 1);
     for (const [term, tf] of counts) {
       let posting = this.#postings.get(term);
       if (!posting) this.#postings.set(term, (posting = new Map()));
       posting.set(slot, tf);
     }
-    this.#docs.set(slot, { terms: [...counts.keys()], length: terms.length });
-    this.#totalLength += terms.length;
+    this.#docs.set(slot, { terms: [...counts.keys()], length: words.length });
+    this.#totalLength += words.length;
   }
 
   remove(slot: number): void {
@@ -97,7 +131,7 @@ export class KeywordIndex {
     if (n === 0) return [];
     const avgLength = this.#totalLength / n;
     const scores = new Map<number, number>();
-    for (const term of new Set(tokenize(query))) {
+    for (const term of new Set(terms(query))) {
       const posting = this.#postings.get(term);
       if (!posting) continue;
       // The non-negative form of the inverse document frequency (Lucene's): a term in most
