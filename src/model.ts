@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { preferUnpacked } from './asar-path.js';
@@ -45,12 +45,12 @@ export function resolveModel(
   if (task === 'custom') {
     // A module of the user's own: nothing to find on disk here (the worker imports it, and a
     // module that cannot be imported is a ModelLoadError there).
-    return { id: name, localModelPath: null, label: module!, ...common, pooling: 'mean', prompts: {}, defaultPrompt: undefined };
+    return { id: name, localModelPath: null, label: module!, ...common, pooling: 'mean', prompts: {}, defaultPrompt: undefined, wordVectors: false };
   }
   /** The folder's pooling and prompts (sentence-transformers files), when the model is a folder on disk. */
   const read = (folder: string | undefined) => {
     const st = folder === undefined ? undefined : readSentenceTransformersConfig(folder);
-    return { pooling: st?.pooling ?? ('mean' as const), prompts: st?.prompts ?? {}, defaultPrompt: st?.defaultPrompt };
+    return { pooling: st?.pooling ?? ('mean' as const), prompts: st?.prompts ?? {}, defaultPrompt: st?.defaultPrompt, wordVectors: folder !== undefined && isWordVectors(folder) };
   };
 
   const bundled = join(BUNDLED_MODELS_DIR, model);
@@ -72,4 +72,17 @@ export function resolveModel(
     );
   }
   throw new ModelLoadError(`model folder not found: ${path} (bundled models live in ${BUNDLED_MODELS_DIR})`);
+}
+
+/**
+ * Whether a model folder holds averaged word vectors rather than a transformer: its config.json
+ * declares no layers (no `num_hidden_layers`, `n_layer` or `num_layers`). False when unreadable.
+ */
+function isWordVectors(folder: string): boolean {
+  try {
+    const config = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')) as Record<string, unknown>;
+    return config.num_hidden_layers === undefined && config.n_layer === undefined && config.num_layers === undefined;
+  } catch {
+    return false;
+  }
 }

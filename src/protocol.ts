@@ -28,6 +28,8 @@ export interface ModelSpec {
   pooling: Pooling;
   prompts: Record<string, string>;
   defaultPrompt: string | undefined;
+  /** A model folder whose config.json declares no layers: averaged word vectors, not a transformer. */
+  wordVectors: boolean;
 }
 
 /** `workerData` of every embedding worker. */

@@ -63,6 +63,11 @@ export interface ModelInfo {
    * `multi_label_classification`): each label's score is its own sigmoid, not a share of a softmax.
    */
   multiLabel: boolean | undefined;
+  /**
+   * Whether the model is averaged word vectors rather than a transformer: its `config.json`
+   * declares no layers (the bundled `glove-100d`). Hybrid search leans on keywords more for it.
+   */
+  wordVectors: boolean;
 }
 
 export type PoolState = 'idle' | 'starting' | 'ready' | 'failed' | 'closing' | 'closed';

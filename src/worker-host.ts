@@ -346,6 +346,7 @@ function modelInfo(spec: ModelSpec, dims: number, maxTokens: number, labels: str
     pooling: spec.pooling,
     prompts: spec.prompts,
     defaultPrompt: spec.defaultPrompt,
+    wordVectors: spec.wordVectors,
     labels: labels === undefined ? undefined : Object.freeze([...labels]),
     multiLabel: labels === undefined ? undefined : multiLabel === true,
   };

@@ -88,7 +88,7 @@ describe('#search', () => {
   });
 
   it('returns the nearest documents best first, text and vector queries alike', async () => {
-    const hits = await pool.search('Someone plays an instrument.', { ...c, k: 2 });
+    const hits = await pool.search('Someone plays an instrument.', { ...c, k: 2, mode: 'dense' });
     expect(hits.map((h) => h.id)).toEqual(['guitar', 'violin']);
     expect(hits[0]!.score).toBeGreaterThanOrEqual(hits[1]!.score);
     expect(hits[0]).toMatchObject({ text: 'A man is playing a guitar on stage.', metadata: { topic: 'music' } });

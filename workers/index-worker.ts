@@ -84,8 +84,9 @@ async function handle(req: IndexRequest): Promise<{ result: unknown; transfer?: 
       return { result: (await store.get(req.collection)).count };
     case 'search': {
       const c = await store.get(req.collection);
-      checkDims(c, req.vector.length, 'the query vector');
-      const hits = c.search(req.vector, req.k, req.filter, req.includeVectors, req.exact);
+      if (req.vector) checkDims(c, req.vector.length, 'the query vector');
+      const { op: _op, collection: _collection, ...plan } = req;
+      const hits = c.search(plan);
       const transfer = hits.flatMap((h) => (h.vector ? [h.vector.buffer as ArrayBuffer] : []));
       return { result: hits, transfer };
     }

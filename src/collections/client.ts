@@ -10,6 +10,7 @@ import { PRIORITIES, type IndexHealth, type ModelInfo, type PackedVectors, type 
 import { callOptions, checkDocs, checkIds, checkSearch, checkText, collectionName, collectionSettings, toVector } from './inputs.js';
 import { IndexSupervisor } from './index-supervisor.js';
 import { show } from './show.js';
+import { denseWeightFor } from './hybrid.js';
 import type { IndexRequest } from './protocol.js';
 import {
   COLLECTION_DEFAULTS,
@@ -30,6 +31,7 @@ import {
 /** What the client needs from the pool: its public surface only. */
 export interface Embedder {
   embedPacked(input: readonly string[], options?: { prompt?: string; priority?: Priority }): Promise<PackedVectors>;
+  rerank(query: string, documents: readonly string[], options?: { model?: string; priority?: Priority }): Promise<{ index: number; score: number }[]>;
   ready(): Promise<void>;
   readonly model: ModelInfo | undefined;
   readonly options: ResolvedOptions;
@@ -181,16 +183,40 @@ export class CollectionsClient {
 
   async search(query: string | VectorInput, options?: SearchOptions): Promise<SearchHit[]> {
     const o = checkSearch(options);
-    let vector: Float32Array;
+    let vector: Float32Array | undefined;
+    let text: string | undefined;
     if (typeof query === 'string') {
-      const text = checkText(query, 'the query text');
-      vector = (await this.#pool.embedPacked([text], await this.#promptFor('query'))).data;
+      text = checkText(query, 'the query text');
+      // A keyword search needs no vector: the model is not asked.
+      if (o.mode !== 'keyword') vector = (await this.#pool.embedPacked([text], await this.#promptFor('query'))).data;
     } else {
+      if (o.mode === 'keyword') throw new InvalidInputError('a keyword search needs a text query, not a vector');
       // A copy, taken now: a retry after a crash must not see later changes to the caller's array.
       vector = toVector(query, 'the query').slice();
     }
+    if (o.rerank && text === undefined) throw new InvalidInputError('a search with a rerank stage needs a text query, not a vector');
+    const denseWeight = o.denseWeight ?? denseWeightFor(this.#pool.model);
     // Posted as a copy (a few hundred bytes): this one stays here for a retry.
-    return (await this.#call({ op: 'search', collection: o.collection, vector, k: o.k, filter: o.filter, includeVectors: o.includeVectors, exact: o.exact })) as SearchHit[];
+    const hits = (await this.#call({
+      op: 'search',
+      collection: o.collection,
+      vector,
+      text,
+      mode: o.mode,
+      k: o.rerank ? Math.max(o.k, o.rerank.candidates) : o.k,
+      filter: o.filter,
+      includeVectors: o.includeVectors,
+      exact: o.exact,
+      denseWeight,
+      candidates: o.candidates,
+    })) as SearchHit[];
+    if (!o.rerank || hits.length === 0) return hits;
+    // Documents stored without a text (vectors of one's own) cannot be reranked: they follow.
+    const withText = hits.filter((h) => h.text !== undefined && h.text.trim() !== '');
+    const ranked = await this.#pool.rerank(text!, withText.map((h) => h.text!), o.rerank.model === undefined ? {} : { model: o.rerank.model });
+    const out = ranked.map(({ index, score }) => ({ ...withText[index]!, score }));
+    for (const h of hits) if (h.text === undefined || h.text.trim() === '') out.push(h);
+    return out.slice(0, o.k);
   }
 
   async delete(ids: string | readonly string[], options?: CollectionOption): Promise<number> {

@@ -14,6 +14,8 @@ import { encodeDelete, encodeUpsert, Op, type LogRecord } from './records.js';
 import { listSnapshots, readSnapshot, writeSnapshot, type SnapshotContent } from './snapshot.js';
 import type { CollectionInfo, CollectionSettings, JsonValue, SearchHit, StoredDoc } from './types.js';
 import { VectorIndex } from './vector-index.js';
+import { KeywordIndex } from './keyword-index.js';
+import { fuse, type SearchPlan } from './hybrid.js';
 import { decodeRecords } from './records.js';
 import { RecoveryReport } from './recovery.js';
 import { fsyncDir, keepDamaged, listSegments, MANIFEST, segmentStates, WalWriter, zeroRange } from './wal.js';
@@ -55,6 +57,8 @@ export class Collection {
   readonly #docs = new Map<string, Entry>();
   readonly #ids: string[] = [];
   readonly #vi: VectorIndex;
+  /** BM25 over the stored texts, derived from them (see keyword-index.ts). */
+  readonly #kw = new KeywordIndex();
   readonly #wal: WalWriter;
   #seq = 0;
   #applied = 0;
@@ -241,6 +245,8 @@ export class Collection {
   #applyUpsert(id: string, text: string, metaJson: string | undefined, vector: Float32Array, count: boolean): void {
     const old = this.#docs.get(id);
     const slot = this.#vi.put(vector, old?.slot);
+    if (old && old.slot !== slot) this.#kw.remove(old.slot);
+    this.#kw.put(slot, text);
     this.#ids[slot] = id;
     const metadata = metaJson === undefined ? undefined : (JSON.parse(metaJson) as JsonValue);
     this.#docs.set(id, { slot, text, metadata, metaJson });
@@ -251,6 +257,7 @@ export class Collection {
     const old = this.#docs.get(id);
     if (!old) return false;
     this.#vi.remove(old.slot);
+    this.#kw.remove(old.slot);
     this.#docs.delete(id);
     if (count) this.#stats.inc('docsDeleted');
     return true;
@@ -358,11 +365,26 @@ export class Collection {
     });
   }
 
-  search(query: Float32Array, k: number, filter: MetadataFilter | undefined, includeVectors: boolean, exact: boolean): SearchHit[] {
+  /**
+   * The best `k` documents for a query, best first: by vector (`dense`), by BM25 over the texts
+   * (`keyword`), or both fused (`hybrid`, see hybrid.ts). A query with no text searches dense; one
+   * with no vector, keyword.
+   */
+  search(plan: SearchPlan): SearchHit[] {
     this.lastUsed = Date.now();
     this.#stats.inc('searches');
+    const { k, filter, includeVectors, exact } = plan;
     const accept = filter ? (slot: number) => matches(this.#docs.get(this.#ids[slot]!)?.metadata, filter) : undefined;
-    return this.#vi.search(query, k, accept, exact).map(({ slot, score }) => {
+    const dense = (n: number) => (plan.vector ? this.#vi.search(plan.vector, n, accept, exact) : []);
+    const keyword = (n: number) => (plan.text !== undefined ? this.#kw.search(plan.text, n, accept) : []);
+    let scored: { slot: number; score: number }[];
+    if (plan.mode === 'keyword' || !plan.vector) scored = keyword(k);
+    else if (plan.mode === 'dense' || plan.text === undefined || this.#kw.size === 0) scored = dense(k);
+    else {
+      const candidates = Math.max(k, plan.candidates);
+      scored = fuse(dense(candidates), keyword(candidates), plan, this.settings.metric === 'l2').slice(0, k);
+    }
+    return scored.map(({ slot, score }) => {
       const id = this.#ids[slot]!;
       const e = this.#docs.get(id)!;
       const hit: SearchHit = { id, score, text: e.text };

@@ -1,5 +1,6 @@
 /** Validation of collection calls, in the main thread, before anything is embedded or sent. */
 import { randomUUID } from 'node:crypto';
+import { SEARCH_MODES, type SearchMode } from './hybrid.js';
 import { isArray, read } from '../caller-data.js';
 import { InvalidInputError, describe } from '../errors.js';
 import { show } from './show.js';
@@ -163,18 +164,57 @@ export interface CheckedSearch {
   filter: MetadataFilter | undefined;
   includeVectors: boolean;
   exact: boolean;
+  mode: SearchMode;
+  /** undefined: the model's default. */
+  denseWeight: number | undefined;
+  candidates: number;
+  /** The rerank stage, when asked for. */
+  rerank: { model: string | undefined; candidates: number } | undefined;
 }
 
+/** Hybrid search: candidates taken from each side before fusing. */
+export const DEFAULT_CANDIDATES = 100;
+/** A search's rerank stage: hits scored again by the reranker. */
+export const DEFAULT_RERANK_CANDIDATES = 50;
+
 export function checkSearch(options: unknown): CheckedSearch {
-  const o = callOptions(options, ['collection', 'k', 'filter', 'includeVectors', 'exact'] as const);
+  const o = callOptions(options, ['collection', 'k', 'filter', 'includeVectors', 'exact', 'mode', 'hybrid', 'rerank'] as const);
   const k = o.k ?? COLLECTION_DEFAULTS.k;
   if (!Number.isInteger(k) || (k as number) < 1 || (k as number) > MAX_K) throw new InvalidInputError(`k must be an integer from 1 to ${MAX_K}, received ${show(k)}`);
+  const mode = o.mode ?? 'hybrid';
+  if (!(SEARCH_MODES as readonly unknown[]).includes(mode)) throw new InvalidInputError(`options.mode must be one of ${SEARCH_MODES.map((m) => `'${m}'`).join(', ')}, received ${show(mode)}`);
+  let denseWeight: number | undefined;
+  let candidates = DEFAULT_CANDIDATES;
+  if (o.hybrid !== undefined) {
+    const h = callOptions(o.hybrid, ['denseWeight', 'candidates'] as const);
+    if (h.denseWeight !== undefined) {
+      if (!(typeof h.denseWeight === 'number' && h.denseWeight >= 0 && h.denseWeight <= 1)) throw new InvalidInputError(`options.hybrid.denseWeight must be a number from 0 to 1, received ${show(h.denseWeight)}`);
+      denseWeight = h.denseWeight;
+    }
+    if (h.candidates !== undefined) {
+      if (!Number.isInteger(h.candidates) || (h.candidates as number) < 1 || (h.candidates as number) > MAX_K) throw new InvalidInputError(`options.hybrid.candidates must be an integer from 1 to ${MAX_K}, received ${show(h.candidates)}`);
+      candidates = h.candidates as number;
+    }
+  }
+  let rerank: CheckedSearch['rerank'];
+  if (o.rerank === true) rerank = { model: undefined, candidates: DEFAULT_RERANK_CANDIDATES };
+  else if (o.rerank !== undefined && o.rerank !== false) {
+    const r = callOptions(o.rerank, ['model', 'candidates'] as const);
+    if (r.model !== undefined && typeof r.model !== 'string') throw new InvalidInputError(`options.rerank.model must be the name of a rerank model of the pool, received ${show(r.model)}`);
+    const n = r.candidates ?? DEFAULT_RERANK_CANDIDATES;
+    if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > MAX_K) throw new InvalidInputError(`options.rerank.candidates must be an integer from 1 to ${MAX_K}, received ${show(n)}`);
+    rerank = { model: r.model as string | undefined, candidates: n as number };
+  }
   return {
     collection: collectionName(o.collection),
     k: k as number,
     filter: checkFilter(o.filter),
     includeVectors: o.includeVectors === true,
     exact: o.exact === true,
+    mode: mode as SearchMode,
+    denseWeight,
+    candidates,
+    rerank,
   };
 }
 

@@ -1,5 +1,6 @@
 /** Messages between the main thread's collections client and the index worker. */
 import type { WireError } from '../errors.js';
+import type { SearchPlan } from './hybrid.js';
 import type { CollectionRecovery } from '../types.js';
 import type { MetadataFilter } from './filter.js';
 import type { CollectionSettings, JsonValue } from './types.js';
@@ -16,7 +17,7 @@ export type IndexRequest =
   | { op: 'delete'; collection: string; ids: string[] }
   | { op: 'get'; collection: string; ids: string[]; includeVectors: boolean }
   | { op: 'count'; collection: string }
-  | { op: 'search'; collection: string; vector: Float32Array; k: number; filter: MetadataFilter | undefined; includeVectors: boolean; exact: boolean }
+  | ({ op: 'search'; collection: string } & SearchPlan)
   | { op: 'list' }
   | { op: 'create'; settings: CollectionSettings }
   | { op: 'drop'; collection: string }

@@ -1,6 +1,7 @@
 /** Public types of collections. */
 import type { CollectionRecovery, Priority } from '../types.js';
 import type { MetadataFilter } from './filter.js';
+import type { SearchMode } from './hybrid.js';
 
 export type Metric = 'cosine' | 'dot' | 'l2';
 export const METRICS: readonly Metric[] = ['cosine', 'dot', 'l2'];
@@ -66,11 +67,34 @@ export interface SearchOptions extends CollectionOption {
   includeVectors?: boolean;
   /** Force exact (brute-force) search even where the collection has an HNSW index. @default false */
   exact?: boolean;
+  /**
+   * `hybrid`: the vector and keyword (BM25) rankings fused; `dense`: by vector only; `keyword`: by
+   * BM25 over the stored texts only. A query given as a vector searches dense.
+   * @default 'hybrid'
+   */
+  mode?: SearchMode;
+  /** Hybrid search's balance (see docs/collections.md#hybrid-search). */
+  hybrid?: {
+    /** The dense side's weight, 0 (keyword only) to 1 (dense only). @default the model's: see the docs */
+    denseWeight?: number;
+    /** Candidates taken from each side before fusing. @default 100 */
+    candidates?: number;
+  };
+  /**
+   * A rerank stage: the best `candidates` hits (of the mode above) are scored again by one of the
+   * pool's rerank models (a cross-encoder) against the query text, and the best `k` of them
+   * returned, their `score` the reranker's. `true`: the pool's first rerank model, 50 candidates.
+   */
+  rerank?: true | { model?: string; candidates?: number };
 }
 
 export interface SearchHit {
   id: string;
-  /** Cosine similarity or dot product (higher is better), or L2 distance (lower is better). */
+  /**
+   * `dense`: cosine similarity or dot product (higher is better), or L2 distance (lower is
+   * better); `keyword`: the BM25 score; `hybrid`: the fused score, from 0 to 1 (higher is better);
+   * with `rerank`, the reranker's score.
+   */
   score: number;
   text?: string;
   metadata?: JsonValue;

@@ -133,6 +133,10 @@ export const collections: WarmpoolRoute = async (app, { pool, options }) => {
       filter: body.filter as never,
       includeVectors: body.includeVectors === true,
       exact: body.exact === true,
+      // Checked by the pool: a bad mode, weight or reranker is a 400 (or 404) with its message.
+      ...(body.mode !== undefined && { mode: body.mode as never }),
+      ...(body.hybrid !== undefined && { hybrid: body.hybrid as never }),
+      ...(body.rerank !== undefined && { rerank: body.rerank as never }),
     });
     return { hits: hits.map(plain) };
   });
