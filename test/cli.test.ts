@@ -153,6 +153,10 @@ describe('warmpool demo, info, stats', () => {
     expect(found.stdout).toMatch(/^  1\. [\d.]+  sub\/b\.txt#0\n     The stock market fell sharply/);
     const json = cli(['search', 'a guitar on stage', '--collection', 'cli', '--json']);
     expect((JSON.parse(json.stdout) as { id: string }[])[0]!.id).toBe('a.md#0');
+    // --mode keyword: only passages that share a word with the question.
+    const keyword = cli(['search', 'drummer', '--collection', 'cli', '--mode', 'keyword', '--json']);
+    expect((JSON.parse(keyword.stdout) as { id: string }[]).map((h) => h.id)).toEqual(['a.md#0']);
+    expect(cli(['search', 'x', '--collection', 'cli', '--mode', 'fuzzy']).status).toBe(2);
     const missing = cli(['search', 'anything', '--collection', 'nothing-here']);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/CollectionNotFoundError \[ERR_WARMPOOL_COLLECTION_NOT_FOUND\]/);

@@ -1,5 +1,6 @@
 /** `warmpool search <question>`: prints the passages of a collection closest to the question. */
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { SEARCH_MODES, type SearchMode } from '../collections/hybrid.js';
 import type { SearchHit } from '../collections/types.js';
 import { printHits } from './hits.js';
 import { addPoolFlags, oneShot, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
@@ -10,6 +11,7 @@ interface SearchFlags extends PoolFlags, RemoteFlags {
   collection: string;
   k: number;
   json?: boolean;
+  mode?: SearchMode;
 }
 
 const count = (value: string): number => {
@@ -27,6 +29,7 @@ export function register(program: Command): void {
         .argument('<question...>', 'the question (several words are joined)')
         .option('--collection <name>', 'collection to search', 'default')
         .option('-k, --k <n>', 'hits to print', count, 5)
+        .addOption(new Option('--mode <mode>', 'hybrid (vectors and keywords, the default), dense or keyword').choices(SEARCH_MODES))
         .option('--json', 'print the hits as one JSON array'),
     ),
   ).action(async (words: string[], flags: SearchFlags, command: Command) => {
@@ -37,12 +40,12 @@ export function register(program: Command): void {
     };
     const server = remoteServer(flags, command);
     if (server) {
-      const { hits } = await server.request<{ hits: SearchHit[] }>('POST', collectionPath(flags.collection, '/search'), { query: question, k: flags.k });
+      const { hits } = await server.request<{ hits: SearchHit[] }>('POST', collectionPath(flags.collection, '/search'), { query: question, k: flags.k, ...(flags.mode && { mode: flags.mode }) });
       print(hits);
       return;
     }
     await withPool(poolOptionsFrom(flags, oneShot({ threads: 1 })), async (pool) => {
-      print(await pool.search(question, { collection: flags.collection, k: flags.k }));
+      print(await pool.search(question, { collection: flags.collection, k: flags.k, ...(flags.mode && { mode: flags.mode }) }));
     });
   });
 }
