@@ -36,9 +36,11 @@ export class Dispatcher {
   /** Tasks that may still be sent to workers: maxThreads x concurrentTasksPerWorker minus those running. */
   #freeTaskSlots: number;
   /**
-   * Places beyond those, one per worker, for interactive tasks only: with every regular place
-   * taken by batch work, an interactive call still reaches a worker at once, and runs there between
-   * two model runs of the batch task (see `EmbedTask.lane`).
+   * Places beyond those, as many again, for interactive tasks only: with every regular place taken
+   * by batch work, an interactive call still reaches a worker at once, and runs there between two
+   * model runs of the batch task (see `EmbedTask.lane`). More than one per worker, so that calls
+   * arriving while an interactive task runs are already on the worker when it ends, and run next,
+   * before the batch task takes its next model run.
    */
   #freeInteractiveSlots: number;
   /** Batch tasks out now: the places above are only for getting past batch work. */
@@ -57,8 +59,8 @@ export class Dispatcher {
     this.#host = host;
     const regular = options.maxThreads * options.concurrentTasksPerWorker;
     this.#freeTaskSlots = regular;
-    this.#freeInteractiveSlots = options.maxThreads;
-    const maxInFlight = regular + options.maxThreads;
+    this.#freeInteractiveSlots = regular;
+    const maxInFlight = regular * 2;
     this.#queue = new CallQueue<Call>(options.maxQueue, (delta, lane) => {
       stats.gaugeAdd('queued', delta);
       if (lane === BATCH) stats.gaugeAdd('queuedBatch', delta);

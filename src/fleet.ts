@@ -450,8 +450,8 @@ export class Fleet {
    * the model is in, or fails the way the load did.
    */
   #pick(busyOnly: boolean, interactive: boolean): WorkerHost | undefined {
-    // An interactive task may go to a worker running batch work one task past its room: it runs
-    // there between two model runs of the batch task (see `EmbedTask.lane`).
+    // An interactive task may go to a worker running batch work past its room (up to twice it): it
+    // runs there between two model runs of the batch task (see `EmbedTask.lane`).
     const base = this.#s.options.concurrentTasksPerWorker;
     let best: WorkerHost | undefined;
     let fallback: WorkerHost | undefined;
@@ -459,7 +459,7 @@ export class Fleet {
     for (const [host, role] of this.#hosts) {
       if (role !== 'serving') continue;
       if (busyOnly && host.activeTasks === 0) continue;
-      const room = base + (interactive && (this.#batchTasks.get(host) ?? 0) > 0 ? 1 : 0);
+      const room = base + (interactive && (this.#batchTasks.get(host) ?? 0) > 0 ? base : 0);
       if (host.warm) {
         anyWarm = true;
         if (host.activeTasks < room && (!best || host.activeTasks < best.activeTasks)) best = host;

@@ -97,7 +97,9 @@ export class WorkerHost {
       filename: WORKER_FILE,
       minThreads: 1,
       maxThreads: 1,
-      concurrentTasksPerWorker: options.concurrentTasksPerWorker,
+      // Twice the pool's: the places kept for interactive tasks past batch work (see
+      // Dispatcher) must reach the worker at once, not wait in Piscina's queue behind the batch task.
+      concurrentTasksPerWorker: options.concurrentTasksPerWorker * 2,
       // Admission is bounded in front of Piscina, and the pool hands a host no more tasks than
       // its worker runs at once (except at start-up, while no worker is warm yet).
       maxQueue: Infinity,

@@ -48,6 +48,25 @@ describe('priority lanes on one worker', () => {
     for (let i = 0; i < 8; i++) expect(maxAbsDiff(vectors[i]!, again[i]!)).toBeLessThan(1e-5);
   });
 
+  it('a stream of interactive calls during a batch call each waits about one model run, not a growing queue', async () => {
+    const batch = pool.embed(bulk(96, 'stream'), { priority: 'batch' });
+    let done = false;
+    void batch.then(() => (done = true));
+    const waits: number[] = [];
+    const calls: Promise<unknown>[] = [];
+    // Several calls per model run of the batch work: each must reach the worker at once and run
+    // before its next model run, not wait behind the one interactive task already there.
+    while (!done && calls.length < 40) {
+      const asked = performance.now();
+      calls.push(pool.embed(`question ${calls.length} ${Math.random()}`).then(() => waits.push(performance.now() - asked)));
+      await new Promise((resolve) => setTimeout(resolve, subBatchMs / 3));
+    }
+    await Promise.all([batch, ...calls]);
+    expect(waits.length).toBeGreaterThan(5);
+    waits.sort((a, b) => a - b);
+    expect(waits.at(-1)!, `waits ${waits.map((w) => w.toFixed(0)).join(' ')} ms, one model run ${subBatchMs.toFixed(0)} ms`).toBeLessThan(subBatchMs * 4);
+  });
+
   it('a waiting interactive call goes ahead of a batch call that was waiting before it', async () => {
     const order: string[] = [];
     const first = pool.embed(bulk(16, 'first'), { priority: 'batch' }).then(() => order.push('batch 1'));
