@@ -190,7 +190,7 @@ const benchmark: Benchmark = {
     const lanes: Record<string, unknown> = {};
     let seed = 1_000_000;
     const chunk = ctx.pick(CHUNK, CHUNK, 32);
-    const targetSeconds = ctx.pick(17, 5, 1);
+    const targetSeconds = ctx.pick(17, 5, 3);
     for (const cfg of configs) {
       const pool: WarmPool = createPool({ model, threads: cfg.threads, cacheBytes: 0 });
       await pool.ready();
