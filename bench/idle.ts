@@ -174,7 +174,7 @@ const benchmark: Benchmark = {
     notes.push(
       `Scale to zero: threads { min: 0, max: 2 } is ready with no worker (${round(med('warmpool-zero', (m) => m.readyMs))} ms, Pss ${round(med('warmpool-zero', (m) => m.ready.pssMiB))} MiB); ` +
         `after its first calls it held ${round(zeroRest)} MiB Pss with ${median(all('warmpool-zero', (m) => m.restWorkers))} worker(s) warm, and ${round(zeroIdle)} MiB once every worker had left ` +
-        `(${range(all('warmpool-zero', (m) => m.zeroAfterMs).map((x) => x / 1000))} s after the last call, idleTimeout ${idleTimeout / 1000} s): ${round(zeroRest - zeroIdle)} MiB given back, ` +
+        `(${range(all('warmpool-zero', (m) => m.zeroAfterMs).map((x) => (x + settleMs) / 1000))} s after the last call, idleTimeout ${idleTimeout / 1000} s): ${round(zeroRest - zeroIdle)} MiB given back, ` +
         `${round(zeroIdle - basePss)} MiB above the process without a pool (${round(basePss)} MiB). ` +
         `The default pool after the burst: ${round(wpBurst)} MiB; after pool.unload() (${range(all('warmpool', (m) => m.unloadMs))} ms until no worker was left): ${round(wpUnload)} MiB, ` +
         `${round(wpBurst - wpUnload)} MiB given back, ${round(wpUnload - basePss)} MiB above the process without a pool.`,
