@@ -11,6 +11,7 @@ export const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   batching: async () => (await import('./batching.js')).default,
   search: async () => (await import('./search-suite.js')).default,
   models: async () => (await import('./models.js')).default,
+  idle: async () => (await import('./idle.js')).default,
 };
 
 export const NAMES = Object.keys(BENCHMARKS);

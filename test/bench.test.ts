@@ -72,4 +72,28 @@ describe('bench suite', () => {
     }
     expect(readFileSync(join(out, 'REPORT.md'), 'utf8')).toContain('Several models in one pool');
   }, 180_000);
+
+  it('runs the idle benchmark in --tiny mode (glove-100d): start-up, memory and lanes', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/run.ts', 'idle', '--tiny', '--out', out], {
+      cwd: ROOT,
+      timeout: 150_000,
+    });
+    expect(stdout).toContain('Start-up, memory at rest, priority lanes');
+
+    const result = JSON.parse(readFileSync(join(out, 'idle.json'), 'utf8'));
+    expect(result).toMatchObject({ schema: 1, name: 'idle', mode: 'tiny', model: 'glove-100d', available: true });
+    expect(result.targets.map((t: { id: string }) => t.id)).toEqual(['ready-vs-pipeline', 'rest-vs-piscina', 'peak-vs-piscina', 'lanes-p99-t2', 'lanes-bulk-t2']);
+    for (const t of result.targets) expect(Number.isFinite(t.value)).toBe(true);
+    expect(result.tables).toHaveLength(3);
+    const samples = result.data.processes.samples;
+    for (const subject of ['warmpool', 'piscina', 'pipeline-default', 'pipeline-1']) {
+      expect(samples[subject][0].readyMs).toBeGreaterThan(0);
+      expect(samples[subject][0].rest.rssMiB).toBeGreaterThanOrEqual(samples[subject][0].rest.pssMiB);
+    }
+    expect(samples.warmpool[0].burstPeak.pssMiB).toBeGreaterThan(0);
+    expect(samples.warmpool[0].unloadWorkers).toBe(0);
+    expect(samples['warmpool-zero'][0].zeroWorkers).toBe(0);
+    expect(new Set(samples.piscina[0].warmThreads).size).toBe(2);
+    expect(readFileSync(join(out, 'REPORT.md'), 'utf8')).toContain('Start-up, memory at rest, priority lanes');
+  }, 180_000);
 });
