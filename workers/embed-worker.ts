@@ -19,8 +19,8 @@ import { loadSequenceEngine } from './sequence-engine.js';
 /** The engine for the model's task. */
 function loadFor(spec: WorkerConfig['model']): Promise<Engine> {
   if (spec.task === 'custom') return loadCustomEngine(spec, config.intraOpThreads, threadId);
-  if (spec.task === 'rerank' || spec.task === 'classify') return loadSequenceEngine(spec, config.intraOpThreads, config.memory);
-  return loadEngine(spec, config.intraOpThreads, config.memory);
+  if (spec.task === 'rerank' || spec.task === 'classify') return loadSequenceEngine(spec, config.intraOpThreads, config.memory, config.weightsCache);
+  return loadEngine(spec, config.intraOpThreads, config.memory, config.weightsCache);
 }
 
 const config = workerData as WorkerConfig;
@@ -129,7 +129,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   const loadMs = performance.now() - began;
   stats.loaded(loadMs);
   listenForPool(engine);
-  post({ [MESSAGE_TAG]: 'ready', threadId, slot: stats.slot, loadMs, dims: engine.dims, maxTokens: engine.maxTokens, labels: engine.labels, multiLabel: engine.multiLabel ?? false });
+  post({ [MESSAGE_TAG]: 'ready', threadId, slot: stats.slot, loadMs, dims: engine.dims, maxTokens: engine.maxTokens, labels: engine.labels, multiLabel: engine.multiLabel ?? false, weights: engine.weights });
 
   // Tasks run one at a time, in the order they came within their lane: a task sent while one runs
   // waits here, ready to start the moment the first ends, instead of sharing the thread with it.
