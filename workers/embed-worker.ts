@@ -15,6 +15,7 @@ import { TEST_HOOKS_ENV, testHooks, type TestHooks } from '../src/test-hooks.js'
 import { loadCustomEngine, transferablesOf } from './custom-engine.js';
 import { loadEngine, type Engine, type RunHooks } from './engine.js';
 import { loadSequenceEngine } from './sequence-engine.js';
+import { collectGarbage } from './trim.js';
 
 /** The engine for the model's task. */
 function loadFor(spec: WorkerConfig['model']): Promise<Engine> {
@@ -126,6 +127,8 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
     listenForPool(undefined);
     return async () => ({ error: wire }) satisfies TaskResult;
   }
+  // The load's garbage (the tokenizer's JSON, the library's start-up) out of the heap before ready.
+  await collectGarbage();
   const loadMs = performance.now() - began;
   stats.loaded(loadMs);
   listenForPool(engine);
