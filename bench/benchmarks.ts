@@ -10,6 +10,7 @@ export const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   'stats-cost': async () => (await import('./stats-cost.js')).default,
   batching: async () => (await import('./batching.js')).default,
   search: async () => (await import('./search-suite.js')).default,
+  weights: async () => (await import('./weights.js')).default,
 };
 
 export const NAMES = Object.keys(BENCHMARKS);

@@ -1,0 +1,170 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BENCH_WORKERS, ROOT } from './lib/paths.js';
+import { median, round } from './lib/stats.js';
+import { checkTarget, type Benchmark, type TargetCheck } from './lib/types.js';
+
+interface Memory {
+  rssBytes: number;
+  pssBytes: number | undefined;
+}
+interface PoolRun {
+  weights?: { shared: boolean; reason?: string; preparedMs?: number; preparedNow?: boolean };
+  readyMs: number;
+  atReady: Memory;
+  afterCalls: Memory;
+  textsPerSecond: number;
+  hash: string;
+}
+type Kind = 'own' | 'shared';
+
+const ENTRY = join(ROOT, 'dist/src/index.js');
+const FIXTURE = join(BENCH_WORKERS, 'weights-pool.mjs');
+const MB = 2 ** 20;
+
+/** One pool in a fresh process: the process's memory is the pool's. */
+function runPool(options: Record<string, unknown>, loopMs: number): Promise<PoolRun> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [FIXTURE, ENTRY, JSON.stringify({ options, loopMs })], { timeout: 300_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+      try {
+        resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as PoolRun);
+      } catch {
+        reject(new Error(`pool process failed: ${error?.message ?? ''} ${stderr.slice(-2000)}`));
+      }
+    });
+  });
+}
+
+const pssMb = (m: Memory): number => (m.pssBytes ?? Number.NaN) / MB;
+
+const benchmark: Benchmark = {
+  name: 'weights',
+  title: 'One copy of the weights',
+  description:
+    'Memory of a pool of 1, 2 and 4 workers, each pool in a fresh process, measured as the process\'s Pss (proportional set size, ' +
+    '/proc/self/smaps_rollup: pages shared between mappings counted once) after ready and after a closed loop of calls: every worker ' +
+    "loading its own copy of the weights (`weightsCache: false`, today's loading through transformers.js) against the workers mapping one " +
+    'prepared copy (the default). Throughput (8 callers, one ~60-token text per call) and the vectors of a fixed set of 32 texts are ' +
+    'compared in the same runs. Kinds, models and sizes interleaved in every round; medians over rounds.',
+  async run(ctx) {
+    const models = ['glove-100d', 'minilm-shape'];
+    const counts = ctx.pick([1, 2, 4], [1, 2, 4], [1, 2]);
+    const rounds = ctx.pick(3, 1, 1);
+    const loopMs = ctx.pick(4000, 1500, 300);
+    const cache = mkdtempSync(join(tmpdir(), 'warmpool-weights-bench-'));
+    const kinds: Kind[] = ['own', 'shared'];
+    const options = (model: string, n: number, kind: Kind) => ({ model, threads: n, weightsCache: kind === 'own' ? false : cache });
+    try {
+      // Preparing: once per machine, on the first start (measured here on an empty cache).
+      const preparation: Record<string, { preparedMs: number; firstReadyMs: number }> = {};
+      for (const model of models) {
+        const first = await runPool(options(model, 1, 'shared'), loopMs / 4);
+        preparation[model] = { preparedMs: first.weights?.preparedMs ?? Number.NaN, firstReadyMs: first.readyMs };
+      }
+      const runs: Record<string, Record<number, Record<Kind, PoolRun[]>>> = {};
+      for (const model of models) runs[model] = Object.fromEntries(counts.map((n) => [n, { own: [], shared: [] }]));
+      for (let r = 0; r < rounds; r++) {
+        for (const model of models) {
+          for (const n of counts) {
+            // Alternate which kind goes first, round by round.
+            for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) runs[model]![n]![kind].push(await runPool(options(model, n, kind), loopMs));
+          }
+        }
+      }
+
+      const med = (model: string, n: number, kind: Kind, of: (p: PoolRun) => number): number => median(runs[model]![n]![kind].map(of));
+      const memRows: (string | number)[][] = [];
+      const tputRows: (string | number)[][] = [];
+      const perExtra: Record<string, Record<Kind, number>> = {};
+      const ratio4: Record<string, Record<Kind, number>> = {};
+      let identical = true;
+      let worstTput = Infinity;
+      for (const model of models) {
+        const last = counts.at(-1)!;
+        perExtra[model] = { own: 0, shared: 0 };
+        ratio4[model] = { own: 0, shared: 0 };
+        for (const kind of kinds) {
+          const one = med(model, 1, kind, (p) => pssMb(p.afterCalls));
+          const many = med(model, last, kind, (p) => pssMb(p.afterCalls));
+          perExtra[model]![kind] = (many - one) / (last - 1);
+          ratio4[model]![kind] = many / one;
+        }
+        for (const n of counts) {
+          const own = runs[model]![n]!.own;
+          const shared = runs[model]![n]!.shared;
+          const hashes = new Set([...own, ...shared].map((p) => p.hash));
+          if (hashes.size !== 1) identical = false;
+          memRows.push([
+            model,
+            n,
+            round(med(model, n, 'own', (p) => pssMb(p.atReady))),
+            round(med(model, n, 'shared', (p) => pssMb(p.atReady))),
+            round(med(model, n, 'own', (p) => pssMb(p.afterCalls))),
+            round(med(model, n, 'shared', (p) => pssMb(p.afterCalls))),
+            round(med(model, n, 'own', (p) => p.afterCalls.rssBytes / MB)),
+            round(med(model, n, 'shared', (p) => p.afterCalls.rssBytes / MB)),
+            round(med(model, n, 'own', (p) => p.readyMs)),
+            round(med(model, n, 'shared', (p) => p.readyMs)),
+          ]);
+          const tOwn = med(model, n, 'own', (p) => p.textsPerSecond);
+          const tShared = med(model, n, 'shared', (p) => p.textsPerSecond);
+          if (model === 'minilm-shape') worstTput = Math.min(worstTput, tShared / tOwn);
+          tputRows.push([model, n, round(tOwn), round(tShared), round(tShared / tOwn), hashes.size === 1 ? 'identical' : 'DIFFER']);
+        }
+      }
+      const targets: TargetCheck[] = [
+        checkTarget('pss-per-extra-worker', `Pss per extra worker, minilm-shape, ${counts.at(-1)} workers vs 1, shared weights`, perExtra['minilm-shape']!.shared, 45, false, ' MB',
+          'What an extra worker still holds of its own: its V8 isolate with transformers.js and the tokenizer (~25 MB), and onnxruntime\'s arena for its runs.'),
+        checkTarget('four-vs-one', `Pss of ${counts.at(-1)} workers / 1 worker, minilm-shape, shared weights`, ratio4['minilm-shape']!.shared, 1.5, false, 'x',
+          'Each worker keeps its own JavaScript heap: transformers.js and the tokenizer\'s vocabulary in every isolate (about 25 MB), which no mapping can share.'),
+        checkTarget('throughput', 'texts/s with shared weights / own copy, minilm-shape (worst worker count)', worstTput, 0.95, true, 'x',
+          'Within noise on a shared 2-core machine: the same graph and kernels run; rerun with more rounds.'),
+        checkTarget('outputs', 'vectors of 32 texts identical (sha-256 of their bytes) in every run, both models', identical ? 1 : 0, 1, true, '',
+          'The shared path must give the same bits: a difference means the prepared graph differs.'),
+      ];
+      return {
+        model: 'minilm-shape',
+        dtype: 'fp32',
+        models: { 'glove-100d': 'default model (a 10 MB table)', 'minilm-shape': 'MiniLM-L6-sized transformer (90 MB)' },
+        available: true,
+        targets,
+        tables: [
+          {
+            title: `Memory of a pool (process Pss and RSS, MB; median of ${rounds} round${rounds === 1 ? '' : 's'}): own copy per worker vs shared weights`,
+            columns: ['model', 'workers', 'Pss ready, own', 'Pss ready, shared', 'Pss after calls, own', 'Pss after calls, shared', 'RSS after, own', 'RSS after, shared', 'ready ms, own', 'ready ms, shared'],
+            rows: memRows,
+          },
+          {
+            title: 'Per extra worker (Pss after calls, MB) and N workers / 1',
+            columns: ['model', 'own: MB per extra worker', 'shared: MB per extra worker', `own: ${counts.at(-1)} / 1`, `shared: ${counts.at(-1)} / 1`, 'preparation, ms (once per machine)', 'first start (preparing), ready ms'],
+            rows: models.map((m) => [m, round(perExtra[m]!.own), round(perExtra[m]!.shared), round(ratio4[m]!.own), round(ratio4[m]!.shared), round(preparation[m]!.preparedMs), round(preparation[m]!.firstReadyMs)]),
+          },
+          { title: 'Throughput, texts/s (8 callers, ~60-token texts), and outputs', columns: ['model', 'workers', 'own', 'shared', 'shared / own', 'vectors'], rows: tputRows },
+        ],
+        charts: [
+          {
+            id: 'pss',
+            title: 'Pool Pss after calls by worker count',
+            type: 'line',
+            xLabel: 'workers',
+            yLabel: 'MB (Pss)',
+            x: counts,
+            series: models.flatMap((m) => kinds.map((kind) => ({ name: `${m} ${kind === 'own' ? 'own copy' : 'shared'}`, values: counts.map((n) => med(m, n, kind, (p) => pssMb(p.afterCalls))) }))),
+          },
+        ],
+        notes: [
+          'Pss, not RSS: the mapped weights are in every worker\'s RSS but in Pss once. RSS overstates a pool with shared weights.',
+          'The "own copy" figures are `weightsCache: false`, which loads as warmpool always did, with one change that both kinds share: a full garbage collection after the load.',
+          'Each pool runs in a fresh process; the prepared files come from this run\'s own temporary cache, prepared once at its start (first table\'s last columns).',
+        ],
+        data: { counts, rounds, loopMs, preparation, perExtra, ratio4, runs },
+      };
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  },
+};
+
+export default benchmark;
