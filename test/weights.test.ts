@@ -6,9 +6,9 @@
  * and an extra worker costs little memory.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, createPool, type WarmPool } from './helpers.js';
 
@@ -116,6 +116,22 @@ describe('shared weights', () => {
     rmSync(join(entry, 'weights.json'));
     const fourth = await runPool({ model: 'glove-100d', threads: 1, weightsCache: cache });
     expect(fourth.weights).toMatchObject({ shared: true, preparedNow: true });
+    expect(leftovers(cache)).toEqual([]);
+  });
+
+  it('a lock left by a preparer that died is taken over once stale', async () => {
+    const first = await runPool({ model: 'glove-100d', threads: 1, weightsCache: cacheIn('lock-a') });
+    // The entry's name depends on the model and the machine, not on the cache folder.
+    const name = basename(first.weights!.cachePath!);
+    const cache = cacheIn('lock-b');
+    mkdirSync(cache, { recursive: true });
+    const lock = join(cache, `${name}.lock`);
+    writeFileSync(lock, JSON.stringify({ pid: 999_999, thread: 1 }));
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(lock, old, old);
+    const run = await runPool({ model: 'glove-100d', threads: 1, weightsCache: cache });
+    expect(run.weights).toMatchObject({ shared: true, preparedNow: true });
+    expect(run.bytes).toBe(first.bytes);
     expect(leftovers(cache)).toEqual([]);
   });
 

@@ -130,7 +130,8 @@ export function maxTokensOf(tokenizer: unknown, config: Record<string, unknown>)
  * again) and the model loads from its own folder, saying why.
  */
 export async function loadModelSession<T>(transformers: Transformers, spec: ModelSpec, weightsCache: string | false, load: (id: string) => Promise<T>): Promise<{ model: T; weights: WeightsInfo }> {
-  const plan = await shareWeights(spec, weightsCache);
+  const hubCache = typeof transformers.env.cacheDir === 'string' ? transformers.env.cacheDir : undefined;
+  const plan = await shareWeights(spec, weightsCache, hubCache);
   if (plan.prepared) {
     const { env } = transformers;
     const saved = { localModelPath: env.localModelPath, allowLocalModels: env.allowLocalModels, allowRemoteModels: env.allowRemoteModels };

@@ -157,12 +157,14 @@ function effectiveDtype(dtype: string, config: Record<string, unknown>): string 
  * Finds or makes the prepared copy of `spec`'s model in `cache`. Never throws: whatever stands in
  * the way becomes `info.reason`, and the worker loads the model as before.
  */
-export async function shareWeights(spec: ModelSpec, cache: string | false): Promise<WeightsPlan> {
+export async function shareWeights(spec: ModelSpec, cache: string | false, hubCache?: string): Promise<WeightsPlan> {
   if (cache === false) return notShared('weightsCache is false');
   if (spec.task === 'custom') return notShared('a custom task loads its own model');
-  if (spec.localModelPath === null) return notShared('a hub model not on disk yet: its weights are shared from the next start, once it is in the cache');
+  // A hub model without `cacheDir` is in transformers.js' own cache (`<cacheDir>/<id>/...`) once downloaded.
+  const localModelPath = spec.localModelPath ?? (hubCache && existsSync(join(hubCache, spec.id, 'config.json')) ? hubCache : null);
+  if (localModelPath === null) return notShared('a hub model not on disk yet: its weights are shared from the next start, once it is in the cache');
   try {
-    return await prepareOrFind(spec, cache);
+    return await prepareOrFind({ ...spec, localModelPath }, cache);
   } catch (error) {
     return notShared(`could not prepare it: ${describe(error)}`);
   }
