@@ -6,7 +6,7 @@
  * and an extra worker costs little memory.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -133,6 +133,20 @@ describe('shared weights', () => {
     expect(run.weights).toMatchObject({ shared: true, preparedNow: true });
     expect(run.bytes).toBe(first.bytes);
     expect(leftovers(cache)).toEqual([]);
+  });
+
+  it('a model onnxruntime cannot prepare is tried once, remembered, and loads (or fails) as before', async () => {
+    const folder = join(temp, 'broken-model');
+    mkdirSync(join(folder, 'onnx'), { recursive: true });
+    for (const name of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(ROOT, 'models/glove-100d', name), join(folder, name));
+    writeFileSync(join(folder, 'onnx', 'model.onnx'), 'not an onnx model');
+    const cache = cacheIn('refused');
+    const pool = createPool({ model: folder, threads: 2, env: false, weightsCache: cache });
+    pools.push(pool);
+    await expect(pool.ready()).rejects.toThrow(/could not load model/);
+    const names = readdirSync(cache);
+    expect(names.filter((n) => n.endsWith('.refused'))).toHaveLength(1);
+    expect(names.filter((n) => !n.endsWith('.refused'))).toEqual([]);
   });
 
   it('a cache that cannot be written falls back to each worker loading its own copy, and says why', async () => {

@@ -217,6 +217,9 @@ async function prepareOrFind(spec: ModelSpec, cache: string): Promise<WeightsPla
   // Ready already (a read-only cache that holds it will do).
   const first = checkEntry(entry, key);
   if (typeof first !== 'string') return found(first, false);
+  // onnxruntime refused this very file before (its key names its size and time): no second try.
+  const refused = readRefusal(entry);
+  if (refused !== undefined) return notShared(refused);
 
   try {
     await mkdir(cache, { recursive: true });
@@ -233,8 +236,17 @@ async function prepareOrFind(spec: ModelSpec, cache: string): Promise<WeightsPla
         // Someone may have finished between our check and the lock.
         const now = checkEntry(entry, key);
         if (typeof now !== 'string') return found(now, false);
-        const meta = await prepare(folder, source, file, key, entry);
-        return found(meta, true);
+        const refusedMeanwhile = readRefusal(entry);
+        if (refusedMeanwhile !== undefined) return notShared(refusedMeanwhile);
+        try {
+          const meta = await prepare(folder, source, file, key, entry);
+          return found(meta, true);
+        } catch (error) {
+          // onnxruntime answered that it cannot: remembered, so that the other workers and later
+          // starts load the model at once (a process that died or timed out is tried again).
+          if (error instanceof PrepareRefused) await writeFile(`${entry}.refused`, error.message).catch(() => {});
+          throw error;
+        }
       } finally {
         await held.release();
       }
@@ -348,6 +360,17 @@ export async function discard(entry: string): Promise<void> {
   await rm(trash, { recursive: true, force: true }).catch(() => {});
 }
 
+/** onnxruntime answered that it cannot prepare the model (not a crash or a timeout). */
+class PrepareRefused extends Error {}
+
+function readRefusal(entry: string): string | undefined {
+  try {
+    return `could not prepare it: ${readFileSync(`${entry}.refused`, 'utf8')} (remembered in ${entry}.refused)`;
+  } catch {
+    return undefined;
+  }
+}
+
 function runPrepare(source: string, out: string, dataName: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(
@@ -364,7 +387,8 @@ function runPrepare(source: string, out: string, dataName: string): Promise<void
           // no answer: the process died
         }
         if (answer.ok) return resolve();
-        reject(new Error(`onnxruntime could not prepare it: ${answer.error ?? (error ? `${error.message} ${stderr.trim().slice(-400)}` : 'no answer')}`));
+        if (answer.ok === false) return reject(new PrepareRefused(`onnxruntime refused: ${answer.error}`));
+        reject(new Error(`the preparing process failed: ${error ? `${error.message} ${stderr.trim().slice(-400)}` : 'no answer'}`));
       },
     );
   });
