@@ -68,6 +68,14 @@ describe('shared weights', () => {
     });
   }
 
+  it('shares by default, in $XDG_CACHE_HOME/warmpool/weights (a folder of the test run\'s own)', async () => {
+    const pool = createPool({ model: 'glove-100d', threads: 1, env: false });
+    pools.push(pool);
+    await pool.ready();
+    expect(pool.model?.weights?.shared).toBe(true);
+    expect(pool.model?.weights?.cachePath?.startsWith(join(process.env.XDG_CACHE_HOME!, 'warmpool', 'weights'))).toBe(true);
+  });
+
   it('a reranker shares too, with the same scores', async () => {
     const cache = cacheIn('rerank');
     const options = { model: 'glove-rerank', task: 'rerank' as const, threads: 1, env: false as const, cacheBytes: 0 };
