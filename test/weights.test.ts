@@ -135,6 +135,8 @@ describe('shared weights', () => {
     mkdirSync(cache, { recursive: true });
     const lock = join(cache, `${name}.lock`);
     writeFileSync(lock, JSON.stringify({ pid: 999_999, thread: 1 }));
+    // ...and its half-written folder.
+    mkdirSync(join(cache, `${name}.tmp-999999-1-dead`, 'onnx'), { recursive: true });
     const old = new Date(Date.now() - 120_000);
     utimesSync(lock, old, old);
     const run = await runPool({ model: 'glove-100d', threads: 1, weightsCache: cache });

@@ -238,6 +238,8 @@ async function prepareOrFind(spec: ModelSpec, cache: string): Promise<WeightsPla
         if (typeof now !== 'string') return found(now, false);
         const refusedMeanwhile = readRefusal(entry);
         if (refusedMeanwhile !== undefined) return notShared(refusedMeanwhile);
+        // Only the lock's holder prepares: temporary folders of this entry were left by one that died.
+        await removeLeftovers(cache, basename(entry));
         try {
           const meta = await prepare(folder, source, file, key, entry);
           return found(meta, true);
@@ -347,6 +349,14 @@ async function prepare(folder: string, source: string, file: string, key: string
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
     throw error;
   }
+}
+
+/** Removes the temporary and discarded folders of an entry (`<name>.tmp-*`, `<name>.old-*`). */
+async function removeLeftovers(cache: string, name: string): Promise<void> {
+  const names = await readdir(cache).catch(() => [] as string[]);
+  await Promise.all(
+    names.filter((n) => n.startsWith(`${name}.tmp-`) || n.startsWith(`${name}.old-`)).map((n) => rm(join(cache, n), { recursive: true, force: true }).catch(() => {})),
+  );
 }
 
 /** Moves a cache entry aside and removes it (a session may still map its files: they live on until unmapped). */
