@@ -12,6 +12,7 @@ export const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   search: async () => (await import('./search-suite.js')).default,
   models: async () => (await import('./models.js')).default,
   idle: async () => (await import('./idle.js')).default,
+  weights: async () => (await import('./weights.js')).default,
 };
 
 export const NAMES = Object.keys(BENCHMARKS);

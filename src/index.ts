@@ -10,6 +10,7 @@ export { DTYPES, MODEL_TASKS, POOLINGS } from './types.js';
 export type {
   PackedVectors,
   ModelInfo,
+  WeightsInfo,
   ModelTask,
   PoolState,
   CloseOptions,

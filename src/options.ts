@@ -31,6 +31,7 @@ import {
   type Source,
 } from './option-table.js';
 import { DTYPES, MODEL_TASKS, POOLINGS, type Dtype, type ModelInfo, type ModelTask, type Pooling, type PoolState } from './types.js';
+import { defaultWeightsCache } from './weights.js';
 
 export { MAX_TIMER_MS, DTYPES, MODEL_TASKS, POOLINGS };
 export type { Dtype, ModelTask, Pooling };
@@ -225,6 +226,16 @@ export interface PoolOptions {
    */
   preallocate?: boolean;
   /**
+   * Where models prepared for shared weights are kept, one folder per model and machine: the
+   * workers of a model then map one copy of its weights instead of each holding its own (see
+   * docs/model.md, "One copy of the weights"). Prepared once per machine, on the first start.
+   * `false` turns sharing off: every worker loads its own copy, as transformers.js does. A
+   * folder that cannot be written (and does not hold the model already) falls back to that, and
+   * `pool.model.weights.reason` says why. Env: `WARMPOOL_WEIGHTS_CACHE` (a path, or `false`).
+   * @default `$XDG_CACHE_HOME/warmpool/weights`, else `~/.cache/warmpool/weights`
+   */
+  weightsCache?: string | false;
+  /**
    * The directory that holds the pool's collections (one folder each, created on first use).
    * A relative path is taken from the working directory at `createPool`. Env: `WARMPOOL_STORE_PATH`.
    * @default './.warmpool'
@@ -389,6 +400,8 @@ export interface ResolvedOptions {
   readonly cpuMemArena: boolean;
   readonly memPattern: boolean;
   readonly preallocate: boolean;
+  /** Absolute path of the weights cache, or false (sharing off). */
+  readonly weightsCache: string | false;
   /** Absolute path of the collections directory. */
   readonly storePath: string;
 }
@@ -439,6 +452,14 @@ const limits = parser('an object of V8 limits in MiB', (src): ResourceLimits => 
     out[key as LimitKey] = v;
   }
   return Object.freeze(out);
+});
+
+/** `weightsCache`: a folder (made absolute) or false; from the environment, `false`/`0`/`off`/`no` is false. */
+const weightsCachePath = parser('a folder path or false', (src): string | false => {
+  if (src.value === false) return false;
+  if (src.fromEnv && ['0', 'false', 'no', 'off'].includes(String(src.value).toLowerCase())) return false;
+  if (typeof src.value !== 'string' || src.value.trim() === '') throw new TypeError(`${src.from} must be a folder path or false, received ${received(src.value)}`);
+  return resolvePath(src.value);
 });
 
 /**
@@ -668,6 +689,12 @@ export const POOL_OPTIONS = {
     env: 'WARMPOOL_PREALLOCATE',
     default: false,
     doc: "Once a worker is ready, run the largest batches it may ever run (as batch work: calls go first), so onnxruntime's arena reaches its peak early and RSS stays flat while serving. Costs that memory at rest. No effect with `cpuMemArena: false`.",
+  },
+  weightsCache: {
+    parse: weightsCachePath,
+    env: 'WARMPOOL_WEIGHTS_CACHE',
+    computed: { doc: '`$XDG_CACHE_HOME/warmpool/weights`, else `~/.cache/warmpool/weights`', of: () => defaultWeightsCache() },
+    doc: "Where models prepared for shared weights are kept (one folder per model and machine), so a model's workers map one copy of its weights; `false`: each worker loads its own copy.",
   },
   storePath: {
     parse: path(resolvePath),

@@ -4,6 +4,7 @@
  */
 import type { WireError } from './errors.js';
 import type { Dtype, ModelTask, Pooling } from './types.js';
+import type { WeightsInfo } from './weights.js';
 
 /** Where and how a worker loads its model. */
 export interface ModelSpec {
@@ -42,6 +43,8 @@ export interface WorkerConfig {
   generation: number;
   model: ModelSpec;
   intraOpThreads: number;
+  /** The weights cache (`weightsCache`), or false: each worker loads its own copy of the weights. */
+  weightsCache: string | false;
   /** onnxruntime session memory settings. */
   memory: { cpuMemArena: boolean; memPattern: boolean };
   /** The run limits of every task, and whether to reach the arena's peak at load (see `preallocate`). */
@@ -152,7 +155,7 @@ export const MESSAGE_TAG = '__warmpool';
 
 export type WorkerMessage =
   | { [MESSAGE_TAG]: 'hello'; threadId: number }
-  | { [MESSAGE_TAG]: 'ready'; threadId: number; slot: number; loadMs: number; dims: number; maxTokens: number; labels: string[] | undefined; multiLabel: boolean }
+  | { [MESSAGE_TAG]: 'ready'; threadId: number; slot: number; loadMs: number; dims: number; maxTokens: number; labels: string[] | undefined; multiLabel: boolean; weights?: WeightsInfo }
   | { [MESSAGE_TAG]: 'load-error'; threadId: number; error: WireError }
   | { [MESSAGE_TAG]: 'disposed'; threadId: number };
 

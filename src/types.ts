@@ -39,6 +39,24 @@ export interface PackedVectors {
 }
 
 /** What the pool knows of its model once a worker has loaded it. */
+/** How a model's weights are held by its workers (`pool.model.weights`). */
+export interface WeightsInfo {
+  /**
+   * True: the workers map one copy of the weights (prepacked for this machine) from a prepared
+   * file in the weights cache, so each extra worker adds little memory. False: each worker holds
+   * its own copy, as transformers.js loads it; `reason` says why.
+   */
+  shared: boolean;
+  /** Why the weights are not shared (the cache is off or not writable, the model cannot be prepared, ...). */
+  reason?: string;
+  /** What preparing the model cost, once per machine (ms, measured when it was prepared). */
+  preparedMs?: number;
+  /** Whether this worker prepared it (the first start on this machine), rather than finding it cached. */
+  preparedNow?: boolean;
+  /** The prepared model's folder in the weights cache. */
+  cachePath?: string;
+}
+
 export interface ModelInfo {
   /** The pool's name for the model (`'default'` for the `model` option). */
   name: string;
@@ -68,6 +86,12 @@ export interface ModelInfo {
    * declares no layers (the bundled `glove-100d`). Hybrid search leans on keywords more for it.
    */
   wordVectors: boolean;
+  /**
+   * How the workers hold the model's weights: `shared: true` when they map one prepared copy from
+   * the weights cache (`weightsCache`); otherwise each holds its own and `reason` says why.
+   * Undefined for a custom task, and until a worker has said.
+   */
+  weights?: WeightsInfo;
 }
 
 export type PoolState = 'idle' | 'starting' | 'ready' | 'failed' | 'closing' | 'closed';

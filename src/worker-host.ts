@@ -86,6 +86,7 @@ export class WorkerHost {
       generation: settings.number,
       model: settings.model,
       intraOpThreads: options.intraOpThreads,
+      weightsCache: options.weightsCache,
       memory: { cpuMemArena: options.cpuMemArena, memPattern: options.memPattern },
       warmup: { batchSize: options.batchSize, maxBatchTokens: options.maxBatchTokens, peak: options.preallocate && options.cpuMemArena },
       statsBuffer: settings.statsBuffer,
@@ -304,6 +305,8 @@ export class WorkerHost {
       case 'ready':
         this.#readyThreads.add(message.threadId);
         this.info ??= modelInfo(this.model, message.dims, message.maxTokens, message.labels, message.multiLabel);
+        // A task's result may have come first and made the info without the weights' story.
+        if (message.weights && !this.info.weights) this.info = { ...this.info, weights: Object.freeze({ ...message.weights }) };
         this.#s.supervisor.ready(message.threadId, message.slot);
         this.#s.events.ready(this, message.threadId, message.loadMs);
         break;

@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { REDIS_MISSING, hasRedisServer, needsRedis } from './redis-check.js';
@@ -21,7 +23,7 @@ async function testFilesOfThisRun(project: TestProject): Promise<string[]> {
  * tests are in the run, and the benchmark-shaped models (~90 MB each, git-ignored), generated once
  * each where missing.
  */
-export default async function setup(project: TestProject): Promise<void> {
+export default async function setup(project: TestProject): Promise<() => void> {
   if (!existsSync(`${root}dist/src/index.js`)) {
     throw new Error('dist/ is missing: the tests run against the built package; run `npm test` (it builds first)');
   }
@@ -40,4 +42,10 @@ export default async function setup(project: TestProject): Promise<void> {
   if (!existsSync(`${root}models/minilm-classify-shape/onnx/model.onnx`)) {
     execFileSync(process.execPath, ['--import', 'tsx', 'models/build-minilm-cross-shape.ts', '--labels', '3', '--out', 'models/minilm-classify-shape'], { cwd: root, stdio: 'inherit' });
   }
+  // Models prepared for shared weights (the default `weightsCache` lives under $XDG_CACHE_HOME) go
+  // to a folder of this run's own, removed at its end: tests load models from temporary folders,
+  // each a cache entry of its own, which would pile up in the home folder. Test processes inherit it.
+  const cache = mkdtempSync(join(tmpdir(), 'warmpool-test-cache-'));
+  process.env.XDG_CACHE_HOME = cache;
+  return () => rmSync(cache, { recursive: true, force: true });
 }

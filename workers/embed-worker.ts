@@ -15,12 +15,13 @@ import { TEST_HOOKS_ENV, testHooks, type TestHooks } from '../src/test-hooks.js'
 import { loadCustomEngine, transferablesOf } from './custom-engine.js';
 import { loadEngine, type Engine, type RunHooks } from './engine.js';
 import { loadSequenceEngine } from './sequence-engine.js';
+import { collectGarbage } from './trim.js';
 
 /** The engine for the model's task. */
 function loadFor(spec: WorkerConfig['model']): Promise<Engine> {
   if (spec.task === 'custom') return loadCustomEngine(spec, config.intraOpThreads, threadId);
-  if (spec.task === 'rerank' || spec.task === 'classify') return loadSequenceEngine(spec, config.intraOpThreads, config.memory);
-  return loadEngine(spec, config.intraOpThreads, config.memory);
+  if (spec.task === 'rerank' || spec.task === 'classify') return loadSequenceEngine(spec, config.intraOpThreads, config.memory, config.weightsCache);
+  return loadEngine(spec, config.intraOpThreads, config.memory, config.weightsCache);
 }
 
 const config = workerData as WorkerConfig;
@@ -126,10 +127,12 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
     listenForPool(undefined);
     return async () => ({ error: wire }) satisfies TaskResult;
   }
+  // The load's garbage (the tokenizer's JSON, the library's start-up) out of the heap before ready.
+  await collectGarbage();
   const loadMs = performance.now() - began;
   stats.loaded(loadMs);
   listenForPool(engine);
-  post({ [MESSAGE_TAG]: 'ready', threadId, slot: stats.slot, loadMs, dims: engine.dims, maxTokens: engine.maxTokens, labels: engine.labels, multiLabel: engine.multiLabel ?? false });
+  post({ [MESSAGE_TAG]: 'ready', threadId, slot: stats.slot, loadMs, dims: engine.dims, maxTokens: engine.maxTokens, labels: engine.labels, multiLabel: engine.multiLabel ?? false, weights: engine.weights });
 
   // Tasks run one at a time, in the order they came within their lane: a task sent while one runs
   // waits here, ready to start the moment the first ends, instead of sharing the thread with it.

@@ -5,7 +5,9 @@
  */
 import { AbortError, ModelLoadError, describe } from '../src/errors.js';
 import type { EmbedTask, ModelSpec, TaskAnswer, ValueAnswer, WorkerConfig } from '../src/protocol.js';
+import type { WeightsInfo } from '../src/weights.js';
 import { AnswerBuilder, clipText, fitToBudget, planTask, readMask, runEnd, runTexts, writeRun } from './embed-steps.js';
+import { discard, shareWeights } from './shared-weights.js';
 
 // Only types at module scope (see importTransformers).
 export type Transformers = typeof import('@huggingface/transformers');
@@ -39,6 +41,8 @@ export interface Engine {
   readonly labels?: string[];
   /** Whether those labels are independent (a sigmoid each) rather than exclusive (a softmax over them). */
   readonly multiLabel?: boolean;
+  /** How the model's weights are held: one shared copy, or the worker's own (and why). */
+  readonly weights?: WeightsInfo;
   /**
    * Runs every call of a task, sharing model runs between calls. `stopped()` is asked before
    * each model run and ends the task early when every caller has given up.
@@ -119,18 +123,53 @@ export function maxTokensOf(tokenizer: unknown, config: Record<string, unknown>)
   return Math.min(typeof modelMax === 'number' && modelMax > 0 ? modelMax : Infinity, positions, 1_000_000);
 }
 
-export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory: { cpuMemArena: boolean; memPattern: boolean }): Promise<Engine> {
+/**
+ * Loads the model's ONNX session through transformers.js (`load(id)`, e.g. `AutoModel.from_pretrained`):
+ * from the prepared copy of the weights cache when there is one (see shared-weights.ts), else as
+ * the model's own folder. A prepared copy that fails to load is removed (the next start makes it
+ * again) and the model loads from its own folder, saying why.
+ */
+export async function loadModelSession<T>(transformers: Transformers, spec: ModelSpec, weightsCache: string | false, load: (id: string) => Promise<T>): Promise<{ model: T; weights: WeightsInfo }> {
+  const hubCache = typeof transformers.env.cacheDir === 'string' ? transformers.env.cacheDir : undefined;
+  const plan = await shareWeights(spec, weightsCache, hubCache);
+  if (plan.prepared) {
+    const { env } = transformers;
+    const saved = { localModelPath: env.localModelPath, allowLocalModels: env.allowLocalModels, allowRemoteModels: env.allowRemoteModels };
+    env.localModelPath = plan.prepared.localModelPath.endsWith('/') ? plan.prepared.localModelPath : `${plan.prepared.localModelPath}/`;
+    env.allowLocalModels = true;
+    env.allowRemoteModels = false;
+    try {
+      return { model: await load(plan.prepared.id), weights: plan.info };
+    } catch (error) {
+      await discard(plan.prepared.entry);
+      plan.info = { shared: false, reason: `its prepared copy (${plan.prepared.entry}) failed to load and was removed: ${describe(error)}` };
+    } finally {
+      Object.assign(env, saved);
+    }
+  }
+  return { model: await load(spec.id), weights: plan.info };
+}
+
+export async function loadEngine(
+  spec: ModelSpec,
+  intraOpThreads: number,
+  memory: { cpuMemArena: boolean; memPattern: boolean },
+  weightsCache: string | false = false,
+): Promise<Engine> {
   const transformers = await importTransformers(spec);
   const { AutoModel, AutoTokenizer, FeatureExtractionPipeline } = transformers;
 
   let pipe: FeaturePipeline;
+  let weights: WeightsInfo;
   try {
     const options = sessionOptions(spec, intraOpThreads, memory);
     // The same pieces pipeline('feature-extraction') builds, but the tokenizer before the model
     // rather than both at once: when the tokenizer fails, pipeline() rejects while the model's
     // session is still being built in native code, and ending the worker then aborts the process.
     const tokenizer = await AutoTokenizer.from_pretrained(spec.id, options as never);
-    const model = await AutoModel.from_pretrained(spec.id, options as never);
+    const loaded = await loadModelSession(transformers, spec, weightsCache, (id) => AutoModel.from_pretrained(id, options as never));
+    const model = loaded.model;
+    weights = loaded.weights;
     pipe = new FeatureExtractionPipeline({ task: 'feature-extraction', model, tokenizer } as never) as unknown as FeaturePipeline;
   } catch (error) {
     throw new ModelLoadError(`could not load model ${spec.label} (dtype ${spec.dtype}): ${describe(error)}`, { cause: error });
@@ -179,6 +218,7 @@ export async function loadEngine(spec: ModelSpec, intraOpThreads: number, memory
   return {
     dims,
     maxTokens,
+    weights,
     async run(task, hooks) {
       const { texts, calls, batchSize, maxBatchTokens } = task;
       const plan = planTask(texts, calls, maxTokens, countTokens, clip);

@@ -8,7 +8,8 @@
 import { InvalidInputError, ModelLoadError, describe, errorToWire, type WireError } from '../src/errors.js';
 import { CALL_TRUNCATE, type EmbedTask, type ModelSpec } from '../src/protocol.js';
 import { AnswerBuilder, callStarts, clipText, estimateTokens, fitToBudget, readMask } from './embed-steps.js';
-import { guardedRun, importTransformers, maxTokensOf, peakShapes, sessionOptions, type Engine, type RunHooks } from './engine.js';
+import type { WeightsInfo } from '../src/weights.js';
+import { guardedRun, importTransformers, loadModelSession, maxTokensOf, peakShapes, sessionOptions, type Engine, type RunHooks } from './engine.js';
 
 interface Tensor {
   data: ArrayLike<number | bigint> & { length: number };
@@ -34,16 +35,25 @@ export function labelsOf(config: Record<string, unknown>): string[] | undefined 
   return entries.map(([, label]) => label);
 }
 
-export async function loadSequenceEngine(spec: ModelSpec, intraOpThreads: number, memory: { cpuMemArena: boolean; memPattern: boolean }): Promise<Engine> {
-  const { AutoTokenizer, AutoModelForSequenceClassification } = await importTransformers(spec);
+export async function loadSequenceEngine(
+  spec: ModelSpec,
+  intraOpThreads: number,
+  memory: { cpuMemArena: boolean; memPattern: boolean },
+  weightsCache: string | false = false,
+): Promise<Engine> {
+  const transformers = await importTransformers(spec);
+  const { AutoTokenizer, AutoModelForSequenceClassification } = transformers;
   const task = spec.task;
   let tokenizer: Tokenizer;
   let model: Model;
+  let weights: WeightsInfo;
   try {
     const options = sessionOptions(spec, intraOpThreads, memory);
     // Tokenizer first, then the model (see loadEngine).
     tokenizer = (await AutoTokenizer.from_pretrained(spec.id, options as never)) as unknown as Tokenizer;
-    model = (await AutoModelForSequenceClassification.from_pretrained(spec.id, options as never)) as unknown as Model;
+    const loaded = await loadModelSession(transformers, spec, weightsCache, (id) => AutoModelForSequenceClassification.from_pretrained(id, options as never));
+    model = loaded.model as unknown as Model;
+    weights = loaded.weights;
   } catch (error) {
     throw new ModelLoadError(`could not load model ${spec.label} (dtype ${spec.dtype}) for ${task}: ${describe(error)}`, { cause: error });
   }
@@ -84,6 +94,7 @@ export async function loadSequenceEngine(spec: ModelSpec, intraOpThreads: number
     maxTokens,
     labels,
     multiLabel,
+    weights,
     async run(taskIn: EmbedTask, hooks: RunHooks) {
       const { texts, calls, batchSize, maxBatchTokens } = taskIn;
       const pairs = task === 'rerank' ? (taskIn.pairs ?? []) : undefined;
