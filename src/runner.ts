@@ -115,7 +115,10 @@ export class ModelRunner {
   }
 
   health(index?: IndexHealth): HealthReport {
-    return this.#supervisor.report(this.#state, this.#unloaded ? 0 : this.options.minThreads, this.#fleet?.warm ?? 0, index);
+    const report = this.#supervisor.report(this.#state, this.#unloaded ? 0 : this.options.minThreads, this.#fleet?.warm ?? 0, index);
+    const weights = this.model?.weights;
+    if (weights) report.weights = weights;
+    return report;
   }
 
   /** Whether unload() let every worker go, and no warm() has brought them back since. */

@@ -38,7 +38,6 @@ export interface PackedVectors {
   tokens: number;
 }
 
-/** What the pool knows of its model once a worker has loaded it. */
 /** How a model's weights are held by its workers (`pool.model.weights`). */
 export interface WeightsInfo {
   /**
@@ -57,6 +56,7 @@ export interface WeightsInfo {
   cachePath?: string;
 }
 
+/** What the pool knows of its model once a worker has loaded it. */
 export interface ModelInfo {
   /** The pool's name for the model (`'default'` for the `model` option). */
   name: string;
@@ -119,6 +119,8 @@ export interface HealthReport {
   lastError?: string;
   /** The index worker, once a collection call was made; `down` makes the pool at most `degraded`. */
   index?: IndexHealth;
+  /** How the model's workers hold its weights, once a worker has loaded it: shared, or each its own and why. */
+  weights?: WeightsInfo;
   /**
    * In a pool of several models, each model's own report, by name. The top-level figures are the
    * embedding model's; `status` is `healthy` only when every model is, and `unhealthy` only when

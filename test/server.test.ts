@@ -105,6 +105,9 @@ describe('health, readiness, stats and metrics', () => {
     expect(value(/^warmpool_texts_total /)).toBe(stats.texts);
     expect(value(/^warmpool_queue_depth /)).toBe(0);
     expect(value(/^warmpool_workers_ready /)).toBe(1);
+    // The process's memory: RSS, and on Linux Pss (shared weights counted once).
+    expect(value(/^warmpool_process_rss_bytes /)).toBeGreaterThan(10 * 2 ** 20);
+    if (process.platform === 'linux') expect(value(/^warmpool_process_pss_bytes /)).toBeGreaterThan(10 * 2 ** 20);
     expect(text).toMatch(/^warmpool_worker_state\{slot="0",thread_id="\d+",state="ready"\} 1$/m);
     expect(text).toMatch(/^warmpool_run_seconds\{quantile="0.99"\} [\d.e-]+$/m);
     expect(value(/^warmpool_http_requests_total\{method="POST",route="\/embed",status="200"\}/)).toBeGreaterThanOrEqual(1);

@@ -26,7 +26,8 @@ interface Memory {
   pssBytes: number | undefined;
 }
 interface Run {
-  weights: { shared: boolean; reason?: string; preparedMs?: number; preparedNow?: boolean; cachePath?: string } | undefined;
+  weights: { shared: boolean; reason?: string; preparedMs?: number; preparedNow?: boolean; cachePath?: string };
+  healthWeights?: Run['weights'] | undefined;
   readyMs: number;
   atReady: Memory;
   afterCalls: Memory;
@@ -56,6 +57,8 @@ describe('shared weights', () => {
       const cache = cacheIn(`same-${model}`);
       const own = await runPool({ model, threads: 1, weightsCache: false });
       expect(own.weights).toEqual({ shared: false, reason: 'weightsCache is false' });
+      // health() says the same, so a pool that could not share says why where operators look.
+      expect(own.healthWeights).toEqual(own.weights);
       const first = await runPool({ model, threads: 1, weightsCache: cache });
       expect(first.weights).toMatchObject({ shared: true, preparedNow: true });
       expect(first.weights!.cachePath!.startsWith(cache)).toBe(true);

@@ -93,6 +93,22 @@ export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMe
       },
     });
   }
+  // The process's memory (pool.stats().memory): Pss counts shared pages (mapped model weights) once.
+  for (const [field, name, help] of [
+    ['rssBytes', 'warmpool_process_rss_bytes', 'Resident memory of the process (pages shared between workers counted once per mapping)'],
+    ['pssBytes', 'warmpool_process_pss_bytes', 'Proportional memory of the process (Linux): shared pages counted once; what the process really costs'],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const value = stats().memory?.[field];
+        this.reset();
+        if (value !== undefined) this.set(value);
+      },
+    });
+  }
   for (const [field, name, help] of [
     ['waitTime', 'warmpool_wait_seconds', 'Time calls waited in the admission queue (quantiles over the pool lifetime)'],
     ['runTime', 'warmpool_run_seconds', 'Time from dispatch to answer (quantiles over the pool lifetime)'],
