@@ -40,6 +40,7 @@ const objectOf = (rules: Record<string, Rule>): Rule => (v) => isPlainObject(v) 
 const RULES: Record<string, Rule> = {
   model: text,
   task: (v) => v === 'embed' || v === 'rerank' || v === 'classify',
+  weightsCache: (v) => v === false || text(v),
   cacheDir: text,
   storePath: text,
   dtype: (v) => (DTYPES as readonly unknown[]).includes(v),
@@ -70,6 +71,7 @@ const RULES: Record<string, Rule> = {
 /** Valid values per key, so that many generated sets are accepted and their resolution checked. */
 const VALID: Record<string, fc.Arbitrary<unknown>> = {
   task: fc.constantFrom('embed', 'rerank', 'classify', 'summarise', 'custom'),
+  weightsCache: fc.constantFrom(false, '/tmp/warmpool-fuzz-weights', 'rel/weights', '', true),
   model: fc.constantFrom('glove-100d', 'no-such-model', './nowhere', '/tmp', 'Org/model-id', ' spaced '),
   cacheDir: fc.constantFrom('/tmp/warmpool-fuzz-cache', 'rel/dir'),
   storePath: fc.constantFrom('./.warmpool-fuzz-unused', '/tmp/warmpool-fuzz-unused', 'a\u0000b'),
@@ -214,7 +216,7 @@ function judge(recipe: PoolOptionsRecipe, cores: number): Verdict {
     // A hostile object may still read as a valid (empty) object option; its traps decide.
     if (recipe.keys[key]!.t === 'hostile' && key === 'resourceLimits') undecided = true;
     else if (value === HOSTILE || !RULES[key]!(value)) bad.push(key);
-    else expected[key as keyof ResolvedOptions] = key === 'storePath' ? resolve(value as string) : value;
+    else expected[key as keyof ResolvedOptions] = (key === 'storePath' || key === 'weightsCache') && typeof value === 'string' ? resolve(value) : value;
   }
   for (const key of Object.keys(RULES)) {
     if (key in ENV_VARS && explicit[key] === undefined) fromEnv(ENV_VARS[key as keyof typeof ENV_VARS]);

@@ -194,6 +194,7 @@ describe('resolveOptions', () => {
       [ENV_VARS.preallocate]: 'false',
       [ENV_VARS.storePath]: '/tmp/wp-store',
       [ENV_VARS.task]: 'rerank',
+      [ENV_VARS.weightsCache]: 'off',
     };
     expect(Object.keys(env)).toHaveLength(Object.keys(ENV_VARS).length);
     expect(resolveOptions({ env })).toEqual({
@@ -227,6 +228,7 @@ describe('resolveOptions', () => {
       cpuMemArena: false,
       memPattern: true,
       preallocate: false,
+      weightsCache: false,
       storePath: '/tmp/wp-store',
     });
   });
