@@ -115,7 +115,7 @@ describe('prompts from config_sentence_transformers.json', () => {
     await cls.index([{ id: 'a', text: TEXTS[0]! }, { id: 'b', text: TEXTS[2]! }], { collection: 'st' });
     const [doc] = await cls.get('a', { collection: 'st', includeVectors: true });
     expect(doc!.vector).toEqual(await plain.embed(`passage: ${TEXTS[0]}`, { pooling: 'cls' }));
-    const byText = await cls.search(TEXTS[1]!, { collection: 'st', k: 2 });
+    const byText = await cls.search(TEXTS[1]!, { collection: 'st', k: 2, mode: 'dense' });
     const byVector = await cls.search(await plain.embed(`query: ${TEXTS[1]}`, { pooling: 'cls' }), { collection: 'st', k: 2 });
     expect(byText).toEqual(byVector);
   });
