@@ -56,7 +56,9 @@ export function checkCalls(
   texts: readonly string[],
   calls: Int32Array,
   maxTokens: number,
-  countTokens: (text: string) => number,
+  countTokens: (text: string, call: number) => number,
+  /** How an error names the call's j-th input. */
+  name: (j: number) => string = (j) => `input[${j}]`,
 ): { owner: Int32Array; errors: [number, WireError][] } {
   const callCount = calls.length >> 1;
   const owner = new Int32Array(texts.length);
@@ -67,9 +69,9 @@ export function checkCalls(
     let failed = false;
     if (!(flags & CALL_TRUNCATE)) {
       for (let j = 0; j < count; j++) {
-        const n = countTokens(texts[t + j]!);
+        const n = countTokens(texts[t + j]!, c);
         if (n > maxTokens) {
-          const error = new InvalidInputError(`input[${j}] has ${n} tokens; the model takes at most ${maxTokens} (pass truncate: true to cut it)`);
+          const error = new InvalidInputError(`${name(j)} has ${n} tokens; the model takes at most ${maxTokens} (pass truncate: true to cut it)`);
           errors.push([c, errorToWire(error)]);
           failed = true;
           break;

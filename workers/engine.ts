@@ -194,19 +194,7 @@ export async function loadEngine(
     const [rows = 0, seq = 0] = inputs.attention_mask.dims;
     // The mask comes as int64; read it once into bytes for pooling and token counts.
     const { mask, tokens } = readMask(inputs.attention_mask.data, rows, seq);
-    // Announce the native run first, then check for cancellation: with the pool raising the flag
-    // before it reads this one, either the pool sees the run coming or the run sees the flag.
-    hooks.native(true);
-    if (hooks.stopped()) {
-      hooks.native(false);
-      throw new AbortError('the task was cancelled: its callers no longer wait for it');
-    }
-    let outputs: Record<string, Tensor | undefined>;
-    try {
-      outputs = await pipe.model(inputs as unknown as Record<string, unknown>);
-    } finally {
-      hooks.native(false);
-    }
+    const outputs: Record<string, Tensor | undefined> = await guardedRun(hooks, () => pipe.model(inputs as unknown as Record<string, unknown>));
     const hidden = outputs.last_hidden_state ?? outputs.logits ?? outputs.token_embeddings;
     if (!hidden) throw new Error(`model ${spec.label} returned none of last_hidden_state, logits, token_embeddings`);
     return { hidden, mask, tokens };

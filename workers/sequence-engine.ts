@@ -5,9 +5,9 @@
  * length-sorted sub-batches within `batchSize` and `maxBatchTokens`. Each call's answer is its
  * texts' raw logits, one row of `labels.length` per text; the pool turns them into scores.
  */
-import { InvalidInputError, ModelLoadError, describe, errorToWire, type WireError } from '../src/errors.js';
-import { CALL_TRUNCATE, type EmbedTask, type ModelSpec } from '../src/protocol.js';
-import { AnswerBuilder, callStarts, clipText, estimateTokens, fitToBudget, readMask } from './embed-steps.js';
+import { ModelLoadError, describe } from '../src/errors.js';
+import type { EmbedTask, ModelSpec } from '../src/protocol.js';
+import { AnswerBuilder, callStarts, checkCalls, clipText, estimateTokens, fitToBudget, readMask } from './embed-steps.js';
 import type { WeightsInfo } from '../src/weights.js';
 import { guardedRun, importTransformers, loadModelSession, maxTokensOf, peakShapes, sessionOptions, type Engine, type RunHooks } from './engine.js';
 
@@ -98,26 +98,11 @@ export async function loadSequenceEngine(
     async run(taskIn: EmbedTask, hooks: RunHooks) {
       const { texts, calls, batchSize, maxBatchTokens } = taskIn;
       const pairs = task === 'rerank' ? (taskIn.pairs ?? []) : undefined;
-      const callCount = calls.length >> 1;
       const callStart = callStarts(calls);
-      const owner = new Int32Array(texts.length);
-      const errors: [number, WireError][] = [];
       // Each call's own checks: with truncate: false, an input over the limit fails its call alone.
-      for (let c = 0; c < callCount; c++) {
-        let failed = false;
-        if (!(calls[2 * c + 1]! & CALL_TRUNCATE)) {
-          for (let t = callStart[c]!; t < callStart[c + 1]!; t++) {
-            const n = pairs ? countTokens(pairs[c]!, texts[t]!) : countTokens(texts[t]!);
-            if (n > maxTokens) {
-              const what = pairs ? `the query with documents[${t - callStart[c]!}]` : `input[${t - callStart[c]!}]`;
-              errors.push([c, errorToWire(new InvalidInputError(`${what} has ${n} tokens; the model takes at most ${maxTokens} (pass truncate: true to cut it)`))]);
-              failed = true;
-              break;
-            }
-          }
-        }
-        owner.fill(failed ? -1 : c, callStart[c]!, callStart[c + 1]!);
-      }
+      const { owner, errors } = pairs
+        ? checkCalls(texts, calls, maxTokens, (text, c) => countTokens(pairs[c]!, text), (j) => `the query with documents[${j}]`)
+        : checkCalls(texts, calls, maxTokens, (text) => countTokens(text));
       // What the model is given, shortest first so each run pads little.
       const order: number[] = [];
       const first: string[] = new Array<string>(texts.length);
