@@ -3,10 +3,10 @@ import { InvalidInputError } from './errors.js';
 import { MAX_TIMER_MS } from './options.js';
 import { POOLINGS, PRIORITIES, type Pooling, type Priority } from './types.js';
 
-const preview = (text: string): string => (text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}...` : JSON.stringify(text));
+export const preview = (text: string): string => (text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}...` : JSON.stringify(text));
 
 /** Says what a value is, for messages. Never throws, whatever the value (a revoked Proxy throws even in Array.isArray). */
-function describeValue(value: unknown): string {
+export function describeValue(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   if (typeof value === 'string') return `the string ${preview(value)}`;
   if (typeof value === 'function') return 'a function';
@@ -150,17 +150,31 @@ export function checkEmbedOptions(opts: unknown, defaults: Readonly<CheckedEmbed
   if (prompt !== undefined && typeof prompt !== 'string') {
     throw new InvalidInputError(`options.prompt must be the name of one of the model's prompts (a string), received ${describeValue(prompt)}`);
   }
+  const { priority, signal, timeout } = checkCallControls(get, 'options', defaults.priority);
+  return { normalize, pooling: (pooling as Pooling | undefined) ?? defaults.pooling, truncate, dimensions: dimensions as number | undefined, prompt: prompt as string | undefined, priority, signal, timeout };
+}
+
+/**
+ * The options of every kind of call (embed, rerank, classify, run) that say how it runs rather
+ * than what it computes: `priority`, `signal` and `timeout`, each read once through `get` and
+ * named `${what}.<key>` in errors.
+ */
+export function checkCallControls(
+  get: (key: 'priority' | 'signal' | 'timeout') => unknown,
+  what: string,
+  defaultPriority: Priority,
+): { priority: Priority; signal: AbortSignal | undefined; timeout: number | undefined } {
   const priority = get('priority');
   if (priority !== undefined && !(PRIORITIES as readonly unknown[]).includes(priority)) {
-    throw new InvalidInputError(`options.priority must be one of ${PRIORITIES.map((p) => `'${p}'`).join(', ')}, received ${describeValue(priority)}`);
+    throw new InvalidInputError(`${what}.priority must be one of ${PRIORITIES.map((p) => `'${p}'`).join(', ')}, received ${describeValue(priority)}`);
   }
   const signal = get('signal');
   if (signal !== undefined && !isAbortSignal(signal)) {
-    throw new InvalidInputError(`options.signal must be an AbortSignal, received ${describeValue(signal)}`);
+    throw new InvalidInputError(`${what}.signal must be an AbortSignal, received ${describeValue(signal)}`);
   }
   const timeout = get('timeout');
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && (timeout <= MAX_TIMER_MS || timeout === Infinity))) {
-    throw new InvalidInputError(`options.timeout must be a positive number of milliseconds up to ${MAX_TIMER_MS} or Infinity, received ${describeValue(timeout)}`);
+    throw new InvalidInputError(`${what}.timeout must be a positive number of milliseconds up to ${MAX_TIMER_MS} or Infinity, received ${describeValue(timeout)}`);
   }
-  return { normalize, pooling: (pooling as Pooling | undefined) ?? defaults.pooling, truncate, dimensions: dimensions as number | undefined, prompt: prompt as string | undefined, priority: (priority as Priority | undefined) ?? defaults.priority, signal, timeout: timeout as number | undefined };
+  return { priority: (priority as Priority | undefined) ?? defaultPriority, signal, timeout: timeout as number | undefined };
 }

@@ -3,12 +3,10 @@
  * an unknown option an `InvalidInputError` (as for `embed()`), and the answers they get (scores
  * from the models' logits).
  */
-import { isAbortSignal, isArray, read } from './caller-data.js';
-import { InvalidInputError, describe } from './errors.js';
-import type { CheckedEmbedOptions } from './inputs.js';
-import { normalizeTexts } from './inputs.js';
-import { MAX_TIMER_MS } from './options.js';
-import { PRIORITIES, type Priority } from './types.js';
+import { isArray, read } from './caller-data.js';
+import { InvalidInputError } from './errors.js';
+import { checkCallControls, describeValue, normalizeTexts, preview, type CheckedEmbedOptions } from './inputs.js';
+import type { Priority } from './types.js';
 
 /** Options of `pool.rerank()`. */
 export interface RerankOptions {
@@ -69,45 +67,25 @@ const RERANK_KEYS = ['model', 'topN', 'rawScores', 'returnDocuments', 'truncate'
 const CLASSIFY_KEYS = ['model', 'topK', 'rawScores', 'truncate', 'priority', 'signal', 'timeout'] as const;
 const RUN_KEYS = ['priority', 'signal', 'timeout'] as const;
 
-const show = (value: unknown): string => (typeof value === 'string' ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value) : describe(value));
-
-/** The options every call shares (signal, timeout, truncate), in the dispatcher's form. */
+/** The options every call shares (truncate, priority, signal, timeout), in the dispatcher's form. */
 function callOptions(get: (key: string) => unknown, what: string, hasTruncate: boolean): CheckedEmbedOptions {
   let truncate = true;
   if (hasTruncate) {
     const t = get('truncate');
-    if (t !== undefined && typeof t !== 'boolean') throw new InvalidInputError(`${what}.truncate must be a boolean, received ${show(t)}`);
+    if (t !== undefined && typeof t !== 'boolean') throw new InvalidInputError(`${what}.truncate must be a boolean, received ${describeValue(t)}`);
     truncate = t ?? true;
   }
-  const priority = get('priority');
-  if (priority !== undefined && !(PRIORITIES as readonly unknown[]).includes(priority)) {
-    throw new InvalidInputError(`${what}.priority must be one of ${PRIORITIES.map((p) => `'${p}'`).join(', ')}, received ${show(priority)}`);
-  }
-  const signal = get('signal');
-  if (signal !== undefined && !isAbortSignal(signal)) throw new InvalidInputError(`${what}.signal must be an AbortSignal, received ${show(signal)}`);
-  const timeout = get('timeout');
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && (timeout <= MAX_TIMER_MS || timeout === Infinity))) {
-    throw new InvalidInputError(`${what}.timeout must be a positive number of milliseconds up to ${MAX_TIMER_MS} or Infinity, received ${show(timeout)}`);
-  }
-  return {
-    normalize: false,
-    pooling: 'mean',
-    truncate,
-    dimensions: undefined,
-    prompt: undefined,
-    priority: (priority as Priority | undefined) ?? 'interactive',
-    signal: signal as AbortSignal | undefined,
-    timeout: timeout as number | undefined,
-  };
+  const { priority, signal, timeout } = checkCallControls(get, what, 'interactive');
+  return { normalize: false, pooling: 'mean', truncate, dimensions: undefined, prompt: undefined, priority, signal, timeout };
 }
 
 /** Reads an options object once: each known key once, an unknown key an InvalidInputError. */
 function reader(opts: unknown, keys: readonly string[], what: string): (key: string) => unknown {
   if (opts === undefined) return () => undefined;
-  if (typeof opts !== 'object' || opts === null || isArray(opts) !== false) throw new InvalidInputError(`${what} must be an object, received ${show(opts)}`);
+  if (typeof opts !== 'object' || opts === null || isArray(opts) !== false) throw new InvalidInputError(`${what} must be an object, received ${describeValue(opts)}`);
   const o = opts as Record<string, unknown>;
   for (const key of read(what, () => Object.keys(o))) {
-    if (!keys.includes(key)) throw new InvalidInputError(`${what} has an unknown key ${show(key)}; the valid keys are ${keys.join(', ')}`);
+    if (!keys.includes(key)) throw new InvalidInputError(`${what} has an unknown key ${preview(key)}; the valid keys are ${keys.join(', ')}`);
   }
   const values = new Map<string, unknown>();
   for (const key of keys) values.set(key, read(`${what}.${key}`, () => o[key]));
@@ -116,19 +94,19 @@ function reader(opts: unknown, keys: readonly string[], what: string): (key: str
 
 function modelName(get: (key: string) => unknown, what: string): string | undefined {
   const model = get('model');
-  if (model !== undefined && typeof model !== 'string') throw new InvalidInputError(`${what}.model must be the name of a model of the pool, received ${show(model)}`);
+  if (model !== undefined && typeof model !== 'string') throw new InvalidInputError(`${what}.model must be the name of a model of the pool, received ${describeValue(model)}`);
   return model as string | undefined;
 }
 
 function positiveInt(get: (key: string) => unknown, key: string, what: string): number | undefined {
   const v = get(key);
-  if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw new InvalidInputError(`${what}.${key} must be a positive integer, received ${show(v)}`);
+  if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw new InvalidInputError(`${what}.${key} must be a positive integer, received ${describeValue(v)}`);
   return v as number | undefined;
 }
 
 function bool(get: (key: string) => unknown, key: string, what: string): boolean {
   const v = get(key);
-  if (v !== undefined && typeof v !== 'boolean') throw new InvalidInputError(`${what}.${key} must be a boolean, received ${show(v)}`);
+  if (v !== undefined && typeof v !== 'boolean') throw new InvalidInputError(`${what}.${key} must be a boolean, received ${describeValue(v)}`);
   return (v as boolean | undefined) ?? false;
 }
 
@@ -143,14 +121,14 @@ export interface CheckedRerank {
 }
 
 export function checkRerank(query: unknown, documents: unknown, options: unknown): CheckedRerank {
-  if (typeof query !== 'string') throw new InvalidInputError(`query must be a string, received ${show(query)}`);
+  if (typeof query !== 'string') throw new InvalidInputError(`query must be a string, received ${describeValue(query)}`);
   let q: string;
   try {
     q = normalizeTexts(query)[0]!;
   } catch (error) {
     throw new InvalidInputError((error as Error).message.replace(/^input/, 'query'), { cause: error });
   }
-  if (read('documents', () => Array.isArray(documents)) !== true) throw new InvalidInputError(`documents must be an array of strings, received ${show(documents)}`);
+  if (read('documents', () => Array.isArray(documents)) !== true) throw new InvalidInputError(`documents must be an array of strings, received ${describeValue(documents)}`);
   let docs: string[];
   try {
     docs = normalizeTexts(documents);
