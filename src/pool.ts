@@ -136,7 +136,7 @@ export class WarmPool implements AsyncDisposable {
     const main = this.#embedder ?? this.#runners.values().next().value!;
     const snapshot = main.stats();
     snapshot.memory = processMemory();
-    if (this.#runners.size > 1) snapshot.models = Object.fromEntries([...this.#runners].map(([name, r]) => [name, r === main ? main.stats() : r.stats()]));
+    if (this.#runners.size > 1) snapshot.models = Object.fromEntries([...this.#runners].map(([name, r]) => [name, r.stats()]));
     return snapshot;
   }
 
@@ -354,7 +354,7 @@ export class WarmPool implements AsyncDisposable {
       const models: Record<string, HealthReport> = {};
       const rank = { healthy: 0, degraded: 1, unhealthy: 2 } as const;
       for (const [name, runner] of this.#runners) {
-        const own = runner === main ? main.health() : runner.health();
+        const own = runner.health();
         models[name] = own;
         if (rank[own.status] > rank[report.status]) report.status = own.status === 'unhealthy' && report.status === 'healthy' ? 'degraded' : own.status;
       }

@@ -13,6 +13,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCodes, WarmpoolError, type ErrorCode } from '../errors.js';
 import type { WarmPool } from '../pool.js';
+import { readStats } from '../stats.js';
 
 export type ErrorFormat = 'openai' | 'tei';
 
@@ -162,7 +163,9 @@ function teiAnswer(d: Described): { status: number; type: TeiErrorType } {
 
 /** Seconds a client should wait after a 429/503: about the time the queue ahead takes to drain. */
 export function retryAfterSeconds(pool: WarmPool): number {
-  const stats = pool.stats();
+  // The shared counters only: pool.stats() also reads the process's memory, which an overloaded
+  // server need not pay for on every 429.
+  const stats = readStats(pool.statsBuffer);
   const slots = pool.options.maxThreads * pool.options.concurrentTasksPerWorker;
   const perCallMs = stats.runTime.p50 > 0 ? stats.runTime.p50 : 100;
   return Math.max(1, Math.min(60, Math.ceil(((stats.queued / slots + 1) * perCallMs) / 1000)));

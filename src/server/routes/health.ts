@@ -2,6 +2,7 @@
  * `GET /health` (the process answers; also at `GET /` and `GET /ping`, where TEI answers its health
  * check) and `GET /ready` (every worker the pool keeps is warm).
  */
+import { readStats } from '../../stats.js';
 import type { WarmpoolRoute } from '../options.js';
 
 export const health: WarmpoolRoute = async (app, { pool }) => {
@@ -13,7 +14,8 @@ export const health: WarmpoolRoute = async (app, { pool }) => {
   app.get('/ping', { config }, alive);
 
   app.get('/ready', { config }, async (_request, reply) => {
-    const { workersReady } = pool.stats();
+    // From the shared counters: a readiness probe need not read the process's memory.
+    const { workersReady } = readStats(pool.statsBuffer);
     const wanted = pool.options.minThreads;
     const ready = pool.state === 'ready' && workersReady >= wanted;
     reply.code(ready ? 200 : 503);
