@@ -1,3 +1,5 @@
+import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TEST_HOOKS_ENV, type TestHooks } from '../dist/src/test-hooks.js';
 
@@ -123,4 +125,23 @@ export async function referenceClassifier(model: string) {
     },
     dispose: () => classifier.dispose(),
   };
+}
+
+/**
+ * A three-label classifier with exclusive labels (softmax) in `dir`/topics: the multi-label
+ * `minilm-classify-shape` folder with named labels (sport, music, weather) and no problem_type,
+ * its weights linked, not copied. Returns the folder.
+ */
+export function topicsClassifier(dir: string): string {
+  const source = join(MODELS_DIR, 'minilm-classify-shape');
+  const folder = join(dir, 'topics');
+  mkdirSync(folder);
+  for (const file of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(source, file), join(folder, file));
+  symlinkSync(join(source, 'onnx'), join(folder, 'onnx'));
+  const config = JSON.parse(readFileSync(join(source, 'config.json'), 'utf8')) as Record<string, unknown>;
+  delete config.problem_type;
+  config.id2label = { 0: 'sport', 1: 'music', 2: 'weather' };
+  config.label2id = { sport: 0, music: 1, weather: 2 };
+  writeFileSync(join(folder, 'config.json'), JSON.stringify(config));
+  return folder;
 }

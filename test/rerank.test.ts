@@ -4,11 +4,11 @@
  * when run directly, batched by the same coalescing as embeddings, and refusing bad input and
  * models that cannot do their task.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidInputError, MODELS_DIR, ModelLoadError, createPool, maxAbsDiff, referenceClassifier, sentence, type WarmPool } from './helpers.js';
+import { InvalidInputError, MODELS_DIR, ModelLoadError, createPool, maxAbsDiff, referenceClassifier, sentence, topicsClassifier, type WarmPool } from './helpers.js';
 
 const DOCS = [
   'The cat sat on the mat and purred.',
@@ -177,18 +177,8 @@ describe('classify', () => {
   let dir: string;
   let pool: WarmPool;
   beforeAll(async () => {
-    // A three-label classifier with exclusive labels (softmax): the multi-label shape's folder
-    // with named labels and no problem_type, its weights linked, not copied.
     dir = mkdtempSync(join(tmpdir(), 'warmpool-classify-'));
-    const folder = join(dir, 'topics');
-    mkdirSync(folder);
-    for (const file of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(MODELS_DIR, 'minilm-classify-shape', file), join(folder, file));
-    symlinkSync(join(MODELS_DIR, 'minilm-classify-shape', 'onnx'), join(folder, 'onnx'));
-    const config = JSON.parse(readFileSync(join(MODELS_DIR, 'minilm-classify-shape', 'config.json'), 'utf8')) as Record<string, unknown>;
-    delete config.problem_type;
-    config.id2label = { 0: 'sport', 1: 'music', 2: 'weather' };
-    config.label2id = { sport: 0, music: 1, weather: 2 };
-    writeFileSync(join(folder, 'config.json'), JSON.stringify(config));
+    const folder = topicsClassifier(dir);
     pool = createPool({
       threads: 1,
       preallocate: false,

@@ -5,7 +5,7 @@
  * model, and `warmpool serve --with`: against real servers on 127.0.0.1 and real pools.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,7 +13,7 @@ import { InferenceClient } from '@huggingface/inference';
 import { CohereClient, CohereClientV2, CohereError } from 'cohere-ai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LONG_TEXT, MODELS_DIR, ROOT, createPool, type WarmPool } from './helpers.js';
+import { LONG_TEXT, ROOT, createPool, topicsClassifier, type WarmPool } from './helpers.js';
 import { getJson, postJson, startServer, type RunningServer } from './server-helpers.js';
 import { teiProblems, type TEI_SCHEMAS } from './tei-schemas.js';
 
@@ -39,18 +39,9 @@ async function tei(path: string, body: unknown, base = server.url, schema?: keyo
 }
 
 beforeAll(async () => {
-  // A three-label classifier with exclusive labels (softmax), made from the multi-label shape's
-  // folder as test/rerank.test.ts makes it: named labels, no problem_type, its weights linked.
+  // A three-label classifier with exclusive labels (softmax): see topicsClassifier.
   dir = mkdtempSync(join(tmpdir(), 'warmpool-server-models-'));
-  const folder = join(dir, 'topics');
-  mkdirSync(folder);
-  for (const file of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(MODELS_DIR, 'minilm-classify-shape', file), join(folder, file));
-  symlinkSync(join(MODELS_DIR, 'minilm-classify-shape', 'onnx'), join(folder, 'onnx'));
-  const config = JSON.parse(readFileSync(join(MODELS_DIR, 'minilm-classify-shape', 'config.json'), 'utf8')) as Record<string, unknown>;
-  delete config.problem_type;
-  config.id2label = { 0: 'sport', 1: 'music', 2: 'weather' };
-  config.label2id = { sport: 0, music: 1, weather: 2 };
-  writeFileSync(join(folder, 'config.json'), JSON.stringify(config));
+  const folder = topicsClassifier(dir);
 
   const common = { threads: 1, env: false, preallocate: false } as const;
   // `model` set: the pool's own embedder joins as 'default', first, next to the entries.
