@@ -56,6 +56,26 @@ async function tokenizerOf(model: string): Promise<Tokenizer> {
   return (await AutoTokenizer.from_pretrained(model)) as unknown as Tokenizer;
 }
 
+/**
+ * A reranker's `rerank`: tokenises each batch of (query, document) pairs, runs `model` on it and
+ * takes the sigmoid of each logit, timing the two apart in `time`.
+ */
+function timedRerank(tokenizer: Tokenizer, batching: Batching, time: Reranker['time'], model: (enc: Encoded) => Promise<Float32Array>): Reranker['rerank'] {
+  return async (query, docs) => {
+    const scores = new Float64Array(docs.length);
+    for (const batch of batchesOf(query, docs, batching)) {
+      const t0 = performance.now();
+      const enc = tokenizer(batch.map(() => query), { text_pair: batch.map((i) => docs[i]!), padding: true, truncation: true, max_length: 512 });
+      const t1 = performance.now();
+      const logits = await model(enc);
+      time.tokenize += t1 - t0;
+      time.model += performance.now() - t1;
+      batch.forEach((d, r) => (scores[d] = sigmoid(logits[r]!)));
+    }
+    return ranked(scores);
+  };
+}
+
 /** onnxruntime-node directly: one InferenceSession on `intraOpThreads` threads. */
 export async function loadRawReranker(model: string, intraOpThreads: number, batching: Batching): Promise<Reranker> {
   const tokenizer = await tokenizerOf(model);
@@ -68,26 +88,16 @@ export async function loadRawReranker(model: string, intraOpThreads: number, bat
   const time = { tokenize: 0, model: 0 };
   return {
     time,
-    async rerank(query, docs) {
-      const scores = new Float64Array(docs.length);
-      for (const batch of batchesOf(query, docs, batching)) {
-        const t0 = performance.now();
-        const enc = tokenizer(batch.map(() => query), { text_pair: batch.map((i) => docs[i]!), padding: true, truncation: true, max_length: 512 });
-        const feeds: Record<string, ort.Tensor> = {};
-        for (const name of session.inputNames) {
-          const t = enc[name] ?? (name === 'token_type_ids' ? { data: new BigInt64Array(enc.input_ids!.data.length), dims: enc.input_ids!.dims } : undefined);
-          if (!t) throw new Error(`the tokenizer gave no ${name}`);
-          feeds[name] = new ort.Tensor('int64', t.data as BigInt64Array, t.dims);
-        }
-        const t1 = performance.now();
-        const out = await session.run(feeds);
-        time.tokenize += t1 - t0;
-        time.model += performance.now() - t1;
-        const logits = out[session.outputNames[0]!]!.data as Float32Array;
-        batch.forEach((d, r) => (scores[d] = sigmoid(logits[r]!)));
+    rerank: timedRerank(tokenizer, batching, time, async (enc) => {
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const name of session.inputNames) {
+        const t = enc[name] ?? (name === 'token_type_ids' ? { data: new BigInt64Array(enc.input_ids!.data.length), dims: enc.input_ids!.dims } : undefined);
+        if (!t) throw new Error(`the tokenizer gave no ${name}`);
+        feeds[name] = new ort.Tensor('int64', t.data as BigInt64Array, t.dims);
       }
-      return ranked(scores);
-    },
+      const out = await session.run(feeds);
+      return out[session.outputNames[0]!]!.data as Float32Array;
+    }),
     release: () => session.release(),
   };
 }
@@ -105,20 +115,7 @@ export async function loadTransformersReranker(model: string, intraOpThreads: nu
   const time = { tokenize: 0, model: 0 };
   return {
     time,
-    async rerank(query, docs) {
-      const scores = new Float64Array(docs.length);
-      for (const batch of batchesOf(query, docs, batching)) {
-        const t0 = performance.now();
-        const enc = tokenizer(batch.map(() => query), { text_pair: batch.map((i) => docs[i]!), padding: true, truncation: true });
-        const t1 = performance.now();
-        const { logits } = await seq(enc);
-        time.tokenize += t1 - t0;
-        time.model += performance.now() - t1;
-        const data = logits.data as Float32Array;
-        batch.forEach((d, r) => (scores[d] = sigmoid(data[r]!)));
-      }
-      return ranked(scores);
-    },
+    rerank: timedRerank(tokenizer, batching, time, async (enc) => (await seq(enc)).logits.data as Float32Array),
     release: async () => {
       await seq.dispose();
     },
