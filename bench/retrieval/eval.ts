@@ -8,7 +8,7 @@
  *   npx tsc -p tsconfig.json                          # the pool runs from dist/
  *   npm install --no-save stemmer@2.0.1               # for the stemmed variants (optional)
  *   npx tsx bench/retrieval/build-sets.ts             # only to rebuild the sets
- *   npx tsx bench/retrieval/eval.ts [--sets docstrings,debian] [--skip-rerank] [--library] [--out FILE]
+ *   npx tsx bench/retrieval/eval.ts [--sets docstrings,debian] [--skip-rerank] [--library] [--model NAME|FOLDER] [--out FILE]
  *
  * --library also indexes each set into a temporary store and measures `pool.search` with
  * `mode: 'dense' | 'keyword' | 'hybrid'` (the library's own implementation), side by side.
@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     candidates: { type: 'string', default: '100' },
     'skip-rerank': { type: 'boolean', default: false },
     library: { type: 'boolean', default: false },
+    model: { type: 'string' },
     out: { type: 'string', default: `${SETS_DIR}results.json` },
   },
 });
@@ -57,7 +58,7 @@ const VARIANTS = [
 ].filter((v) => stemmer || !v.stem);
 const variantName = (v: { stem: boolean; stop: boolean }) => `bm25${v.stem ? '+stem' : ''}${v.stop ? '+stop' : ''}`;
 
-const pool = createPool({ threads: 1, models: { rerank: { task: 'rerank', model: 'glove-rerank' } } });
+const pool = createPool({ threads: 1, ...(args.model ? { model: args.model } : {}), models: { rerank: { task: 'rerank', model: 'glove-rerank' } } });
 await pool.ready();
 
 const tables: Table[] = [];
@@ -259,7 +260,7 @@ if (!args['skip-rerank']) {
 const libraryOut: Record<string, unknown> = {};
 if (args.library) {
   const store = mkdtempSync(join(tmpdir(), 'warmpool-retrieval-'));
-  const lib = createPool({ threads: 1, storePath: store, models: { rerank: { task: 'rerank', model: 'glove-rerank' } } });
+  const lib = createPool({ threads: 1, storePath: store, ...(args.model ? { model: args.model } : {}), models: { rerank: { task: 'rerank', model: 'glove-rerank' } } });
   try {
     for (const run of runs) {
       const collection = `eval-${run.name}`;
