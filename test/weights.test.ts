@@ -24,6 +24,9 @@ afterAll(async () => {
 interface Memory {
   rssBytes: number;
   pssBytes: number | undefined;
+  baselineBytes?: number;
+  perWorkerBytes?: number;
+  perWorkerEstimate?: 'marginal' | 'average';
 }
 interface Run {
   weights: { shared: boolean; reason?: string; preparedMs?: number; preparedNow?: boolean; cachePath?: string };
@@ -35,12 +38,12 @@ interface Run {
 }
 
 /** One pool in a child process (a clean process: its memory is the pool's). */
-function runPool(options: Record<string, unknown>): Promise<Run> {
+function runPool<T = Run>(options: Record<string, unknown>, fixture = FIXTURE): Promise<T> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [FIXTURE, ENTRY, JSON.stringify(options)], { timeout: 240_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [fixture, ENTRY, JSON.stringify(options)], { timeout: 240_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
       const line = stdout.trim().split('\n').pop() ?? '';
       try {
-        resolve(JSON.parse(line) as Run);
+        resolve(JSON.parse(line) as T);
       } catch {
         reject(new Error(`pool process failed: ${error?.message ?? ''} ${stderr.slice(-2000)}`));
       }
@@ -187,5 +190,26 @@ describe('shared weights', () => {
     }
     // Measured on the 2-core machine: 25-35 MB (each worker's own copy: ~160 MB).
     expect(Math.min(...perExtra)).toBeLessThan(45);
+  });
+
+  it('stats().memory estimates what one more worker costs: the average at first, the measured step once the pool had 1 and 2 workers', async () => {
+    const cache = cacheIn('estimate');
+    await runPool({ model: 'minilm-shape', threads: 1, weightsCache: cache }); // prepares
+    const run = await runPool<{ atReady: Memory; one: Memory; two: Memory; workers: number }>({ model: 'minilm-shape', weightsCache: cache }, join(ROOT, 'test/fixtures/memory-estimate-pool.mjs'));
+    expect(run.workers).toBe(2);
+    const { atReady, two } = run;
+    const pss = (m: Memory): number => m.pssBytes ?? m.rssBytes;
+    // Two workers from the start: (Pss - baseline) / 2, the baseline read before the first worker.
+    expect(atReady.perWorkerEstimate).toBe('average');
+    expect(atReady.baselineBytes).toBeGreaterThan(5 * 2 ** 20);
+    expect(atReady.baselineBytes).toBeLessThan(pss(atReady) / 2);
+    expect(Math.abs(atReady.perWorkerBytes! - (pss(atReady) - atReady.baselineBytes!) / 2)).toBeLessThanOrEqual(1);
+    // After unload(), a call (1 worker) and warm() (2): the step between them. Far less than the
+    // average, which counts the mapped weights and the library's code in each share. Measured:
+    // 15-30 MB, as the pools of 1 and 4 above.
+    expect(two.perWorkerEstimate).toBe('marginal');
+    expect(two.baselineBytes).toBe(atReady.baselineBytes);
+    expect(two.perWorkerBytes).toBeGreaterThan(2 * 2 ** 20);
+    expect(two.perWorkerBytes).toBeLessThan(Math.min(45 * 2 ** 20, atReady.perWorkerBytes!));
   });
 });
