@@ -92,6 +92,17 @@ export class Fleet {
     return n;
   }
 
+  /** Every warm worker whatever its role (a replacement and the one it replaces both hold memory), and whether any is loading. */
+  get census(): { warm: number; loading: boolean } {
+    let warm = 0;
+    let loading = false;
+    for (const host of this.#hosts.keys()) {
+      if (host.warm) warm++;
+      if (host.loading) loading = true;
+    }
+    return { warm, loading };
+  }
+
   /** Warm serving workers with no task: where the next task starts at once. */
   get idle(): number {
     let n = 0;

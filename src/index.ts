@@ -75,6 +75,7 @@ export {
 export type { ErrorCode, WarmpoolErrorOf } from './errors.js';
 export { readStats } from './stats.js';
 export type { StatsSnapshot, LatencySummary, WorkerStats, WorkerStateName } from './stats.js';
+export type { MemorySnapshot } from './memory.js';
 export { CHANNEL_NAMES } from './events.js';
 export type { RequestStartEvent, RequestEndEvent, WorkerReadyEvent, WorkerExitEvent, WorkerErrorEvent } from './events.js';
 export { BUNDLED_MODELS_DIR } from './model.js';

@@ -693,6 +693,7 @@ export const POOL_OPTIONS = {
   weightsCache: {
     parse: weightsCachePath,
     env: 'WARMPOOL_WEIGHTS_CACHE',
+    flag: '--weights-cache <dir>',
     computed: { doc: '`$XDG_CACHE_HOME/warmpool/weights`, else `~/.cache/warmpool/weights`', of: () => defaultWeightsCache() },
     doc: "Where models prepared for shared weights are kept (one folder per model and machine), so a model's workers map one copy of its weights; `false`: each worker loads its own copy.",
   },

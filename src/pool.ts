@@ -7,7 +7,6 @@
  * `cache.ts`, `answer.ts` and `call-log.ts`.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { CoreBudget } from './budget.js';
 import { isArray, read } from './caller-data.js';
 import { CollectionsClient, type CollectionsApi } from './collections/client.js';
@@ -26,6 +25,7 @@ import type {
 import { InvalidInputError, PoolClosedError, UnknownModelError, describe } from './errors.js';
 import type { EmbedOptions } from './inputs.js';
 import { MAX_TIMER_MS, resolveModels, resolveOptions, type ModelStatus, type PoolOptions, type ReloadOptions, type ResolvedOptions } from './options.js';
+import { MemoryTracker, processMemory } from './memory.js';
 import { ModelRunner } from './runner.js';
 import type { StatsSnapshot } from './stats.js';
 import {
@@ -67,6 +67,8 @@ export class WarmPool implements AsyncDisposable {
   readonly #runners = new Map<string, ModelRunner>();
   /** The runner of `embed()`, `index()` and `search()` when a call names no model. */
   readonly #embedder: ModelRunner | undefined;
+  /** Samples of the process's memory as workers come, for the per-worker estimate in `stats().memory`. */
+  readonly #memory: MemoryTracker;
   #closing: Promise<void> | undefined;
   #closed = false;
   /** Created on the first collection call: the index worker is not started for a pool that only embeds. */
@@ -75,7 +77,9 @@ export class WarmPool implements AsyncDisposable {
   constructor(options: PoolOptions = {}) {
     this.options = resolveOptions(options);
     const budget = new CoreBudget(this.options.maxThreads);
-    for (const entry of resolveModels(options, this.options)) this.#runners.set(entry.name, new ModelRunner(this.id, entry, budget));
+    const memory = new MemoryTracker(() => new Map([...this.#runners].map(([name, r]) => [name, r.census])));
+    this.#memory = memory;
+    for (const entry of resolveModels(options, this.options)) this.#runners.set(entry.name, new ModelRunner(this.id, entry, budget, memory));
     this.#embedder = this.#runners.get('default')?.task === 'embed' ? this.#runners.get('default') : [...this.#runners.values()].find((r) => r.task === 'embed');
     if (this.options.warmup === 'eager') for (const runner of this.#runners.values()) runner.start();
   }
@@ -135,8 +139,17 @@ export class WarmPool implements AsyncDisposable {
   stats(): StatsSnapshot {
     const main = this.#embedder ?? this.#runners.values().next().value!;
     const snapshot = main.stats();
-    snapshot.memory = processMemory();
-    if (this.#runners.size > 1) snapshot.models = Object.fromEntries([...this.#runners].map(([name, r]) => [name, r.stats()]));
+    const now = processMemory();
+    snapshot.memory = this.#memory.snapshot(main.name, now);
+    if (this.#runners.size > 1) {
+      snapshot.models = Object.fromEntries(
+        [...this.#runners].map(([name, r]) => {
+          const s = r.stats();
+          s.memory = this.#memory.snapshot(name, now);
+          return [name, s];
+        }),
+      );
+    }
     return snapshot;
   }
 
@@ -392,21 +405,6 @@ export class WarmPool implements AsyncDisposable {
     await this.#collections?.close();
     this.#closed = true;
   }
-}
-
-/**
- * The process's memory now: RSS, and on Linux Pss (shared pages, such as a model file mapped by
- * several workers, counted once: what the process really costs).
- */
-function processMemory(): { rssBytes: number; pssBytes: number | undefined } {
-  let pssBytes: number | undefined;
-  try {
-    const match = /^Pss:\s+(\d+) kB/m.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'));
-    if (match) pssBytes = Number(match[1]) * 1024;
-  } catch {
-    // Not Linux, or no smaps_rollup (kernels before 4.14): RSS only.
-  }
-  return { rssBytes: process.memoryUsage.rss(), pssBytes };
 }
 
 /**

@@ -20,6 +20,7 @@ import { checkEmbedOptions, defaultEmbedOptions, normalizeTexts, type CheckedEmb
 import { resolveModel } from './model.js';
 import { checkReloadOptions, reloadedOptions, type ReloadOptions, type ResolvedModel, type ResolvedOptions } from './options.js';
 import type { ModelSpec } from './protocol.js';
+import type { MemoryTracker } from './memory.js';
 import { PoolStats, StatsView, type StatsSnapshot } from './stats.js';
 import { Supervisor } from './supervisor.js';
 import type { HealthReport, IndexHealth, ModelInfo, ModelTask, PackedVectors, PoolState } from './types.js';
@@ -42,6 +43,8 @@ export class ModelRunner {
   readonly #ready = deferred<void>();
   readonly #supervisor: Supervisor;
   #fleet: Fleet | undefined;
+  /** The pool's memory samples: told before the first worker starts and whenever one is ready. */
+  readonly #memory: MemoryTracker | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   #spec: ModelSpec | undefined;
   #defaults = defaultEmbedOptions('mean');
@@ -50,8 +53,9 @@ export class ModelRunner {
   #failure: ModelLoadError | undefined;
   #reloading: Promise<void> | undefined;
 
-  constructor(poolId: string, entry: ResolvedModel, budget: CoreBudget) {
+  constructor(poolId: string, entry: ResolvedModel, budget: CoreBudget, memory?: MemoryTracker) {
     this.#poolId = poolId;
+    this.#memory = memory;
     this.#entry = entry;
     this.#budget = budget;
     this.name = entry.name;
@@ -109,6 +113,11 @@ export class ModelRunner {
     return this.#stats.snapshot();
   }
 
+  /** This model's workers for the memory estimate: warm ones (whatever their role), and whether any is loading. */
+  get census(): { warm: number; loading: boolean } {
+    return this.#fleet?.census ?? { warm: 0, loading: false };
+  }
+
   ready(): Promise<void> {
     if (this.#state === 'idle') this.start();
     return this.#ready.promise;
@@ -148,6 +157,8 @@ export class ModelRunner {
     if (this.#state !== 'idle' || !this.#spec) return;
     this.#state = 'starting';
     const spec = this.#spec;
+    // The baseline: the process before this model's first worker (when no other model's is loading).
+    this.#memory?.settled();
     try {
       this.#fleet = this.#newFleet(spec);
     } catch (error) {
@@ -215,6 +226,7 @@ export class ModelRunner {
         ready: (threadId, loadMs) => {
           if (channels.workerReady.hasSubscribers) channels.workerReady.publish({ ...publish, threadId, loadMs });
           this.#settleStart();
+          this.#memory?.settled();
         },
         loadError: (threadId, error, serving) => {
           this.#publishWorkerError(threadId, error);

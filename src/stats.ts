@@ -8,6 +8,7 @@
  *                    interactive wait histogram | worker int fields
  *   BigInt64 region: counters | worker 64-bit counters
  */
+import type { MemorySnapshot } from './memory.js';
 
 const MAGIC = 0x57504f4c; // "WPOL"
 const VERSION = 4;
@@ -166,10 +167,12 @@ export interface StatsSnapshot extends Record<Counter, number>, Record<Gauge, nu
   models?: Record<string, StatsSnapshot>;
   /**
    * `pool.stats()` only: the process's memory now, `rssBytes` and, on Linux, `pssBytes` (pages
-   * shared with other processes or mapped twice counted once). With every worker unloaded, what
-   * the app pays at rest.
+   * shared with other processes or mapped twice counted once; with every worker unloaded, what
+   * the app pays at rest), with `baselineBytes` (before the first worker) and the estimated cost
+   * of one more worker of this model, `perWorkerBytes`, and how it was estimated,
+   * `perWorkerEstimate` (`marginal` or `average`: see docs/performance.md, Memory).
    */
-  memory?: { rssBytes: number; pssBytes: number | undefined };
+  memory?: MemorySnapshot;
 }
 
 /** Typed views over a stats buffer; shared by the writer on the main thread, workers and readers. */

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -230,6 +230,23 @@ describe('warmpool demo, info, stats', () => {
     const info = JSON.parse(r.stdout) as { model: { dims: number }; options: { maxQueue: number; maxThreads: number } };
     expect(info.model.dims).toBe(100);
     expect(info.options).toMatchObject({ maxQueue: 7, maxThreads: 1 });
+  });
+
+  it('--weights-cache names where the pool keeps models prepared for shared weights; off: each worker loads its own copy', () => {
+    type Info = { model: { weights: { shared: boolean; cachePath?: string; reason?: string } }; options: { weightsCache: string | false } };
+    const dir = join(tmp, 'weights');
+    const r = cli(['info', '--weights-cache', dir]);
+    expect(r.status, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout) as Info;
+    expect(info.options.weightsCache).toBe(dir);
+    expect(info.model.weights).toMatchObject({ shared: true });
+    expect(info.model.weights.cachePath!.startsWith(`${dir}/`)).toBe(true);
+    expect(readdirSync(dir)).toHaveLength(1);
+    const off = cli(['info', '--weights-cache', 'off']);
+    expect(off.status, off.stderr).toBe(0);
+    const offInfo = JSON.parse(off.stdout) as Info;
+    expect(offInfo.options.weightsCache).toBe(false);
+    expect(offInfo.model.weights).toEqual({ shared: false, reason: 'weightsCache is false' });
   });
 
   it('one-shot commands skip the peak-arena run at load, unless WARMPOOL_PREALLOCATE says otherwise', () => {

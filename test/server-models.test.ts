@@ -346,6 +346,10 @@ describe('GET /metrics in a pool of several models', () => {
       expect(m, name).not.toBeNull();
       expect(Number(m![1])).toBeGreaterThanOrEqual(stats[name]!.completed);
       expect(text).toMatch(new RegExp(`^warmpool_worker_state\\{model="${name}",slot="0",thread_id="\\d+",state="ready"\\} 1$`, 'm'));
+      // Each model's estimate of one more worker, as its snapshot says.
+      const estimate = stats[name]!.memory!;
+      expect(estimate.perWorkerBytes, name).toBeGreaterThan(0);
+      expect(text).toMatch(new RegExp(`^warmpool_worker_memory_estimate_bytes\\{model="${name}",estimate="${estimate.perWorkerEstimate}"\\} \\d+$`, 'm'));
     }
     expect(text).toMatch(/^warmpool_run_seconds\{model="rerank",quantile="0.99"\} [\d.e-]+$/m);
     expect(text).not.toMatch(/^warmpool_completed_total \d/m);

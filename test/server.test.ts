@@ -108,6 +108,10 @@ describe('health, readiness, stats and metrics', () => {
     // The process's memory: RSS, and on Linux Pss (shared weights counted once).
     expect(value(/^warmpool_process_rss_bytes /)).toBeGreaterThan(10 * 2 ** 20);
     if (process.platform === 'linux') expect(value(/^warmpool_process_pss_bytes /)).toBeGreaterThan(10 * 2 ** 20);
+    // One worker so far: the estimate of one more is the average, the figure of stats().memory.
+    const estimate = stats.memory!;
+    expect(estimate.perWorkerEstimate).toBe('average');
+    expect(value(/^warmpool_worker_memory_estimate_bytes\{estimate="average"\} /)).toBeGreaterThan(0);
     expect(text).toMatch(/^warmpool_worker_state\{slot="0",thread_id="\d+",state="ready"\} 1$/m);
     expect(text).toMatch(/^warmpool_run_seconds\{quantile="0.99"\} [\d.e-]+$/m);
     expect(value(/^warmpool_http_requests_total\{method="POST",route="\/embed",status="200"\}/)).toBeGreaterThanOrEqual(1);

@@ -5,8 +5,8 @@
  * made again; a cache that cannot be written falls back to each worker's own copy, saying why;
  * and an extra worker costs little memory.
  */
-import { execFile } from 'node:child_process';
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -24,6 +24,9 @@ afterAll(async () => {
 interface Memory {
   rssBytes: number;
   pssBytes: number | undefined;
+  baselineBytes?: number;
+  perWorkerBytes?: number;
+  perWorkerEstimate?: 'marginal' | 'average';
 }
 interface Run {
   weights: { shared: boolean; reason?: string; preparedMs?: number; preparedNow?: boolean; cachePath?: string };
@@ -35,12 +38,12 @@ interface Run {
 }
 
 /** One pool in a child process (a clean process: its memory is the pool's). */
-function runPool(options: Record<string, unknown>): Promise<Run> {
+function runPool<T = Run>(options: Record<string, unknown>, fixture = FIXTURE): Promise<T> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [FIXTURE, ENTRY, JSON.stringify(options)], { timeout: 240_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [fixture, ENTRY, JSON.stringify(options)], { timeout: 240_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
       const line = stdout.trim().split('\n').pop() ?? '';
       try {
-        resolve(JSON.parse(line) as Run);
+        resolve(JSON.parse(line) as T);
       } catch {
         reject(new Error(`pool process failed: ${error?.message ?? ''} ${stderr.slice(-2000)}`));
       }
@@ -187,5 +190,104 @@ describe('shared weights', () => {
     }
     // Measured on the 2-core machine: 25-35 MB (each worker's own copy: ~160 MB).
     expect(Math.min(...perExtra)).toBeLessThan(45);
+  });
+
+  it('stats().memory estimates what one more worker costs: the average at first, the measured step once the pool had 1 and 2 workers', async () => {
+    const cache = cacheIn('estimate');
+    await runPool({ model: 'minilm-shape', threads: 1, weightsCache: cache }); // prepares
+    const run = await runPool<{ atReady: Memory; one: Memory; two: Memory; workers: number }>({ model: 'minilm-shape', weightsCache: cache }, join(ROOT, 'test/fixtures/memory-estimate-pool.mjs'));
+    expect(run.workers).toBe(2);
+    const { atReady, two } = run;
+    const pss = (m: Memory): number => m.pssBytes ?? m.rssBytes;
+    // Two workers from the start: (Pss - baseline) / 2, the baseline read before the first worker.
+    expect(atReady.perWorkerEstimate).toBe('average');
+    expect(atReady.baselineBytes).toBeGreaterThan(5 * 2 ** 20);
+    expect(atReady.baselineBytes).toBeLessThan(pss(atReady) / 2);
+    expect(Math.abs(atReady.perWorkerBytes! - (pss(atReady) - atReady.baselineBytes!) / 2)).toBeLessThanOrEqual(1);
+    // After unload(), a call (1 worker) and warm() (2): the step between them. Far less than the
+    // average, which counts the mapped weights and the library's code in each share. Measured:
+    // 15-30 MB, as the pools of 1 and 4 above.
+    expect(two.perWorkerEstimate).toBe('marginal');
+    expect(two.baselineBytes).toBe(atReady.baselineBytes);
+    expect(two.perWorkerBytes).toBeGreaterThan(2 * 2 ** 20);
+    expect(two.perWorkerBytes).toBeLessThan(Math.min(45 * 2 ** 20, atReady.perWorkerBytes!));
+  });
+});
+
+/** `warmpool weights ...` in a process of its own; its JSON answer. */
+function weightsCli(args: string[]): { status: number | null; json: PruneAnswer; stderr: string } {
+  const r = spawnSync(process.execPath, ['dist/src/cli.js', 'weights', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, json: (r.status === 0 ? JSON.parse(r.stdout) : {}) as PruneAnswer, stderr: r.stderr };
+}
+interface PruneAnswer {
+  cache: string;
+  entries: { name: string; lastUsed: string; mappedBy: number[] }[];
+  prune?: { removed: { name: string }[]; kept: { name: string; reason: string }[]; leftovers: string[] };
+}
+/** Makes an entry look unused since `days` ago (its marker and its weights.json). */
+function age(entry: string, days: number): void {
+  const then = new Date(Date.now() - days * 86_400_000);
+  for (const name of ['last-used', 'weights.json']) if (existsSync(join(entry, name))) utimesSync(join(entry, name), then, then);
+}
+
+describe('pruning the weights cache', () => {
+  it('a worker that loads an entry marks it used; warmpool weights lists it, and --prune keeps what is recent, mapped or being prepared', async () => {
+    const cache = cacheIn('prune-cli');
+    const pool = createPool({ model: 'glove-100d', threads: 1, env: false, weightsCache: cache });
+    pools.push(pool);
+    await pool.ready();
+    const entry = pool.model!.weights!.cachePath!;
+    const name = basename(entry);
+    expect(Date.now() - statSync(join(entry, 'last-used')).mtimeMs).toBeLessThan(60_000);
+    // A copy of it no process maps, and a copy being prepared (a fresh lock beside it).
+    cpSync(entry, join(cache, 'copy-fp32-0'), { recursive: true });
+    cpSync(entry, join(cache, 'preparing-fp32-0'), { recursive: true });
+    writeFileSync(join(cache, 'preparing-fp32-0.lock'), '{}');
+    for (const n of [name, 'copy-fp32-0', 'preparing-fp32-0']) age(join(cache, n), 40);
+
+    const listed = weightsCli(['--weights-cache', cache]);
+    expect(listed.status, listed.stderr).toBe(0);
+    expect(listed.json.entries.map((e) => e.name).sort()).toEqual(['copy-fp32-0', name, 'preparing-fp32-0'].sort());
+    // This test's process maps the pool's entry (its worker is a thread of it).
+    expect(listed.json.entries.find((e) => e.name === name)!.mappedBy).toContain(process.pid);
+
+    const dry = weightsCli(['--weights-cache', cache, '--prune', '--dry-run']);
+    expect(dry.json.prune!.removed.map((e) => e.name)).toEqual(['copy-fp32-0']);
+    expect(existsSync(join(cache, 'copy-fp32-0'))).toBe(true);
+
+    const pruned = weightsCli(['--weights-cache', cache, '--prune']);
+    expect(pruned.status, pruned.stderr).toBe(0);
+    expect(pruned.json.prune!.removed.map((e) => e.name)).toEqual(['copy-fp32-0']);
+    const reasons = Object.fromEntries(pruned.json.prune!.kept.map((k) => [k.name, k.reason]));
+    expect(reasons[name]).toBe(`mapped by process ${process.pid}`);
+    expect(reasons['preparing-fp32-0']).toBe('being prepared');
+    expect(readdirSync(cache).sort()).toEqual([name, 'preparing-fp32-0', 'preparing-fp32-0.lock'].sort());
+    // The pool goes on with its entry.
+    expect((await pool.embed(['still shared']))[0]).toHaveLength(100);
+
+    // Used recently: kept at the default 30 days, removed at --older-than 0 once no process maps it.
+    rmSync(join(cache, 'preparing-fp32-0.lock'));
+    const recent = weightsCli(['--weights-cache', cache, '--prune', '--older-than', '35']);
+    expect(recent.json.prune!.removed.map((e) => e.name)).toEqual(['preparing-fp32-0']);
+    expect(weightsCli(['--weights-cache', cache, '--prune', '--older-than', 'soon']).status).toBe(2);
+    expect(weightsCli(['--weights-cache', 'off']).status).toBe(2);
+  });
+
+  it('preparing a new entry removes entries unused for 30 days, and old leftovers, and keeps the rest', async () => {
+    const cache = cacheIn('prune-at-prepare');
+    const first = await runPool({ model: 'glove-100d', threads: 1, weightsCache: cache });
+    const entry = first.weights.cachePath!;
+    cpSync(entry, join(cache, 'stale-fp32-0'), { recursive: true });
+    cpSync(entry, join(cache, 'recent-fp32-0'), { recursive: true });
+    age(join(cache, 'stale-fp32-0'), 31);
+    age(join(cache, 'recent-fp32-0'), 29);
+    writeFileSync(join(cache, 'gone-fp32-0.refused'), 'onnxruntime refused: old');
+    const then = new Date(Date.now() - 31 * 86_400_000);
+    utimesSync(join(cache, 'gone-fp32-0.refused'), then, then);
+    // The entry itself is made again (damaged), which prunes.
+    rmSync(join(entry, 'weights.json'));
+    const second = await runPool({ model: 'glove-100d', threads: 1, weightsCache: cache });
+    expect(second.weights).toMatchObject({ shared: true, preparedNow: true });
+    expect(readdirSync(cache).sort()).toEqual([basename(entry), 'recent-fp32-0'].sort());
   });
 });

@@ -33,11 +33,10 @@ import { preferUnpacked } from '../src/asar-path.js';
 import { describe } from '../src/errors.js';
 import type { ModelSpec } from '../src/protocol.js';
 import type { WeightsInfo } from '../src/weights.js';
+import { PRUNE_AFTER_DAYS, STALE_LOCK_MS, pruneWeightsCache, touchUsed } from '../src/weights-cache.js';
 
 /** Bumped when what a prepared entry holds, or how it is checked, changes. */
 const ENTRY_VERSION = 1;
-/** A lock whose holder has not touched it for this long is taken over (the holder died). */
-const STALE_LOCK_MS = 30_000;
 const LOCK_TOUCH_MS = 2_000;
 /** How long a worker waits for another to prepare the model before loading it the old way. */
 const WAIT_MS = 15 * 60_000;
@@ -209,10 +208,14 @@ async function prepareOrFind(spec: ModelSpec, cache: string): Promise<WeightsPla
     .slice(0, 20);
   const name = `${basename(spec.id).replace(/[^\w.-]/g, '_')}-${dtype}-${key}`;
   const entry = join(cache, name);
-  const found = (meta: EntryMeta, preparedNow: boolean): WeightsPlan => ({
-    prepared: { localModelPath: cache, id: name, entry },
-    info: { shared: true, preparedMs: Math.round(meta.preparedMs), preparedNow, cachePath: entry },
-  });
+  const found = async (meta: EntryMeta, preparedNow: boolean): Promise<WeightsPlan> => {
+    // Before it is loaded: pruning (weights-cache.ts) leaves an entry used since it looked.
+    await touchUsed(entry);
+    return {
+      prepared: { localModelPath: cache, id: name, entry },
+      info: { shared: true, preparedMs: Math.round(meta.preparedMs), preparedNow, cachePath: entry },
+    };
+  };
 
   // Ready already (a read-only cache that holds it will do).
   const first = checkEntry(entry, key);
@@ -242,6 +245,9 @@ async function prepareOrFind(spec: ModelSpec, cache: string): Promise<WeightsPla
         await removeLeftovers(cache, basename(entry));
         try {
           const meta = await prepare(folder, source, file, key, entry);
+          // A new entry is when old ones pile up (a new model version, onnxruntime or CPU): those
+          // unused for PRUNE_AFTER_DAYS go, unless a process prepares or maps them.
+          await pruneWeightsCache(cache, { olderThanDays: PRUNE_AFTER_DAYS, keep: [name] }).catch(() => {});
           return found(meta, true);
         } catch (error) {
           // onnxruntime answered that it cannot: remembered, so that the other workers and later

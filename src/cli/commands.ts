@@ -12,6 +12,7 @@ import * as rerank from './rerank.js';
 import * as search from './search.js';
 import * as serve from './serve.js';
 import * as stats from './stats.js';
+import * as weights from './weights.js';
 import * as worker from './worker.js';
 
-export const COMMANDS: readonly { register(program: Command): void }[] = [embed, rerank, indexFolder, search, serve, worker, stats, info, demo, bench];
+export const COMMANDS: readonly { register(program: Command): void }[] = [embed, rerank, indexFolder, search, serve, worker, stats, info, weights, demo, bench];

@@ -29,7 +29,7 @@ const millis = (flag: string) => (value: string): number => {
 
 /** The pool flags' names (`--model`, ...): what `--url` refuses, since the server runs its own pool. */
 export const POOL_FLAG_NAMES: ReadonlySet<string> = new Set(
-  [P.model, P.task, P.models, P.dtype, P.maxThreads, P.minThreads, P.intraOpThreads, P.maxQueue, P.queueTimeout, P.timeout, P.batchSize, P.allowRemoteModels, P.cacheDir, P.storePath].map(flagName),
+  [P.model, P.task, P.models, P.dtype, P.maxThreads, P.minThreads, P.intraOpThreads, P.maxQueue, P.queueTimeout, P.timeout, P.batchSize, P.allowRemoteModels, P.cacheDir, P.weightsCache, P.storePath].map(flagName),
 );
 
 export function addPoolFlags(command: Command): Command {
@@ -47,6 +47,7 @@ export function addPoolFlags(command: Command): Command {
     .option(P.batchSize.flag, flagHelp(P.batchSize, 'texts per model run'), int(flagName(P.batchSize)))
     .option(P.allowRemoteModels.flag, flagHelp(P.allowRemoteModels, 'allow downloading a hub model'))
     .option(P.cacheDir.flag, flagHelp(P.cacheDir, 'where hub models are cached'))
+    .option(P.weightsCache.flag, flagHelp(P.weightsCache, 'where models prepared for shared weights are kept; off: each worker loads its own copy'))
     .option(P.storePath.flag, flagHelp(P.storePath, 'collections directory'));
 }
 
@@ -77,7 +78,13 @@ export interface PoolFlags {
   batchSize?: number;
   allowRemoteModels?: boolean;
   cacheDir?: string;
+  weightsCache?: string;
   store?: string;
+}
+
+/** `--weights-cache`: a folder, or `false`/`off`/`no`/`0` for none (as `WARMPOOL_WEIGHTS_CACHE` reads them). */
+export function weightsCacheFlag(value: string): string | false {
+  return ['0', 'false', 'no', 'off'].includes(value.toLowerCase()) ? false : value;
 }
 
 /** Only the flags given become options, so the environment still fills in the rest. */
@@ -100,6 +107,7 @@ export function poolOptionsFrom(flags: PoolFlags, defaults: PoolOptions = {}): P
   if (flags.batchSize !== undefined) options.batchSize = flags.batchSize;
   if (flags.allowRemoteModels) options.allowRemoteModels = true;
   if (flags.cacheDir !== undefined) options.cacheDir = flags.cacheDir;
+  if (flags.weightsCache !== undefined) options.weightsCache = weightsCacheFlag(flags.weightsCache);
   if (flags.store !== undefined) options.storePath = flags.store;
   return options;
 }

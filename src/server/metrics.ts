@@ -109,6 +109,20 @@ export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMe
       },
     });
   }
+  // What one more worker of each model is estimated to cost (stats().memory.perWorkerBytes), to size a pool.
+  new Gauge({
+    name: 'warmpool_worker_memory_estimate_bytes',
+    help: "Estimated memory one more worker of the model costs; label estimate: 'marginal' (measured between two worker counts) or 'average' ((Pss - baseline) / workers, overstates)",
+    labelNames: ['model', 'estimate'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [labels, s] of perModel()) {
+        const m = s.memory;
+        if (m?.perWorkerBytes !== undefined && m.perWorkerEstimate !== undefined) this.set({ ...labels, estimate: m.perWorkerEstimate }, m.perWorkerBytes);
+      }
+    },
+  });
   for (const [field, name, help] of [
     ['waitTime', 'warmpool_wait_seconds', 'Time calls waited in the admission queue (quantiles over the pool lifetime)'],
     ['runTime', 'warmpool_run_seconds', 'Time from dispatch to answer (quantiles over the pool lifetime)'],
