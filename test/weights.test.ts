@@ -71,7 +71,7 @@ describe('shared weights', () => {
       expect(first.bytes).toBe(own.bytes);
       expect(again.bytes).toBe(own.bytes);
       expect(leftovers(cache)).toEqual([]);
-    });
+    }, 180_000); // three pool starts, one of them preparing the weights
   }
 
   it('shares by default, in $XDG_CACHE_HOME/warmpool/weights (a folder of the test run\'s own)', async () => {
@@ -190,7 +190,7 @@ describe('shared weights', () => {
     }
     // Measured on the 2-core machine: 25-35 MB (each worker's own copy: ~160 MB).
     expect(Math.min(...perExtra)).toBeLessThan(45);
-  });
+  }, 240_000); // five pool starts of a MiniLM-sized model: about a minute on a busy 2-core machine
 
   it('stats().memory estimates what one more worker costs: the average at first, the measured step once the pool had 1 and 2 workers', async () => {
     const cache = cacheIn('estimate');
