@@ -7,7 +7,7 @@
  * entry one replica refuses, every replica refuses, at the same place.
  */
 import { ReplicaLogError } from '../errors.js';
-import { collectionName } from '../collections/inputs.js';
+import { collectionName, collectionSettings } from '../collections/inputs.js';
 import type { CollectionSettings, CreateCollectionOptions, JsonValue } from '../collections/types.js';
 
 /** Written into every entry; a replica refuses entries of a format it does not know. */
@@ -22,6 +22,7 @@ export interface LogDoc {
 /** What a write appends (the log's sequence number `n` is added by Redis, see redis.ts). */
 export type EntryBody =
   | { op: 'upsert'; collection: string; create: CreateCollectionOptions; docs: LogDoc[]; dims: number; vectors: Float32Array }
+  | { op: 'create'; collection: string; create: CreateCollectionOptions }
   | { op: 'delete'; collection: string; ids: string[] }
   | { op: 'drop'; collection: string };
 
@@ -55,6 +56,8 @@ export function encodeEntry(body: EntryBody): string[] {
   if (body.op === 'upsert') {
     const docs = body.docs.map((d) => (d.metadata === undefined ? [d.id, d.text] : [d.id, d.text, d.metadata]));
     fields.push('create', JSON.stringify(body.create), 'docs', JSON.stringify(docs), 'dims', String(body.dims), 'vec', vectorsToBase64(body.vectors));
+  } else if (body.op === 'create') {
+    fields.push('create', JSON.stringify(body.create));
   } else if (body.op === 'delete') {
     fields.push('ids', JSON.stringify(body.ids));
   }
@@ -93,9 +96,16 @@ export function decodeEntry(id: string, fields: string[]): Entry {
     if (!Array.isArray(ids) || ids.length === 0 || !ids.every(isId)) throw new ReplicaLogError(`${where}: 'ids' is not a non-empty list of ids`);
     return { id, n, op, collection, ids };
   }
-  if (op !== 'upsert') throw new ReplicaLogError(`${where}: op ${JSON.stringify(op ?? null)} is not upsert, delete or drop`);
+  if (op !== 'upsert' && op !== 'create') throw new ReplicaLogError(`${where}: op ${JSON.stringify(op ?? null)} is not upsert, create, delete or drop`);
   const create = parseJson(f.get('create'), 'create', where);
   if (typeof create !== 'object' || create === null || Array.isArray(create)) throw new ReplicaLogError(`${where}: 'create' is not an object`);
+  try {
+    if ((create as CreateCollectionOptions).ttl !== undefined) throw new Error('a replicated collection has no ttl');
+    collectionSettings(collection, create, 1);
+  } catch (error) {
+    throw new ReplicaLogError(`${where}: 'create' is not valid collection settings: ${(error as Error).message}`);
+  }
+  if (op === 'create') return { id, n, op, collection, create: create as CreateCollectionOptions };
   const rows = parseJson(f.get('docs'), 'docs', where);
   if (!Array.isArray(rows) || rows.length === 0) throw new ReplicaLogError(`${where}: 'docs' is not a non-empty list`);
   const docs = rows.map((row: unknown, i): LogDoc => {

@@ -24,7 +24,7 @@ import {
 } from '../errors.js';
 import { callOptions, checkDocs, checkIds, collectionName, collectionSettings } from '../collections/inputs.js';
 import { PRIORITIES, type Priority } from '../types.js';
-import type { CollectionOption, CreateCollectionOptions, Doc, GetOptions, IndexResult, SearchHit, SearchOptions, StoredDoc, VectorInput } from '../collections/types.js';
+import type { CollectionInfo, CollectionOption, CreateCollectionOptions, Doc, GetOptions, IndexResult, SearchHit, SearchOptions, StoredDoc, VectorInput } from '../collections/types.js';
 import { compareIds, createOptionsOf, decodeEntry, encodeEntry, type Entry, type EntryBody } from './entry.js';
 import { connect, logKeys, maxDeletedId, type LogKeys, type LogRedis } from './redis.js';
 import { contentHash, installSnapshot, parseSnapshot, SNAPSHOT_FORMAT, takeSnapshot, type Snapshot } from './snapshot.js';
@@ -234,6 +234,26 @@ export class Replica {
     };
     const { position } = await this.#write(body, o);
     return { ids, count: ids.length, position };
+  }
+
+  /**
+   * Creates a collection on every replica (settings as `pool.collections().create()`, without
+   * `ttl`). Resolves to its info here once applied; `CollectionExistsError` when it exists with
+   * other settings (every replica finds the same).
+   */
+  async create(name: string, options?: Omit<CreateCollectionOptions, 'ttl'> & ReplicaWriteOptions): Promise<CollectionInfo & { position: number }> {
+    const collection = collectionName(name, true);
+    const { waitApplied: _w, waitMs, ...settings } = (options ?? {}) as Omit<CreateCollectionOptions, 'ttl'> & ReplicaWriteOptions & { ttl?: unknown };
+    if (settings.ttl !== undefined) throw new InvalidInputError('a replicated collection has no ttl: replicas would expire it each on its own');
+    let dims = 0;
+    if (settings.dims === undefined) {
+      if (!this.#pool.model) await this.#pool.ready();
+      dims = this.#pool.model?.dims ?? 0;
+    }
+    const create = createOptionsOf(collectionSettings(collection, settings, dims));
+    const { position, result } = await this.#write({ op: 'create', collection, create }, waitMs === undefined ? {} : { waitMs });
+    if (result instanceof Error) throw result;
+    return { ...(result as CollectionInfo), position };
   }
 
   /** Deletes ids on every replica. `deleted`: how many existed here (when the write waited to be applied). */
@@ -460,6 +480,16 @@ export class Replica {
         await this.#pool.index(docs, { collection, create: state.creates[collection], priority: 'batch' });
         return docs.length;
       }
+      case 'create':
+        try {
+          const info = await this.#pool.collections().create(collection, entry.create);
+          state.creates[collection] ??= entry.create;
+          return info;
+        } catch (error) {
+          // Every replica finds the same: the write that asked is told, the log goes on.
+          if (error instanceof WarmpoolError && error.code === ErrorCodes.COLLECTION_EXISTS) return error;
+          throw error;
+        }
       case 'delete':
         return this.#pool.delete(entry.ids, { collection }).catch((error: unknown) => {
           if (error instanceof CollectionNotFoundError) return 0;
