@@ -96,6 +96,8 @@ const LOG_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Results of applied writes kept for the writers waiting on them. */
 const KEEP_RESULTS = 4096;
 
+type Upsert = Extract<Entry, { op: 'upsert' }>;
+
 interface Waiter {
   n: number;
   resolve: () => void;
@@ -441,34 +443,93 @@ export class Replica {
     }
   }
 
-  /** Applies a batch of entries in order, then records the position durably and wakes the waiters. */
+  /**
+   * Applies a batch of entries in order, then records the position durably and wakes the waiters.
+   * Consecutive upserts of one collection with no id in common are applied as one call (one log
+   * write and fsync on this replica); should that call be refused, they are applied again one by
+   * one (harmless: applying is idempotent) to find the entry at fault.
+   */
   async #apply(raw: [string, string[]][]): Promise<void> {
     const state = { ...this.#state!, creates: { ...this.#state!.creates } };
+    let group: Upsert[] = [];
+    let ids = new Set<string>();
+    let seen = state.n;
+    const done = (entry: Entry, result: unknown): void => {
+      this.#results.set(entry.n, result);
+      if (this.#results.size > KEEP_RESULTS) this.#results.delete(this.#results.keys().next().value!);
+      state.last = entry.id;
+      state.n = entry.n;
+    };
+    const one = async (entry: Entry): Promise<void> => {
+      let result: unknown;
+      try {
+        result = await this.#applyOne(entry, state);
+      } catch (error) {
+        throw this.#refused(state, entry.id, error);
+      }
+      done(entry, result);
+    };
+    const flush = async (): Promise<void> => {
+      const entries = group;
+      group = [];
+      ids = new Set();
+      if (entries.length <= 1) return entries[0] && one(entries[0]);
+      try {
+        await this.#applyUpserts(entries, state);
+      } catch (error) {
+        if (!deterministic(error)) throw error;
+        for (const e of entries) await one(e);
+        return;
+      }
+      for (const e of entries) done(e, e.docs.length);
+    };
     for (const [id, fields] of raw) {
       let entry: Entry;
       try {
         entry = decodeEntry(id, fields);
-        if (entry.n <= state.n) {
-          // Seen before (a retried batch): its effect is in the store already.
-          state.last = id;
-          continue;
-        }
-        const result = await this.#applyOne(entry, state);
-        this.#results.set(entry.n, result);
-        if (this.#results.size > KEEP_RESULTS) this.#results.delete(this.#results.keys().next().value!);
       } catch (error) {
-        if (!deterministic(error)) throw error;
-        // What was applied before this entry stays applied and recorded.
-        this.#save(state);
-        this.#wake();
-        const logError = error instanceof ReplicaLogError ? error : new ReplicaLogError(`log entry ${id} cannot be applied: ${describe(error)}`, { cause: error });
-        throw Object.assign(logError, { entry: id });
+        await flush();
+        throw this.#refused(state, id, error);
       }
-      state.last = id;
-      state.n = entry.n;
+      if (entry.n <= seen) {
+        // Seen before (a retried batch): its effect is in the store already.
+        if (group.length === 0) state.last = id;
+        continue;
+      }
+      seen = entry.n;
+      if (entry.op === 'upsert') {
+        const joins = group.length === 0 || (group[0]!.collection === entry.collection && entry.docs.every((d) => !ids.has(d.id)));
+        if (!joins) await flush();
+        group.push(entry);
+        for (const d of entry.docs) ids.add(d.id);
+        continue;
+      }
+      await flush();
+      await one(entry);
     }
+    await flush();
     this.#save(state);
     this.#wake();
+  }
+
+  /**
+   * The error an entry's failure stops the replica with: a deterministic one (the log is at fault)
+   * is recorded with what was applied before it and becomes a `ReplicaLogError` naming the entry;
+   * any other is returned as it is, to be retried.
+   */
+  #refused(state: ReplicaState, id: string, error: unknown): unknown {
+    if (!deterministic(error)) return error;
+    this.#save(state);
+    this.#wake();
+    const logError = error instanceof ReplicaLogError ? error : new ReplicaLogError(`log entry ${id} cannot be applied: ${describe(error)}`, { cause: error });
+    return Object.assign(logError, { entry: id });
+  }
+
+  async #applyUpserts(entries: Upsert[], state: ReplicaState): Promise<void> {
+    const { collection } = entries[0]!;
+    state.creates[collection] ??= entries[0]!.create;
+    const docs = entries.flatMap((e) => e.docs.map((d, i) => ({ ...d, vector: e.vectors.subarray(i * e.dims, (i + 1) * e.dims) })));
+    await this.#pool.index(docs, { collection, create: state.creates[collection], priority: 'batch' });
   }
 
   async #applyOne(entry: Entry, state: ReplicaState): Promise<unknown> {
