@@ -253,5 +253,20 @@ describe('replicated collections: three replica processes following one log in R
     expect(refused.error?.code).toBe('ERR_WARMPOOL_REPLICA_LOG');
     // Searches still answer from the local copy.
     expect(await live()[0]!.ok<unknown[]>('search', { collection: 'docs', q: 'rivers', k: 2 })).toHaveLength(2);
+
+    // The way out: delete the entry, restart the replicas; they go on from where they stopped.
+    const admin = new Redis(redis.url);
+    try {
+      expect(await admin.xdel('warmpool:{test}:log', bad)).toBe(1);
+    } finally {
+      admin.disconnect();
+    }
+    const stopped = live();
+    await Promise.all(stopped.map((n) => n.call('close')));
+    await Promise.all(stopped.map((n) => n.exited));
+    const restarted = stopped.map((n) => start(n.store));
+    await Promise.all(restarted.map((n) => n.ready));
+    await write(restarted[0]!, 'after-repair', 2);
+    await converged();
   });
 });

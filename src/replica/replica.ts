@@ -132,6 +132,8 @@ export class Replica {
   #head = 0;
   #snapn = 0;
   #heardAt: number | undefined;
+  /** Entries deleted from the log (XDEL) with no snapshot behind them, up to this id: not a trimmed gap. */
+  #deletedSeen = '0-0';
   #halted: { entry: string; message: string; error: ReplicaLogError } | undefined;
   #lastError: string | undefined;
   #closed = false;
@@ -399,7 +401,8 @@ export class Replica {
         this.#heard();
         if (reply && reply[0]![1].length > 0) {
           // Entries after our position were trimmed away: this replica fell behind the snapshot.
-          if (compareIds(await maxDeletedId(this.#cmd, this.#keys.log), this.#state!.last) > 0) {
+          const deleted = await maxDeletedId(this.#cmd, this.#keys.log);
+          if (compareIds(deleted, this.#state!.last) > 0 && compareIds(deleted, this.#deletedSeen) > 0) {
             this.#epoch = undefined;
             continue;
           }
@@ -597,10 +600,15 @@ export class Replica {
       }
       return this.#join();
     }
-    if (st && st.epoch === epoch && compareIds(await maxDeletedId(this.#cmd, k.log), st.last) <= 0) {
+    const deleted = await maxDeletedId(this.#cmd, k.log);
+    if (st && st.epoch === epoch && (compareIds(deleted, st.last) <= 0 || compareIds(deleted, this.#deletedSeen) <= 0)) {
       this.#epoch = epoch;
       return;
     }
+    // Trimming only ever cuts up to the snapshot's position: entries missing past it (or with no
+    // snapshot at all) were deleted by hand (XDEL of an entry that stopped the replicas), and the
+    // log goes on without them.
+    this.#deletedSeen = deleted;
     const json = await this.#cmd.get(k.snapshot);
     if (json === null) {
       // A log never trimmed and never seeded from a snapshot: it starts empty, from its beginning.
