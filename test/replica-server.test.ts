@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from './helpers.js';
+import { resolveServerOptions } from './server-helpers.js';
 import { startRedis, type RedisServer } from './redis-server.js';
 
 interface Served {
@@ -40,6 +41,15 @@ async function call(method: string, url: string, body?: unknown): Promise<{ stat
   const text = await res.text();
   return { status: res.status, json: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : { text } };
 }
+
+describe('server options replicaOf and replicaLog', () => {
+  it('take a redis URL and a log name, from the options or WARMPOOL_REPLICA_OF / WARMPOOL_REPLICA_LOG', () => {
+    expect(resolveServerOptions({ env: false })).toMatchObject({ replicaOf: undefined, replicaLog: 'default' });
+    expect(resolveServerOptions({ env: { WARMPOOL_REPLICA_OF: 'redis://10.0.0.5:6379', WARMPOOL_REPLICA_LOG: 'shop' } })).toMatchObject({ replicaOf: 'redis://10.0.0.5:6379', replicaLog: 'shop' });
+    expect(() => resolveServerOptions({ env: false, replicaOf: 'http://x' })).toThrow(/replicaOf must be a redis:\/\/ or rediss:\/\/ URL, received "http:\/\/x"/);
+    expect(() => resolveServerOptions({ env: false, replicaLog: 'a/b' })).toThrow(TypeError);
+  });
+});
 
 describe('warmpool serve --replica-of', () => {
   let redis: RedisServer;

@@ -22,6 +22,7 @@ import {
   WarmpoolError,
   describe,
 } from '../errors.js';
+import { received } from '../option-table.js';
 import { callOptions, checkDocs, checkIds, collectionName, collectionSettings } from '../collections/inputs.js';
 import { PRIORITIES, type Priority } from '../types.js';
 import type { CollectionInfo, CollectionOption, CreateCollectionOptions, Doc, GetOptions, IndexResult, SearchHit, SearchOptions, StoredDoc, VectorInput } from '../collections/types.js';
@@ -108,7 +109,7 @@ interface Waiter {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 function nonNegativeInt(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a non-negative integer, received ${describe(value)}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a non-negative integer, received ${received(value)}`);
   return value;
 }
 
@@ -146,9 +147,9 @@ export class Replica {
 
   constructor(pool: WarmPool, options: ReplicaOptions) {
     const o = callOptions(options, ['redis', 'log', 'waitMs', 'snapshotEvery'] as const);
-    if (typeof o.redis !== 'string' || !/^rediss?:\/\//.test(o.redis)) throw new TypeError(`redis must be a redis:// or rediss:// URL, received ${describe(o.redis)}`);
+    if (typeof o.redis !== 'string' || !/^rediss?:\/\//.test(o.redis)) throw new TypeError(`redis must be a redis:// or rediss:// URL, received ${received(o.redis)}`);
     const log = o.log ?? 'default';
-    if (typeof log !== 'string' || !LOG_NAME.test(log)) throw new TypeError(`log must be 1-128 letters, digits, '.', '_' or '-', received ${describe(log)}`);
+    if (typeof log !== 'string' || !LOG_NAME.test(log)) throw new TypeError(`log must be 1-128 letters, digits, '.', '_' or '-', received ${received(log)}`);
     this.log = log;
     this.#pool = pool;
     this.#url = o.redis;
@@ -199,7 +200,7 @@ export class Replica {
   async index(docs: readonly (Doc | string)[] | Doc | string, options?: ReplicaIndexOptions): Promise<IndexResult & { position: number }> {
     const o = callOptions(options, ['collection', 'create', 'priority', 'waitApplied', 'waitMs'] as const);
     const collection = collectionName(o.collection);
-    if (o.priority !== undefined && !(PRIORITIES as readonly unknown[]).includes(o.priority)) throw new InvalidInputError(`options.priority must be one of ${PRIORITIES.join(', ')}, received ${describe(o.priority)}`);
+    if (o.priority !== undefined && !(PRIORITIES as readonly unknown[]).includes(o.priority)) throw new InvalidInputError(`options.priority must be one of ${PRIORITIES.join(', ')}, received ${received(o.priority)}`);
     if (o.create !== undefined && (o.create as CreateCollectionOptions | null)?.ttl !== undefined) {
       throw new InvalidInputError('a replicated collection has no ttl: replicas would expire it each on its own');
     }
@@ -282,7 +283,7 @@ export class Replica {
   }
 
   async #write(body: EntryBody, o: { waitApplied?: unknown; waitMs?: unknown }): Promise<{ position: number; result: unknown }> {
-    if (o.waitApplied !== undefined && typeof o.waitApplied !== 'boolean') throw new InvalidInputError(`options.waitApplied must be a boolean, received ${describe(o.waitApplied)}`);
+    if (o.waitApplied !== undefined && typeof o.waitApplied !== 'boolean') throw new InvalidInputError(`options.waitApplied must be a boolean, received ${received(o.waitApplied)}`);
     const waitMs = o.waitMs === undefined ? this.#waitMs : nonNegativeInt(o.waitMs, 'options.waitMs');
     if (this.#closed) throw new PoolClosedError('the replica is closed');
     if (this.#halted) throw this.#halted.error;
@@ -314,7 +315,7 @@ export class Replica {
   /** Resolves once this replica applied the log up to `position`; `ReplicaTimeoutError` after `waitMs`. */
   waitFor(position: number, waitMs = this.#waitMs): Promise<void> {
     if (typeof position !== 'number' || !Number.isSafeInteger(position) || position < 0) {
-      return Promise.reject(new InvalidInputError(`a log position must be a non-negative integer, received ${describe(position)}`));
+      return Promise.reject(new InvalidInputError(`a log position must be a non-negative integer, received ${received(position)}`));
     }
     if (this.applied >= position) return Promise.resolve();
     if (this.#halted) return Promise.reject(this.#halted.error);
