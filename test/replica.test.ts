@@ -36,8 +36,8 @@ class Node {
   #next = 0;
   readonly #pending = new Map<number, (r: Reply) => void>();
 
-  constructor(readonly store: string, url: string) {
-    this.child = spawn(process.execPath, ['test/fixtures/replica-node.mjs', store, url, 'test'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(readonly store: string, url: string, snapshotEvery = 0) {
+    this.child = spawn(process.execPath, ['test/fixtures/replica-node.mjs', store, url, 'test', String(snapshotEvery)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
     let ready!: () => void;
@@ -101,12 +101,12 @@ describe('replicated collections: three replica processes following one log in R
   const expected = new Set<string>();
   let head = 0;
 
-  const start = (store?: string): Node => {
+  const start = (store?: string, snapshotEvery = 0): Node => {
     if (!store) {
       store = mkdtempSync(join(tmpdir(), 'warmpool-replica-'));
       stores.push(store);
     }
-    const node = new Node(store, redis.url);
+    const node = new Node(store, redis.url, snapshotEvery);
     nodes.push(node);
     return node;
   };
@@ -232,6 +232,29 @@ describe('replicated collections: three replica processes following one log in R
     const fresh = start();
     await fresh.ready;
     await converged();
+  });
+
+  it('a replica with snapshotEvery uploads a snapshot by itself once that many entries were applied, and trims the log', async () => {
+    const client = new Redis(redis.url);
+    try {
+      const before = Number(await client.get('warmpool:{test}:snapn'));
+      // Three replicas from here on (the fourth, started from the snapshot, has made its point).
+      const extra = live()[1]!;
+      await extra.call('close');
+      await extra.exited;
+      // Restarted with snapshotEvery 3: it resumes from its position and counts from the last snapshot.
+      const old = live().at(-1)!;
+      await old.call('close');
+      await old.exited;
+      const periodic = start(old.store, 3);
+      await periodic.ready;
+      for (let i = 0; i < 3; i++) await write(periodic, `periodic-${i}`, 2);
+      await until('a periodic snapshot', async () => Number(await client.get('warmpool:{test}:snapn')) >= before + 3);
+      expect(await client.xlen('warmpool:{test}:log')).toBeLessThanOrEqual(2);
+      await converged();
+    } finally {
+      client.disconnect();
+    }
   });
 
   it('a malformed log entry stops every replica at that same entry, reported in health; writes then fail typed', async () => {

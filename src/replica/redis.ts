@@ -15,11 +15,13 @@ export interface LogKeys {
   seq: string;
   snapshot: string;
   snapn: string;
+  /** Held (with an expiry) by the replica taking the periodic snapshot, so the others do not. */
+  snaplock: string;
 }
 
 export function logKeys(name: string): LogKeys {
   const base = `warmpool:{${name}}`;
-  return { log: `${base}:log`, epoch: `${base}:epoch`, seq: `${base}:seq`, snapshot: `${base}:snapshot`, snapn: `${base}:snapn` };
+  return { log: `${base}:log`, epoch: `${base}:epoch`, seq: `${base}:seq`, snapshot: `${base}:snapshot`, snapn: `${base}:snapn`, snaplock: `${base}:snaplock` };
 }
 
 /**

@@ -93,6 +93,8 @@ const DEFAULT_SNAPSHOT_EVERY = 10_000;
 const BATCH = 256;
 /** How long one XREAD blocks: also how often the follower checks the log's epoch when idle. */
 const BLOCK_MS = 1000;
+/** How long one replica holds the right to take the periodic snapshot. */
+const SNAPSHOT_LOCK_MS = 60_000;
 const LOG_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Results of applied writes kept for the writers waiting on them. */
 const KEEP_RESULTS = 4096;
@@ -417,7 +419,9 @@ export class Replica {
           continue;
         }
         const asked = this.#snapshotAsked.splice(0);
-        if (asked.length > 0 || (this.#snapshotEvery > 0 && this.applied - this.#snapn >= this.#snapshotEvery && this.#head === this.applied)) {
+        const due = this.#snapshotEvery > 0 && this.applied - this.#snapn >= this.#snapshotEvery && this.#head === this.applied;
+        // A periodic snapshot is taken by one replica (the first to take the lock), not by all.
+        if (asked.length > 0 || (due && (await this.#cmd.set(this.#keys.snaplock, String(process.pid), 'PX', SNAPSHOT_LOCK_MS, 'NX')) === 'OK')) {
           await this.#upload().then(
             (n) => asked.forEach((a) => a.resolve(n)),
             (error: unknown) => asked.forEach((a) => a.reject(error)),
