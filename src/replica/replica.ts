@@ -11,81 +11,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { WarmPool } from '../pool.js';
-import {
-  CollectionNotFoundError,
-  ErrorCodes,
-  InvalidInputError,
-  PoolClosedError,
-  ReplicaLogError,
-  ReplicaTimeoutError,
-  ReplicaUnavailableError,
-  WarmpoolError,
-  describe,
-} from '../errors.js';
+import { InvalidInputError, PoolClosedError, ReplicaLogError, ReplicaTimeoutError, ReplicaUnavailableError, describe } from '../errors.js';
 import { received } from '../option-table.js';
 import { callOptions, checkDocs, checkIds, collectionName, collectionSettings } from '../collections/inputs.js';
 import { PRIORITIES, type Priority } from '../types.js';
 import type { CollectionInfo, CollectionOption, CreateCollectionOptions, Doc, GetOptions, IndexResult, SearchHit, SearchOptions, StoredDoc, VectorInput } from '../collections/types.js';
-import { compareIds, createOptionsOf, decodeEntry, encodeEntry, type Entry, type EntryBody } from './entry.js';
+import { applyBatch } from './apply.js';
+import type { ReplicaHealth, ReplicaIndexOptions, ReplicaOptions, ReplicaReadOptions, ReplicaWriteOptions } from './types.js';
+
+export type { ReplicaHealth, ReplicaIndexOptions, ReplicaOptions, ReplicaReadOptions, ReplicaWriteOptions } from './types.js';
+import { compareIds, createOptionsOf, encodeEntry, type EntryBody } from './entry.js';
 import { connect, logKeys, maxDeletedId, type LogKeys, type LogRedis } from './redis.js';
 import { contentHash, installSnapshot, parseSnapshot, SNAPSHOT_FORMAT, takeSnapshot, type Snapshot } from './snapshot.js';
 import { readState, stateFile, writeState, type ReplicaState } from './state.js';
-
-export interface ReplicaOptions {
-  /** The Redis holding the log, as a `redis://` or `rediss://` URL. */
-  redis: string;
-  /** The log's name: replicas of one log share it. Letters, digits, '.', '_', '-'. @default 'default' */
-  log?: string;
-  /** How long a write waits for this replica to apply it, and a read for `after`, by default (ms). @default 10000 */
-  waitMs?: number;
-  /**
-   * Applied entries after which this replica uploads a snapshot of its store to Redis and trims the
-   * log behind it (when no other replica uploaded a newer one meanwhile). 0: only on `snapshot()`.
-   * @default 10000
-   */
-  snapshotEvery?: number;
-}
-
-/** Options every replicated write takes. */
-export interface ReplicaWriteOptions {
-  /** Wait until this replica applied the write (read-your-writes on the writing replica). @default true */
-  waitApplied?: boolean;
-  /** How long to wait for that (ms). @default the replica's `waitMs` */
-  waitMs?: number;
-}
-
-export interface ReplicaIndexOptions extends CollectionOption, ReplicaWriteOptions {
-  priority?: Priority;
-  /** Settings of the collection, used by the first write that creates it (on every replica). No `ttl`. */
-  create?: Omit<CreateCollectionOptions, 'ttl'>;
-}
-
-/** Read-your-writes: `after` is a position a write returned; the read waits until this replica applied it. */
-export interface ReplicaReadOptions {
-  after?: number;
-  /** @default the replica's `waitMs` */
-  waitMs?: number;
-}
-
-/** Where a replica stands, for `health()` and metrics. */
-export interface ReplicaHealth {
-  log: string;
-  /** `following` the log; `joining` it (at start, after Redis came back, or installing a snapshot); `unreachable`: Redis is down (searches still answer); `halted` at a log entry it cannot apply; `closed`. */
-  state: 'following' | 'joining' | 'unreachable' | 'halted' | 'closed';
-  epoch: string | undefined;
-  /** The position (sequence number) of the last entry applied here. */
-  applied: number;
-  /** The last position the log had when this replica last asked. */
-  head: number;
-  /** Entries behind the log (`head - applied`, as of the last answer from Redis). */
-  behind: number;
-  /** Seconds since Redis last answered this replica (null: never). How stale the local copy may be. */
-  secondsSinceHeard: number | null;
-  /** Set when `state` is `halted`: the entry (stream id) and why. */
-  halted?: { entry: string; message: string };
-  /** The last failure talking to Redis or applying, while it lasts. */
-  lastError?: string;
-}
 
 const DEFAULT_WAIT_MS = 10_000;
 const DEFAULT_SNAPSHOT_EVERY = 10_000;
@@ -96,11 +34,6 @@ const BLOCK_MS = 1000;
 /** How long one replica holds the right to take the periodic snapshot. */
 const SNAPSHOT_LOCK_MS = 60_000;
 const LOG_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-/** Results of applied writes kept for the writers waiting on them. */
-const KEEP_RESULTS = 4096;
-
-type Upsert = Extract<Entry, { op: 'upsert' }>;
-
 interface Waiter {
   n: number;
   resolve: () => void;
@@ -114,10 +47,6 @@ function nonNegativeInt(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a non-negative integer, received ${received(value)}`);
   return value;
 }
-
-/** Failures of applying an entry that every replica meets the same way: the log, not this replica, is wrong. */
-const deterministic = (error: unknown): boolean =>
-  error instanceof WarmpoolError && (error.code === ErrorCodes.INVALID_INPUT || error.code === ErrorCodes.COLLECTION_EXISTS || error.code === ErrorCodes.REPLICA_LOG);
 
 export class Replica {
   readonly log: string;
@@ -451,123 +380,19 @@ export class Replica {
     }
   }
 
-  /**
-   * Applies a batch of entries in order, then records the position durably and wakes the waiters.
-   * Consecutive upserts of one collection with no id in common are applied as one call (one log
-   * write and fsync on this replica); should that call be refused, they are applied again one by
-   * one (harmless: applying is idempotent) to find the entry at fault.
-   */
+  /** Applies a batch of entries in order (see apply.ts), then records the position durably and wakes the waiters. */
   async #apply(raw: [string, string[]][]): Promise<void> {
     const state = { ...this.#state!, creates: { ...this.#state!.creates } };
-    let group: Upsert[] = [];
-    let ids = new Set<string>();
-    let seen = state.n;
-    const done = (entry: Entry, result: unknown): void => {
-      this.#results.set(entry.n, result);
-      if (this.#results.size > KEEP_RESULTS) this.#results.delete(this.#results.keys().next().value!);
-      state.last = entry.id;
-      state.n = entry.n;
-    };
-    const one = async (entry: Entry): Promise<void> => {
-      let result: unknown;
-      try {
-        result = await this.#applyOne(entry, state);
-      } catch (error) {
-        throw this.#refused(state, entry.id, error);
-      }
-      done(entry, result);
-    };
-    const flush = async (): Promise<void> => {
-      const entries = group;
-      group = [];
-      ids = new Set();
-      if (entries.length <= 1) return entries[0] && one(entries[0]);
-      try {
-        await this.#applyUpserts(entries, state);
-      } catch (error) {
-        if (!deterministic(error)) throw error;
-        for (const e of entries) await one(e);
-        return;
-      }
-      for (const e of entries) done(e, e.docs.length);
-    };
-    for (const [id, fields] of raw) {
-      let entry: Entry;
-      try {
-        entry = decodeEntry(id, fields);
-      } catch (error) {
-        await flush();
-        throw this.#refused(state, id, error);
-      }
-      if (entry.n <= seen) {
-        // Seen before (a retried batch): its effect is in the store already.
-        if (group.length === 0) state.last = id;
-        continue;
-      }
-      seen = entry.n;
-      if (entry.op === 'upsert') {
-        const joins = group.length === 0 || (group[0]!.collection === entry.collection && entry.docs.every((d) => !ids.has(d.id)));
-        if (!joins) await flush();
-        group.push(entry);
-        for (const d of entry.docs) ids.add(d.id);
-        continue;
-      }
-      await flush();
-      await one(entry);
-    }
-    await flush();
+    await applyBatch(raw, state, {
+      pool: this.#pool,
+      results: this.#results,
+      stop: (applied: ReplicaState) => {
+        this.#save(applied);
+        this.#wake();
+      },
+    });
     this.#save(state);
     this.#wake();
-  }
-
-  /**
-   * The error an entry's failure stops the replica with: a deterministic one (the log is at fault)
-   * is recorded with what was applied before it and becomes a `ReplicaLogError` naming the entry;
-   * any other is returned as it is, to be retried.
-   */
-  #refused(state: ReplicaState, id: string, error: unknown): unknown {
-    if (!deterministic(error)) return error;
-    this.#save(state);
-    this.#wake();
-    const logError = error instanceof ReplicaLogError ? error : new ReplicaLogError(`log entry ${id} cannot be applied: ${describe(error)}`, { cause: error });
-    return Object.assign(logError, { entry: id });
-  }
-
-  async #applyUpserts(entries: Upsert[], state: ReplicaState): Promise<void> {
-    const { collection } = entries[0]!;
-    state.creates[collection] ??= entries[0]!.create;
-    const docs = entries.flatMap((e) => e.docs.map((d, i) => ({ ...d, vector: e.vectors.subarray(i * e.dims, (i + 1) * e.dims) })));
-    await this.#pool.index(docs, { collection, create: state.creates[collection], priority: 'batch' });
-  }
-
-  async #applyOne(entry: Entry, state: ReplicaState): Promise<unknown> {
-    const { collection } = entry;
-    switch (entry.op) {
-      case 'upsert': {
-        state.creates[collection] ??= entry.create;
-        const docs = entry.docs.map((d, i) => ({ ...d, vector: entry.vectors.subarray(i * entry.dims, (i + 1) * entry.dims) }));
-        await this.#pool.index(docs, { collection, create: state.creates[collection], priority: 'batch' });
-        return docs.length;
-      }
-      case 'create':
-        try {
-          const info = await this.#pool.collections().create(collection, entry.create);
-          state.creates[collection] ??= entry.create;
-          return info;
-        } catch (error) {
-          // Every replica finds the same: the write that asked is told, the log goes on.
-          if (error instanceof WarmpoolError && error.code === ErrorCodes.COLLECTION_EXISTS) return error;
-          throw error;
-        }
-      case 'delete':
-        return this.#pool.delete(entry.ids, { collection }).catch((error: unknown) => {
-          if (error instanceof CollectionNotFoundError) return 0;
-          throw error;
-        });
-      case 'drop':
-        delete state.creates[collection];
-        return this.#pool.collections().drop(collection);
-    }
   }
 
   #wake(): void {
