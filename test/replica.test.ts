@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from './helpers.js';
+import { encodeEntry } from '../dist/src/replica/entry.js';
 import { startRedis, type RedisServer } from './redis-server.js';
 
 type IORedis = typeof import('ioredis').Redis;
@@ -291,5 +292,37 @@ describe('replicated collections: three replica processes following one log in R
     await Promise.all(restarted.map((n) => n.ready));
     await write(restarted[0]!, 'after-repair', 2);
     await converged();
+  });
+
+  it('an entry the collection refuses (vectors of another dimension) stops every replica at it, the good upserts of the same batch applied', async () => {
+    const { dims } = await live()[0]!.ok<{ dims: number }>('info', { collection: 'docs' });
+    const create = { dims };
+    const vectors = (n: number, d: number) => Float32Array.from({ length: n * d }, (_, i) => Math.sin(i + 1));
+    const good = (id: string) => encodeEntry({ op: 'upsert', collection: 'docs', create, dims, docs: [{ id, text: `${id} about rivers` }], vectors: vectors(1, dims) });
+    const wrong = encodeEntry({ op: 'upsert', collection: 'docs', create: { dims: 3 }, dims: 3, docs: [{ id: 'wrong-dims', text: 'three numbers' }], vectors: vectors(1, 3) });
+    const client = new Redis(redis.url);
+    let ids: string[];
+    try {
+      // One transaction: the replicas read the three entries in one batch.
+      const multi = client.multi();
+      for (const fields of [good('injected-1'), good('injected-2'), wrong]) {
+        multi.eval("local n = redis.call('INCR', KEYS[1]); return redis.call('XADD', KEYS[2], '*', 'n', tostring(n), unpack(ARGV))", 2, 'warmpool:{test}:seq', 'warmpool:{test}:log', ...fields);
+      }
+      ids = ((await multi.exec()) ?? []).map(([error, id]) => {
+        if (error) throw error;
+        return id as string;
+      });
+    } finally {
+      client.disconnect();
+    }
+    await until('every replica to halt', async () => (await Promise.all(live().map((n) => n.health()))).every((h) => h.state === 'halted'));
+    for (const n of live()) {
+      const h = await n.health();
+      expect(h.halted!.entry).toBe(ids[2]);
+      expect(h.halted!.message).toMatch(/cannot be applied: .*dimension 3/);
+      const found = await n.ok<({ id: string } | null)[]>('get', { collection: 'docs', ids: ['injected-1', 'injected-2', 'wrong-dims'] });
+      expect(found.map((d) => d?.id ?? null)).toEqual(['injected-1', 'injected-2', null]);
+    }
+    expect(new Set(await Promise.all(live().map((n) => n.ok<string>('hash')))).size).toBe(1);
   });
 });
