@@ -23,6 +23,9 @@ export const ErrorCodes = {
   COLLECTION_CORRUPT: 'ERR_WARMPOOL_COLLECTION_CORRUPT',
   COLLECTION_LOCKED: 'ERR_WARMPOOL_COLLECTION_LOCKED',
   UNKNOWN_MODEL: 'ERR_WARMPOOL_UNKNOWN_MODEL',
+  REPLICA_UNAVAILABLE: 'ERR_WARMPOOL_REPLICA_UNAVAILABLE',
+  REPLICA_TIMEOUT: 'ERR_WARMPOOL_REPLICA_TIMEOUT',
+  REPLICA_LOG: 'ERR_WARMPOOL_REPLICA_LOG',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -143,6 +146,19 @@ export const CollectionLockedError = defineError('CollectionLockedError', ErrorC
  */
 export const UnknownModelError = defineError('UnknownModelError', ErrorCodes.UNKNOWN_MODEL, undefined);
 
+/**
+ * A write to a replicated collection could not be appended to its log: Redis is unreachable, or
+ * the replica is (re)joining the log. Nothing was written; the write can be sent again.
+ */
+export const ReplicaUnavailableError = defineError('ReplicaUnavailableError', ErrorCodes.REPLICA_UNAVAILABLE, undefined);
+/** A replica did not apply a log position (a read-your-writes wait, or a write's local apply) within the deadline. */
+export const ReplicaTimeoutError = defineError('ReplicaTimeoutError', ErrorCodes.REPLICA_TIMEOUT, undefined);
+/**
+ * A replicated collection's log holds an entry that cannot be applied (malformed, or refused by the
+ * collection). Every replica stops at that same entry, named in the message and in `health()`.
+ */
+export const ReplicaLogError = defineError('ReplicaLogError', ErrorCodes.REPLICA_LOG, undefined);
+
 export type InvalidInputError = InstanceType<typeof InvalidInputError>;
 export type QueueFullError = InstanceType<typeof QueueFullError>;
 export type QueueTimeoutError = InstanceType<typeof QueueTimeoutError>;
@@ -158,6 +174,9 @@ export type CollectionExistsError = InstanceType<typeof CollectionExistsError>;
 export type CollectionCorruptError = InstanceType<typeof CollectionCorruptError>;
 export type CollectionLockedError = InstanceType<typeof CollectionLockedError>;
 export type UnknownModelError = InstanceType<typeof UnknownModelError>;
+export type ReplicaUnavailableError = InstanceType<typeof ReplicaUnavailableError>;
+export type ReplicaTimeoutError = InstanceType<typeof ReplicaTimeoutError>;
+export type ReplicaLogError = InstanceType<typeof ReplicaLogError>;
 
 /** Every error class, by name (the base class aside). */
 export const ERROR_CLASSES = {
@@ -176,6 +195,9 @@ export const ERROR_CLASSES = {
   CollectionCorruptError,
   CollectionLockedError,
   UnknownModelError,
+  ReplicaUnavailableError,
+  ReplicaTimeoutError,
+  ReplicaLogError,
 } as const;
 
 /** The plain-object form of an error that crosses a thread boundary. */

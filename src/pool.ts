@@ -328,6 +328,7 @@ export class WarmPool implements AsyncDisposable {
       create: async (name, options) => client().collections().create(name, options),
       info: async (name) => client().collections().info(name),
       drop: async (name) => client().collections().drop(name),
+      ids: async (name) => client().collections().ids(name),
     };
   }
 

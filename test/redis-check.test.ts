@@ -28,6 +28,8 @@ describe('the test run without redis-server', () => {
   it('knows the queue tests as the ones that start Redis', () => {
     expect(needsRedis(join(ROOT, 'test/queue.test.ts'))).toBe(true);
     expect(needsRedis(join(ROOT, 'test/queue-consumers.test.ts'))).toBe(true);
+    expect(needsRedis(join(ROOT, 'test/replica.test.ts'))).toBe(true);
+    expect(needsRedis(join(ROOT, 'test/replica-server.test.ts'))).toBe(true);
     expect(needsRedis(join(ROOT, 'test/cli.test.ts'))).toBe(false);
   });
 

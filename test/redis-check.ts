@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs';
 
 /** The message for a machine without redis-server on its PATH. */
 export const REDIS_MISSING = [
-  'redis-server is not on the PATH, and the queue tests start a real Redis server.',
+  'redis-server is not on the PATH, and the queue and replica tests start a real Redis server.',
   'Install it, then run the tests again:',
   '  Debian / Ubuntu:  sudo apt-get install redis-server',
   '  macOS:            brew install redis',
-  "Or leave the queue tests out of this run: npx vitest run --exclude 'test/queue*.test.ts'",
+  "Or leave them out of this run: npx vitest run --exclude 'test/queue*.test.ts' --exclude 'test/replica*.test.ts'",
 ].join('\n');
 
 /** Whether `redis-server` runs from the PATH of `env`. */

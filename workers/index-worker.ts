@@ -82,6 +82,8 @@ async function handle(req: IndexRequest): Promise<{ result: unknown; transfer?: 
       return { result: (await store.get(req.collection)).get(req.ids, req.includeVectors) };
     case 'count':
       return { result: (await store.get(req.collection)).count };
+    case 'ids':
+      return { result: (await store.get(req.collection)).ids() };
     case 'search': {
       const c = await store.get(req.collection);
       if (req.vector) checkDims(c, req.vector.length, 'the query vector');

@@ -262,6 +262,7 @@ export function connectPool(endpoint: AnyEndpoint): PoolClient {
         create: (name, options) => call<CollectionInfo>({ op: 'create', name, options }),
         info: (name) => call<CollectionInfo>({ op: 'info', name }),
         drop: (name) => call<boolean>({ op: 'drop', name }),
+        ids: (name) => call<string[]>({ op: 'ids', name }),
       };
     },
     async ready() {

@@ -128,7 +128,7 @@ export function exposePool(pool: WarmPool, endpoint: AnyEndpoint): void {
     },
     collections(call) {
       const api = pool.collections();
-      return outcomeOf<CollectionInfo[] | CollectionInfo | boolean>(() => {
+      return outcomeOf<CollectionInfo[] | CollectionInfo | boolean | string[]>(() => {
         switch (call?.op) {
           case 'list':
             return api.list();
@@ -138,6 +138,8 @@ export function exposePool(pool: WarmPool, endpoint: AnyEndpoint): void {
             return api.info(call.name);
           case 'drop':
             return api.drop(call.name);
+          case 'ids':
+            return api.ids(call.name);
           default:
             throw new InvalidInputError(`unknown collections call ${describe((call as { op?: unknown } | undefined)?.op)}`);
         }

@@ -40,7 +40,8 @@ export type CollectionsCall =
   | { op: 'list' }
   | { op: 'create'; name: string; options?: CreateCollectionOptions }
   | { op: 'info'; name: string }
-  | { op: 'drop'; name: string };
+  | { op: 'drop'; name: string }
+  | { op: 'ids'; name: string };
 
 /** The object `exposePool` serves. */
 export interface BridgeApi {
@@ -61,7 +62,7 @@ export interface BridgeApi {
   get(ids: string | readonly string[], options: BridgeGetOptions | undefined): Promise<Outcome<(StoredDoc | null)[]>>;
   delete(ids: string | readonly string[], options: CollectionOption | undefined): Promise<Outcome<number>>;
   count(options: CollectionOption | undefined): Promise<Outcome<number>>;
-  collections(call: CollectionsCall): Promise<Outcome<CollectionInfo[] | CollectionInfo | boolean>>;
+  collections(call: CollectionsCall): Promise<Outcome<CollectionInfo[] | CollectionInfo | boolean | string[]>>;
   ready(): Promise<Outcome<ModelInfo | undefined>>;
   stats(): StatsSnapshot;
 }

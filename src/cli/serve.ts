@@ -12,7 +12,7 @@ import { withPool } from './with-pool.js';
 /** The server flags are the server's own options, under the same names. */
 interface ServeFlags
   extends PoolFlags,
-    Pick<ServerOptions, 'host' | 'port' | 'apiKey' | 'bodyLimit' | 'maxInputs' | 'modelName' | 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout' | 'logLevel'> {}
+    Pick<ServerOptions, 'host' | 'port' | 'apiKey' | 'bodyLimit' | 'maxInputs' | 'modelName' | 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout' | 'logLevel' | 'replicaOf' | 'replicaLog'> {}
 
 const int = (flag: string) => (value: string): number => {
   const n = Number(value);
@@ -32,6 +32,8 @@ function serverOptionsFrom(flags: ServeFlags): ServerOptions {
   if (flags.requestTimeout !== undefined) options.requestTimeout = flags.requestTimeout;
   if (flags.keepAliveTimeout !== undefined) options.keepAliveTimeout = flags.keepAliveTimeout;
   if (flags.logLevel !== undefined) options.logLevel = flags.logLevel;
+  if (flags.replicaOf !== undefined) options.replicaOf = flags.replicaOf;
+  if (flags.replicaLog !== undefined) options.replicaLog = flags.replicaLog;
   try {
     resolveServerOptions(options);
   } catch (error) {
@@ -65,6 +67,8 @@ export function register(program: Command): void {
       .option(S.headersTimeout.flag, flagHelp(S.headersTimeout, "most time a client may take to send a request's headers, else 408"), int(flagName(S.headersTimeout)))
       .option(S.requestTimeout.flag, flagHelp(S.requestTimeout, 'most time a client may take to send a whole request, else 408; 0: no limit'), int(flagName(S.requestTimeout)))
       .option(S.keepAliveTimeout.flag, flagHelp(S.keepAliveTimeout, 'how long an idle keep-alive connection stays open'), int(flagName(S.keepAliveTimeout)))
+      .option(S.replicaOf.flag, flagHelp(S.replicaOf, 'serve the collections as a replica of a log in this Redis: writes go through the log, searches answer locally'))
+      .option(S.replicaLog.flag, flagHelp(S.replicaLog, "the replicated log's name: servers with the same one share their collections"))
       .addOption(new Option(S.logLevel.flag, flagHelp(S.logLevel, 'log errors (full messages) and requests to stderr as JSON lines')).choices(SERVER_LOG_LEVELS))
       .addHelpText('after', '\nPrints "listening on <url>" when the port is open and "ready" once the workers are warm.\nSIGTERM/SIGINT: finish requests in flight, close the pool, exit 0.'),
   ).action(async (flags: ServeFlags) => {

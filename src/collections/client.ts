@@ -45,6 +45,8 @@ export interface CollectionsApi {
   info(name: string): Promise<CollectionInfo>;
   /** Resolves to whether the collection existed. */
   drop(name: string): Promise<boolean>;
+  /** Every document id of the collection, in no particular order (what a full copy of it enumerates). */
+  ids(name: string): Promise<string[]>;
 }
 
 /** An `index()` call of more documents than this is bulk work: the batch lane, unless it says otherwise. */
@@ -245,6 +247,7 @@ export class CollectionsClient {
       },
       info: async (name) => (await this.#call({ op: 'info', collection: collectionName(name, true) })) as CollectionInfo,
       drop: async (name) => (await this.#call({ op: 'drop', collection: collectionName(name, true) })) as boolean,
+      ids: async (name) => (await this.#call({ op: 'ids', collection: collectionName(name, true) })) as string[],
     };
   }
 

@@ -353,6 +353,11 @@ export class Collection {
     fsyncDir(this.dir);
   }
 
+  /** Every document id, in no particular order. */
+  ids(): string[] {
+    return [...this.#docs.keys()];
+  }
+
   get(ids: string[], includeVectors: boolean): (StoredDoc | null)[] {
     this.lastUsed = Date.now();
     return ids.map((id) => {

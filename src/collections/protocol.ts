@@ -17,6 +17,7 @@ export type IndexRequest =
   | { op: 'delete'; collection: string; ids: string[] }
   | { op: 'get'; collection: string; ids: string[]; includeVectors: boolean }
   | { op: 'count'; collection: string }
+  | { op: 'ids'; collection: string }
   | ({ op: 'search'; collection: string } & SearchPlan)
   | { op: 'list' }
   | { op: 'create'; settings: CollectionSettings }

@@ -17,7 +17,7 @@ export function loadBullmq(): Bullmq {
   return (bullmq ??= require('bullmq') as Bullmq);
 }
 
-function loadIORedis(): IORedis {
+export function loadIORedis(): IORedis {
   if (!ioredis) {
     const mod = require('ioredis') as IORedis & { default?: IORedis };
     ioredis = mod.default ?? mod;

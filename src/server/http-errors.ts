@@ -54,6 +54,10 @@ const STATUS: Record<ErrorCode, number> = {
   [ErrorCodes.COLLECTION_CORRUPT]: 500,
   [ErrorCodes.COLLECTION_LOCKED]: 423,
   [ErrorCodes.UNKNOWN_MODEL]: 404,
+  // Redis unreachable: nothing was written, the client may send it again.
+  [ErrorCodes.REPLICA_UNAVAILABLE]: 503,
+  [ErrorCodes.REPLICA_TIMEOUT]: 504,
+  [ErrorCodes.REPLICA_LOG]: 500,
 };
 
 /**

@@ -9,6 +9,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { WarmPool } from '../pool.js';
+import type { Replica, ReplicaHealth } from '../replica/replica.js';
 import type { StatsSnapshot } from '../stats.js';
 
 export interface ServerMetrics {
@@ -47,7 +48,7 @@ const QUANTILES = [
   ['1', 'max'],
 ] as const;
 
-export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMetrics {
+export function createMetrics(pool: WarmPool, processMetrics: boolean, replica?: Replica): ServerMetrics {
   const registry = new Registry();
   const registers = [registry];
   // One snapshot per scrape, shared by every collect() of that scrape.
@@ -200,6 +201,25 @@ export function createMetrics(pool: WarmPool, processMetrics: boolean): ServerMe
       for (const [labels, w] of workers()) this.set({ ...labels, state: w.state }, 1);
     },
   });
+
+  if (replica) {
+    // How stale this replica's copy may be: entries behind the log, and time since Redis answered.
+    for (const [name, help, value] of [
+      ['warmpool_replica_applied_position', 'Log position of the last entry this replica applied', (h: ReplicaHealth) => h.applied],
+      ['warmpool_replica_behind_entries', 'Log entries this replica has not applied yet (as of the last answer from Redis)', (h: ReplicaHealth) => h.behind],
+      ['warmpool_replica_seconds_since_heard', 'Seconds since Redis last answered this replica (-1: never)', (h: ReplicaHealth) => h.secondsSinceHeard ?? -1],
+      ['warmpool_replica_halted', '1 when the replica stopped at a log entry it cannot apply (see /health)', (h: ReplicaHealth) => (h.state === 'halted' ? 1 : 0)],
+    ] as const) {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(value(replica.health()));
+        },
+      });
+    }
+  }
 
   const httpRequests = new Counter({
     name: 'warmpool_http_requests_total',

@@ -14,6 +14,8 @@ import {
   knownKeysOf,
   MAX_TIMER_MS,
   oneOf,
+  parser,
+  received,
   resolveWith,
   text,
   type Family,
@@ -87,6 +89,17 @@ export interface ServerOptions {
   /** Also export Node's process metrics (CPU, memory, event-loop lag) on `/metrics`. @default true */
   processMetrics?: boolean;
   /**
+   * Serve the collections as a replica of a log in this Redis (`redis://` or `rediss://` URL):
+   * writes go through the log, every replica applies them, searches answer from the local copy (see
+   * docs/scaling-out.md#replicated-collections). The server opens the replica and closes it with
+   * itself. Env: `WARMPOOL_REPLICA_OF`.
+   * @default undefined
+   */
+  replicaOf?: string;
+  /** The replicated log's name, with `replicaOf`: servers with the same one share their collections. Env: `WARMPOOL_REPLICA_LOG`. @default 'default' */
+  replicaLog?: string;
+
+  /**
    * More routes, as Fastify plugins registered after the built-in ones; each gets
    * `{ pool, options }` (see {@link RouteContext}).
    * @default []
@@ -103,6 +116,8 @@ export type ServerLogLevel = (typeof SERVER_LOG_LEVELS)[number];
 export interface RouteContext {
   pool: import('../pool.js').WarmPool;
   options: ResolvedServerOptions;
+  /** The replica the collection routes write through, with `replicaOf`. */
+  replica?: import('../replica/replica.js').Replica;
 }
 
 export type WarmpoolRoute = FastifyPluginAsync<RouteContext>;
@@ -119,6 +134,8 @@ export interface ResolvedServerOptions {
   keepAliveTimeout: number;
   logLevel: ServerLogLevel;
   processMetrics: boolean;
+  replicaOf: string | undefined;
+  replicaLog: string;
   routes: readonly WarmpoolRoute[];
 }
 
@@ -212,6 +229,27 @@ export const SERVER_OPTIONS = {
     parse: boolean,
     default: true,
     doc: "Also export Node's process metrics (CPU, memory, event-loop lag) on `/metrics`.",
+  },
+  replicaOf: {
+    parse: parser('a redis:// or rediss:// URL', (src): string => {
+      const url = text(src);
+      if (!/^rediss?:\/\/./.test(url)) throw new TypeError(`${src.from} must be a redis:// or rediss:// URL, received ${received(url)}`);
+      return url;
+    }),
+    env: 'WARMPOOL_REPLICA_OF',
+    flag: '--replica-of <url>',
+    doc: 'Serve the collections as a replica of a log in this Redis: writes go through the log, every replica applies them, searches answer locally.',
+  },
+  replicaLog: {
+    parse: parser("1-128 letters, digits, '.', '_' or '-'", (src): string => {
+      const name = text(src);
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) throw new TypeError(`${src.from} must be 1-128 letters, digits, '.', '_' or '-', received ${received(name)}`);
+      return name;
+    }),
+    env: 'WARMPOOL_REPLICA_LOG',
+    flag: '--replica-log <name>',
+    default: 'default',
+    doc: "The replicated log's name, with `replicaOf`: servers with the same one share their collections.",
   },
   routes: {
     parse: arrayOf(callable<WarmpoolRoute>(), 'an array of Fastify plugin functions'),

@@ -10,6 +10,7 @@ import { HttpError, sendError } from './http-errors.js';
 import { createMetrics } from './metrics.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
 import { BUILT_IN_ROUTES } from './routes/index.js';
+import type { Replica } from '../replica/replica.js';
 
 export interface PluginOptions extends ServerOptions {
   pool: WarmPool;
@@ -22,7 +23,15 @@ export const warmpoolPlugin: FastifyPluginAsync<PluginOptions> = async (app, { p
   // Fastify hands its own register options (prefix, logLevel, ...) to the plugin too.
   const { prefix: _prefix, logLevel: _logLevel, logSerializers: _logSerializers, ...serverOptions } = rest as PluginOptions & Record<string, unknown>;
   const options = resolveServerOptions(serverOptions);
-  const metrics = createMetrics(pool, options.processMetrics);
+  let replica: Replica | undefined;
+  if (options.replicaOf !== undefined) {
+    // Loaded only here: a server without a replica never loads ioredis.
+    const { createReplica } = await import('../replica/replica.js');
+    const opened = createReplica(pool, { redis: options.replicaOf, log: options.replicaLog });
+    replica = opened;
+    app.addHook('onClose', async () => opened.close());
+  }
+  const metrics = createMetrics(pool, options.processMetrics, replica);
   const check = options.apiKey === undefined ? undefined : bearerCheck(options.apiKey);
 
   app.addHook('onRequest', async (request) => {
@@ -51,5 +60,5 @@ export const warmpoolPlugin: FastifyPluginAsync<PluginOptions> = async (app, { p
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
-  for (const route of [...BUILT_IN_ROUTES, ...options.routes]) await app.register(route, { pool, options });
+  for (const route of [...BUILT_IN_ROUTES, ...options.routes]) await app.register(route, replica ? { pool, options, replica } : { pool, options });
 };

@@ -16,7 +16,7 @@ describe('entry points', () => {
       expect(existsSync(join(ROOT, target.default)), subpath).toBe(true);
       expect(existsSync(join(ROOT, target.types)), subpath).toBe(true);
     }
-    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './bridge', './electron', './package.json', './queue', './server']);
+    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './bridge', './electron', './package.json', './queue', './replica', './server']);
   });
 
   it('the root holds what an embedding app needs, and no internals', async () => {
@@ -35,6 +35,7 @@ describe('entry points', () => {
     expect(await load('./queue')).toHaveProperty('runQueueWorker');
     expect(await load('./server')).toHaveProperty('createServer');
     expect(await load('./bridge')).toHaveProperty('exposePool');
+    expect(await load('./replica')).toHaveProperty('createReplica');
     expect(Object.keys(await load('./electron'))).toEqual(['unpackedPath']);
   });
 });

@@ -45,7 +45,26 @@ const notFound = (name: string): HttpError => new HttpError(404, ErrorCodes.COLL
 
 const SETTING_KEYS = new Set(['metric', 'index', 'autoThreshold', 'hnsw', 'ttl', 'dims']);
 
-export const collections: WarmpoolRoute = async (app, { pool, options }) => {
+/** A log position from a request (`after`, read-your-writes with a replica), or a 400. */
+function position(value: unknown, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === 'string' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new HttpError(400, 'invalid_field', `${field} must be a log position (a non-negative integer), received ${JSON.stringify(value)}`, field);
+  return n;
+}
+
+export const collections: WarmpoolRoute = async (app, { pool, options, replica }) => {
+  /** With a replica, reads may wait for a log position (`after`, and `waitMs`). */
+  const readOptions = (after: unknown, waitMs: unknown): { after?: number; waitMs?: number } => {
+    const at = position(after, 'after');
+    if (at === undefined) return {};
+    if (!replica) throw new HttpError(400, 'invalid_field', 'after (a log position) is only taken by a server started with replicaOf', 'after');
+    const wait = position(waitMs, 'waitMs');
+    return wait === undefined ? { after: at } : { after: at, waitMs: wait };
+  };
+  /** Reads go to the replica (which may wait for `after`) when there is one, else to the pool. */
+  const reader = replica ?? pool;
+
   const base = { bodyLimit: options.bodyLimit };
 
   // The store's own message names its folder on the server's disk: a client needs only the name
@@ -72,7 +91,9 @@ export const collections: WarmpoolRoute = async (app, { pool, options }) => {
         throw new HttpError(400, 'unknown_field', `unknown field ${JSON.stringify(key)}; valid fields are name, ${[...SETTING_KEYS].join(', ')}`, key);
       }
     }
-    const info = await asClientError(() => pool.collections().create(name, settings as CreateCollectionOptions));
+    const info = await asClientError(() =>
+      replica ? replica.create(name, settings as CreateCollectionOptions) : pool.collections().create(name, settings as CreateCollectionOptions),
+    );
     reply.code(201);
     return info;
   });
@@ -81,12 +102,17 @@ export const collections: WarmpoolRoute = async (app, { pool, options }) => {
 
   app.delete<{ Params: NameParams }>('/v1/collections/:name', async (request) => {
     const { name } = request.params;
+    if (replica) {
+      const { existed, position: at } = await replica.drop(name);
+      if (!existed) throw notFound(name);
+      return { name, dropped: true, position: at };
+    }
     if (!(await pool.collections().drop(name))) throw notFound(name);
     return { name, dropped: true };
   });
 
-  app.get<{ Params: NameParams }>('/v1/collections/:name/count', async (request) => ({
-    count: await pool.count({ collection: request.params.name }),
+  app.get<{ Params: NameParams; Querystring: { after?: string; waitMs?: string } }>('/v1/collections/:name/count', async (request) => ({
+    count: await reader.count({ collection: request.params.name, ...readOptions(request.query.after, request.query.waitMs) }),
   }));
 
   app.post<{ Params: NameParams }>('/v1/collections/:name/documents', base, async (request) => {
@@ -99,12 +125,12 @@ export const collections: WarmpoolRoute = async (app, { pool, options }) => {
       throw new HttpError(400, 'too_many_inputs', `documents has ${documents.length} items; this server takes at most ${options.maxInputs} per request`, 'documents');
     }
     await mustExist(name);
-    return pool.index(documents, { collection: name });
+    return replica ? replica.index(documents, { collection: name }) : pool.index(documents, { collection: name });
   });
 
   app.post<{ Params: NameParams }>('/v1/collections/:name/documents/get', base, async (request) => {
     const body = objectBody(request.body, '"ids"');
-    const found = await pool.get(body.ids as string[], { collection: request.params.name, includeVectors: body.includeVectors === true });
+    const found = await reader.get(body.ids as string[], { collection: request.params.name, includeVectors: body.includeVectors === true, ...readOptions(body.after, body.waitMs) });
     return { documents: found.map((doc) => (doc === null ? null : plain(doc))) };
   });
 
@@ -117,6 +143,10 @@ export const collections: WarmpoolRoute = async (app, { pool, options }) => {
 
   app.delete<{ Params: NameParams }>('/v1/collections/:name/documents', base, async (request) => {
     const { ids } = objectBody(request.body, '"ids"');
+    if (replica) {
+      const { deleted, position: at } = await replica.delete(ids as string[], { collection: request.params.name });
+      return { deleted, position: at };
+    }
     return { deleted: await pool.delete(ids as string[], { collection: request.params.name }) };
   });
 
@@ -127,8 +157,9 @@ export const collections: WarmpoolRoute = async (app, { pool, options }) => {
       throw new HttpError(400, 'invalid_field', `query must be a string or an array of numbers, received ${JSON.stringify(query)}`, 'query');
     }
     if (Array.isArray(query) && !query.every((x) => typeof x === 'number')) throw new InvalidInputError('query must be a string or an array of finite numbers');
-    const hits = await pool.search(query as string | number[], {
+    const hits = await reader.search(query as string | number[], {
       collection: request.params.name,
+      ...readOptions(body.after, body.waitMs),
       k: body.k as number | undefined,
       filter: body.filter as never,
       includeVectors: body.includeVectors === true,

@@ -5,10 +5,11 @@
 import { readStats } from '../../stats.js';
 import type { WarmpoolRoute } from '../options.js';
 
-export const health: WarmpoolRoute = async (app, { pool }) => {
+export const health: WarmpoolRoute = async (app, { pool, replica }) => {
   const config = { public: true };
 
-  const alive = async () => ({ status: 'ok' });
+  // A replica answers searches while Redis is down: alive, with how stale its copy may be.
+  const alive = async () => (replica ? { status: 'ok', replica: replica.health() } : { status: 'ok' });
   app.get('/health', { config }, alive);
   app.get('/', { config }, alive);
   app.get('/ping', { config }, alive);
