@@ -23,6 +23,8 @@ export const ErrorCodes = {
   COLLECTION_CORRUPT: 'ERR_WARMPOOL_COLLECTION_CORRUPT',
   COLLECTION_LOCKED: 'ERR_WARMPOOL_COLLECTION_LOCKED',
   UNKNOWN_MODEL: 'ERR_WARMPOOL_UNKNOWN_MODEL',
+  MODEL_MISMATCH: 'ERR_WARMPOOL_MODEL_MISMATCH',
+  MIGRATION_RUNNING: 'ERR_WARMPOOL_MIGRATION_RUNNING',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -143,6 +145,15 @@ export const CollectionLockedError = defineError('CollectionLockedError', ErrorC
  */
 export const UnknownModelError = defineError('UnknownModelError', ErrorCodes.UNKNOWN_MODEL, undefined);
 
+/**
+ * A collection's vectors were made by another model than the pool's (its fingerprint: model,
+ * weights, dtype, pooling, prompts, dimensions). The message names both models and what differs,
+ * and how to migrate (`pool.collections().migrate(name)`).
+ */
+export const ModelMismatchError = defineError('ModelMismatchError', ErrorCodes.MODEL_MISMATCH, undefined);
+/** A write (index, delete, drop) to a collection whose re-embed migration is running. */
+export const MigrationRunningError = defineError('MigrationRunningError', ErrorCodes.MIGRATION_RUNNING, undefined);
+
 export type InvalidInputError = InstanceType<typeof InvalidInputError>;
 export type QueueFullError = InstanceType<typeof QueueFullError>;
 export type QueueTimeoutError = InstanceType<typeof QueueTimeoutError>;
@@ -158,6 +169,8 @@ export type CollectionExistsError = InstanceType<typeof CollectionExistsError>;
 export type CollectionCorruptError = InstanceType<typeof CollectionCorruptError>;
 export type CollectionLockedError = InstanceType<typeof CollectionLockedError>;
 export type UnknownModelError = InstanceType<typeof UnknownModelError>;
+export type ModelMismatchError = InstanceType<typeof ModelMismatchError>;
+export type MigrationRunningError = InstanceType<typeof MigrationRunningError>;
 
 /** Every error class, by name (the base class aside). */
 export const ERROR_CLASSES = {
@@ -176,6 +189,8 @@ export const ERROR_CLASSES = {
   CollectionCorruptError,
   CollectionLockedError,
   UnknownModelError,
+  ModelMismatchError,
+  MigrationRunningError,
 } as const;
 
 /** The plain-object form of an error that crosses a thread boundary. */

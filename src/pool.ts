@@ -315,6 +315,7 @@ export class WarmPool implements AsyncDisposable {
       create: async (name, options) => client().collections().create(name, options),
       info: async (name) => client().collections().info(name),
       drop: async (name) => client().collections().drop(name),
+      migrate: async (name, options) => client().collections().migrate(name, options),
     };
   }
 

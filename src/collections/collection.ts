@@ -13,6 +13,7 @@ import { matches, type MetadataFilter } from './filter.js';
 import { encodeDelete, encodeUpsert, Op, type LogRecord } from './records.js';
 import { listSnapshots, readSnapshot, writeSnapshot, type SnapshotContent } from './snapshot.js';
 import type { CollectionInfo, CollectionSettings, JsonValue, SearchHit, StoredDoc } from './types.js';
+import type { ModelFingerprint } from './fingerprint.js';
 import { VectorIndex } from './vector-index.js';
 import { KeywordIndex } from './keyword-index.js';
 import { fuse, type SearchPlan } from './hybrid.js';
@@ -67,6 +68,7 @@ export class Collection {
   #sinceSnapshot = 0;
   #snapshotting: Promise<void> | undefined;
   #broken: Error | undefined;
+  #format = LOG_FORMAT;
   lastUsed = Date.now();
   recovery: CollectionRecovery | undefined;
 
@@ -120,8 +122,29 @@ export class Collection {
     }
     const { format = 1, ...rest } = settings;
     const c = new Collection(dir, rest, stats);
+    c.#format = format;
     await c.#recover(format);
     return c;
+  }
+
+  /**
+   * Records the model that made the vectors of a collection that has none recorded (one made
+   * before fingerprints were kept): meta.json is rewritten through a temporary file, fsynced and
+   * renamed over the old one, so a crash leaves the old settings or the new, never a mix.
+   */
+  recordModel(model: ModelFingerprint): void {
+    const next = { ...this.settings, model };
+    const file = join(this.dir, META);
+    const tmp = `${file}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ ...next, format: this.#format }, null, 2), { flush: true });
+    renameSync(tmp, file);
+    fsyncDir(this.dir);
+    this.settings.model = model;
+  }
+
+  /** The ids of every document, in no particular order (a copy). */
+  ids(): string[] {
+    return [...this.#docs.keys()];
   }
 
   /** `format`: 2 for a collection whose log has a list of its segments (1: written before it had). */
@@ -406,6 +429,7 @@ export class Collection {
       count: this.#docs.size,
       createdAt: s.createdAt,
     };
+    if (s.model !== undefined) info.model = s.model;
     if (this.recovery) info.recovery = this.recovery;
     return info;
   }

@@ -54,6 +54,8 @@ const STATUS: Record<ErrorCode, number> = {
   [ErrorCodes.COLLECTION_CORRUPT]: 500,
   [ErrorCodes.COLLECTION_LOCKED]: 423,
   [ErrorCodes.UNKNOWN_MODEL]: 404,
+  [ErrorCodes.MODEL_MISMATCH]: 409,
+  [ErrorCodes.MIGRATION_RUNNING]: 409,
 };
 
 /**
