@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -290,4 +290,26 @@ describe('migration durability', () => {
       });
     });
   }
+});
+
+describe('warmpool migrate', () => {
+  const cli = (args: string[]) => spawnSync(process.execPath, ['dist/src/cli.js', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, WARMPOOL_THREADS: '1' } });
+
+  it('re-embeds a collection with --model, after which search with that model works and the old model is refused', async () => {
+    await withStore(async ({ dir }) => {
+      await withPool(glove(dir), (pool) => pool.index(docs(40), { collection: 'docs' }));
+      const refused = cli(['search', 'music', '--collection', 'docs', '--model', 'minilm-shape', '--store', dir]);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toContain('warmpool migrate docs');
+      const migrated = cli(['migrate', 'docs', '--model', 'minilm-shape', '--store', dir, '--docs-per-batch', '16', '--json']);
+      expect(migrated.status, migrated.stderr).toBe(0);
+      expect(JSON.parse(migrated.stdout)).toMatchObject({ name: 'docs', migrated: true, count: 40, from: { model: 'glove-100d' }, to: { model: 'minilm-shape' } });
+      expect(migrated.stderr).toContain('migrating "docs": 40/40 documents');
+      const found = cli(['search', 'music', '--collection', 'docs', '--model', 'minilm-shape', '--store', dir, '--json']);
+      expect(found.status, found.stderr).toBe(0);
+      expect(JSON.parse(found.stdout)).toHaveLength(5);
+      const again = cli(['migrate', 'docs', '--model', 'minilm-shape', '--store', dir]);
+      expect(again.stdout).toContain(`"docs" is already minilm-shape's: nothing to do`);
+    });
+  });
 });
