@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withStore } from './collections-helpers.js';
@@ -101,7 +101,7 @@ describe('collections that know their model', () => {
     });
   });
 
-  it('adopts the first model that opens a collection with none recorded; vectors of one own stay model-free', async () => {
+  it('adopts the first model that opens a collection with none recorded; vectors of one's own stay model-free', async () => {
     await withStore(async ({ dir }) => {
       await withPool(glove(dir), async (pool) => {
         await pool.index(docs(5), { collection: 'old' });
@@ -209,7 +209,7 @@ describe('#migrate', () => {
     });
   });
 
-  it('refuses to migrate a collection of vectors of one own', async () => {
+  it('refuses to migrate a collection of vectors of one's own', async () => {
     await withPool(minilm(dir), async (pool) => {
       await pool.index([{ id: 'v', text: 'x', vector: new Float32Array(8).fill(1) }], { collection: 'own' });
       await expect(pool.collections().migrate('own')).rejects.toThrow(/vectors of its own/);
@@ -311,5 +311,46 @@ describe('warmpool migrate', () => {
       const again = cli(['migrate', 'docs', '--model', 'minilm-shape', '--store', dir]);
       expect(again.stdout).toContain(`"docs" is already minilm-shape's: nothing to do`);
     });
+  });
+});
+
+describe('fingerprint', () => {
+  const fp = async () => import('../dist/src/collections/fingerprint.js');
+
+  it('hashes the model folder by content: a copy elsewhere matches, a changed config or weights byte does not', async () => {
+    const { folderHash } = await fp();
+    await withStore(async ({ dir }) => {
+      const copy = join(dir, 'elsewhere', 'glove-100d');
+      cpSync(join(ROOT, 'models', 'glove-100d'), copy, { recursive: true });
+      const original = await folderHash(join(ROOT, 'models', 'glove-100d'), 'fp32');
+      expect(await folderHash(copy, 'fp32')).toBe(original);
+      // README and licence files are not part of it.
+      writeFileSync(join(copy, 'README.md'), 'changed');
+      expect(await folderHash(copy, 'fp32')).toBe(original);
+      const config = JSON.parse(readFileSync(join(copy, 'config.json'), 'utf8'));
+      writeFileSync(join(copy, 'config.json'), JSON.stringify({ ...config, note: 'another' }));
+      const changed = await folderHash(copy, 'fp32');
+      expect(changed).not.toBe(original);
+      // A large weights file is hashed by samples: one changed byte inside a sampled block tells.
+      const weights = join(dir, 'big', 'onnx', 'model.onnx');
+      mkdirSync(join(dir, 'big', 'onnx'), { recursive: true });
+      const bytes = Buffer.alloc(20 << 20, 7);
+      writeFileSync(weights, bytes);
+      const before = await folderHash(join(dir, 'big'), 'fp32');
+      bytes[0] = 8;
+      writeFileSync(weights, bytes);
+      expect(await folderHash(join(dir, 'big'), 'fp32')).not.toBe(before);
+    });
+  });
+
+  it('names each field that differs', async () => {
+    const { fingerprintDiff, mismatchError } = await fp();
+    const a = { model: 'm', hash: 'ab'.repeat(32), dtype: 'fp32', pooling: 'mean', normalize: true, documentPrompt: null, queryPrompt: 'query: ', dims: 8 };
+    expect(fingerprintDiff(a, { ...a })).toEqual([]);
+    expect(fingerprintDiff(a, { ...a, dtype: 'q8', queryPrompt: null })).toEqual(['dtype', 'queryPrompt']);
+    const error = mismatchError('c', a, { ...a, pooling: 'cls' });
+    expect(error).toBeInstanceOf(ModelMismatchError);
+    expect(error.message).toContain('they differ in pooling');
+    expect(error.message).toContain('query prompt "query: "');
   });
 });
