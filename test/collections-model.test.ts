@@ -101,7 +101,7 @@ describe('collections that know their model', () => {
     });
   });
 
-  it('adopts the first model that opens a collection with none recorded; vectors of one's own stay model-free', async () => {
+  it("adopts the first model that opens a collection with none recorded; vectors of one's own stay model-free", async () => {
     await withStore(async ({ dir }) => {
       await withPool(glove(dir), async (pool) => {
         await pool.index(docs(5), { collection: 'old' });
@@ -209,7 +209,7 @@ describe('#migrate', () => {
     });
   });
 
-  it('refuses to migrate a collection of vectors of one's own', async () => {
+  it("refuses to migrate a collection of vectors of one's own", async () => {
     await withPool(minilm(dir), async (pool) => {
       await pool.index([{ id: 'v', text: 'x', vector: new Float32Array(8).fill(1) }], { collection: 'own' });
       await expect(pool.collections().migrate('own')).rejects.toThrow(/vectors of its own/);
