@@ -95,7 +95,8 @@ const benchmark: Benchmark = {
         runs.push({ order: r, migrateMs: m.ms, streamMs: s.ms, during: m.during, duringStream: s.during });
         await pool.close();
       }
-      const ratio = summarize(runs.map((x) => x.migrateMs / x.streamMs)).p50;
+      // Summed over the rounds: each order counts once (the nearest-rank median of two would pick one).
+      const ratio = runs.reduce((a, x) => a + x.migrateMs, 0) / runs.reduce((a, x) => a + x.streamMs, 0);
       tables.push({
         title: `${count} documents, ${FROM} -> ${to}, 2 workers (per round)`,
         columns: ['round', 'migrate s', 'migrate docs/s', 'indexStream s', 'indexStream docs/s', 'migrate / indexStream time', 'search p50 ms during migrate', 'p99', 'search p50 ms during indexStream', 'p99'],
@@ -120,7 +121,7 @@ const benchmark: Benchmark = {
           ...Object.entries(fingerprintMs).map(([m, ms]) => [`fingerprint of ${m} (first, uncached)`, round(ms)] as [string, number]),
         ],
       });
-      targets.push(checkTarget('migrate-vs-index', 'migration time / indexStream time of the same texts (median of rounds)', ratio, 1.25, false, 'x',
+      targets.push(checkTarget('migrate-vs-index', 'migration time / indexStream time of the same texts, summed over the rounds', ratio, 1.25, false, 'x',
         'The migration reads the old documents from the index worker in batches and writes them to a second log, where indexStream only writes.'));
       Object.assign(data, { count, rounds, runs, idle, fingerprintMs });
       return { model: to, dtype: 'fp32', models: { from: FROM, to }, available: true, targets, tables, charts: [], notes: [], data };

@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MessageChannel } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withStore } from './collections-helpers.js';
 import { AbortError, createPool, ErrorCodes, MigrationRunningError, ModelMismatchError, ROOT, type WarmPool } from './helpers.js';
@@ -209,10 +210,17 @@ describe('#migrate', () => {
     });
   });
 
-  it("refuses to migrate a collection of vectors of one's own", async () => {
+  it("refuses to migrate a collection of vectors of one's own, or one with documents that have no text", async () => {
+    await withPool(glove(dir), (pool) =>
+      pool.index([{ id: 't', text: 'music' }, { id: 'v', text: '', vector: new Float32Array(100).fill(1) }], { collection: 'mixed' }),
+    );
     await withPool(minilm(dir), async (pool) => {
       await pool.index([{ id: 'v', text: 'x', vector: new Float32Array(8).fill(1) }], { collection: 'own' });
       await expect(pool.collections().migrate('own')).rejects.toThrow(/vectors of its own/);
+      const error = await pool.collections().migrate('mixed').then(() => undefined, (e: unknown) => e);
+      expect((error as Error).message).toMatch(/1 document stored with a vector of its own and no text \("v"\)/);
+      expect(await pool.collections().info('mixed')).toMatchObject({ count: 2, model: { model: 'glove-100d' } });
+      expect(hidden(dir)).toEqual([]);
     });
   });
 
@@ -240,6 +248,29 @@ describe('#migrate', () => {
       } finally {
         await server.close();
       }
+    });
+  });
+});
+
+describe('#migrate through the bridge', () => {
+  it('migrates in the owner, and a mismatch crosses as its class', async () => {
+    const { connectPool, exposePool } = await import('../dist/src/bridge/index.js');
+    await withStore(async ({ dir }) => {
+      await withPool(glove(dir), (pool) => pool.index(docs(30), { collection: 'bridged' }));
+      await withPool(minilm(dir), async (pool) => {
+        const { port1, port2 } = new MessageChannel();
+        try {
+          exposePool(pool, port1);
+          const client = connectPool(port2);
+          await expect(client.search('music', { collection: 'bridged' })).rejects.toBeInstanceOf(ModelMismatchError);
+          const result = await client.collections().migrate('bridged', { batchSize: 10 });
+          expect(result).toMatchObject({ name: 'bridged', migrated: true, count: 30, to: { model: 'minilm-shape' } });
+          expect(await client.search('music', { collection: 'bridged', k: 2 })).toHaveLength(2);
+        } finally {
+          port1.close();
+          port2.close();
+        }
+      });
     });
   });
 });

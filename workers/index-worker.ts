@@ -159,6 +159,13 @@ async function handle(req: IndexRequest): Promise<{ result: unknown; transfer?: 
         throw new InvalidInputError(`collection ${JSON.stringify(req.collection)} holds vectors of its own (no model made them): there is nothing to re-embed with a model`);
       }
       if (from !== undefined && fingerprintDiff(from, req.model).length === 0) return { result: { total: c.count, from, same: true } };
+      const textless = c.textlessIds();
+      if (textless.length > 0) {
+        throw new InvalidInputError(
+          `collection ${JSON.stringify(req.collection)} has ${textless.length} document${textless.length === 1 ? '' : 's'} stored with a vector of its own and no text ` +
+            `(${textless.slice(0, 5).map((id) => JSON.stringify(id)).join(', ')}${textless.length > 5 ? ', ...' : ''}), which cannot be re-embedded; delete them, or index them again with a text, first`,
+        );
+      }
       const ids = c.ids();
       // Reserved before the first await: a second migration or a write arriving meanwhile is refused.
       const pending = { target: undefined as unknown as Collection, ids };

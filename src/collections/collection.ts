@@ -142,6 +142,13 @@ export class Collection {
     this.settings.model = model;
   }
 
+  /** The ids of the documents stored with an empty text (vectors of one's own): nothing to re-embed. */
+  textlessIds(): string[] {
+    const out: string[] = [];
+    for (const [id, e] of this.#docs) if (e.text.trim() === '') out.push(id);
+    return out;
+  }
+
   /** The ids of every document, in no particular order (a copy). */
   ids(): string[] {
     return [...this.#docs.keys()];
