@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withStore } from './collections-helpers.js';
-import { AbortError, createPool, ErrorCodes, MigrationRunningError, ModelMismatchError, ROOT, type WarmPool } from './helpers.js';
+import { AbortError, createPool, InvalidInputError, withTestHooks, ErrorCodes, MigrationRunningError, ModelMismatchError, ROOT, type WarmPool } from './helpers.js';
 import { startServer } from './server-helpers.js';
 
 const CHILD = join(ROOT, 'test/fixtures/model-child.mjs');
@@ -248,6 +248,47 @@ describe('#migrate', () => {
       } finally {
         await server.close();
       }
+    });
+  });
+});
+
+describe('#migrate when the index worker dies', () => {
+  // Request 1 is an info call (the worker starts with the hook); then begin (2), read and write
+  // twice (3-6), commit (7). The worker dies after handling the request, before answering it, and
+  // the request is sent again to its replacement.
+  const run = async (dir: string, indexCrash: number) => {
+    await withPool(glove(dir), (pool) => pool.index(docs(40), { collection: 'docs' }));
+    const pool = await withTestHooks({ indexCrash }, async () => {
+      const p = minilm(dir);
+      await p.collections().info('docs');
+      return p;
+    });
+    return { pool, result: await pool.collections().migrate('docs', { batchSize: 20 }).then((r) => r, (e: unknown) => e) };
+  };
+
+  it('resolves when the worker dies after the swap, before answering the commit: its replacement finds the swap done', async () => {
+    await withStore(async ({ dir }) => {
+      const { pool, result } = await run(dir, 7);
+      await withPool(pool, async () => {
+        expect(pool.stats().indexRestarts).toBe(1);
+        expect(result).toMatchObject({ migrated: true, count: 40, to: { model: 'minilm-shape' } });
+        expect(await pool.collections().info('docs')).toMatchObject({ count: 40, model: { model: 'minilm-shape' } });
+      });
+    });
+  });
+
+  it('fails with a typed error when the worker dies mid-migration, and leaves the old collection whole', async () => {
+    await withStore(async ({ dir }) => {
+      const { pool, result } = await run(dir, 6);
+      await withPool(pool, async () => {
+        expect(pool.stats().indexRestarts).toBe(1);
+        expect(result).toBeInstanceOf(InvalidInputError);
+        expect((result as Error).message).toContain('no re-embed migration of collection "docs" is running');
+        expect(await pool.collections().info('docs')).toMatchObject({ count: 40, model: { model: 'glove-100d' } });
+        expect(hidden(dir)).toEqual([]);
+        // It can be started again, and completes.
+        expect(await pool.collections().migrate('docs')).toMatchObject({ migrated: true, count: 40 });
+      });
     });
   });
 });

@@ -194,6 +194,12 @@ async function handle(req: IndexRequest): Promise<{ result: unknown; transfer?: 
       return { result: target.count };
     }
     case 'migrate-commit': {
+      if (!migrations.has(req.collection)) {
+        // Sent again after the worker that ran the swap died: the new collection is in place when
+        // the store's start finished the swap.
+        const c = await store.get(req.collection);
+        if (c.settings.model && fingerprintDiff(c.settings.model, req.model).length === 0) return { result: c.info() };
+      }
       const { target } = migration(req.collection);
       try {
         return { result: (await store.commitMigration(req.collection, target)).info() };

@@ -320,7 +320,7 @@ export class CollectionsClient {
         onProgress?.({ ...progress });
       }
       if (signal?.aborted) throw aborted(progress.migrated);
-      const info = (await this.#call({ op: 'migrate-commit', collection })) as CollectionInfo;
+      const info = (await this.#call({ op: 'migrate-commit', collection, model: to })) as CollectionInfo;
       return { name: collection, migrated: true, count: info.count, from, to, elapsedMs: performance.now() - started };
     } catch (error) {
       await this.#call({ op: 'migrate-abort', collection }).catch(() => {});

@@ -25,7 +25,8 @@ export type IndexRequest =
   | { op: 'migrate-begin'; collection: string; model: ModelFingerprint }
   | { op: 'migrate-read'; collection: string; offset: number; limit: number }
   | { op: 'migrate-write'; collection: string; ids: string[]; texts: string[]; metadata: (JsonValue | undefined)[]; vectors: Float32Array; dims: number }
-  | { op: 'migrate-commit'; collection: string }
+  /** `model`: the migration's, so that a commit sent again to a replacement worker (the first one died mid-swap, which the new one finished) is known as done. */
+  | { op: 'migrate-commit'; collection: string; model: ModelFingerprint }
   | { op: 'migrate-abort'; collection: string }
   | { op: 'list' }
   | { op: 'create'; settings: CollectionSettings }
