@@ -13,6 +13,7 @@ export const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   models: async () => (await import('./models.js')).default,
   idle: async () => (await import('./idle.js')).default,
   weights: async () => (await import('./weights.js')).default,
+  migrate: async () => (await import('./migrate.js')).default,
 };
 
 export const NAMES = Object.keys(BENCHMARKS);

@@ -26,6 +26,8 @@ export const ErrorCodes = {
   REPLICA_UNAVAILABLE: 'ERR_WARMPOOL_REPLICA_UNAVAILABLE',
   REPLICA_TIMEOUT: 'ERR_WARMPOOL_REPLICA_TIMEOUT',
   REPLICA_LOG: 'ERR_WARMPOOL_REPLICA_LOG',
+  MODEL_MISMATCH: 'ERR_WARMPOOL_MODEL_MISMATCH',
+  MIGRATION_RUNNING: 'ERR_WARMPOOL_MIGRATION_RUNNING',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -158,6 +160,14 @@ export const ReplicaTimeoutError = defineError('ReplicaTimeoutError', ErrorCodes
  * collection). Every replica stops at that same entry, named in the message and in `health()`.
  */
 export const ReplicaLogError = defineError('ReplicaLogError', ErrorCodes.REPLICA_LOG, undefined);
+/**
+ * A collection's vectors were made by another model than the pool's (its fingerprint: model,
+ * weights, dtype, pooling, prompts, dimensions). The message names both models and what differs,
+ * and how to migrate (`pool.collections().migrate(name)`).
+ */
+export const ModelMismatchError = defineError('ModelMismatchError', ErrorCodes.MODEL_MISMATCH, undefined);
+/** A write (index, delete, drop) to a collection whose re-embed migration is running. */
+export const MigrationRunningError = defineError('MigrationRunningError', ErrorCodes.MIGRATION_RUNNING, undefined);
 
 export type InvalidInputError = InstanceType<typeof InvalidInputError>;
 export type QueueFullError = InstanceType<typeof QueueFullError>;
@@ -177,6 +187,8 @@ export type UnknownModelError = InstanceType<typeof UnknownModelError>;
 export type ReplicaUnavailableError = InstanceType<typeof ReplicaUnavailableError>;
 export type ReplicaTimeoutError = InstanceType<typeof ReplicaTimeoutError>;
 export type ReplicaLogError = InstanceType<typeof ReplicaLogError>;
+export type ModelMismatchError = InstanceType<typeof ModelMismatchError>;
+export type MigrationRunningError = InstanceType<typeof MigrationRunningError>;
 
 /** Every error class, by name (the base class aside). */
 export const ERROR_CLASSES = {
@@ -198,6 +210,8 @@ export const ERROR_CLASSES = {
   ReplicaUnavailableError,
   ReplicaTimeoutError,
   ReplicaLogError,
+  ModelMismatchError,
+  MigrationRunningError,
 } as const;
 
 /** The plain-object form of an error that crosses a thread boundary. */

@@ -42,6 +42,10 @@ export type {
   CollectionInfo,
   Metric,
   IndexKind,
+  ModelFingerprint,
+  MigrateOptions,
+  MigrationProgress,
+  MigrationResult,
 } from './collections/types.js';
 export { COLLECTION_DEFAULTS } from './collections/types.js';
 export type { MetadataFilter, FieldCondition, Scalar } from './collections/filter.js';
@@ -69,6 +73,8 @@ export {
   CollectionCorruptError,
   CollectionLockedError,
   UnknownModelError,
+  ModelMismatchError,
+  MigrationRunningError,
   ErrorCodes,
   ERROR_CLASSES,
 } from './errors.js';

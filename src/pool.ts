@@ -329,6 +329,7 @@ export class WarmPool implements AsyncDisposable {
       info: async (name) => client().collections().info(name),
       drop: async (name) => client().collections().drop(name),
       ids: async (name) => client().collections().ids(name),
+      migrate: async (name, options) => client().collections().migrate(name, options),
     };
   }
 

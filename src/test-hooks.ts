@@ -34,6 +34,11 @@ export interface TestHooks {
   readonly loadFail?: readonly number[];
   /** The snapshot writer kills its own process (SIGKILL) halfway through a snapshot. */
   readonly crashInSnapshot?: boolean;
+  /**
+   * The index worker kills its own process (SIGKILL) at this step of a re-embed migration's swap:
+   * `migrated` once the new collection is complete and marked, `old-moved` once the old one is moved aside.
+   */
+  readonly crashInMigration?: 'migrated' | 'old-moved';
 }
 
 const NONE: TestHooks = Object.freeze({});
@@ -71,6 +76,10 @@ const CHECKS: Record<keyof TestHooks, (key: string, v: unknown) => unknown> = {
   spawnFail: numbers,
   loadFail: numbers,
   crashInSnapshot: flag,
+  crashInMigration: (key, v) => {
+    if (v !== 'migrated' && v !== 'old-moved') throw new TypeError(`${where(key)} must be 'migrated' or 'old-moved', received ${show(v)}`);
+    return v;
+  },
 };
 
 /** The hooks in `text` (the variable's value). A typo must not quietly test nothing: any mistake throws. */

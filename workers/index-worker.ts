@@ -7,7 +7,8 @@
  * request, and says so with its first message: `ready`, or `load-error` with the cause.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { errorToWire, InvalidInputError } from '../src/errors.js';
+import { errorToWire, InvalidInputError, MigrationRunningError } from '../src/errors.js';
+import { fingerprintDiff, mismatchError, unrecordedMismatchError, type ModelFingerprint } from '../src/collections/fingerprint.js';
 import type { Collection } from '../src/collections/collection.js';
 import type { IndexMessage, IndexReply, IndexRequest, IndexWorkerData } from '../src/collections/protocol.js';
 import { Store } from '../src/collections/store.js';
@@ -55,8 +56,45 @@ function checkDims(c: Collection, dims: number, what: string): void {
   }
 }
 
+/** Re-embed migrations running, by collection: the new collection and the old one's ids when it began. */
+const migrations = new Map<string, { target: Collection; ids: string[] }>();
+
+function notMigrating(name: string, what: string): void {
+  if (migrations.has(name)) {
+    throw new MigrationRunningError(
+      `cannot ${what} collection ${JSON.stringify(name)}: a re-embed migration of it is running, and writes are refused until it ends (searches are answered)`,
+    );
+  }
+}
+
+/**
+ * Checks that `model` made the collection's vectors. A collection with none recorded (made before
+ * fingerprints were kept) records it, when its vectors have the model's length; one of vectors of
+ * one's own (`null`) is never checked.
+ */
+function checkModel(c: Collection, model: ModelFingerprint): void {
+  const stored = c.settings.model;
+  if (stored === null) return;
+  if (stored === undefined) {
+    if (model.dims !== c.settings.dims) throw unrecordedMismatchError(c.settings.name, c.settings.dims, model);
+    c.recordModel(model);
+    return;
+  }
+  if (fingerprintDiff(stored, model).length > 0) throw mismatchError(c.settings.name, stored, model);
+}
+
+function migration(name: string): { target: Collection; ids: string[] } {
+  const m = migrations.get(name);
+  if (!m) throw new InvalidInputError(`no re-embed migration of collection ${JSON.stringify(name)} is running (it ended, or the index worker restarted)`);
+  return m;
+}
+
 async function handle(req: IndexRequest): Promise<{ result: unknown; transfer?: ArrayBuffer[] }> {
   if (req.op === 'close') {
+    for (const [name, m] of migrations) {
+      migrations.delete(name);
+      if (m.target) await store?.abortMigration(m.target);
+    }
     await store?.close();
     store = undefined;
     return { result: true };
@@ -64,7 +102,9 @@ async function handle(req: IndexRequest): Promise<{ result: unknown; transfer?: 
   if (!store) throw new Error('the collection store is closed');
   switch (req.op) {
     case 'upsert': {
-      const c = await store.create(req.settings, false);
+      notMigrating(req.collection, 'write to');
+      const c = await store.create({ ...req.settings, model: req.model }, false);
+      if (req.model) checkModel(c, req.model);
       checkDims(c, req.dims, 'the vectors to index');
       const docs = req.ids.map((id, i) => {
         const doc = { id, text: req.texts[i]!, vector: req.vectors.subarray(i * req.dims, (i + 1) * req.dims) } as {
@@ -77,6 +117,7 @@ async function handle(req: IndexRequest): Promise<{ result: unknown; transfer?: 
       return { result: c.count };
     }
     case 'delete':
+      notMigrating(req.collection, 'delete from');
       return { result: await (await store.get(req.collection)).delete(req.ids) };
     case 'get':
       return { result: (await store.get(req.collection)).get(req.ids, req.includeVectors) };
@@ -86,8 +127,19 @@ async function handle(req: IndexRequest): Promise<{ result: unknown; transfer?: 
       return { result: (await store.get(req.collection)).ids() };
     case 'search': {
       const c = await store.get(req.collection);
-      if (req.vector) checkDims(c, req.vector.length, 'the query vector');
-      const { op: _op, collection: _collection, ...plan } = req;
+      const { op: _op, collection: _collection, model, ...plan } = req;
+      const stored = c.settings.model;
+      if (model && migrations.has(req.collection) && !(stored && fingerprintDiff(stored, model).length === 0)) {
+        // While a migration to the pool's model runs, a text search that the old vectors cannot
+        // answer is answered by keyword (BM25 over the stored texts needs no model); only an
+        // explicit dense search fails. Nothing is recorded on the old collection meanwhile.
+        if (plan.mode === 'dense') throw stored ? mismatchError(c.settings.name, stored, model) : unrecordedMismatchError(c.settings.name, c.settings.dims, model);
+        plan.vector = undefined;
+        plan.mode = 'keyword';
+      } else if (model) {
+        checkModel(c, model);
+      }
+      if (plan.vector) checkDims(c, plan.vector.length, 'the query vector');
       const hits = c.search(plan);
       const transfer = hits.flatMap((h) => (h.vector ? [h.vector.buffer as ArrayBuffer] : []));
       return { result: hits, transfer };
@@ -97,9 +149,73 @@ async function handle(req: IndexRequest): Promise<{ result: unknown; transfer?: 
     case 'create':
       return { result: (await store.create(req.settings, true)).info() };
     case 'drop':
+      notMigrating(req.collection, 'drop');
       return { result: await store.drop(req.collection) };
     case 'info':
       return { result: (await store.get(req.collection)).info() };
+    case 'migrate-begin': {
+      notMigrating(req.collection, 'start a migration of');
+      const c = await store.get(req.collection);
+      const from = c.settings.model;
+      if (from === null) {
+        throw new InvalidInputError(`collection ${JSON.stringify(req.collection)} holds vectors of its own (no model made them): there is nothing to re-embed with a model`);
+      }
+      if (from !== undefined && fingerprintDiff(from, req.model).length === 0) return { result: { total: c.count, from, same: true } };
+      const textless = c.textlessIds();
+      if (textless.length > 0) {
+        throw new InvalidInputError(
+          `collection ${JSON.stringify(req.collection)} has ${textless.length} document${textless.length === 1 ? '' : 's'} stored with a vector of its own and no text ` +
+            `(${textless.slice(0, 5).map((id) => JSON.stringify(id)).join(', ')}${textless.length > 5 ? ', ...' : ''}), which cannot be re-embedded; delete them, or index them again with a text, first`,
+        );
+      }
+      const ids = c.ids();
+      // Reserved before the first await: a second migration or a write arriving meanwhile is refused.
+      const pending = { target: undefined as unknown as Collection, ids };
+      migrations.set(req.collection, pending);
+      try {
+        pending.target = await store.beginMigration(req.collection, { ...c.settings, dims: req.model.dims, model: req.model, createdAt: new Date().toISOString() });
+      } catch (error) {
+        migrations.delete(req.collection);
+        throw error;
+      }
+      return { result: { total: ids.length, from, same: false } };
+    }
+    case 'migrate-read': {
+      const { ids } = migration(req.collection);
+      const c = await store.get(req.collection);
+      return { result: c.get(ids.slice(req.offset, req.offset + req.limit), false).filter((d) => d !== null) };
+    }
+    case 'migrate-write': {
+      const { target } = migration(req.collection);
+      const docs = req.ids.map((id, i) => {
+        const doc = { id, text: req.texts[i]!, vector: req.vectors.subarray(i * req.dims, (i + 1) * req.dims) } as Parameters<Collection['upsert']>[0][number];
+        if (req.metadata[i] !== undefined) doc.metadata = req.metadata[i];
+        return doc;
+      });
+      await target.upsert(docs);
+      return { result: target.count };
+    }
+    case 'migrate-commit': {
+      if (!migrations.has(req.collection)) {
+        // Sent again after the worker that ran the swap died: the new collection is in place when
+        // the store's start finished the swap.
+        const c = await store.get(req.collection);
+        if (c.settings.model && fingerprintDiff(c.settings.model, req.model).length === 0) return { result: c.info() };
+      }
+      const { target } = migration(req.collection);
+      try {
+        return { result: (await store.commitMigration(req.collection, target)).info() };
+      } finally {
+        migrations.delete(req.collection);
+      }
+    }
+    case 'migrate-abort': {
+      const m = migrations.get(req.collection);
+      if (!m) return { result: false };
+      migrations.delete(req.collection);
+      await store.abortMigration(m.target);
+      return { result: true };
+    }
   }
 }
 

@@ -14,6 +14,7 @@ import type {
   SearchOptions,
   StoredDoc,
   VectorInput,
+  MigrationResult,
 } from '../collections/types.js';
 import { AbortError, InvalidInputError, describe, errorFromWire } from '../errors.js';
 import type { EmbedOptions } from '../inputs.js';
@@ -263,6 +264,8 @@ export function connectPool(endpoint: AnyEndpoint): PoolClient {
         info: (name) => call<CollectionInfo>({ op: 'info', name }),
         drop: (name) => call<boolean>({ op: 'drop', name }),
         ids: (name) => call<string[]>({ op: 'ids', name }),
+        // A progress callback or a signal cannot cross: the migration runs to its end in the owner.
+        migrate: (name, options) => call<MigrationResult>({ op: 'migrate', name, options: cloneable(options) }),
       };
     },
     async ready() {

@@ -1,6 +1,6 @@
 /** The side that owns the pool: an Electron utility (or main) process, a Node worker, a server. */
 import { expose, transfer } from 'comlink';
-import type { CollectionInfo, IndexResult } from '../collections/types.js';
+import type { CollectionInfo, IndexResult, MigrationResult } from '../collections/types.js';
 import { AbortError, InvalidInputError, describe, errorToWire } from '../errors.js';
 import type { WarmPool } from '../pool.js';
 import type { PackedVectors } from '../types.js';
@@ -128,7 +128,7 @@ export function exposePool(pool: WarmPool, endpoint: AnyEndpoint): void {
     },
     collections(call) {
       const api = pool.collections();
-      return outcomeOf<CollectionInfo[] | CollectionInfo | boolean | string[]>(() => {
+      return outcomeOf<CollectionInfo[] | CollectionInfo | boolean | string[] | MigrationResult>(() => {
         switch (call?.op) {
           case 'list':
             return api.list();
@@ -140,6 +140,8 @@ export function exposePool(pool: WarmPool, endpoint: AnyEndpoint): void {
             return api.drop(call.name);
           case 'ids':
             return api.ids(call.name);
+          case 'migrate':
+            return api.migrate(call.name, call.options);
           default:
             throw new InvalidInputError(`unknown collections call ${describe((call as { op?: unknown } | undefined)?.op)}`);
         }

@@ -3,7 +3,7 @@
  * as a plain `Error`, losing its class and `code`; a wrapped `WireError` is rebuilt on the
  * caller's side as the same warmpool error class.
  */
-import type { CollectionInfo, CreateCollectionOptions, Doc, GetOptions, IndexDocsOptions, IndexResult, SearchHit, SearchOptions, StoredDoc, VectorInput, CollectionOption } from '../collections/types.js';
+import type { CollectionInfo, CreateCollectionOptions, MigrateOptions, MigrationResult, Doc, GetOptions, IndexDocsOptions, IndexResult, SearchHit, SearchOptions, StoredDoc, VectorInput, CollectionOption } from '../collections/types.js';
 import type { WireError } from '../errors.js';
 import type { StatsSnapshot } from '../stats.js';
 import type { ClassifyOptions, LabelScore, RerankOptions, RerankResult } from '../task-inputs.js';
@@ -41,7 +41,9 @@ export type CollectionsCall =
   | { op: 'create'; name: string; options?: CreateCollectionOptions }
   | { op: 'info'; name: string }
   | { op: 'drop'; name: string }
-  | { op: 'ids'; name: string };
+  | { op: 'ids'; name: string }
+  /** `onProgress` and `signal` stay with the caller: the migration runs to its end in the owner. */
+  | { op: 'migrate'; name: string; options?: Omit<MigrateOptions, 'onProgress' | 'signal'> };
 
 /** The object `exposePool` serves. */
 export interface BridgeApi {
@@ -62,7 +64,7 @@ export interface BridgeApi {
   get(ids: string | readonly string[], options: BridgeGetOptions | undefined): Promise<Outcome<(StoredDoc | null)[]>>;
   delete(ids: string | readonly string[], options: CollectionOption | undefined): Promise<Outcome<number>>;
   count(options: CollectionOption | undefined): Promise<Outcome<number>>;
-  collections(call: CollectionsCall): Promise<Outcome<CollectionInfo[] | CollectionInfo | boolean | string[]>>;
+  collections(call: CollectionsCall): Promise<Outcome<CollectionInfo[] | CollectionInfo | boolean | string[] | MigrationResult>>;
   ready(): Promise<Outcome<ModelInfo | undefined>>;
   stats(): StatsSnapshot;
 }

@@ -8,6 +8,7 @@ import * as demo from './demo.js';
 import * as embed from './embed.js';
 import * as indexFolder from './index-folder.js';
 import * as info from './info.js';
+import * as migrate from './migrate.js';
 import * as rerank from './rerank.js';
 import * as search from './search.js';
 import * as serve from './serve.js';
@@ -15,4 +16,4 @@ import * as stats from './stats.js';
 import * as weights from './weights.js';
 import * as worker from './worker.js';
 
-export const COMMANDS: readonly { register(program: Command): void }[] = [embed, rerank, indexFolder, search, serve, worker, stats, info, weights, demo, bench];
+export const COMMANDS: readonly { register(program: Command): void }[] = [embed, rerank, indexFolder, search, migrate, serve, worker, stats, info, weights, demo, bench];

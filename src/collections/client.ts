@@ -12,6 +12,7 @@ import { IndexSupervisor } from './index-supervisor.js';
 import { show } from './show.js';
 import { denseWeightFor } from './hybrid.js';
 import type { IndexRequest } from './protocol.js';
+import { fingerprintOf, type ModelFingerprint } from './fingerprint.js';
 import {
   COLLECTION_DEFAULTS,
   type CollectionInfo,
@@ -22,6 +23,9 @@ import {
   type IndexDocsOptions,
   type IndexResult,
   type IndexStreamOptions,
+  type MigrateOptions,
+  type MigrationProgress,
+  type MigrationResult,
   type SearchHit,
   type SearchOptions,
   type StoredDoc,
@@ -47,6 +51,13 @@ export interface CollectionsApi {
   drop(name: string): Promise<boolean>;
   /** Every document id of the collection, in no particular order (what a full copy of it enumerates). */
   ids(name: string): Promise<string[]>;
+  /**
+   * Re-embeds the collection's stored texts with the pool's model into a new collection, in the
+   * background (batch lane), and swaps it in atomically when done; searches are answered by the
+   * old one meanwhile, and writes to it are refused (`MigrationRunningError`). Resolves with
+   * `migrated: false` at once when the collection is already the pool's model's.
+   */
+  migrate(name: string, options?: MigrateOptions): Promise<MigrationResult>;
 }
 
 /** An `index()` call of more documents than this is bulk work: the batch lane, unless it says otherwise. */
@@ -108,6 +119,7 @@ export class CollectionsClient {
     const toEmbed = checked.filter((d) => !d.vector);
     let embedded: PackedVectors | undefined;
     if (toEmbed.length > 0) embedded = await this.#pool.embedPacked(toEmbed.map((d) => d.text), { ...(await this.#promptFor('document')), priority });
+    const model = embedded ? await this.#fingerprint() : null;
     const dims = embedded?.dims[1] ?? checked[0]!.vector!.length;
     // Shared, not transferred: the index worker reads the vectors in place, and if it dies before
     // answering, the same request can be sent to its replacement.
@@ -125,6 +137,7 @@ export class CollectionsClient {
       op: 'upsert',
       collection,
       settings: collectionSettings(collection, o.create, dims),
+      model,
       ids,
       texts: checked.map((d) => d.text),
       metadata: checked.map((d) => d.metadata),
@@ -187,10 +200,14 @@ export class CollectionsClient {
     const o = checkSearch(options);
     let vector: Float32Array | undefined;
     let text: string | undefined;
+    let model: ModelFingerprint | undefined;
     if (typeof query === 'string') {
       text = checkText(query, 'the query text');
       // A keyword search needs no vector: the model is not asked.
-      if (o.mode !== 'keyword') vector = (await this.#pool.embedPacked([text], await this.#promptFor('query'))).data;
+      if (o.mode !== 'keyword') {
+        vector = (await this.#pool.embedPacked([text], await this.#promptFor('query'))).data;
+        model = await this.#fingerprint();
+      }
     } else {
       if (o.mode === 'keyword') throw new InvalidInputError('a keyword search needs a text query, not a vector');
       // A copy, taken now: a retry after a crash must not see later changes to the caller's array.
@@ -202,6 +219,7 @@ export class CollectionsClient {
     const hits = (await this.#call({
       op: 'search',
       collection: o.collection,
+      ...(model && { model }),
       vector,
       text,
       mode: o.mode,
@@ -242,13 +260,83 @@ export class CollectionsClient {
         const collection = collectionName(name, true);
         // Checked (and read) once, before the model is awaited: dims 0 stands for "the model's".
         let settings = collectionSettings(collection, options, 0);
-        if (settings.dims === 0) settings = { ...settings, dims: (await this.#modelInfo())!.dims };
+        // Dims of the model's: the model is recorded now. Dims given: it is recorded by the first
+        // call that embeds into the collection or searches it with a text (none for vectors of one's own).
+        if (settings.dims === 0) settings = { ...settings, dims: (await this.#modelInfo())!.dims, model: await this.#fingerprint() };
         return (await this.#call({ op: 'create', settings })) as CollectionInfo;
       },
-      info: async (name) => (await this.#call({ op: 'info', collection: collectionName(name, true) })) as CollectionInfo,
+      info: async (name) => {
+        const collection = collectionName(name, true);
+        const info = (await this.#call({ op: 'info', collection })) as CollectionInfo;
+        const migration = this.migration(collection);
+        if (migration) info.migration = migration;
+        return info;
+      },
+      migrate: async (name, options) => this.#migrate(name, options),
       drop: async (name) => (await this.#call({ op: 'drop', collection: collectionName(name, true) })) as boolean,
       ids: async (name) => (await this.#call({ op: 'ids', collection: collectionName(name, true) })) as string[],
     };
+  }
+
+  /** The fingerprint of the pool's model (see fingerprint.ts); computed once per model. */
+  async #fingerprint(): Promise<ModelFingerprint> {
+    const info = (await this.#modelInfo())!;
+    if (this.#fp?.info !== info) this.#fp = { info, fp: fingerprintOf(info) };
+    return this.#fp.fp;
+  }
+
+  #fp: { info: ModelInfo; fp: Promise<ModelFingerprint> } | undefined;
+  readonly #migrations = new Map<string, MigrationProgress>();
+
+  async #migrate(name: string, options: MigrateOptions | undefined): Promise<MigrationResult> {
+    const o = callOptions(options, ['onProgress', 'signal', 'batchSize'] as const);
+    const collection = collectionName(name, true);
+    const batchSize = o.batchSize ?? COLLECTION_DEFAULTS.streamBatchSize;
+    if (!Number.isInteger(batchSize) || (batchSize as number) < 1) throw new RangeError(`batchSize must be a positive integer, received ${show(batchSize)}`);
+    if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new InvalidInputError(`options.onProgress must be a function, received ${show(o.onProgress)}`);
+    if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError(`options.signal must be an AbortSignal, received ${show(o.signal)}`);
+    const onProgress = o.onProgress as MigrateOptions['onProgress'];
+    const signal = o.signal as AbortSignal | undefined;
+    const aborted = (done: number): InstanceType<typeof AbortError> => new AbortError(`the migration of ${JSON.stringify(collection)} was aborted after ${done} documents; the collection is unchanged`, { cause: signal!.reason });
+    if (signal?.aborted) throw aborted(0);
+    const started = performance.now();
+    const to = await this.#fingerprint();
+    const begun = (await this.#call({ op: 'migrate-begin', collection, model: to })) as { total: number; from: ModelFingerprint | undefined; same: boolean };
+    const { total, from } = begun;
+    if (begun.same) return { name: collection, migrated: false, count: total, from, to, elapsedMs: performance.now() - started };
+    const progress: MigrationProgress = { migrated: 0, total, elapsedMs: 0 };
+    this.#migrations.set(collection, progress);
+    const prompt = await this.#promptFor('document');
+    try {
+      for (let offset = 0; offset < total; offset += batchSize as number) {
+        if (signal?.aborted) throw aborted(progress.migrated);
+        const docs = (await this.#call({ op: 'migrate-read', collection, offset, limit: batchSize as number })) as StoredDoc[];
+        if (docs.length === 0) continue;
+        // Bulk work: the batch lane, so interactive calls (searches included) go first.
+        const embedded = await this.#pool.embedPacked(docs.map((d) => d.text), { ...prompt, priority: 'batch' });
+        const dims = embedded.dims[1]!;
+        const vectors = new Float32Array(new SharedArrayBuffer(embedded.data.length * 4));
+        vectors.set(embedded.data);
+        await this.#call({ op: 'migrate-write', collection, ids: docs.map((d) => d.id), texts: docs.map((d) => d.text), metadata: docs.map((d) => d.metadata), vectors, dims });
+        progress.migrated += docs.length;
+        progress.elapsedMs = performance.now() - started;
+        onProgress?.({ ...progress });
+      }
+      if (signal?.aborted) throw aborted(progress.migrated);
+      const info = (await this.#call({ op: 'migrate-commit', collection, model: to })) as CollectionInfo;
+      return { name: collection, migrated: true, count: info.count, from, to, elapsedMs: performance.now() - started };
+    } catch (error) {
+      await this.#call({ op: 'migrate-abort', collection }).catch(() => {});
+      throw error;
+    } finally {
+      this.#migrations.delete(collection);
+    }
+  }
+
+  /** The progress of the collection's migration, when one runs from this pool. */
+  migration(name: string): MigrationProgress | undefined {
+    const p = this.#migrations.get(name);
+    return p && { ...p };
   }
 
   #call(request: IndexRequest): Promise<unknown> {

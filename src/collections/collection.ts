@@ -13,6 +13,7 @@ import { matches, type MetadataFilter } from './filter.js';
 import { encodeDelete, encodeUpsert, Op, type LogRecord } from './records.js';
 import { listSnapshots, readSnapshot, writeSnapshot, type SnapshotContent } from './snapshot.js';
 import type { CollectionInfo, CollectionSettings, JsonValue, SearchHit, StoredDoc } from './types.js';
+import type { ModelFingerprint } from './fingerprint.js';
 import { VectorIndex } from './vector-index.js';
 import { KeywordIndex } from './keyword-index.js';
 import { fuse, type SearchPlan } from './hybrid.js';
@@ -67,6 +68,7 @@ export class Collection {
   #sinceSnapshot = 0;
   #snapshotting: Promise<void> | undefined;
   #broken: Error | undefined;
+  #format = LOG_FORMAT;
   lastUsed = Date.now();
   recovery: CollectionRecovery | undefined;
 
@@ -120,8 +122,36 @@ export class Collection {
     }
     const { format = 1, ...rest } = settings;
     const c = new Collection(dir, rest, stats);
+    c.#format = format;
     await c.#recover(format);
     return c;
+  }
+
+  /**
+   * Records the model that made the vectors of a collection that has none recorded (one made
+   * before fingerprints were kept): meta.json is rewritten through a temporary file, fsynced and
+   * renamed over the old one, so a crash leaves the old settings or the new, never a mix.
+   */
+  recordModel(model: ModelFingerprint): void {
+    const next = { ...this.settings, model };
+    const file = join(this.dir, META);
+    const tmp = `${file}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ ...next, format: this.#format }, null, 2), { flush: true });
+    renameSync(tmp, file);
+    fsyncDir(this.dir);
+    this.settings.model = model;
+  }
+
+  /** The ids of the documents stored with an empty text (vectors of one's own): nothing to re-embed. */
+  textlessIds(): string[] {
+    const out: string[] = [];
+    for (const [id, e] of this.#docs) if (e.text.trim() === '') out.push(id);
+    return out;
+  }
+
+  /** The ids of every document, in no particular order (a copy). */
+  ids(): string[] {
+    return [...this.#docs.keys()];
   }
 
   /** `format`: 2 for a collection whose log has a list of its segments (1: written before it had). */
@@ -353,11 +383,6 @@ export class Collection {
     fsyncDir(this.dir);
   }
 
-  /** Every document id, in no particular order. */
-  ids(): string[] {
-    return [...this.#docs.keys()];
-  }
-
   get(ids: string[], includeVectors: boolean): (StoredDoc | null)[] {
     this.lastUsed = Date.now();
     return ids.map((id) => {
@@ -411,6 +436,7 @@ export class Collection {
       count: this.#docs.size,
       createdAt: s.createdAt,
     };
+    if (s.model !== undefined) info.model = s.model;
     if (this.recovery) info.recovery = this.recovery;
     return info;
   }

@@ -4,6 +4,7 @@ import type { SearchPlan } from './hybrid.js';
 import type { CollectionRecovery } from '../types.js';
 import type { MetadataFilter } from './filter.js';
 import type { CollectionSettings, JsonValue } from './types.js';
+import type { ModelFingerprint } from './fingerprint.js';
 
 export interface IndexWorkerData {
   root: string;
@@ -13,12 +14,21 @@ export interface IndexWorkerData {
 }
 
 export type IndexRequest =
-  | { op: 'upsert'; collection: string; settings: CollectionSettings; ids: string[]; texts: string[]; metadata: (JsonValue | undefined)[]; vectors: Float32Array; dims: number }
+  /** `model`: the model that embedded the texts, or null when every vector was the caller's own. */
+  | { op: 'upsert'; collection: string; settings: CollectionSettings; model: ModelFingerprint | null; ids: string[]; texts: string[]; metadata: (JsonValue | undefined)[]; vectors: Float32Array; dims: number }
   | { op: 'delete'; collection: string; ids: string[] }
   | { op: 'get'; collection: string; ids: string[]; includeVectors: boolean }
   | { op: 'count'; collection: string }
   | { op: 'ids'; collection: string }
-  | ({ op: 'search'; collection: string } & SearchPlan)
+  /** `model`: the model that embedded the query text (none for a vector of one's own or a keyword search). */
+  | ({ op: 'search'; collection: string; model?: ModelFingerprint } & SearchPlan)
+  /** Re-embed migration, step by step (see migration.ts): begin, read the old documents, write the new, commit or abort. */
+  | { op: 'migrate-begin'; collection: string; model: ModelFingerprint }
+  | { op: 'migrate-read'; collection: string; offset: number; limit: number }
+  | { op: 'migrate-write'; collection: string; ids: string[]; texts: string[]; metadata: (JsonValue | undefined)[]; vectors: Float32Array; dims: number }
+  /** `model`: the migration's, so that a commit sent again to a replacement worker (the first one died mid-swap, which the new one finished) is known as done. */
+  | { op: 'migrate-commit'; collection: string; model: ModelFingerprint }
+  | { op: 'migrate-abort'; collection: string }
   | { op: 'list' }
   | { op: 'create'; settings: CollectionSettings }
   | { op: 'drop'; collection: string }

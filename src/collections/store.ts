@@ -12,6 +12,17 @@ import { Collection, CREATING } from './collection.js';
 import type { StoreLock } from './lock.js';
 import type { CollectionInfo, CollectionSettings } from './types.js';
 import { fsyncDir } from './wal.js';
+import { testHooks } from '../test-hooks.js';
+
+/** Folder of a migration's new collection while it is built; removed at start (an unfinished migration). */
+const MIGRATING = '.migrating-';
+/** The same folder once complete: the collection that counts, swapped in at start if a crash stopped the swap. */
+const MIGRATED = '.migrated-';
+
+/** Test-only: the process kills itself (SIGKILL) at this step of a migration's swap. */
+function crashPoint(step: 'migrated' | 'old-moved'): void {
+  if (testHooks().crashInMigration === step) process.kill(process.pid, 'SIGKILL');
+}
 
 export class Store {
   readonly root: string;
@@ -26,6 +37,7 @@ export class Store {
     this.#stats = stats;
     this.#onRecovery = onRecovery;
     mkdirSync(root, { recursive: true });
+    this.#finishSwaps();
     this.#sweepDisk();
   }
 
@@ -80,7 +92,7 @@ export class Store {
   /** Every collection in the directory (each is opened to count it). */
   async list(): Promise<CollectionInfo[]> {
     const names = readdirSync(this.root, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && existsSync(join(this.root, d.name, 'meta.json')))
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.') && existsSync(join(this.root, d.name, 'meta.json')))
       .map((d) => d.name)
       .sort();
     const out: CollectionInfo[] = [];
@@ -104,6 +116,65 @@ export class Store {
     await c.close();
     this.#remove(name);
     return true;
+  }
+
+  /**
+   * Starts a re-embed migration: an empty collection with the old one's settings and the new
+   * settings given, in a hidden folder (`.migrating-<name>`) that a crash leaves to be removed at
+   * the next start. The old collection stays open and keeps answering.
+   */
+  async beginMigration(name: string, settings: CollectionSettings): Promise<Collection> {
+    const dir = join(this.root, `${MIGRATING}${name}`);
+    rmSync(dir, { recursive: true, force: true });
+    return Collection.create(dir, settings, this.#stats);
+  }
+
+  /** Removes the new collection of a migration that was aborted or failed; the old one stays. */
+  async abortMigration(target: Collection): Promise<void> {
+    await target.close().catch(() => {});
+    rmSync(target.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Swaps the new collection of a migration in. Once the new one is complete on disk (closed, so
+   * snapshotted) it is renamed `.migrated-<name>`: from that rename on, the new collection is the
+   * one that counts, and a crash at any later point is finished at the next start (see
+   * {@link Store.#finishSwaps}). The old collection answers searches until the new one is open.
+   */
+  async commitMigration(name: string, target: Collection): Promise<Collection> {
+    await target.close();
+    const done = join(this.root, `${MIGRATED}${name}`);
+    renameSync(target.dir, done);
+    fsyncDir(this.root);
+    crashPoint('migrated');
+    const old = await this.#open.get(name)?.catch(() => undefined);
+    await old?.close();
+    this.#swap(name, done);
+    const fresh = await Collection.open(this.#dir(name), this.#stats);
+    this.#open.set(name, Promise.resolve(fresh));
+    return fresh;
+  }
+
+  /** Puts the complete new collection `done` in place of the old one (which is moved aside, then removed). */
+  #swap(name: string, done: string): void {
+    const dir = this.#dir(name);
+    let trash: string | undefined;
+    if (existsSync(dir)) {
+      trash = join(this.root, `.dropped-${name}-${process.pid}-${Date.now()}`);
+      renameSync(dir, trash);
+      fsyncDir(this.root);
+      crashPoint('old-moved');
+    }
+    renameSync(done, dir);
+    fsyncDir(this.root);
+    if (trash) rmSync(trash, { recursive: true, force: true });
+  }
+
+  /** Finishes the swaps of migrations that a crash interrupted after their new collection was complete. */
+  #finishSwaps(): void {
+    for (const d of readdirSync(this.root, { withFileTypes: true })) {
+      if (d.isDirectory() && d.name.startsWith(MIGRATED)) this.#swap(d.name.slice(MIGRATED.length), join(this.root, d.name));
+    }
   }
 
   #remove(name: string): void {
@@ -149,7 +220,7 @@ export class Store {
     for (const d of readdirSync(this.root, { withFileTypes: true })) {
       if (!d.isDirectory()) continue;
       const dir = this.#dir(d.name);
-      if (d.name.startsWith('.dropped-') || d.name.startsWith(CREATING)) {
+      if (d.name.startsWith('.dropped-') || d.name.startsWith(CREATING) || d.name.startsWith(MIGRATING)) {
         rmSync(dir, { recursive: true, force: true });
         continue;
       }

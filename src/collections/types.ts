@@ -2,6 +2,9 @@
 import type { CollectionRecovery, Priority } from '../types.js';
 import type { MetadataFilter } from './filter.js';
 import type { SearchMode } from './hybrid.js';
+import type { ModelFingerprint } from './fingerprint.js';
+
+export type { ModelFingerprint };
 
 export type Metric = 'cosine' | 'dot' | 'l2';
 export const METRICS: readonly Metric[] = ['cosine', 'dot', 'l2'];
@@ -149,6 +152,14 @@ export interface CollectionInfo {
   ttl: number | undefined;
   count: number;
   createdAt: string;
+  /**
+   * The model that made the vectors (see docs/collections.md#the-model-of-a-collection); `null`:
+   * vectors of one's own, no model; absent: not recorded yet (the next model to embed into or
+   * search it is recorded).
+   */
+  model?: ModelFingerprint | null;
+  /** Set while a re-embed migration runs: documents written to the new collection so far, of `total`. */
+  migration?: MigrationProgress;
   /** Set when opening the collection found damage and dropped or set aside something (see {@link CollectionRecovery}). */
   recovery?: CollectionRecovery;
 }
@@ -163,6 +174,36 @@ export interface CollectionSettings {
   hnsw: Required<HnswSettings>;
   ttl: number | undefined;
   createdAt: string;
+  /** The model that made the vectors; `null`: vectors of one's own; absent: not recorded (a collection made before fingerprints, or created with explicit dims and empty). */
+  model?: ModelFingerprint | null;
+}
+
+export interface MigrateOptions {
+  /** Called after each batch of re-embedded documents is durable in the new collection. */
+  onProgress?: (progress: MigrationProgress) => void;
+  /** Aborts the migration: the new collection is removed and the old one stays. */
+  signal?: AbortSignal;
+  /** Documents re-embedded and written together. @default 256 */
+  batchSize?: number;
+}
+
+export interface MigrationProgress {
+  /** Documents re-embedded and written to the new collection so far. */
+  migrated: number;
+  /** Documents in the collection when the migration began. */
+  total: number;
+  elapsedMs: number;
+}
+
+export interface MigrationResult {
+  name: string;
+  /** False when the collection was already the pool's model's: nothing was done. */
+  migrated: boolean;
+  count: number;
+  /** The model the vectors were made with before (`undefined`: not recorded), and now. */
+  from: ModelFingerprint | undefined;
+  to: ModelFingerprint;
+  elapsedMs: number;
 }
 
 export const COLLECTION_DEFAULTS = Object.freeze({

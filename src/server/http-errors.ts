@@ -58,6 +58,8 @@ const STATUS: Record<ErrorCode, number> = {
   [ErrorCodes.REPLICA_UNAVAILABLE]: 503,
   [ErrorCodes.REPLICA_TIMEOUT]: 504,
   [ErrorCodes.REPLICA_LOG]: 500,
+  [ErrorCodes.MODEL_MISMATCH]: 409,
+  [ErrorCodes.MIGRATION_RUNNING]: 409,
 };
 
 /**

@@ -12,6 +12,8 @@ import {
   type CollectionInfo,
   type CollectionRecovery,
   type HealthReport,
+  type MigrationResult,
+  type ModelFingerprint,
   type PackedVectors,
   type SearchHit,
   type StatsSnapshot,
@@ -50,6 +52,16 @@ describe('public types', () => {
       expectTypeOf<CollectionInfo['recovery']>().toEqualTypeOf<CollectionRecovery | undefined>();
       expectTypeOf<CollectionRecovery['acknowledgedLoss']>().toEqualTypeOf<boolean>();
       expectTypeOf(pool.count()).toEqualTypeOf<Promise<number>>();
+    });
+  });
+
+  it('collections: the model fingerprint and the migration', () => {
+    typeCheckOnly((pool: WarmPool) => {
+      expectTypeOf<CollectionInfo['model']>().toEqualTypeOf<ModelFingerprint | null | undefined>();
+      expectTypeOf(pool.collections().migrate('notes', { onProgress: (p) => void p.migrated, signal: AbortSignal.timeout(1) })).toEqualTypeOf<Promise<MigrationResult>>();
+      expectTypeOf<MigrationResult['from']>().toEqualTypeOf<ModelFingerprint | undefined>();
+      // @ts-expect-error: the progress callback gets one object
+      void pool.collections().migrate('notes', { onProgress: (a: number, b: number) => a + b });
     });
   });
 

@@ -4,7 +4,7 @@
  * collection API, so validation and errors are the library's (mapped by http-errors.ts).
  */
 import { CollectionNotFoundError, ErrorCodes, InvalidInputError } from '../../errors.js';
-import type { CreateCollectionOptions, SearchHit, StoredDoc } from '../../collections/types.js';
+import type { CreateCollectionOptions, MigrationProgress, SearchHit, StoredDoc } from '../../collections/types.js';
 import { HttpError, sendError } from '../http-errors.js';
 import type { WarmpoolRoute } from '../options.js';
 
@@ -109,6 +109,40 @@ export const collections: WarmpoolRoute = async (app, { pool, options, replica }
     }
     if (!(await pool.collections().drop(name))) throw notFound(name);
     return { name, dropped: true };
+  });
+
+  /**
+   * Starts a re-embed migration with the server's model. Answers once the first batch is written
+   * (202, with its progress), or when the migration ended before that (200, with its result:
+   * `migrated: false` when the collection was already the model's); with `{ "wait": true }`, when
+   * it ends. The migration goes on in the background; `GET /v1/collections/:name` shows its
+   * progress, and its model once swapped in.
+   */
+  app.post<{ Params: NameParams }>('/v1/collections/:name/migrate', base, async (request, reply) => {
+    const { name } = request.params;
+    const body = request.body === undefined || request.body === null ? {} : objectBody(request.body, 'optional "wait" and "batchSize"');
+    for (const key of Object.keys(body)) {
+      if (key !== 'wait' && key !== 'batchSize') throw new HttpError(400, 'unknown_field', `unknown field ${JSON.stringify(key)}; valid fields are wait, batchSize`, key);
+    }
+    if (replica) {
+      // Each replica would re-embed on its own, outside the log's one order.
+      throw new HttpError(409, 'replicated_collection', `collection ${JSON.stringify(name)} is replicated: a migration would re-embed each replica's copy outside the log; index its documents into a new collection with this server's model instead`);
+    }
+    await mustExist(name);
+    let first: ((p: MigrationProgress) => void) | undefined;
+    const progressed = new Promise<MigrationProgress>((resolve) => (first = resolve));
+    const running = asClientError(() => pool.collections().migrate(name, { ...(body.batchSize !== undefined && { batchSize: body.batchSize as number }), onProgress: (p) => first?.(p) }));
+    if (body.wait !== true) {
+      const started = await Promise.race([running.then((result) => ({ result })), progressed.then((progress) => ({ progress }))]);
+      if ('progress' in started) {
+        // Its end is not waited for: a failure is the server's to log.
+        running.catch((error: unknown) => request.log.error({ err: error }, `the migration of collection ${JSON.stringify(name)} failed`));
+        reply.code(202);
+        return { name, running: true, migration: started.progress };
+      }
+      return started.result;
+    }
+    return running;
   });
 
   app.get<{ Params: NameParams; Querystring: { after?: string; waitMs?: string } }>('/v1/collections/:name/count', async (request) => ({
