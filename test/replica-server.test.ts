@@ -93,6 +93,10 @@ describe('warmpool serve --replica-of', () => {
     expect(count.json.count).toBe(1);
     const late = await call('POST', `${b.url}/v1/collections/notes/search`, { query: 'bread', after: 10_000, waitMs: 100 });
     expect(late.status).toBe(504);
+    // A re-embed migration would run on one replica's copy, outside the log: refused.
+    const migrate = await call('POST', `${a.url}/v1/collections/notes/migrate`, {});
+    expect(migrate.status).toBe(409);
+    expect(JSON.stringify(migrate.json)).toMatch(/replicated/);
 
     for (const s of servers) {
       const health = await call('GET', `${s.url}/health`);
