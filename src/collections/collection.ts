@@ -12,7 +12,7 @@ import type { CollectionRecovery } from '../types.js';
 import { matches, type MetadataFilter } from './filter.js';
 import { encodeDelete, encodeUpsert, Op, type LogRecord } from './records.js';
 import { listSnapshots, readSnapshot, writeSnapshot, type SnapshotContent } from './snapshot.js';
-import type { CollectionInfo, CollectionSettings, JsonValue, SearchHit, StoredDoc } from './types.js';
+import { QUANTIZATIONS, type CollectionInfo, type CollectionSettings, type JsonValue, type SearchHit, type StoredDoc } from './types.js';
 import { VectorIndex } from './vector-index.js';
 import { KeywordIndex } from './keyword-index.js';
 import { fuse, type SearchPlan } from './hybrid.js';
@@ -115,6 +115,8 @@ export class Collection {
     try {
       settings = JSON.parse(readFileSync(metaFile, 'utf8')) as CollectionSettings;
       if (!Number.isInteger(settings.dims) || typeof settings.metric !== 'string') throw new Error('missing dims or metric');
+      settings.quantization ??= 'f32';
+      if (!QUANTIZATIONS.includes(settings.quantization)) throw new Error(`unknown quantization ${JSON.stringify(settings.quantization)}`);
     } catch (error) {
       throw new CollectionCorruptError(`collection settings ${metaFile} are damaged: ${(error as Error).message}`);
     }
@@ -401,6 +403,7 @@ export class Collection {
       dims: s.dims,
       metric: s.metric,
       index: s.index,
+      quantization: s.quantization,
       hnswActive: this.#vi.hnswActive,
       ttl: s.ttl,
       count: this.#docs.size,
