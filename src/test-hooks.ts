@@ -34,6 +34,11 @@ export interface TestHooks {
   readonly loadFail?: readonly number[];
   /** The snapshot writer kills its own process (SIGKILL) halfway through a snapshot. */
   readonly crashInSnapshot?: boolean;
+  /**
+   * Index workers: collections keep no keyword index (searches find no keyword hits). Not a
+   * failure: bench/compress.ts measures indexing and opening with and without it, side by side.
+   */
+  readonly noKeywordIndex?: boolean;
 }
 
 const NONE: TestHooks = Object.freeze({});
@@ -71,6 +76,7 @@ const CHECKS: Record<keyof TestHooks, (key: string, v: unknown) => unknown> = {
   spawnFail: numbers,
   loadFail: numbers,
   crashInSnapshot: flag,
+  noKeywordIndex: flag,
 };
 
 /** The hooks in `text` (the variable's value). A typo must not quietly test nothing: any mistake throws. */

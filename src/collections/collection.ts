@@ -18,6 +18,7 @@ import { KeywordIndex } from './keyword-index.js';
 import { fuse, type SearchPlan } from './hybrid.js';
 import { decodeRecords } from './records.js';
 import { RecoveryReport } from './recovery.js';
+import { testHooks } from '../test-hooks.js';
 import { fsyncDir, keepDamaged, listSegments, MANIFEST, segmentStates, WalWriter, zeroRange } from './wal.js';
 
 /** Log records since the last snapshot that trigger the next one. */
@@ -59,6 +60,8 @@ export class Collection {
   readonly #vi: VectorIndex;
   /** BM25 over the stored texts, derived from them (see keyword-index.ts). */
   readonly #kw = new KeywordIndex();
+  /** False only under the benchmarks' `noKeywordIndex` hook. */
+  readonly #keywords = !testHooks().noKeywordIndex;
   readonly #wal: WalWriter;
   #seq = 0;
   #applied = 0;
@@ -247,8 +250,10 @@ export class Collection {
   #applyUpsert(id: string, text: string, metaJson: string | undefined, vector: Float32Array, count: boolean): void {
     const old = this.#docs.get(id);
     const slot = this.#vi.put(vector, old?.slot);
-    if (old && old.slot !== slot) this.#kw.remove(old.slot);
-    this.#kw.put(slot, text);
+    if (this.#keywords) {
+      if (old && old.slot !== slot) this.#kw.remove(old.slot);
+      this.#kw.put(slot, text);
+    }
     this.#ids[slot] = id;
     const metadata = metaJson === undefined ? undefined : (JSON.parse(metaJson) as JsonValue);
     this.#docs.set(id, { slot, text, metadata, metaJson });

@@ -1,0 +1,14 @@
+import { KeywordIndex, terms } from '../dist/src/collections/keyword-index.js';
+import { machineCorpus } from './lib/machine-corpus.js';
+const docs = machineCorpus(20000).paragraphs;
+let t = performance.now();
+let n = 0; for (const d of docs) n += terms(d).length;
+console.log('terms', (performance.now() - t).toFixed(0), 'ms', n);
+t = performance.now();
+let m = 0; for (const d of docs) m += d.normalize('NFKC').toLowerCase().length;
+console.log('nfkc+lower', (performance.now() - t).toFixed(0), 'ms', m);
+t = performance.now();
+const kw = new KeywordIndex(); docs.forEach((d, i) => kw.put(i, d));
+console.log('put', (performance.now() - t).toFixed(0), 'ms');
+const qs = docs.slice(0, 300).map((p) => p.split(' ').slice(0, 10).join(' '));
+t = performance.now(); for (const q of qs) kw.search(q, 10); console.log('search avg', ((performance.now() - t) / qs.length).toFixed(2), 'ms');
