@@ -116,17 +116,18 @@ function mulberry32(seed: number): () => number {
  * documentation give at most 60% of them each (reading stops there), the docstrings the rest.
  */
 export function machineCorpus(count: number, seed = 1): Corpus {
-  const seen = new Set<string>();
-  const sources: Record<string, number> = {};
+  /** Paragraph -> its source. */
+  const seen = new Map<string, string>();
+  const found: Record<string, number> = {};
   const cap = Math.ceil(count * 0.6);
-  const full = (source: string) => (sources[source] ?? 0) >= cap;
+  const full = (source: string) => (found[source] ?? 0) >= cap;
   const add = (source: string, ps: string[]) => {
     for (const p of ps) {
       if (full(source)) return;
       const t = clean(p);
       if (t === undefined || seen.has(t)) continue;
-      seen.add(t);
-      sources[source] = (sources[source] ?? 0) + 1;
+      seen.set(t, source);
+      found[source] = (found[source] ?? 0) + 1;
     }
   };
   // The English pages (man1 ... man8); translations live in folders named by language.
@@ -161,11 +162,14 @@ export function machineCorpus(count: number, seed = 1): Corpus {
       if (text) add(`/usr/lib/${lib} docstrings`, docstringParagraphs(text));
     }
   }
-  const paragraphs = [...seen];
+  const paragraphs = [...seen.keys()];
   const rand = mulberry32(seed);
   for (let i = paragraphs.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [paragraphs[i], paragraphs[j]] = [paragraphs[j]!, paragraphs[i]!];
   }
-  return { sources, paragraphs: paragraphs.slice(0, count) };
+  const kept = paragraphs.slice(0, count);
+  const sources: Record<string, number> = {};
+  for (const p of kept) sources[seen.get(p)!] = (sources[seen.get(p)!] ?? 0) + 1;
+  return { sources, paragraphs: kept };
 }
