@@ -140,6 +140,9 @@ export class KeywordIndex {
   #gen = new Uint32Array(1024);
   /** Scores of one search, by slot (zeroed again after it). */
   #scores = new Float64Array(1024);
+  /** By slot: BM25's length normalisation `K1 (1 - B + B length / average)`, for the average in #normsFor. */
+  #norms = new Float64Array(1024);
+  #normsFor = -1;
   #size = 0;
   #totalLength = 0;
 
@@ -158,6 +161,8 @@ export class KeywordIndex {
     gen.set(this.#gen);
     this.#gen = gen;
     this.#scores = new Float64Array(cap);
+    this.#norms = new Float64Array(cap);
+    this.#normsFor = -1;
   }
 
   /** Indexes (or re-indexes) the text of a document at `slot`. */
@@ -206,7 +211,13 @@ export class KeywordIndex {
     const avgLength = this.#totalLength / n;
     const scores = this.#scores;
     const gen = this.#gen;
-    const lengths = this.#lengths;
+    const norms = this.#norms;
+    // Recomputed only after writes changed the average length: searches between writes share them.
+    if (this.#normsFor !== avgLength) {
+      const lengths = this.#lengths;
+      for (let slot = 0; slot < norms.length; slot++) norms[slot] = K1 * (1 - B + (B * lengths[slot]!) / avgLength);
+      this.#normsFor = avgLength;
+    }
     const touched: number[] = [];
     for (const term of new Set(terms(query))) {
       const posting = this.#postings.get(term);
@@ -215,11 +226,14 @@ export class KeywordIndex {
       // documents still counts a little, never against.
       const idf = Math.log(1 + (n - posting.live + 0.5) / (posting.live + 0.5));
       const { slots, tfs, gens } = posting;
+      // A list without dead entries needs no generation check.
+      const clean = posting.live === posting.length;
+      const weight = idf * (K1 + 1);
       for (let i = 0; i < posting.length; i++) {
         const slot = slots[i]!;
-        if (gens[i] !== gen[slot]) continue;
+        if (!clean && gens[i] !== gen[slot]) continue;
         const tf = tfs[i]!;
-        const score = (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * lengths[slot]!) / avgLength));
+        const score = (weight * tf) / (tf + norms[slot]!);
         if (scores[slot] === 0) touched.push(slot);
         scores[slot]! += score;
       }
