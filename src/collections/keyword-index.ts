@@ -22,9 +22,13 @@ const WORDS = /[\p{L}\p{M}\p{N}]+/gu;
  * or Katakana character a term of its own.
  */
 export function tokenize(text: string): string[] {
+  const folded = text.normalize('NFKC').toLowerCase();
+  const words = folded.match(WORDS);
+  if (!words) return [];
+  // Most texts have no CJK character: one test of the whole text spares one per word.
+  if (!CJK.test(folded)) return words;
   const out: string[] = [];
-  for (const match of text.normalize('NFKC').toLowerCase().matchAll(WORDS)) {
-    const word = match[0];
+  for (const word of words) {
     if (!CJK.test(word)) {
       out.push(word);
       continue;
