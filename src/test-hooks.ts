@@ -39,6 +39,11 @@ export interface TestHooks {
    * `migrated` once the new collection is complete and marked, `old-moved` once the old one is moved aside.
    */
   readonly crashInMigration?: 'migrated' | 'old-moved';
+  /**
+   * Index workers: collections keep no keyword index (searches find no keyword hits). Not a
+   * failure: bench/compress.ts measures indexing and opening with and without it, side by side.
+   */
+  readonly noKeywordIndex?: boolean;
 }
 
 const NONE: TestHooks = Object.freeze({});
@@ -80,6 +85,7 @@ const CHECKS: Record<keyof TestHooks, (key: string, v: unknown) => unknown> = {
     if (v !== 'migrated' && v !== 'old-moved') throw new TypeError(`${where(key)} must be 'migrated' or 'old-moved', received ${show(v)}`);
     return v;
   },
+  noKeywordIndex: flag,
 };
 
 /** The hooks in `text` (the variable's value). A typo must not quietly test nothing: any mistake throws. */

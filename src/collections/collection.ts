@@ -12,13 +12,14 @@ import type { CollectionRecovery } from '../types.js';
 import { matches, type MetadataFilter } from './filter.js';
 import { encodeDelete, encodeUpsert, Op, type LogRecord } from './records.js';
 import { listSnapshots, readSnapshot, writeSnapshot, type SnapshotContent } from './snapshot.js';
-import type { CollectionInfo, CollectionSettings, JsonValue, SearchHit, StoredDoc } from './types.js';
+import { QUANTIZATIONS, type CollectionInfo, type CollectionSettings, type JsonValue, type SearchHit, type StoredDoc } from './types.js';
 import type { ModelFingerprint } from './fingerprint.js';
 import { VectorIndex } from './vector-index.js';
 import { KeywordIndex } from './keyword-index.js';
 import { fuse, type SearchPlan } from './hybrid.js';
 import { decodeRecords } from './records.js';
 import { RecoveryReport } from './recovery.js';
+import { testHooks } from '../test-hooks.js';
 import { fsyncDir, keepDamaged, listSegments, MANIFEST, segmentStates, WalWriter, zeroRange } from './wal.js';
 
 /** Log records since the last snapshot that trigger the next one. */
@@ -60,6 +61,8 @@ export class Collection {
   readonly #vi: VectorIndex;
   /** BM25 over the stored texts, derived from them (see keyword-index.ts). */
   readonly #kw = new KeywordIndex();
+  /** False only under the benchmarks' `noKeywordIndex` hook. */
+  readonly #keywords = !testHooks().noKeywordIndex;
   readonly #wal: WalWriter;
   #seq = 0;
   #applied = 0;
@@ -117,6 +120,8 @@ export class Collection {
     try {
       settings = JSON.parse(readFileSync(metaFile, 'utf8')) as CollectionSettings;
       if (!Number.isInteger(settings.dims) || typeof settings.metric !== 'string') throw new Error('missing dims or metric');
+      settings.quantization ??= 'f32';
+      if (!QUANTIZATIONS.includes(settings.quantization)) throw new Error(`unknown quantization ${JSON.stringify(settings.quantization)}`);
     } catch (error) {
       throw new CollectionCorruptError(`collection settings ${metaFile} are damaged: ${(error as Error).message}`);
     }
@@ -275,8 +280,10 @@ export class Collection {
   #applyUpsert(id: string, text: string, metaJson: string | undefined, vector: Float32Array, count: boolean): void {
     const old = this.#docs.get(id);
     const slot = this.#vi.put(vector, old?.slot);
-    if (old && old.slot !== slot) this.#kw.remove(old.slot);
-    this.#kw.put(slot, text);
+    if (this.#keywords) {
+      if (old && old.slot !== slot) this.#kw.remove(old.slot);
+      this.#kw.put(slot, text);
+    }
     this.#ids[slot] = id;
     const metadata = metaJson === undefined ? undefined : (JSON.parse(metaJson) as JsonValue);
     this.#docs.set(id, { slot, text, metadata, metaJson });
@@ -431,6 +438,7 @@ export class Collection {
       dims: s.dims,
       metric: s.metric,
       index: s.index,
+      quantization: s.quantization,
       hnswActive: this.#vi.hnswActive,
       ttl: s.ttl,
       count: this.#docs.size,

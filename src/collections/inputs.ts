@@ -9,7 +9,9 @@ import {
   COLLECTION_DEFAULTS,
   INDEX_KINDS,
   METRICS,
+  QUANTIZATIONS,
   type CollectionSettings,
+  type Quantization,
   type Doc,
   type JsonValue,
   type VectorInput,
@@ -234,11 +236,17 @@ function settingsObject(value: unknown, what: string, keys: readonly string[]): 
 
 /** Settings of a new collection from its options; `dims` defaults to the model's (or the vectors'). */
 export function collectionSettings(name: string, options: unknown, modelDims: number): CollectionSettings {
-  const o = settingsObject(options, 'collection options', ['metric', 'index', 'autoThreshold', 'hnsw', 'ttl', 'dims']);
+  const o = settingsObject(options, 'collection options', ['metric', 'index', 'autoThreshold', 'hnsw', 'ttl', 'dims', 'quantization']);
   const metric = o.metric ?? COLLECTION_DEFAULTS.metric;
   if (!(METRICS as readonly unknown[]).includes(metric)) throw new RangeError(`metric must be one of ${METRICS.map((m) => `'${m}'`).join(', ')}, received ${show(metric)}`);
   const index = o.index ?? COLLECTION_DEFAULTS.index;
   if (!(INDEX_KINDS as readonly unknown[]).includes(index)) throw new RangeError(`index must be one of ${INDEX_KINDS.map((m) => `'${m}'`).join(', ')}, received ${show(index)}`);
+  const quantization = o.quantization ?? COLLECTION_DEFAULTS.quantization;
+  if (!(QUANTIZATIONS as readonly unknown[]).includes(quantization)) {
+    throw new RangeError(`quantization must be one of ${QUANTIZATIONS.map((m) => `'${m}'`).join(', ')}, received ${show(quantization)}`);
+  }
+  // i8 keeps a scale per vector, which cosine ignores: dot products and distances would need it in the graph too.
+  if (quantization === 'i8' && metric !== 'cosine') throw new RangeError(`quantization 'i8' needs metric 'cosine', received metric ${show(metric)}`);
   if (o.ttl !== undefined && !(typeof o.ttl === 'number' && o.ttl > 0 && Number.isFinite(o.ttl))) {
     throw new RangeError(`ttl must be a positive number of seconds, received ${show(o.ttl)}`);
   }
@@ -248,6 +256,7 @@ export function collectionSettings(name: string, options: unknown, modelDims: nu
     dims: o.dims === undefined ? modelDims : positiveInt(o.dims, 'dims', MAX_DIMS),
     metric: metric as CollectionSettings['metric'],
     index: index as CollectionSettings['index'],
+    quantization: quantization as Quantization,
     autoThreshold: o.autoThreshold === undefined ? COLLECTION_DEFAULTS.autoThreshold : positiveInt(o.autoThreshold, 'autoThreshold', 2 ** 31),
     hnsw: {
       connectivity: h.connectivity === undefined ? COLLECTION_DEFAULTS.connectivity : positiveInt(h.connectivity, 'hnsw.connectivity', 256),

@@ -72,10 +72,13 @@ export class Store {
     if (existing) {
       const c = await this.get(settings.name);
       const s = c.settings;
-      if (strict && (s.dims !== settings.dims || s.metric !== settings.metric || s.index !== settings.index || s.ttl !== settings.ttl)) {
+      if (
+        strict &&
+        (s.dims !== settings.dims || s.metric !== settings.metric || s.index !== settings.index || s.ttl !== settings.ttl || s.quantization !== settings.quantization)
+      ) {
         throw new CollectionExistsError(
-          `collection ${JSON.stringify(settings.name)} exists with dims ${s.dims}, metric ${s.metric}, index ${s.index}, ttl ${s.ttl ?? 'none'}; ` +
-            `asked for dims ${settings.dims}, metric ${settings.metric}, index ${settings.index}, ttl ${settings.ttl ?? 'none'}`,
+          `collection ${JSON.stringify(settings.name)} exists with dims ${s.dims}, metric ${s.metric}, index ${s.index}, quantization ${s.quantization}, ttl ${s.ttl ?? 'none'}; ` +
+            `asked for dims ${settings.dims}, metric ${settings.metric}, index ${settings.index}, quantization ${settings.quantization}, ttl ${settings.ttl ?? 'none'}`,
         );
       }
       return c;

@@ -43,7 +43,7 @@ function plain<T extends SearchHit | StoredDoc>(doc: T): Omit<T, 'vector'> & { v
 /** A 404 naming only the collection the client asked for. */
 const notFound = (name: string): HttpError => new HttpError(404, ErrorCodes.COLLECTION_NOT_FOUND, `no collection named ${JSON.stringify(name)}`);
 
-const SETTING_KEYS = new Set(['metric', 'index', 'autoThreshold', 'hnsw', 'ttl', 'dims']);
+const SETTING_KEYS = new Set(['metric', 'index', 'autoThreshold', 'hnsw', 'ttl', 'dims', 'quantization']);
 
 /** A log position from a request (`after`, read-your-writes with a replica), or a 400. */
 function position(value: unknown, field: string): number | undefined {
