@@ -61,6 +61,7 @@ export {
   AbortError,
   PoolClosedError,
   ModelLoadError,
+  LoadTimeoutError,
   WorkerExitedError,
   JobLostError,
   InferenceError,

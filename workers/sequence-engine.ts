@@ -9,7 +9,7 @@ import { ModelLoadError, describe } from '../src/errors.js';
 import type { EmbedTask, ModelSpec } from '../src/protocol.js';
 import { AnswerBuilder, callStarts, checkCalls, clipText, estimateTokens, fitToBudget, readMask } from './embed-steps.js';
 import type { WeightsInfo } from '../src/weights.js';
-import { guardedRun, importTransformers, loadModelSession, maxTokensOf, peakShapes, sessionOptions, type Engine, type RunHooks } from './engine.js';
+import { guardedRun, importTransformers, loadModelSession, maxTokensOf, peakShapes, sessionOptions, unmarked, type Engine, type NativeWork, type RunHooks } from './engine.js';
 
 interface Tensor {
   data: ArrayLike<number | bigint> & { length: number };
@@ -40,6 +40,7 @@ export async function loadSequenceEngine(
   intraOpThreads: number,
   memory: { cpuMemArena: boolean; memPattern: boolean },
   weightsCache: string | false = false,
+  native: NativeWork = unmarked,
 ): Promise<Engine> {
   const transformers = await importTransformers(spec);
   const { AutoTokenizer, AutoModelForSequenceClassification } = transformers;
@@ -51,7 +52,7 @@ export async function loadSequenceEngine(
     const options = sessionOptions(spec, intraOpThreads, memory);
     // Tokenizer first, then the model (see loadEngine).
     tokenizer = (await AutoTokenizer.from_pretrained(spec.id, options as never)) as unknown as Tokenizer;
-    const loaded = await loadModelSession(transformers, spec, weightsCache, (id) => AutoModelForSequenceClassification.from_pretrained(id, options as never));
+    const loaded = await loadModelSession(transformers, spec, weightsCache, (id) => AutoModelForSequenceClassification.from_pretrained(id, options as never), native);
     model = loaded.model as unknown as Model;
     weights = loaded.weights;
   } catch (error) {
