@@ -3,10 +3,12 @@
  * same path as transformers.js' feature-extraction pipeline (tokenizer, session, pooling,
  * normalisation), with token counts, truncation control and length-sorted sub-batches added.
  */
+import { join } from 'node:path';
 import { AbortError, ModelLoadError, describe } from '../src/errors.js';
 import type { EmbedTask, ModelSpec, TaskAnswer, ValueAnswer, WorkerConfig } from '../src/protocol.js';
 import type { WeightsInfo } from '../src/weights.js';
 import { AnswerBuilder, clipText, fitToBudget, planTask, readMask, runEnd, runTexts, writeRun } from './embed-steps.js';
+import { loadPrebuiltTokenizer } from './prebuilt-tokenizer.js';
 import { discard, shareWeights } from './shared-weights.js';
 
 // Only types at module scope (see importTransformers).
@@ -126,6 +128,18 @@ export async function importTransformers(spec: ModelSpec): Promise<Transformers>
   return transformers;
 }
 
+/**
+ * The model's tokenizer: from its folder's prebuilt vocabulary when it has one that matches
+ * `tokenizer.json` (see prebuilt-tokenizer.ts), else as transformers.js loads any tokenizer.
+ */
+export async function loadTokenizer(transformers: Transformers, spec: ModelSpec, options: Record<string, unknown>): Promise<unknown> {
+  if (spec.localModelPath !== null) {
+    const prebuilt = await loadPrebuiltTokenizer(transformers as unknown as Record<string, unknown>, join(spec.localModelPath, spec.id)).catch(() => undefined);
+    if (prebuilt !== undefined) return prebuilt;
+  }
+  return transformers.AutoTokenizer.from_pretrained(spec.id, options as never);
+}
+
 /** The longest input the model takes, in tokens: the tokenizer's and the position table's limits. */
 export function maxTokensOf(tokenizer: unknown, config: Record<string, unknown>): number {
   const modelMax = (tokenizer as { model_max_length?: number }).model_max_length;
@@ -174,7 +188,7 @@ export async function loadEngine(
   native: NativeWork = unmarked,
 ): Promise<Engine> {
   const transformers = await importTransformers(spec);
-  const { AutoModel, AutoTokenizer, FeatureExtractionPipeline } = transformers;
+  const { AutoModel, FeatureExtractionPipeline } = transformers;
 
   let pipe: FeaturePipeline;
   let weights: WeightsInfo;
@@ -183,7 +197,7 @@ export async function loadEngine(
     // The same pieces pipeline('feature-extraction') builds, but the tokenizer before the model
     // rather than both at once: when the tokenizer fails, pipeline() rejects while the model's
     // session is still being built in native code, and ending the worker then aborts the process.
-    const tokenizer = await AutoTokenizer.from_pretrained(spec.id, options as never);
+    const tokenizer = await loadTokenizer(transformers, spec, options);
     const loaded = await loadModelSession(transformers, spec, weightsCache, (id) => AutoModel.from_pretrained(id, options as never), native);
     const model = loaded.model;
     weights = loaded.weights;
