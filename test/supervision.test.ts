@@ -695,7 +695,7 @@ describe('loadTimeout: a worker stuck loading the model', () => {
       diagnostics.unsubscribe(CHANNEL_NAMES.workerError, onError);
       await pool.close();
     }
-  });
+  }, 120_000);
 
   it('fails start-up with LoadTimeoutError (a ModelLoadError) when every attempt hangs, and never hangs itself', async () => {
     setTestHooks({ loadHang: [1, 2, 3, 4, 5, 6] });
