@@ -205,6 +205,8 @@ const result = {
     errors: stats.errors,
     rejected: stats.rejected,
     workerCrashes: stats.workerCrashes,
+    workersHung: stats.workersHung,
+    loadFailures: stats.loadFailures,
     retries: stats.retries,
     modelLoads: stats.modelLoads,
   },
@@ -215,7 +217,7 @@ const file = `${args.out}/soak-arena-${args.arena}-pattern-${args.pattern}-preal
 writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
 writeRssChart(args.out);
 writeSection(args.out);
-console.table({ plateauS: plateau.atS, workingRssMb: plateau.workingRssMb, workingPssMb: plateau.workingPssMb, windowMinutes, rssGrowthPct: rssGrowth?.pct, pssGrowthPct: pssGrowth?.pct, issued, answered, crashes: stats.workerCrashes, modelLoads: stats.modelLoads });
+console.table({ plateauS: plateau.atS, workingRssMb: plateau.workingRssMb, workingPssMb: plateau.workingPssMb, windowMinutes, rssGrowthPct: rssGrowth?.pct, pssGrowthPct: pssGrowth?.pct, issued, answered, crashes: stats.workerCrashes, hung: stats.workersHung, loadFailures: stats.loadFailures, modelLoads: stats.modelLoads });
 console.log(`every call answered once: ${issued === answered && stats.requests === stats.completed + stats.errors + stats.rejected}`);
 console.log(`wrote ${file}`);
 
