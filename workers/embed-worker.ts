@@ -45,6 +45,21 @@ const nativeLoad: NativeWork = async (work) => {
   }
 };
 
+/**
+ * Frees a session the load made (its warm-up failed, or it came back past `loadTimeout`): native
+ * work too, announced so that the pool waits for it, but never refused, unlike entering.
+ */
+const release = async (engine: Engine): Promise<void> => {
+  stats.native(true);
+  try {
+    await engine.dispose();
+  } catch {
+    // The load fails anyway; the thread ends with whatever was not freed.
+  } finally {
+    stats.native(false);
+  }
+};
+
 const config = workerData as WorkerConfig;
 // `move` must come from the very piscina module the pool runs (its marker symbol is private to a
 // module instance). In a packaged Electron app this worker runs from app.asar.unpacked while the
@@ -127,7 +142,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   const checkDeadline = async (loaded?: Engine): Promise<void> => {
     const took = performance.now() - began;
     if (took <= config.loadTimeout) return;
-    if (loaded) await nativeLoad(() => loaded.dispose()).catch(() => {});
+    if (loaded) await release(loaded);
     throw new LoadTimeoutError(`model ${config.model.label} took ${Math.round(took)} ms to load, past loadTimeout (${config.loadTimeout} ms)`);
   };
   // Say hello before loading: a worker that dies while loading is then still seen to die.
@@ -145,7 +160,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
     try {
       await nativeLoad(() => engine.warmup(config.warmup));
     } catch (error) {
-      await nativeLoad(() => engine.dispose()).catch(() => {});
+      await release(engine);
       throw error instanceof ModelLoadError ? error : new ModelLoadError(`model ${config.model.label} loaded but failed its warm-up run: ${describe(error)}`, { cause: error });
     }
     await checkDeadline(engine);
