@@ -5,7 +5,7 @@
  * (its working size and the time to reach it), then goes on for `--after` minutes and reports the
  * RSS and Pss growth over them (the goal: under 5%). It checks that every call was answered once.
  *
- *   npm run soak                                   # plateau, then 10 minutes (at most --minutes 20 in all)
+ *   npm run soak                                   # plateau (3 flat minutes), then 10 minutes (at most --minutes 20 in all)
  *   npm run soak -- --after 5 --minutes 12 --crash 0 --label no-crash
  *   npm run soak -- --arena off --pattern off --preallocate on --model glove-100d
  *   MALLOC_ARENA_MAX=2 npm run soak -- --label arena-max-2   # a label keeps results apart
@@ -26,6 +26,7 @@ const { values: args } = parseArgs({
   options: {
     minutes: { type: 'string', default: '20' },
     after: { type: 'string', default: '10' },
+    flat: { type: 'string', default: '3' },
     model: { type: 'string', default: 'minilm-shape' },
     arena: { type: 'string', default: 'on' },
     pattern: { type: 'string', default: 'off' },
@@ -50,8 +51,10 @@ const minutes = Number(args.minutes);
 const durationMs = minutes * 60_000;
 /** How long the run goes on after the plateau: the window the growth is measured over. */
 const afterMs = Number(args.after) * 60_000;
-/** The plateau holds for this long; growth compares the medians of this long at each end. */
+/** Growth compares the medians of this long at each end of the window after the plateau. */
 const window = 60_000;
+/** The plateau: RSS rises under 3% for this long from its start (--flat minutes). */
+const flatMs = Number(args.flat) * 60_000;
 const words = ['river', 'market', 'guitar', 'doctor', 'storm', 'pasta', 'engine', 'garden', 'court', 'planet', 'violin', 'ocean'];
 // A 32-bit generator in integer arithmetic (a product of doubles past 2^53 would lose bits and
 // fall into a short cycle of repeated texts, which the cache would then answer).
@@ -185,6 +188,7 @@ const result = {
   settings: {
     maxMinutes: minutes,
     afterMinutes: afterMs / 60_000,
+    flatMinutes: flatMs / 60_000,
     model: args.model,
     threads: Number(args.threads),
     cpuMemArena: args.arena === 'on',
@@ -224,16 +228,17 @@ console.log(`every call answered once: ${issued === answered && stats.requests =
 console.log(`wrote ${file}`);
 
 /**
- * The plateau: the first sample from which RSS rises less than 3% over the next minute (a
- * bounded arena grows in steps as longer batches come, then stops). Undefined until a minute of
+ * The plateau: the first sample from which RSS rises less than 3% over the next `--flat` minutes
+ * (a bounded arena grows in steps as longer batches come, then stops; one minute proved too short
+ * a look: rarer long batches still added steps for minutes after). Undefined until that long of
  * samples follows a candidate.
  */
 function findPlateau(all: Sample[]): number | undefined {
   const end = all.at(-1)!.t;
-  for (let i = 0; i < all.length && all[i]!.t + window <= end; i++) {
+  for (let i = 0; i < all.length && all[i]!.t + flatMs <= end; i++) {
     const base = all[i]!.rssMb;
     let flat = true;
-    for (let j = i + 1; j < all.length && all[j]!.t <= all[i]!.t + window; j++) {
+    for (let j = i + 1; j < all.length && all[j]!.t <= all[i]!.t + flatMs; j++) {
       if (all[j]!.rssMb > base * 1.03) {
         flat = false;
         break;
