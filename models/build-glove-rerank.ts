@@ -19,6 +19,7 @@
  * logit constants are its logistic fit (see models/README.md).
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { prebuildTokenizer } from '../workers/prebuilt-tokenizer.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -133,6 +134,8 @@ function main(): void {
   const onnxBytes = writeModel(join(out, 'onnx', 'model.onnx'), buildGraph(q, scaleBits, rows, dim));
   // Same vocabulary and tokenizer as glove-100d (model_max_length 512; its pair template sets token_type_ids).
   for (const file of ['tokenizer.json', 'tokenizer_config.json', 'LICENSE']) copyFileSync(join(gloveDir, file), join(out, file));
+  // The vocabulary prebuilt for fast worker start-up (see workers/prebuilt-tokenizer.ts).
+  prebuildTokenizer(out);
 
   const gloveConfig = JSON.parse(readFileSync(join(gloveDir, 'config.json'), 'utf8')) as { warmpool: Record<string, unknown> };
   const config = {

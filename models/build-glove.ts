@@ -6,6 +6,7 @@
  *     [--vocab-size 50000] [--precision fp16|fp32] [--sif-a 0.001] [--no-remove-pc]
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { prebuildTokenizer } from '../workers/prebuilt-tokenizer.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -144,6 +145,8 @@ function main(): void {
   writeFileSync(join(out, 'LICENSE'), licenseText(info));
   writeFileSync(join(out, 'NOTICE.md'), noticeText(info));
   writeFileSync(join(out, 'README.md'), readmeText(info));
+  // The vocabulary prebuilt for fast worker start-up (see workers/prebuilt-tokenizer.ts).
+  prebuildTokenizer(out);
   console.log(`wrote ${out}: vocab ${vocab.length}, ${precision}, model.onnx ${(onnxBytes / 1e6).toFixed(1)} MB`);
 }
 

@@ -5,8 +5,8 @@
  * @example
  * // sentiment-task.mjs
  * import * as ort from 'onnxruntime-node';
- * export default async function load({ options, intraOpThreads }) {
- *   const session = await ort.InferenceSession.create(options.path, { intraOpNumThreads: intraOpThreads });
+ * export default async function load({ options, intraOpThreads, native }) {
+ *   const session = await native(() => ort.InferenceSession.create(options.path, { intraOpNumThreads: intraOpThreads }));
  *   return {
  *     async run(inputs) { ... return one output per input; },
  *     async dispose() { await session.release(); },
@@ -24,6 +24,13 @@ export interface LoadContext {
   intraOpThreads: number;
   /** The worker thread's id. */
   threadId: number;
+  /**
+   * Wrap native work of the load in it (creating an onnxruntime session, a warm-up run):
+   * `await native(() => ort.InferenceSession.create(path))`. A load that outlives `loadTimeout`
+   * is ended, but never inside work wrapped here (ending a thread inside native code can abort
+   * the process): then it is ended as soon as that work returns.
+   */
+  native<T>(work: () => Promise<T>): Promise<T>;
 }
 
 /** What a custom model's `run` may ask while it runs. */

@@ -16,6 +16,7 @@ export const ErrorCodes = {
   ABORTED: 'ERR_WARMPOOL_ABORTED',
   POOL_CLOSED: 'ERR_WARMPOOL_POOL_CLOSED',
   MODEL_LOAD: 'ERR_WARMPOOL_MODEL_LOAD',
+  LOAD_TIMEOUT: 'ERR_WARMPOOL_LOAD_TIMEOUT',
   WORKER_EXITED: 'ERR_WARMPOOL_WORKER_EXITED',
   INFERENCE: 'ERR_WARMPOOL_INFERENCE',
   COLLECTION_NOT_FOUND: 'ERR_WARMPOOL_COLLECTION_NOT_FOUND',
@@ -119,6 +120,12 @@ export const AbortError = defineError('AbortError', ErrorCodes.ABORTED, 'the cal
 export const PoolClosedError = defineError('PoolClosedError', ErrorCodes.POOL_CLOSED, 'the pool is closed');
 /** The model could not be loaded. The message names the model and the cause. */
 export const ModelLoadError = defineError('ModelLoadError', ErrorCodes.MODEL_LOAD, undefined);
+/**
+ * A worker did not load its model within `loadTimeout`. It is a {@link ModelLoadError} with a code
+ * of its own: the worker is ended (at once when stuck in JavaScript, as soon as it leaves
+ * onnxruntime when stuck there) and replaced after the supervisor's backoff.
+ */
+export const LoadTimeoutError = defineError('LoadTimeoutError', ErrorCodes.LOAD_TIMEOUT, undefined, ModelLoadError);
 /** The worker running the call exited or crashed before answering. */
 export const WorkerExitedError = defineError('WorkerExitedError', ErrorCodes.WORKER_EXITED, undefined);
 /**
@@ -176,6 +183,7 @@ export type TaskTimeoutError = InstanceType<typeof TaskTimeoutError>;
 export type AbortError = InstanceType<typeof AbortError>;
 export type PoolClosedError = InstanceType<typeof PoolClosedError>;
 export type ModelLoadError = InstanceType<typeof ModelLoadError>;
+export type LoadTimeoutError = InstanceType<typeof LoadTimeoutError>;
 export type WorkerExitedError = InstanceType<typeof WorkerExitedError>;
 export type JobLostError = InstanceType<typeof JobLostError>;
 export type InferenceError = InstanceType<typeof InferenceError>;
@@ -199,6 +207,7 @@ export const ERROR_CLASSES = {
   AbortError,
   PoolClosedError,
   ModelLoadError,
+  LoadTimeoutError,
   WorkerExitedError,
   JobLostError,
   InferenceError,

@@ -150,6 +150,15 @@ export class Fleet {
   }
 
   /**
+   * Ends a worker whose load outlived `loadTimeout` (see Supervisor): its host is given up, so that
+   * Piscina does not start the same thread again; its exit counts as a failed load, and a fresh
+   * host replaces it after the backoff (see #onExit, #revive).
+   */
+  endLoad(threadId: number): void {
+    this.#hostOf(threadId)?.abandon();
+  }
+
+  /**
    * Starts a replacement for a worker whose heap grew too big. The worker keeps serving until the
    * replacement is warm, then takes no new task and leaves once idle. False when it cannot start
    * now (another replacement or a reload is under way, or the last replacement failed lately).

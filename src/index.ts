@@ -65,6 +65,7 @@ export {
   AbortError,
   PoolClosedError,
   ModelLoadError,
+  LoadTimeoutError,
   WorkerExitedError,
   JobLostError,
   InferenceError,

@@ -184,6 +184,16 @@ export interface PoolOptions {
    */
   healthTimeout?: number;
   /**
+   * Milliseconds a worker may take to load its model before it is ended and replaced (after the
+   * supervisor's backoff), with a `LoadTimeoutError`. A worker stuck in JavaScript (reading files,
+   * building the tokenizer, a custom loader that never resolves) is ended at once; one stuck inside
+   * onnxruntime's session creation is reported at once and ended as soon as it leaves it (ending
+   * a thread inside native code can abort the process). `Infinity`: no deadline.
+   * Env: `WARMPOOL_LOAD_TIMEOUT`.
+   * @default 120000
+   */
+  loadTimeout?: number;
+  /**
    * V8 limits for each worker (`maxOldGenerationSizeMb`, ...); a worker over them dies and is
    * replaced. They bound the JavaScript heap only, not onnxruntime's native memory. Heap limits
    * are positive finite MiB, `codeRangeSizeMb` at most 4096, `stackSizeMb` from 1 to 1024: past
@@ -275,6 +285,7 @@ export interface ModelEntry
     | 'retries'
     | 'resourceLimits'
     | 'recycleHeapMb'
+    | 'loadTimeout'
     | 'cpuMemArena'
     | 'memPattern'
     | 'preallocate'
@@ -315,6 +326,7 @@ export const MODEL_ENTRY_KEYS = Object.freeze([
   'retries',
   'resourceLimits',
   'recycleHeapMb',
+  'loadTimeout',
   'cpuMemArena',
   'memPattern',
   'preallocate',
@@ -395,6 +407,7 @@ export interface ResolvedOptions {
   readonly retries: number;
   readonly healthInterval: number;
   readonly healthTimeout: number;
+  readonly loadTimeout: number;
   readonly resourceLimits: ResourceLimits | undefined;
   readonly recycleHeapMb: number;
   readonly cpuMemArena: boolean;
@@ -661,6 +674,13 @@ export const POOL_OPTIONS = {
     env: 'WARMPOOL_HEALTH_TIMEOUT',
     default: 10_000,
     doc: "Milliseconds a worker's event loop may stay blocked before the worker is ended and replaced.",
+  },
+  loadTimeout: {
+    // Compared with a load's age, never handed to a timer: no timer limit.
+    parse: millis({ infinity: true, max: Infinity }),
+    env: 'WARMPOOL_LOAD_TIMEOUT',
+    default: 120_000,
+    doc: 'Milliseconds a worker may take to load its model before it is ended (at once in JavaScript, on leaving onnxruntime otherwise) and replaced after a backoff, with `LoadTimeoutError`. `Infinity`: no deadline.',
   },
   resourceLimits: {
     parse: limits,

@@ -61,6 +61,11 @@ export interface WorkerConfig {
   piscinaUrl: string;
   /** How often the worker proves its event loop runs (a heartbeat counter in the stats buffer). */
   heartbeatMs: number;
+  /**
+   * `loadTimeout`: a load still inside onnxruntime past it fails as soon as it leaves (the pool
+   * never ends a thread there); one stuck in JavaScript the pool ends itself.
+   */
+  loadTimeout: number;
 }
 
 export const CONTROL_ALL = 0;

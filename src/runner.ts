@@ -69,8 +69,11 @@ export class ModelRunner {
     this.#supervisor = new Supervisor({
       stats: this.#stats,
       healthTimeout: this.options.healthTimeout,
+      loadTimeout: this.options.loadTimeout,
+      loadTimedOut: (threadId, error) => this.#publishWorkerError(threadId, error),
       recycleHeapMb: this.options.recycleHeapMb,
       terminate: (threadId) => this.#fleet?.terminate(threadId),
+      endLoad: (threadId) => this.#fleet?.endLoad(threadId),
       recycle: (threadId) => this.#fleet?.recycle(threadId) ?? false,
       onChange: () => this.#dispatcher.pump(),
     });

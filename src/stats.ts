@@ -48,7 +48,7 @@ export type Counter = (typeof COUNTERS)[number];
 export const GAUGES = ['queued', 'inFlight', 'workersReady', 'queuedBatch'] as const;
 export type Gauge = (typeof GAUGES)[number];
 
-const WORKER_INTS = ['state', 'threadId', 'busy', 'loadMs', 'heartbeat', 'inNative', 'lastMs', 'heapMb'] as const;
+const WORKER_INTS = ['state', 'threadId', 'busy', 'loadMs', 'heartbeat', 'inNative', 'lastMs', 'heapMb', 'stopLoad'] as const;
 type WorkerInt = (typeof WORKER_INTS)[number];
 const WORKER_BIGS = ['tasks', 'errors', 'texts'] as const;
 // Each worker's fields get 64-byte cache lines of their own: workers update them from different
@@ -386,6 +386,17 @@ export class PoolStats extends StatsView {
     return this.workerGet(slot, 'inNative') !== 0;
   }
 
+  /**
+   * Tells a loading worker to enter onnxruntime no more (its load outlived `loadTimeout`), then
+   * says whether it is inside now. The worker announces native work first and reads this flag
+   * after (see WorkerStatsWriter.native): so either the pool sees it inside, or it sees the flag
+   * and never enters; when this returns false the thread can be ended safely.
+   */
+  stopLoad(slot: number): boolean {
+    this.workerSet(slot, 'stopLoad', 1);
+    return this.inNative(slot);
+  }
+
   /** Marks a worker's slot as exited (its counters stay readable until the slot is reused). */
   workerExited(threadId: number): void {
     const slot = this.findSlot(threadId);
@@ -426,6 +437,11 @@ export class WorkerStatsWriter extends StatsView {
 
   native(inside: boolean): void {
     this.workerSet(this.slot, 'inNative', inside ? 1 : 0);
+  }
+
+  /** Whether the pool has told this (loading) worker to enter onnxruntime no more (see PoolStats.stopLoad). */
+  loadStopped(): boolean {
+    return this.workerGet(this.slot, 'stopLoad') !== 0;
   }
 
   taskEnd(texts: number, ok: boolean, ms: number, heapMb: number): void {

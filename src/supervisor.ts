@@ -1,3 +1,4 @@
+import { LoadTimeoutError, type ModelLoadError } from './errors.js';
 import type { PoolStats } from './stats.js';
 import type { HealthReport, IndexHealth, PoolState, WorkerPhase } from './types.js';
 
@@ -9,15 +10,33 @@ interface WorkerRecord {
   lastBeatAt: number;
   /** The pool ended this worker on purpose (hung, failed load, retired): not a crash. */
   expectedExit: boolean;
+  /** When the worker began loading (performance.now()): its `loadTimeout` counts from here. */
+  loadingSince: number;
+  /** The load outlived `loadTimeout`: the error it fails with (reported once). */
+  timedOut?: ModelLoadError;
+  /** The supervisor asked for this loading worker's end (past `loadTimeout`). */
+  ending?: boolean;
 }
 
 export interface SupervisorOptions {
   stats: PoolStats;
   healthTimeout: number;
+  /** Milliseconds a worker may take to load its model (Infinity: no deadline). */
+  loadTimeout: number;
+  /**
+   * A worker's load outlived `loadTimeout`: said once, when the deadline passes (`native`: it is
+   * inside onnxruntime, and is ended as soon as it leaves).
+   */
+  loadTimedOut?: (threadId: number, error: ModelLoadError, native: boolean) => void;
   /** MiB of V8 heap past which a worker is replaced (Infinity: never). */
   recycleHeapMb: number;
   /** Ends a worker thread (by threadId); the Piscina that hosts it starts it again. */
   terminate: (threadId: number) => void;
+  /**
+   * Ends a loading worker past `loadTimeout` (it is not inside onnxruntime and will not enter):
+   * its host starts no thread again; its exit counts as a failed load, replaced after the backoff.
+   */
+  endLoad: (threadId: number) => void;
   /**
    * Starts a warm replacement for a worker past `recycleHeapMb`; false when none can start now
    * (another replacement or a reload is under way): the next check asks again.
@@ -73,7 +92,8 @@ export class Supervisor {
 
   loading(threadId: number): void {
     if (!this.#records.has(threadId)) {
-      this.#records.set(threadId, { threadId, phase: 'loading', slot: -1, lastBeat: 0, lastBeatAt: performance.now(), expectedExit: false });
+      const now = performance.now();
+      this.#records.set(threadId, { threadId, phase: 'loading', slot: -1, lastBeat: 0, lastBeatAt: now, expectedExit: false, loadingSince: now });
     }
   }
 
@@ -139,7 +159,7 @@ export class Supervisor {
     this.#records.delete(threadId);
     if (closing || record === undefined || record.expectedExit) return 'expected';
     if (record.phase === 'loading') {
-      this.#lastLoadError = loadError();
+      this.#lastLoadError = record.timedOut ?? loadError();
       this.#o.stats.inc('loadFailures');
       this.#consecutiveLoadFailures++;
       return 'load-crash';
@@ -175,6 +195,10 @@ export class Supervisor {
   check(now = performance.now()): void {
     const stats = this.#o.stats;
     for (const record of this.#records.values()) {
+      if (record.phase === 'loading') {
+        this.#checkLoad(record, now);
+        continue;
+      }
       if ((record.phase !== 'ready' && record.phase !== 'recycling' && record.phase !== 'retiring') || record.slot < 0) continue;
       if (record.phase === 'ready' && stats.heapMb(record.slot) > this.#o.recycleHeapMb && this.#o.recycle(record.threadId)) {
         record.phase = 'recycling';
@@ -234,6 +258,31 @@ export class Supervisor {
   stop(): void {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
+  }
+
+  /**
+   * A load past `loadTimeout`: reported once, and the worker ended unless it is inside onnxruntime
+   * now (ending a thread there can abort the process). One stuck there enters onnxruntime no more
+   * and fails its load as it comes out (or is ended at a later check that finds it out). Its exit
+   * counts as a failed load (see exited()), replaced after the backoff.
+   */
+  #checkLoad(record: WorkerRecord, now: number): void {
+    const limit = this.#o.loadTimeout;
+    if (record.ending || !(now - record.loadingSince > limit)) return;
+    const stats = this.#o.stats;
+    const slot = stats.slotOf(record.threadId);
+    // A worker with no stats slot yet has not begun to load (it claims one first).
+    const native = slot >= 0 && stats.stopLoad(slot);
+    if (!record.timedOut) {
+      const where = native ? ": it is inside onnxruntime's session creation, and is ended as soon as it leaves" : ', so it was ended';
+      record.timedOut = new LoadTimeoutError(`a worker did not load its model within loadTimeout (${limit} ms)${where}`) as unknown as ModelLoadError;
+      this.#lastLoadError = record.timedOut;
+      this.#o.loadTimedOut?.(record.threadId, record.timedOut, native);
+      this.#o.onChange();
+    }
+    if (native) return;
+    record.ending = true;
+    this.#o.endLoad(record.threadId);
   }
 
   #end(record: WorkerRecord): void {

@@ -32,6 +32,8 @@ export interface TestHooks {
   readonly spawnFail?: readonly number[];
   /** The embed workers of these hosts (counted from 1 per model, as for spawnFail) fail to load their model, as a corrupt file would. */
   readonly loadFail?: readonly number[];
+  /** The embed workers of these hosts (numbered as for loadFail) await forever, in JavaScript, while loading: only `loadTimeout` ends them. */
+  readonly loadHang?: readonly number[];
   /** The snapshot writer kills its own process (SIGKILL) halfway through a snapshot. */
   readonly crashInSnapshot?: boolean;
   /**
@@ -80,6 +82,7 @@ const CHECKS: Record<keyof TestHooks, (key: string, v: unknown) => unknown> = {
   indexLoadExit: flag,
   spawnFail: numbers,
   loadFail: numbers,
+  loadHang: numbers,
   crashInSnapshot: flag,
   crashInMigration: (key, v) => {
     if (v !== 'migrated' && v !== 'old-moved') throw new TypeError(`${where(key)} must be 'migrated' or 'old-moved', received ${show(v)}`);

@@ -93,6 +93,7 @@ export class WorkerHost {
       control: settings.control,
       heartbeatMs: Math.max(20, Math.min(500, Math.floor(options.healthTimeout / 4))),
       piscinaUrl: PISCINA_URL,
+      loadTimeout: options.loadTimeout,
     };
     this.piscina = new Piscina({
       filename: WORKER_FILE,
@@ -196,6 +197,15 @@ export class WorkerHost {
     if (!worker) return false;
     void worker.terminate();
     return true;
+  }
+
+  /**
+   * Gives the host up now: its worker is loading and stuck past `loadTimeout`, outside onnxruntime,
+   * which it will not enter any more (see PoolStats.stopLoad). Piscina ends the thread and starts
+   * none again; the thread's exit is reported as usual.
+   */
+  abandon(): void {
+    this.#destroyed ??= this.piscina.destroy();
   }
 
   /**

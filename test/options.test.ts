@@ -28,6 +28,7 @@ describe('resolveOptions', () => {
       retries: 1,
       healthInterval: 1000,
       healthTimeout: 10_000,
+      loadTimeout: 120_000,
       resourceLimits: undefined,
       recycleHeapMb: Infinity,
       cpuMemArena: true,
@@ -83,6 +84,8 @@ describe('resolveOptions', () => {
     [{ retries: -1 }, RangeError, /options.retries must be an integer from 0 to 100, received -1/],
     [{ healthInterval: 0 }, RangeError, /options.healthInterval must be a positive number of milliseconds up to 2147483647, received 0/],
     [{ healthTimeout: Infinity }, RangeError, /options.healthTimeout must be a positive number of milliseconds, received Infinity/],
+    [{ loadTimeout: 0 }, RangeError, /options.loadTimeout must be a positive number of milliseconds or Infinity, received 0/],
+    [{ loadTimeout: '5' }, TypeError, /options.loadTimeout must be a number, received "5"/],
     [{ resourceLimits: 5 }, TypeError, /options.resourceLimits must be an object, received 5/],
     [{ resourceLimits: { maxHeap: 5 } }, TypeError, /unknown resource limit "maxHeap"; valid ones are maxOldGenerationSizeMb/],
     [{ resourceLimits: { maxOldGenerationSizeMb: 0 } }, RangeError, /options.resourceLimits.maxOldGenerationSizeMb must be a positive finite number, received 0/],
@@ -113,8 +116,8 @@ describe('resolveOptions', () => {
   });
 
   it("takes timer options up to Node's timer limit, and healthTimeout (no timer) past it", () => {
-    const o = resolveOptions({ ...noEnv, timeout: MAX_TIMER_MS, idleTimeout: MAX_TIMER_MS, closeTimeout: Infinity, healthInterval: MAX_TIMER_MS, healthTimeout: 1e12 });
-    expect(o).toMatchObject({ timeout: MAX_TIMER_MS, idleTimeout: MAX_TIMER_MS, closeTimeout: Infinity, healthInterval: MAX_TIMER_MS, healthTimeout: 1e12 });
+    const o = resolveOptions({ ...noEnv, timeout: MAX_TIMER_MS, idleTimeout: MAX_TIMER_MS, closeTimeout: Infinity, healthInterval: MAX_TIMER_MS, healthTimeout: 1e12, loadTimeout: 1e12 });
+    expect(o).toMatchObject({ timeout: MAX_TIMER_MS, idleTimeout: MAX_TIMER_MS, closeTimeout: Infinity, healthInterval: MAX_TIMER_MS, healthTimeout: 1e12, loadTimeout: 1e12 });
     expect(MAX_TIMER_MS).toBe(2 ** 31 - 1);
   });
 
@@ -188,6 +191,7 @@ describe('resolveOptions', () => {
       [ENV_VARS.retries]: '3',
       [ENV_VARS.healthInterval]: '250',
       [ENV_VARS.healthTimeout]: '2000',
+      [ENV_VARS.loadTimeout]: 'Infinity',
       [ENV_VARS.recycleHeapMb]: '512',
       [ENV_VARS.cpuMemArena]: '0',
       [ENV_VARS.memPattern]: 'true',
@@ -223,6 +227,7 @@ describe('resolveOptions', () => {
       retries: 3,
       healthInterval: 250,
       healthTimeout: 2000,
+      loadTimeout: Infinity,
       resourceLimits: undefined,
       recycleHeapMb: 512,
       cpuMemArena: false,

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   CHANNEL_NAMES,
   LONG_TEXT,
+  LoadTimeoutError,
   MODELS_DIR,
   ModelLoadError,
   PoolClosedError,
@@ -664,5 +665,99 @@ describe('#reload', () => {
     expect(pool.health().workers).toHaveLength(1);
     expect(await pool.embed('still serving')).toHaveLength(100);
     await pool.close();
+  });
+});
+
+describe('loadTimeout: a worker stuck loading the model', () => {
+  it('is ended past the deadline and replaced after a backoff, and the pool becomes ready', async () => {
+    // Worker 1 awaits forever in JavaScript while loading; its replacement (worker 2) loads.
+    setTestHooks({ loadHang: [1] });
+    const pool = createPool({ threads: 1, loadTimeout: 10_000, healthInterval: 100, preallocate: false });
+    const errors: unknown[] = [];
+    const onError = (m: unknown) => {
+      const e = m as { poolId: string; error: unknown };
+      if (e.poolId === pool.id) errors.push(e.error);
+    };
+    diagnostics.subscribe(CHANNEL_NAMES.workerError, onError);
+    try {
+      const began = performance.now();
+      await pool.ready();
+      const took = performance.now() - began;
+      // The deadline, then the backoff (0.5 s), then a load: never the hang's forever.
+      expect(took).toBeGreaterThan(10_000);
+      expect(took).toBeLessThan(90_000);
+      expect(await pool.embed('served by the replacement')).toHaveLength(100);
+      expect(pool.stats().loadFailures).toBe(1);
+      expect(errors.some((e) => e instanceof LoadTimeoutError)).toBe(true);
+      expect((errors.find((e) => e instanceof LoadTimeoutError) as Error).message).toMatch(/did not load its model within loadTimeout \(10000 ms\), so it was ended/);
+      expect(pool.health()).toMatchObject({ status: 'healthy', warm: 1 });
+    } finally {
+      diagnostics.unsubscribe(CHANNEL_NAMES.workerError, onError);
+      await pool.close();
+    }
+  }, 120_000);
+
+  it('fails start-up with LoadTimeoutError (a ModelLoadError) when every attempt hangs, and never hangs itself', async () => {
+    setTestHooks({ loadHang: [1, 2, 3, 4, 5, 6] });
+    const pool = createPool({ threads: 1, loadTimeout: 800, healthInterval: 100, preallocate: false });
+    try {
+      const error = await pool.ready().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LoadTimeoutError);
+      expect(error).toBeInstanceOf(ModelLoadError);
+      expect((error as LoadTimeoutError).code).toBe('ERR_WARMPOOL_LOAD_TIMEOUT');
+      expect(pool.state).toBe('failed');
+      await expect(pool.embed('x')).rejects.toBeInstanceOf(ModelLoadError);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('takes Infinity: no deadline, a slow load is left alone', async () => {
+    const pool = createPool({ threads: 1, loadTimeout: Infinity, healthInterval: 100, preallocate: false });
+    try {
+      await pool.ready();
+      expect(pool.stats().loadFailures).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('loadTimeout: a load stuck in native work', () => {
+  it('is reported when the deadline passes, never ended inside it, and fails with LoadTimeoutError as it leaves', async () => {
+    const module = new URL('fixtures/custom-task.mjs', `file://${ROOT}test/`).href;
+    // The default model (which joins the pool) loads without a deadline; the custom one has 1 s.
+    const pool = createPool({ healthInterval: 100, loadTimeout: Infinity, models: { slow: { task: 'custom', module, options: { nativeLoadMs: 6000 }, threads: 1, loadTimeout: 1000 } } });
+    const events: { at: number; what: string; error?: unknown }[] = [];
+    const began = performance.now();
+    const onError = (m: unknown) => {
+      const e = m as { poolId: string; model: string; error: unknown };
+      if (e.poolId === pool.id && e.model === 'slow') events.push({ at: performance.now() - began, what: 'error', error: e.error });
+    };
+    const onExit = (m: unknown) => {
+      const e = m as WorkerExitEvent;
+      if (e.poolId === pool.id && e.model === 'slow') events.push({ at: performance.now() - began, what: 'exit' });
+    };
+    diagnostics.subscribe(CHANNEL_NAMES.workerError, onError);
+    diagnostics.subscribe(CHANNEL_NAMES.workerExit, onExit);
+    try {
+      const error = await pool.ready().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LoadTimeoutError);
+      // Failed by the worker as it came out (it read the pool's flag), or ended by a check that
+      // found it out of native work: either way, with a LoadTimeoutError.
+      expect((error as Error).message).toMatch(/loadTimeout \(1000 ms\)/);
+      const reported = events.find((e) => e.what === 'error' && /inside onnxruntime/.test(String((e.error as Error).message)));
+      expect(reported, JSON.stringify(events)).toBeDefined();
+      expect(reported!.error).toBeInstanceOf(LoadTimeoutError);
+      // Reported at the deadline, long before the native work ended.
+      expect(reported!.at).toBeLessThan(5500);
+      // Yet the thread did not leave while its native work ran.
+      const firstExit = events.find((e) => e.what === 'exit');
+      if (firstExit) expect(firstExit.at).toBeGreaterThan(6000);
+    } finally {
+      diagnostics.unsubscribe(CHANNEL_NAMES.workerError, onError);
+      diagnostics.unsubscribe(CHANNEL_NAMES.workerExit, onExit);
+      await pool.close();
+    }
   });
 });

@@ -9,9 +9,9 @@ import { InvalidInputError, ModelLoadError, describe, errorToWire, type WireErro
 import type { EmbedTask, ModelSpec, ValueAnswer } from '../src/protocol.js';
 import type { LoadContext, TaskHandler } from '../src/custom-task.js';
 import { callStarts } from './embed-steps.js';
-import { guardedRun, type Engine, type RunHooks } from './engine.js';
+import { guardedRun, unmarked, type Engine, type NativeWork, type RunHooks } from './engine.js';
 
-export async function loadCustomEngine(spec: ModelSpec, intraOpThreads: number, threadId: number): Promise<Engine> {
+export async function loadCustomEngine(spec: ModelSpec, intraOpThreads: number, threadId: number, native: NativeWork = unmarked): Promise<Engine> {
   const url = spec.module!;
   let loaded: Record<string, unknown>;
   try {
@@ -23,7 +23,7 @@ export async function loadCustomEngine(spec: ModelSpec, intraOpThreads: number, 
   if (typeof load !== 'function') {
     throw new ModelLoadError(`model "${spec.name}": its module ${url} exports no loader (a default export, or an export named load, that is a function)`);
   }
-  const context: LoadContext = { name: spec.name, options: spec.moduleOptions, intraOpThreads, threadId };
+  const context: LoadContext = { name: spec.name, options: spec.moduleOptions, intraOpThreads, threadId, native };
   let handler: TaskHandler<unknown, unknown>;
   try {
     handler = (await (load as (context: LoadContext) => unknown)(context)) as TaskHandler<unknown, unknown>;

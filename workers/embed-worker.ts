@@ -8,21 +8,57 @@
 import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import { ModelLoadError, describe, errorToWire, ErrorCodes } from '../src/errors.js';
+import { LoadTimeoutError, ModelLoadError, describe, errorToWire, ErrorCodes } from '../src/errors.js';
 import { CONTROL_ALL, MESSAGE_TAG, broadcastName, type EmbedTask, type PoolBroadcast, type TaskResult, type WorkerConfig, type WorkerMessage } from '../src/protocol.js';
 import { WorkerStatsWriter } from '../src/stats.js';
 import { TEST_HOOKS_ENV, testHooks, type TestHooks } from '../src/test-hooks.js';
 import { loadCustomEngine, transferablesOf } from './custom-engine.js';
-import { loadEngine, type Engine, type RunHooks } from './engine.js';
+import { loadEngine, type Engine, type NativeWork, type RunHooks } from './engine.js';
 import { loadSequenceEngine } from './sequence-engine.js';
 import { collectGarbage } from './trim.js';
 
 /** The engine for the model's task. */
 function loadFor(spec: WorkerConfig['model']): Promise<Engine> {
-  if (spec.task === 'custom') return loadCustomEngine(spec, config.intraOpThreads, threadId);
-  if (spec.task === 'rerank' || spec.task === 'classify') return loadSequenceEngine(spec, config.intraOpThreads, config.memory, config.weightsCache);
-  return loadEngine(spec, config.intraOpThreads, config.memory, config.weightsCache);
+  if (spec.task === 'custom') return loadCustomEngine(spec, config.intraOpThreads, threadId, nativeLoad);
+  if (spec.task === 'rerank' || spec.task === 'classify') return loadSequenceEngine(spec, config.intraOpThreads, config.memory, config.weightsCache, nativeLoad);
+  return loadEngine(spec, config.intraOpThreads, config.memory, config.weightsCache, nativeLoad);
 }
+
+/**
+ * Native work of the load (creating a session, the warm-up run, freeing a session that failed its
+ * warm-up), announced in the stats buffer so that the pool never ends this thread inside it; the
+ * rest of the load (imports, file reads, the tokenizer, a custom loader's own JavaScript) is not,
+ * and a load stuck there past `loadTimeout` is ended by the pool. Before entering, the pool's
+ * close flag is read (the pool raises its flag before it reads ours, so one of the two sees the
+ * other): a closing pool's loading worker never enters onnxruntime, and can be ended at once; so
+ * does one the pool is ending past `loadTimeout` (its own flag, see PoolStats.stopLoad).
+ */
+const nativeLoad: NativeWork = async (work) => {
+  stats.native(true);
+  try {
+    if (Atomics.load(control, CONTROL_ALL) !== 0) throw new ModelLoadError('the pool closed before the model was loaded');
+    // Likewise the pool's word that this load is past loadTimeout and is being ended.
+    if (stats.loadStopped()) throw new LoadTimeoutError(`model ${config.model.label} did not load within loadTimeout (${config.loadTimeout} ms)`);
+    return await work();
+  } finally {
+    stats.native(false);
+  }
+};
+
+/**
+ * Frees a session the load made (its warm-up failed, or it came back past `loadTimeout`): native
+ * work too, announced so that the pool waits for it, but never refused, unlike entering.
+ */
+const release = async (engine: Engine): Promise<void> => {
+  stats.native(true);
+  try {
+    await engine.dispose();
+  } catch {
+    // The load fails anyway; the thread ends with whatever was not freed.
+  } finally {
+    stats.native(false);
+  }
+};
 
 const config = workerData as WorkerConfig;
 // `move` must come from the very piscina module the pool runs (its marker symbol is private to a
@@ -98,6 +134,17 @@ async function fail(kind: 'crash' | 'exit' | 'hang'): Promise<never> {
 
 async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   const began = performance.now();
+  /**
+   * A load that came back from onnxruntime past `loadTimeout` goes no further: it fails with a
+   * LoadTimeoutError (the pool reported it when the deadline passed, and ends it as it would a
+   * failed load). A load stuck in JavaScript the pool ends by itself.
+   */
+  const checkDeadline = async (loaded?: Engine): Promise<void> => {
+    const took = performance.now() - began;
+    if (took <= config.loadTimeout) return;
+    if (loaded) await release(loaded);
+    throw new LoadTimeoutError(`model ${config.model.label} took ${Math.round(took)} ms to load, past loadTimeout (${config.loadTimeout} ms)`);
+  };
   // Say hello before loading: a worker that dies while loading is then still seen to die.
   post({ [MESSAGE_TAG]: 'hello', threadId });
   let engine: Engine;
@@ -105,21 +152,18 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
     hooks = testHooks();
     if (hooks.loadExit) await new Promise(() => setTimeout(() => process.exit(3), 50));
     if (hooks.loadFail?.includes(config.generation)) throw new ModelLoadError(`test-only: worker ${config.generation} cannot load model ${config.model.label} (${TEST_HOOKS_ENV} loadFail)`);
-    // Creating an onnxruntime session is native work: announce it, then check that the pool is not
-    // closing (the pool raises its flag before it reads ours, so one of the two sees the other).
-    stats.native(true);
+    // An await that never resolves, in JavaScript: only loadTimeout ends it (a timer keeps the thread alive).
+    if (hooks.loadHang?.includes(config.generation)) await new Promise(() => setInterval(() => {}, 60_000));
+    if (Atomics.load(control, CONTROL_ALL) !== 0) throw new ModelLoadError('the pool closed before the model was loaded');
+    engine = await loadFor(config.model);
+    await checkDeadline(engine);
     try {
-      if (Atomics.load(control, CONTROL_ALL) !== 0) throw new ModelLoadError('the pool closed before the model was loaded');
-      engine = await loadFor(config.model);
-      try {
-        await engine.warmup(config.warmup);
-      } catch (error) {
-        await engine.dispose().catch(() => {});
-        throw error instanceof ModelLoadError ? error : new ModelLoadError(`model ${config.model.label} loaded but failed its warm-up run: ${describe(error)}`, { cause: error });
-      }
-    } finally {
-      stats.native(false);
+      await nativeLoad(() => engine.warmup(config.warmup));
+    } catch (error) {
+      await release(engine);
+      throw error instanceof ModelLoadError ? error : new ModelLoadError(`model ${config.model.label} loaded but failed its warm-up run: ${describe(error)}`, { cause: error });
     }
+    await checkDeadline(engine);
   } catch (error) {
     const wire = errorToWire(error instanceof ModelLoadError ? error : new ModelLoadError(String(error)), ErrorCodes.MODEL_LOAD);
     stats.failed();

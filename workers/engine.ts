@@ -3,10 +3,12 @@
  * same path as transformers.js' feature-extraction pipeline (tokenizer, session, pooling,
  * normalisation), with token counts, truncation control and length-sorted sub-batches added.
  */
+import { join } from 'node:path';
 import { AbortError, ModelLoadError, describe } from '../src/errors.js';
 import type { EmbedTask, ModelSpec, TaskAnswer, ValueAnswer, WorkerConfig } from '../src/protocol.js';
 import type { WeightsInfo } from '../src/weights.js';
 import { AnswerBuilder, clipText, fitToBudget, planTask, readMask, runEnd, runTexts, writeRun } from './embed-steps.js';
+import { loadPrebuiltTokenizer } from './prebuilt-tokenizer.js';
 import { discard, shareWeights } from './shared-weights.js';
 
 // Only types at module scope (see importTransformers).
@@ -32,6 +34,16 @@ export interface RunHooks {
   /** Called when a native model run starts and ends. */
   native(inside: boolean): void;
 }
+
+/**
+ * Runs one piece of onnxruntime work of a load (creating a session, the warm-up run) marked as
+ * native, so that the pool never ends the thread inside it; the rest of a load (imports, file
+ * reads, the tokenizer) stays unmarked, and a load stuck there can be ended (see `loadTimeout`).
+ */
+export type NativeWork = <T>(work: () => Promise<T>) => Promise<T>;
+
+/** Marks nothing: for callers that run no pool (tools, benchmarks). */
+export const unmarked: NativeWork = (work) => work();
 
 export interface Engine {
   /** The width of each answer row: the hidden size of an embedder, the label count of a classifier (0 for a custom task). */
@@ -116,6 +128,18 @@ export async function importTransformers(spec: ModelSpec): Promise<Transformers>
   return transformers;
 }
 
+/**
+ * The model's tokenizer: from its folder's prebuilt vocabulary when it has one that matches
+ * `tokenizer.json` (see prebuilt-tokenizer.ts), else as transformers.js loads any tokenizer.
+ */
+export async function loadTokenizer(transformers: Transformers, spec: ModelSpec, options: Record<string, unknown>): Promise<unknown> {
+  if (spec.localModelPath !== null) {
+    const prebuilt = await loadPrebuiltTokenizer(transformers as unknown as Record<string, unknown>, join(spec.localModelPath, spec.id)).catch(() => undefined);
+    if (prebuilt !== undefined) return prebuilt;
+  }
+  return transformers.AutoTokenizer.from_pretrained(spec.id, options as never);
+}
+
 /** The longest input the model takes, in tokens: the tokenizer's and the position table's limits. */
 export function maxTokensOf(tokenizer: unknown, config: Record<string, unknown>): number {
   const modelMax = (tokenizer as { model_max_length?: number }).model_max_length;
@@ -129,7 +153,13 @@ export function maxTokensOf(tokenizer: unknown, config: Record<string, unknown>)
  * the model's own folder. A prepared copy that fails to load is removed (the next start makes it
  * again) and the model loads from its own folder, saying why.
  */
-export async function loadModelSession<T>(transformers: Transformers, spec: ModelSpec, weightsCache: string | false, load: (id: string) => Promise<T>): Promise<{ model: T; weights: WeightsInfo }> {
+export async function loadModelSession<T>(
+  transformers: Transformers,
+  spec: ModelSpec,
+  weightsCache: string | false,
+  load: (id: string) => Promise<T>,
+  native: NativeWork = unmarked,
+): Promise<{ model: T; weights: WeightsInfo }> {
   const hubCache = typeof transformers.env.cacheDir === 'string' ? transformers.env.cacheDir : undefined;
   const plan = await shareWeights(spec, weightsCache, hubCache);
   if (plan.prepared) {
@@ -139,7 +169,7 @@ export async function loadModelSession<T>(transformers: Transformers, spec: Mode
     env.allowLocalModels = true;
     env.allowRemoteModels = false;
     try {
-      return { model: await load(plan.prepared.id), weights: plan.info };
+      return { model: await native(() => load(plan.prepared!.id)), weights: plan.info };
     } catch (error) {
       await discard(plan.prepared.entry);
       plan.info = { shared: false, reason: `its prepared copy (${plan.prepared.entry}) failed to load and was removed: ${describe(error)}` };
@@ -147,7 +177,7 @@ export async function loadModelSession<T>(transformers: Transformers, spec: Mode
       Object.assign(env, saved);
     }
   }
-  return { model: await load(spec.id), weights: plan.info };
+  return { model: await native(() => load(spec.id)), weights: plan.info };
 }
 
 export async function loadEngine(
@@ -155,9 +185,10 @@ export async function loadEngine(
   intraOpThreads: number,
   memory: { cpuMemArena: boolean; memPattern: boolean },
   weightsCache: string | false = false,
+  native: NativeWork = unmarked,
 ): Promise<Engine> {
   const transformers = await importTransformers(spec);
-  const { AutoModel, AutoTokenizer, FeatureExtractionPipeline } = transformers;
+  const { AutoModel, FeatureExtractionPipeline } = transformers;
 
   let pipe: FeaturePipeline;
   let weights: WeightsInfo;
@@ -166,8 +197,8 @@ export async function loadEngine(
     // The same pieces pipeline('feature-extraction') builds, but the tokenizer before the model
     // rather than both at once: when the tokenizer fails, pipeline() rejects while the model's
     // session is still being built in native code, and ending the worker then aborts the process.
-    const tokenizer = await AutoTokenizer.from_pretrained(spec.id, options as never);
-    const loaded = await loadModelSession(transformers, spec, weightsCache, (id) => AutoModel.from_pretrained(id, options as never));
+    const tokenizer = await loadTokenizer(transformers, spec, options);
+    const loaded = await loadModelSession(transformers, spec, weightsCache, (id) => AutoModel.from_pretrained(id, options as never), native);
     const model = loaded.model;
     weights = loaded.weights;
     pipe = new FeatureExtractionPipeline({ task: 'feature-extraction', model, tokenizer } as never) as unknown as FeaturePipeline;

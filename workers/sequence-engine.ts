@@ -9,7 +9,7 @@ import { ModelLoadError, describe } from '../src/errors.js';
 import type { EmbedTask, ModelSpec } from '../src/protocol.js';
 import { AnswerBuilder, callStarts, checkCalls, clipText, estimateTokens, fitToBudget, readMask } from './embed-steps.js';
 import type { WeightsInfo } from '../src/weights.js';
-import { guardedRun, importTransformers, loadModelSession, maxTokensOf, peakShapes, sessionOptions, type Engine, type RunHooks } from './engine.js';
+import { guardedRun, importTransformers, loadModelSession, loadTokenizer, maxTokensOf, peakShapes, sessionOptions, unmarked, type Engine, type NativeWork, type RunHooks } from './engine.js';
 
 interface Tensor {
   data: ArrayLike<number | bigint> & { length: number };
@@ -40,9 +40,10 @@ export async function loadSequenceEngine(
   intraOpThreads: number,
   memory: { cpuMemArena: boolean; memPattern: boolean },
   weightsCache: string | false = false,
+  native: NativeWork = unmarked,
 ): Promise<Engine> {
   const transformers = await importTransformers(spec);
-  const { AutoTokenizer, AutoModelForSequenceClassification } = transformers;
+  const { AutoModelForSequenceClassification } = transformers;
   const task = spec.task;
   let tokenizer: Tokenizer;
   let model: Model;
@@ -50,8 +51,8 @@ export async function loadSequenceEngine(
   try {
     const options = sessionOptions(spec, intraOpThreads, memory);
     // Tokenizer first, then the model (see loadEngine).
-    tokenizer = (await AutoTokenizer.from_pretrained(spec.id, options as never)) as unknown as Tokenizer;
-    const loaded = await loadModelSession(transformers, spec, weightsCache, (id) => AutoModelForSequenceClassification.from_pretrained(id, options as never));
+    tokenizer = (await loadTokenizer(transformers, spec, options)) as unknown as Tokenizer;
+    const loaded = await loadModelSession(transformers, spec, weightsCache, (id) => AutoModelForSequenceClassification.from_pretrained(id, options as never), native);
     model = loaded.model as unknown as Model;
     weights = loaded.weights;
   } catch (error) {

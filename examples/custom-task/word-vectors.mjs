@@ -8,13 +8,16 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node'; // installed with @huggingface/transformers
 
 /** @type {import('warmpool').TaskLoader<string, Float32Array | null>} */
-export default async function load({ options, intraOpThreads }) {
+export default async function load({ options, intraOpThreads, native }) {
   const folder = options.folder; // a model folder with tokenizer.json and onnx/model.onnx
   const vocab = JSON.parse(readFileSync(`${folder}/tokenizer.json`, 'utf8')).model.vocab;
-  const session = await ort.InferenceSession.create(`${folder}/onnx/model.onnx`, {
-    intraOpNumThreads: intraOpThreads, // the pool sizes this so workers x threads fit the cores
-    interOpNumThreads: 1,
-  });
+  // Native work goes through native(): past loadTimeout the pool ends a stuck load, never inside it.
+  const session = await native(() =>
+    ort.InferenceSession.create(`${folder}/onnx/model.onnx`, {
+      intraOpNumThreads: intraOpThreads, // the pool sizes this so workers x threads fit the cores
+      interOpNumThreads: 1,
+    }),
+  );
   const idOf = (word) => vocab[word.toLowerCase()];
 
   return {

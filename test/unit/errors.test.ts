@@ -14,7 +14,7 @@ const names = Object.keys(a.ERROR_CLASSES) as (keyof ErrorsModule['ERROR_CLASSES
 describe('error classes', () => {
   it('are separate classes in the two copies', () => {
     expect(b.QueueFullError).not.toBe(a.QueueFullError);
-    expect(names.length).toBe(20);
+    expect(names.length).toBe(21);
   });
 
   it.each(names)('%s: name, code, cause and instanceof across copies', (name) => {
@@ -30,7 +30,7 @@ describe('error classes', () => {
     expect(error).toBeInstanceOf(b.ERROR_CLASSES[name]);
     // No other class of either copy claims it, but its parent.
     for (const other of names) {
-      if (other === name || (name === 'JobLostError' && other === 'WorkerExitedError')) continue;
+      if (other === name || (name === 'JobLostError' && other === 'WorkerExitedError') || (name === 'LoadTimeoutError' && other === 'ModelLoadError')) continue;
       expect(error instanceof a.ERROR_CLASSES[other], other).toBe(false);
     }
     expect(String(error.stack)).toContain(`${name}: what happened`);
@@ -41,6 +41,14 @@ describe('error classes', () => {
     expect(error).toBeInstanceOf(a.WorkerExitedError);
     expect(error.code).toBe('ERR_WARMPOOL_WORKER_EXITED');
     expect(new a.WorkerExitedError('x')).not.toBeInstanceOf(b.JobLostError);
+  });
+
+  it('LoadTimeoutError is a ModelLoadError with a code of its own, and crosses the wire as itself', () => {
+    const error = new b.LoadTimeoutError('too slow');
+    expect(error).toBeInstanceOf(a.ModelLoadError);
+    expect(error.code).toBe('ERR_WARMPOOL_LOAD_TIMEOUT');
+    expect(new a.ModelLoadError('x')).not.toBeInstanceOf(b.LoadTimeoutError);
+    expect(a.errorFromWire(b.errorToWire(error))).toBeInstanceOf(b.LoadTimeoutError);
   });
 
   it('gives a default message where the table has one, and the name otherwise', () => {
