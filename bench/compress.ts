@@ -11,7 +11,8 @@
  * so that its memory is its own: the bytes of the stored vectors, of the HNSW graph (usearch's
  * file of it, which mirrors what it holds in memory), the process's RSS growth, the graph's build
  * time, and recall@10 against exact f32 search with its p50 latency; for i8 and binary, a sweep
- * of how many candidates are rescored.
+ * of how many candidates are rescored. f32 is built again at connectivity 16, whose graph
+ * links take half the bytes of the default 32's, and i8 at 16, 12 and 8.
  *
  * Part `figures`, through the pool and its index worker, side by side with and without the
  * keyword index (the `noKeywordIndex` hook; two stores written batch by batch in turn): indexing rate (vectors given, so it measures the
@@ -37,6 +38,8 @@ const PARTS = (process.env.BENCH_PARTS ?? 'compress,figures').split(',');
 const DIMS = 100;
 const K = 10;
 const KINDS: Quantization[] = ['f32', 'f16', 'i8', 'binary'];
+/** Graph connectivity of each row: 32 (the default) for every kind; 16 (links of half the bytes) for f32, and 16, 12 and 8 for i8. */
+const VARIANTS: { kind: Quantization; connectivity: number }[] = [...KINDS.map((kind) => ({ kind, connectivity: 32 })), { kind: 'f32', connectivity: 16 }, ...[16, 12, 8].map((connectivity) => ({ kind: 'i8' as const, connectivity }))];
 const SWEEP: Partial<Record<Quantization, number[]>> = { i8: [1, 2, 4], binary: [4, 10, 25] };
 const OUT = new URL('./results/', import.meta.url);
 const BASENAME = N === 100_000 ? 'compress-100k' : `compress-${N}`;
@@ -50,7 +53,7 @@ const pct = (xs: number[], p: number): number => {
 const mb = (bytes: number): number => round(bytes / 2 ** 20, 1);
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 
-function settings(quantization: Quantization, index: CollectionSettings['index']): CollectionSettings {
+function settings(quantization: Quantization, index: CollectionSettings['index'], connectivity = 32): CollectionSettings {
   return {
     name: 'bench',
     dims: DIMS,
@@ -58,21 +61,21 @@ function settings(quantization: Quantization, index: CollectionSettings['index']
     index,
     quantization,
     autoThreshold: 20_000,
-    hnsw: { connectivity: 32, expansionAdd: 128, expansionSearch: 128 },
+    hnsw: { connectivity, expansionAdd: 128, expansionSearch: 128 },
     ttl: undefined,
     createdAt: '',
   };
 }
 
 /** The child: builds one quantization's index from the vectors file and prints its figures as JSON. */
-function child(kind: Quantization, dataFile: string, truthFile: string): void {
+function child(kind: Quantization, dataFile: string, truthFile: string, connectivity: number): void {
   const all = new Float32Array(readFileSync(dataFile).buffer.slice(0));
   const truth = JSON.parse(readFileSync(truthFile, 'utf8')) as number[][];
   const row = (i: number) => all.subarray(i * DIMS, (i + 1) * DIMS);
   gc();
   const rss0 = process.memoryUsage().rss;
   const t0 = performance.now();
-  const vi = new VectorIndex(settings(kind, 'hnsw'));
+  const vi = new VectorIndex(settings(kind, 'hnsw', connectivity));
   for (let i = 0; i < N; i++) vi.put(row(Q + i));
   vi.finishLoad();
   const buildMs = performance.now() - t0;
@@ -98,7 +101,7 @@ function child(kind: Quantization, dataFile: string, truthFile: string): void {
   };
   run(Math.min(50, Q), false); // warm-up
   const graph = run(Q, false);
-  const sweep = (SWEEP[kind] ?? []).map((over) => {
+  const sweep = (connectivity === 32 ? (SWEEP[kind] ?? []) : []).map((over) => {
     const was = OVERSAMPLE[kind];
     OVERSAMPLE[kind] = over;
     const r = { candidatesPerHit: over, ...run(Q, false) };
@@ -106,9 +109,10 @@ function child(kind: Quantization, dataFile: string, truthFile: string): void {
     return r;
   });
   // Exact search over the stored (compressed) vectors: f32 and binary keep floats, so only f16 and i8 differ.
-  const exact = kind === 'f16' || kind === 'i8' ? run(Math.min(100, Q), true) : undefined;
+  const exact = (kind === 'f16' || kind === 'i8') && connectivity === 32 ? run(Math.min(100, Q), true) : undefined;
   const out = {
     quantization: kind,
+    connectivity,
     vectors: N,
     candidatesPerHit: OVERSAMPLE[kind],
     vectorBytes: bytesPerVector * N,
@@ -151,8 +155,8 @@ function compressPart(all: Float32Array, dir: string): unknown[] {
   writeFileSync(truthFile, JSON.stringify(truth));
   const rows: unknown[] = [];
   const script = fileURLToPath(import.meta.url);
-  for (const kind of KINDS) {
-    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, '--child', kind, dataFile, truthFile], {
+  for (const { kind, connectivity } of VARIANTS) {
+    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, '--child', kind, dataFile, truthFile, String(connectivity)], {
       env: process.env,
       encoding: 'utf8',
       maxBuffer: 1 << 24,
@@ -267,11 +271,11 @@ async function figuresPart(all: Float32Array, docs: string[], queries: string[])
 function report(result: { corpus: Record<string, number>; compress?: Record<string, unknown>[]; figures?: Record<string, unknown> }): string {
   const lines: string[] = [];
   if (result.compress) {
-    const f32 = result.compress.find((r) => r.quantization === 'f32') as { totalBytes: number; vectorBytes: number } | undefined;
-    lines.push(`| quantization | vectors MB | graph MB | total MB (of f32) | RSS growth MB | recall@10 vs exact f32 | p50 / p99 ms | build s |`, '|---|---|---|---|---|---|---|---|');
-    for (const r of result.compress as { quantization: string; vectorBytes: number; graphBytes: number; totalBytes: number; rssGrowthBytes: number; graph: { recallAt10: number; p50Ms: number; p99Ms: number }; buildSeconds: number }[]) {
+    const f32 = result.compress.find((r) => r.quantization === 'f32' && (r.connectivity ?? 32) === 32) as { totalBytes: number; vectorBytes: number } | undefined;
+    lines.push(`| quantization | connectivity | vectors MB | graph MB | total MB (of f32, connectivity 32) | RSS growth MB | recall@10 vs exact f32 | p50 / p99 ms | build s |`, '|---|---|---|---|---|---|---|---|---|');
+    for (const r of result.compress as { quantization: string; connectivity?: number; vectorBytes: number; graphBytes: number; totalBytes: number; rssGrowthBytes: number; graph: { recallAt10: number; p50Ms: number; p99Ms: number }; buildSeconds: number }[]) {
       const share = f32 ? ` (${Math.round((100 * r.totalBytes) / f32.totalBytes)}%)` : '';
-      lines.push(`| ${r.quantization} | ${mb(r.vectorBytes)} | ${mb(r.graphBytes)} | ${mb(r.totalBytes)}${share} | ${mb(r.rssGrowthBytes)} | ${r.graph.recallAt10} | ${r.graph.p50Ms} / ${r.graph.p99Ms} | ${r.buildSeconds} |`);
+      lines.push(`| ${r.quantization} | ${r.connectivity ?? 32} | ${mb(r.vectorBytes)} | ${mb(r.graphBytes)} | ${mb(r.totalBytes)}${share} | ${mb(r.rssGrowthBytes)} | ${r.graph.recallAt10} | ${r.graph.p50Ms} / ${r.graph.p99Ms} | ${r.buildSeconds} |`);
     }
     lines.push('', '| quantization | candidates rescored per hit | recall@10 | p50 ms |', '|---|---|---|---|');
     for (const r of result.compress as { quantization: string; sweep: { candidatesPerHit: number; recallAt10: number; p50Ms: number }[] }[]) {
@@ -332,5 +336,5 @@ async function main(): Promise<void> {
   process.stdout.write(md);
 }
 
-if (process.argv[2] === '--child') child(process.argv[3] as Quantization, process.argv[4]!, process.argv[5]!);
+if (process.argv[2] === '--child') child(process.argv[3] as Quantization, process.argv[4]!, process.argv[5]!, Number(process.argv[6] ?? 32));
 else await main();

@@ -7,6 +7,7 @@ import { cpSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { textGenerator } from '../bench/synthetic-text.js';
+import { collectionSettings } from '../dist/src/collections/inputs.js';
 import { HALF_TO_FLOAT, toBytes, toHalf } from '../dist/src/collections/quantize.js';
 import { VectorIndex } from '../dist/src/collections/vector-index.js';
 import type { CollectionSettings, Quantization } from '../dist/src/collections/types.js';
@@ -157,6 +158,13 @@ describe('the quantization setting', () => {
     await expect(api.create('bad', { quantization: 'f8' as never })).rejects.toThrow(/quantization must be one of 'f32', 'f16', 'i8', 'binary', received "f8"/);
     await expect(api.create('bad', { quantization: 'i8', metric: 'dot' })).rejects.toThrow(RangeError);
     await expect(api.create('bad', { quantization: 'i8', metric: 'dot' })).rejects.toThrow(/quantization 'i8' needs metric 'cosine'/);
+  });
+
+  it("gives i8 a leaner graph by default (connectivity 12), unless hnsw.connectivity says otherwise", () => {
+    expect(collectionSettings('a', { quantization: 'i8' }, 100).hnsw.connectivity).toBe(12);
+    expect(collectionSettings('a', { quantization: 'i8', hnsw: { connectivity: 32 } }, 100).hnsw.connectivity).toBe(32);
+    for (const quantization of ['f32', 'f16', 'binary'] as const) expect(collectionSettings('a', { quantization }, 100).hnsw.connectivity).toBe(32);
+    expect(collectionSettings('a', {}, 100).hnsw.connectivity).toBe(32);
   });
 });
 

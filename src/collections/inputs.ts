@@ -259,7 +259,8 @@ export function collectionSettings(name: string, options: unknown, modelDims: nu
     quantization: quantization as Quantization,
     autoThreshold: o.autoThreshold === undefined ? COLLECTION_DEFAULTS.autoThreshold : positiveInt(o.autoThreshold, 'autoThreshold', 2 ** 31),
     hnsw: {
-      connectivity: h.connectivity === undefined ? COLLECTION_DEFAULTS.connectivity : positiveInt(h.connectivity, 'hnsw.connectivity', 256),
+      connectivity:
+        h.connectivity === undefined ? (quantization === 'i8' ? COLLECTION_DEFAULTS.i8Connectivity : COLLECTION_DEFAULTS.connectivity) : positiveInt(h.connectivity, 'hnsw.connectivity', 256),
       expansionAdd: h.expansionAdd === undefined ? COLLECTION_DEFAULTS.expansionAdd : positiveInt(h.expansionAdd, 'hnsw.expansionAdd', 4096),
       expansionSearch: h.expansionSearch === undefined ? COLLECTION_DEFAULTS.expansionSearch : positiveInt(h.expansionSearch, 'hnsw.expansionSearch', 4096),
     },

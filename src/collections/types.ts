@@ -230,6 +230,12 @@ export const COLLECTION_DEFAULTS = Object.freeze({
   quantization: 'f32' as Quantization,
   autoThreshold: 20_000,
   connectivity: 32,
+  /**
+   * An i8 collection's graph degree: i8 is chosen to save memory, and at connectivity 32 the graph's
+   * links (the same bytes in every format) outweigh 100-dimension i8 vectors. Measured at 100,000
+   * real embeddings: 30% of f32's memory at recall@10 0.956 (32: 45% at 0.968).
+   */
+  i8Connectivity: 12,
   expansionAdd: 128,
   expansionSearch: 128,
   k: 10,
