@@ -133,6 +133,9 @@ describe('collections over the bridge', () => {
     const local = await pool.search('where did the cat sit?', { collection: 'local', k: 2 });
     expect(await client.search('where did the cat sit?', { collection: 'bridged', k: 2 })).toEqual(local);
     expect(await client.search('where did the cat sit?', { collection: 'bridged', k: 2 })).toEqual(await pool.search('where did the cat sit?', { collection: 'bridged', k: 2 }));
+    for (const mode of ['dense', 'keyword', 'hybrid'] as const) {
+      expect(await client.search('where did the cat sit?', { collection: 'bridged', k: 2, mode })).toEqual(await pool.search('where did the cat sit?', { collection: 'bridged', k: 2, mode }));
+    }
     expect(local[0]!.id).toBe('cat');
     const query = await pool.embed('rain tonight');
     expect(await client.search(query, { collection: 'bridged', k: 3, filter: { kind: 'weather' } })).toEqual(await pool.search(query, { collection: 'bridged', k: 3, filter: { kind: 'weather' } }));
