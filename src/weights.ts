@@ -7,6 +7,24 @@ import { join } from 'node:path';
 
 export type { WeightsInfo } from './types.js';
 
+/** transformers.js' weights file suffix of each dtype (`onnx/model<suffix>.onnx`). */
+const DTYPE_SUFFIX: Readonly<Record<string, string>> = Object.freeze({
+  fp32: '',
+  fp16: '_fp16',
+  int8: '_int8',
+  uint8: '_uint8',
+  q8: '_quantized',
+  q4: '_q4',
+  q4f16: '_q4f16',
+  bnb4: '_bnb4',
+});
+
+/** The file (in the model folder's `onnx/`) that transformers.js loads for a dtype; undefined for a dtype it has no file name for. */
+export function onnxFileOf(dtype: string): string | undefined {
+  const suffix = Object.hasOwn(DTYPE_SUFFIX, dtype) ? DTYPE_SUFFIX[dtype] : undefined;
+  return suffix === undefined ? undefined : `model${suffix}.onnx`;
+}
+
 
 /**
  * The default `weightsCache`: `$XDG_CACHE_HOME/warmpool/weights`, else `~/.cache/warmpool/weights`

@@ -32,7 +32,7 @@ import { threadId } from 'node:worker_threads';
 import { preferUnpacked } from '../src/asar-path.js';
 import { describe } from '../src/errors.js';
 import type { ModelSpec } from '../src/protocol.js';
-import type { WeightsInfo } from '../src/weights.js';
+import { onnxFileOf, type WeightsInfo } from '../src/weights.js';
 import { PRUNE_AFTER_DAYS, STALE_LOCK_MS, pruneWeightsCache, touchUsed } from '../src/weights-cache.js';
 
 /** Bumped when what a prepared entry holds, or how it is checked, changes. */
@@ -43,18 +43,6 @@ const WAIT_MS = 15 * 60_000;
 const PREPARE_TIMEOUT_MS = 15 * 60_000;
 
 const PREPARE_SCRIPT = preferUnpacked(fileURLToPath(new URL('./prepare-weights.js', import.meta.url)));
-
-/** transformers.js' file suffix of each dtype (`onnx/model<suffix>.onnx`). */
-const DTYPE_SUFFIX: Record<string, string> = {
-  fp32: '',
-  fp16: '_fp16',
-  int8: '_int8',
-  uint8: '_uint8',
-  q8: '_quantized',
-  q4: '_q4',
-  q4f16: '_q4f16',
-  bnb4: '_bnb4',
-};
 
 /** What a worker loads: the prepared folder (as transformers.js' localModelPath and id), or nothing to change. */
 export interface WeightsPlan {
@@ -180,9 +168,8 @@ async function prepareOrFind(spec: ModelSpec, cache: string): Promise<WeightsPla
   const tjs = (config['transformers.js_config'] ?? {}) as Record<string, unknown>;
   if (typeof tjs.device === 'string' && tjs.device !== 'cpu') return notShared(`its config asks for device ${tjs.device}`);
   const dtype = effectiveDtype(spec.dtype, config);
-  const suffix = DTYPE_SUFFIX[dtype];
-  if (suffix === undefined) return notShared(`dtype ${dtype} is not one it knows the file of`);
-  const file = `model${suffix}.onnx`;
+  const file = onnxFileOf(dtype);
+  if (file === undefined) return notShared(`dtype ${dtype} is not one it knows the file of`);
   let source: string;
   let sourceStat: ReturnType<typeof statSync>;
   try {

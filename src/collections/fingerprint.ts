@@ -12,6 +12,7 @@ import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { ModelMismatchError } from '../errors.js';
 import type { ModelInfo } from '../types.js';
+import { onnxFileOf } from '../weights.js';
 
 export interface ModelFingerprint {
   /** The model folder's name, or its hub id. */
@@ -44,18 +45,6 @@ const CONFIG_FILES = [
   '1_Pooling/config.json',
 ];
 
-/** transformers.js' weights file suffix of each dtype (`onnx/model<suffix>.onnx`). */
-const DTYPE_SUFFIX: Record<string, string> = {
-  fp32: '',
-  fp16: '_fp16',
-  int8: '_int8',
-  uint8: '_uint8',
-  q8: '_quantized',
-  q4: '_q4',
-  q4f16: '_q4f16',
-  bnb4: '_bnb4',
-};
-
 /**
  * Files larger than this are hashed by samples (4 MiB of them): reading a 90 MB model whole took
  * 0.7 s of the first collection call, a multi-GB one would take many. Two different weights files
@@ -68,8 +57,7 @@ function weightFiles(folder: string, dtype: string): string[] {
   const dir = join(folder, 'onnx');
   if (!existsSync(dir)) return [];
   const names = readdirSync(dir).sort();
-  const suffix = DTYPE_SUFFIX[dtype];
-  const wanted = suffix === undefined ? undefined : `model${suffix}.onnx`;
+  const wanted = onnxFileOf(dtype);
   const picked = wanted !== undefined && names.includes(wanted) ? names.filter((n) => n === wanted || n.startsWith(`${wanted}_data`) || n === `${wanted}.data`) : names.filter((n) => /\.onnx(_data|\.data)?$/.test(n));
   return picked.map((n) => join('onnx', n));
 }
