@@ -21,6 +21,7 @@ import {
   type Doc,
   type GetOptions,
   type IndexDocsOptions,
+  type IndexProgress,
   type IndexResult,
   type IndexStreamOptions,
   type MigrateOptions,
@@ -69,6 +70,15 @@ function checkPriority(value: unknown): Priority | undefined {
     throw new InvalidInputError(`options.priority must be one of ${PRIORITIES.map((p) => `'${p}'`).join(', ')}, received ${show(value)}`);
   }
   return value as Priority;
+}
+
+/** The controls of a call that works through a collection batch by batch (indexStream, migrate), checked. */
+function batchControls<P>(o: { batchSize?: unknown; onProgress?: unknown; signal?: unknown }): { batchSize: number; onProgress: ((progress: P) => void) | undefined; signal: AbortSignal | undefined } {
+  const batchSize = o.batchSize ?? COLLECTION_DEFAULTS.streamBatchSize;
+  if (!Number.isInteger(batchSize) || (batchSize as number) < 1) throw new RangeError(`batchSize must be a positive integer, received ${show(batchSize)}`);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new InvalidInputError(`options.onProgress must be a function, received ${show(o.onProgress)}`);
+  if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError(`options.signal must be an AbortSignal, received ${show(o.signal)}`);
+  return { batchSize: batchSize as number, onProgress: o.onProgress as ((progress: P) => void) | undefined, signal: o.signal as AbortSignal | undefined };
 }
 
 export class CollectionsClient {
@@ -153,12 +163,7 @@ export class CollectionsClient {
    */
   async indexStream(source: AsyncIterable<Doc | string> | Iterable<Doc | string>, options?: IndexStreamOptions): Promise<{ count: number; batches: number }> {
     const o = callOptions(options, ['collection', 'create', 'batchSize', 'onProgress', 'signal', 'priority'] as const);
-    const batchSize = o.batchSize ?? COLLECTION_DEFAULTS.streamBatchSize;
-    if (!Number.isInteger(batchSize) || (batchSize as number) < 1) throw new RangeError(`batchSize must be a positive integer, received ${show(batchSize)}`);
-    if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new InvalidInputError(`options.onProgress must be a function, received ${show(o.onProgress)}`);
-    if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError(`options.signal must be an AbortSignal, received ${show(o.signal)}`);
-    const onProgress = o.onProgress as IndexStreamOptions['onProgress'];
-    const signal = o.signal as AbortSignal | undefined;
+    const { batchSize, onProgress, signal } = batchControls<IndexProgress>(o);
     // Bulk work: the batch lane unless the caller says otherwise.
     const batchOptions: IndexDocsOptions = { collection: collectionName(o.collection), create: o.create as IndexDocsOptions['create'], priority: checkPriority(o.priority) ?? 'batch' };
     const started = performance.now();
@@ -185,7 +190,7 @@ export class CollectionsClient {
       if (signal?.aborted) throw new AbortError(`indexing was aborted after ${indexed} documents`, { cause: signal.reason });
       if (failure) throw failure.error;
       batch.push(doc);
-      if (batch.length >= (batchSize as number)) {
+      if (batch.length >= batchSize) {
         await send(batch);
         batch = [];
       }
@@ -291,12 +296,7 @@ export class CollectionsClient {
   async #migrate(name: string, options: MigrateOptions | undefined): Promise<MigrationResult> {
     const o = callOptions(options, ['onProgress', 'signal', 'batchSize'] as const);
     const collection = collectionName(name, true);
-    const batchSize = o.batchSize ?? COLLECTION_DEFAULTS.streamBatchSize;
-    if (!Number.isInteger(batchSize) || (batchSize as number) < 1) throw new RangeError(`batchSize must be a positive integer, received ${show(batchSize)}`);
-    if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new InvalidInputError(`options.onProgress must be a function, received ${show(o.onProgress)}`);
-    if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError(`options.signal must be an AbortSignal, received ${show(o.signal)}`);
-    const onProgress = o.onProgress as MigrateOptions['onProgress'];
-    const signal = o.signal as AbortSignal | undefined;
+    const { batchSize, onProgress, signal } = batchControls<MigrationProgress>(o);
     const aborted = (done: number): InstanceType<typeof AbortError> => new AbortError(`the migration of ${JSON.stringify(collection)} was aborted after ${done} documents; the collection is unchanged`, { cause: signal!.reason });
     if (signal?.aborted) throw aborted(0);
     const started = performance.now();
@@ -308,9 +308,9 @@ export class CollectionsClient {
     this.#migrations.set(collection, progress);
     const prompt = await this.#promptFor('document');
     try {
-      for (let offset = 0; offset < total; offset += batchSize as number) {
+      for (let offset = 0; offset < total; offset += batchSize) {
         if (signal?.aborted) throw aborted(progress.migrated);
-        const docs = (await this.#call({ op: 'migrate-read', collection, offset, limit: batchSize as number })) as StoredDoc[];
+        const docs = (await this.#call({ op: 'migrate-read', collection, offset, limit: batchSize })) as StoredDoc[];
         if (docs.length === 0) continue;
         // Bulk work: the batch lane, so interactive calls (searches included) go first.
         const embedded = await this.#pool.embedPacked(docs.map((d) => d.text), { ...prompt, priority: 'batch' });
