@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { rng } from '../synthetic-text.js';
 
 export interface Corpus {
   /** Where the paragraphs came from, with their counts, for the JSON and the report. */
@@ -100,17 +101,6 @@ function clean(p: string): string | undefined {
   return t;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * At most `count` distinct paragraphs, shuffled (seeded). The manual pages and the package
  * documentation give at most 60% of them each (reading stops there), the docstrings the rest.
@@ -163,7 +153,7 @@ export function machineCorpus(count: number, seed = 1): Corpus {
     }
   }
   const paragraphs = [...seen.keys()];
-  const rand = mulberry32(seed);
+  const rand = rng(seed);
   for (let i = paragraphs.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [paragraphs[i], paragraphs[j]] = [paragraphs[j]!, paragraphs[i]!];

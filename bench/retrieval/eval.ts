@@ -23,7 +23,7 @@ import { markdownTable, textTable } from '../lib/table.js';
 import type { Table } from '../lib/types.js';
 import { createPool } from '../lib/warmpool.js';
 import { FUSIONS, type Fusion, fuse, fusedRank } from './fusion.js';
-import { half, loadSet, SETS_DIR } from './sets.js';
+import { embedUnits, half, loadSet, SETS_DIR } from './sets.js';
 import { analyzer, Bm25, loadStemmer } from './text.js';
 
 const { values: args } = parseArgs({
@@ -97,16 +97,7 @@ function row(name: string, group: string, ranks: number[], halves: ('A' | 'B')[]
   };
 }
 
-const unit = (v: Float32Array) => {
-  const n = Math.hypot(...v) || 1;
-  return v.map((x) => x / n);
-};
-
-async function embedAll(texts: string[]): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  for (let i = 0; i < texts.length; i += 64) out.push(...(await pool.embed(texts.slice(i, i + 64))).map(unit));
-  return out;
-}
+const embedAll = (texts: string[]): Promise<Float32Array[]> => embedUnits(pool, texts);
 
 async function runSet(name: string): Promise<SetRun> {
   const set = loadSet(name);

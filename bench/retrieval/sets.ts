@@ -19,6 +19,17 @@ export interface RetrievalSet {
   items: SetItem[];
 }
 
+/** Unit-length embeddings of `texts` through `pool`, 64 texts a call (so a dot product is the cosine). */
+export async function embedUnits(pool: { embed(texts: string[]): Promise<Float32Array[]> }, texts: readonly string[]): Promise<Float32Array[]> {
+  const unit = (v: Float32Array) => {
+    const n = Math.hypot(...v) || 1;
+    return v.map((x) => x / n);
+  };
+  const out: Float32Array[] = [];
+  for (let i = 0; i < texts.length; i += 64) out.push(...(await pool.embed(texts.slice(i, i + 64))).map(unit));
+  return out;
+}
+
 export function loadSet(name: string): RetrievalSet {
   return JSON.parse(readFileSync(`${SETS_DIR}${name}.json`, 'utf8')) as RetrievalSet;
 }

@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import { rankMetrics, topK } from '../lib/retrieval-metrics.js';
 import { createPool } from '../lib/warmpool.js';
 import { fuse, fusedRank } from './fusion.js';
-import { loadSet, SETS_DIR } from './sets.js';
+import { rng } from '../synthetic-text.js';
+import { embedUnits, loadSet, SETS_DIR } from './sets.js';
 import { analyzer, Bm25, loadStemmer } from './text.js';
 
 const { values: args } = parseArgs({
@@ -27,20 +28,7 @@ const stemmer = await loadStemmer();
 const analyze = analyzer({ stem: stemmer !== undefined, stop: true }, stemmer);
 const pool = createPool({ threads: 1 });
 await pool.ready();
-const unit = (v: Float32Array) => {
-  const n = Math.hypot(...v) || 1;
-  return v.map((x) => x / n);
-};
-async function embedAll(texts: string[]): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  for (let i = 0; i < texts.length; i += 64) out.push(...(await pool.embed(texts.slice(i, i + 64))).map(unit));
-  return out;
-}
-/** A small seeded generator, so runs repeat. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
+const embedAll = (texts: string[]): Promise<Float32Array[]> => embedUnits(pool, texts);
 
 const result: Record<string, Record<string, Record<string, number>>> = {};
 for (const name of args.sets.split(',')) {
