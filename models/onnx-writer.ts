@@ -7,6 +7,7 @@
  * there, so they are written unpacked (one tag per element).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { toHalf } from '../src/collections/quantize.js';
 
 /** TensorProto.DataType values used here. */
 export const DataType = { FLOAT: 1, INT8: 3, INT64: 7, FLOAT16: 10 } as const;
@@ -277,35 +278,8 @@ function littleEndianBytes(data: Float32Array | BigInt64Array | Uint16Array): Ui
 // ---------------------------------------------------------------------------
 // IEEE 754 half precision (Node 20 has no Float16Array).
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** float32 -> float16 bits, round to nearest even, like a hardware conversion. */
-export function toFloat16Bits(value: number): number {
-  f32[0] = value;
-  const x = u32[0] ?? 0;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    const full = mant | 0x800000;
-    const shift = 14 - e;
-    let half = full >>> shift;
-    const rem = full & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1) === 1)) half += 1;
-    return sign | half;
-  }
-  // A rounding carry out of the mantissa correctly bumps the exponent.
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) === 1)) half += 1;
-  return sign | half;
-}
+/** float32 -> float16 bits, round to nearest even, like a hardware conversion (the collections' own converter). */
+export const toFloat16Bits: (value: number) => number = toHalf;
 
 export function fromFloat16Bits(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
