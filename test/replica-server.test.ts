@@ -71,6 +71,8 @@ describe('warmpool serve --replica-of', () => {
 
   it('writes through one server are read on the other (read-your-writes with "after"), and both report their lag', async () => {
     const [a, b] = servers as [Served, Served];
+    // "ready" is printed once the replica has joined the log: a write made now is taken.
+    for (const s of [a, b]) expect((await call('GET', `${s.url}/ready`)).json).toMatchObject({ status: 'ready', replica: 'joined' });
     const created = await call('POST', `${a.url}/v1/collections`, { name: 'notes', metric: 'cosine' });
     expect(created.status).toBe(201);
     expect(created.json.position).toBe(1);

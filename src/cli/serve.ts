@@ -8,6 +8,7 @@ import { resolveServerOptions, SERVER_LOG_LEVELS, SERVER_OPTIONS as S, type Serv
 import { UsageError } from './exit-codes.js';
 import { addPoolFlags, flagHelp, flagName, poolOptionsFrom, type PoolFlags } from './pool-flags.js';
 import { withPool } from './with-pool.js';
+import type { WarmPool } from '../pool.js';
 
 /** The server flags are the server's own options, under the same names. */
 interface ServeFlags
@@ -70,7 +71,7 @@ export function register(program: Command): void {
       .option(S.replicaOf.flag, flagHelp(S.replicaOf, 'serve the collections as a replica of a log in this Redis: writes go through the log, searches answer locally'))
       .option(S.replicaLog.flag, flagHelp(S.replicaLog, "the replicated log's name: servers with the same one share their collections"))
       .addOption(new Option(S.logLevel.flag, flagHelp(S.logLevel, 'log errors (full messages) and requests to stderr as JSON lines')).choices(SERVER_LOG_LEVELS))
-      .addHelpText('after', '\nPrints "listening on <url>" when the port is open and "ready" once the workers are warm.\nSIGTERM/SIGINT: finish requests in flight, close the pool, exit 0.'),
+      .addHelpText('after', '\nPrints "listening on <url>" when the port is open and "ready" once the workers are warm (and, with --replica-of, the replica has joined its log).\nSIGTERM/SIGINT: finish requests in flight, close the pool, exit 0.'),
   ).action(async (flags: ServeFlags) => {
     const serverOptions = serverOptionsFrom(flags);
     const { startServer } = await import('../server/create-server.js');
@@ -80,7 +81,7 @@ export function register(program: Command): void {
       process.stdout.write(`listening on ${running.url}\n`);
       try {
         // Up before warm, so probes can see /health at once and /ready turn 200.
-        const outcome = await Promise.race([pool.ready().then(() => 'ready' as const), signalled]);
+        const outcome = await Promise.race([serverReady(pool, running.url, serverOptions.replicaOf !== undefined), signalled]);
         if (outcome === 'ready') {
           process.stdout.write(`ready: model ${pool.model!.model} (${pool.model!.dims}-d), ${pool.options.maxThreads} workers\n`);
         }
@@ -91,4 +92,18 @@ export function register(program: Command): void {
       }
     });
   });
+}
+
+/**
+ * Resolves once the pool is warm and, for a replica, once the server's own `/ready` says it has
+ * joined its log (before that it refuses every write).
+ */
+async function serverReady(pool: WarmPool, url: string, replica: boolean): Promise<'ready'> {
+  await pool.ready();
+  while (replica) {
+    const status = await fetch(`${url}/ready`).then((r) => r.status, () => 0);
+    if (status === 200) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return 'ready';
 }

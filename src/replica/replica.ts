@@ -74,6 +74,7 @@ export class Replica {
   #snapshotAsked: { resolve: (n: number) => void; reject: (e: unknown) => void }[] = [];
   readonly #loop: Promise<void>;
   #joined: (() => void) | undefined;
+  #hasJoined = false;
   readonly #ready: Promise<void>;
 
   constructor(pool: WarmPool, options: ReplicaOptions) {
@@ -88,7 +89,9 @@ export class Replica {
     this.#waitMs = o.waitMs === undefined ? DEFAULT_WAIT_MS : nonNegativeInt(o.waitMs, 'waitMs');
     this.#snapshotEvery = o.snapshotEvery === undefined ? DEFAULT_SNAPSHOT_EVERY : nonNegativeInt(o.snapshotEvery, 'snapshotEvery');
     this.#stateFile = stateFile(pool.options.storePath, log);
-    this.#ready = new Promise((resolve) => (this.#joined = resolve));
+    this.#ready = new Promise<void>((resolve) => (this.#joined = resolve)).then(() => {
+      this.#hasJoined = true;
+    });
     this.#cmd = connect(this.#url, false, () => this.#closed);
     this.#blocking = connect(this.#url, true, () => this.#closed);
     this.#loop = this.#follow();
@@ -97,6 +100,11 @@ export class Replica {
   /** Resolves once the replica has joined the log (it may still be behind it: see `health().behind`). */
   ready(): Promise<void> {
     return this.#ready;
+  }
+
+  /** Whether the replica has joined the log once: before that, every write is refused (`ReplicaUnavailableError`). */
+  get joined(): boolean {
+    return this.#hasJoined;
   }
 
   /** The position of the last entry applied here. */

@@ -1,6 +1,6 @@
 /**
  * `GET /health` (the process answers; also at `GET /` and `GET /ping`, where TEI answers its health
- * check) and `GET /ready` (every worker the pool keeps is warm).
+ * check) and `GET /ready` (every worker the pool keeps is warm, and a replica has joined its log).
  */
 import { readStats } from '../../stats.js';
 import type { WarmpoolRoute } from '../options.js';
@@ -18,8 +18,11 @@ export const health: WarmpoolRoute = async (app, { pool, replica }) => {
     // From the shared counters: a readiness probe need not read the process's memory.
     const { workersReady } = readStats(pool.statsBuffer);
     const wanted = pool.options.minThreads;
-    const ready = pool.state === 'ready' && workersReady >= wanted;
+    // A replica that has not joined its log yet refuses every write.
+    const joined = replica?.joined ?? true;
+    const ready = pool.state === 'ready' && workersReady >= wanted && joined;
     reply.code(ready ? 200 : 503);
-    return { status: ready ? 'ready' : 'not ready', state: pool.state, workersReady, workers: wanted };
+    const body = { status: ready ? 'ready' : 'not ready', state: pool.state, workersReady, workers: wanted };
+    return replica ? { ...body, replica: joined ? 'joined' : 'joining' } : body;
   });
 };
