@@ -178,7 +178,8 @@ describe('persistence in every format', () => {
         for (let i = 0; i < 3; i++) for (const h of await p.search(gen.doc(10_000 + i), { collection: kind, k: 10, exact, mode: 'dense' })) out.push(`${h.id}:${h.score.toFixed(5)}`);
         return out;
       };
-      // The graph is built again on open, by a multi-threaded batch: its answers may differ in a rare hit.
+      // The graph is built again on open, by a multi-threaded batch: its answers may differ in a few
+      // hits (26 of 30 alike seen once on a busy machine); exact search must not differ at all.
       const overlap = (a: string[], b: string[]) => a.filter((x) => b.includes(x)).length / a.length;
 
       const before: Record<string, string[]> = {};
@@ -202,7 +203,7 @@ describe('persistence in every format', () => {
         try {
           for (const kind of KINDS) {
             expect(await again.collections().info(kind)).toMatchObject({ quantization: kind, count: 600, hnswActive: true });
-            expect(overlap(await answers(again, kind, false), before[`${kind} hnsw`]!)).toBeGreaterThanOrEqual(0.9);
+            expect(overlap(await answers(again, kind, false), before[`${kind} hnsw`]!)).toBeGreaterThanOrEqual(0.8);
             expect(await answers(again, kind, true)).toEqual(before[`${kind} exact`]);
           }
         } finally {
