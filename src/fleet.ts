@@ -310,6 +310,10 @@ export class Fleet {
         const slot = s.stats.slotOf(threadId);
         return slot >= 0 && s.stats.inNative(slot);
       },
+      stopNative: (threadId) => {
+        const slot = s.stats.slotOf(threadId);
+        return slot >= 0 && s.stats.stopNative(slot);
+      },
       events: {
         ready: (h, threadId, loadMs) => this.#onReady(h, threadId, loadMs),
         loadError: (h, threadId, error) => {

@@ -48,7 +48,7 @@ export type Counter = (typeof COUNTERS)[number];
 export const GAUGES = ['queued', 'inFlight', 'workersReady', 'queuedBatch'] as const;
 export type Gauge = (typeof GAUGES)[number];
 
-const WORKER_INTS = ['state', 'threadId', 'busy', 'loadMs', 'heartbeat', 'inNative', 'lastMs', 'heapMb', 'stopLoad'] as const;
+const WORKER_INTS = ['state', 'threadId', 'busy', 'loadMs', 'heartbeat', 'inNative', 'lastMs', 'heapMb', 'stopNative'] as const;
 type WorkerInt = (typeof WORKER_INTS)[number];
 const WORKER_BIGS = ['tasks', 'errors', 'texts'] as const;
 // Each worker's fields get 64-byte cache lines of their own: workers update them from different
@@ -387,13 +387,16 @@ export class PoolStats extends StatsView {
   }
 
   /**
-   * Tells a loading worker to enter onnxruntime no more (its load outlived `loadTimeout`), then
-   * says whether it is inside now. The worker announces native work first and reads this flag
-   * after (see WorkerStatsWriter.native): so either the pool sees it inside, or it sees the flag
-   * and never enters; when this returns false the thread can be ended safely.
+   * Tells a worker that the pool is ending it, so it must enter native code (a load, a run, freeing
+   * a session) no more, then says whether it is inside now. The worker announces native work first
+   * and reads this flag after (see WorkerStatsWriter.enterNative), and both sides use sequentially
+   * consistent atomics: so either the pool sees it inside, or it sees the flag and never enters.
+   * When this returns false the thread can be terminated safely; when true, the pool asks again
+   * (the flag stays up: the thread does not enter again). A thread terminated inside onnxruntime
+   * or usearch aborts the whole process.
    */
-  stopLoad(slot: number): boolean {
-    this.workerSet(slot, 'stopLoad', 1);
+  stopNative(slot: number): boolean {
+    this.workerSet(slot, 'stopNative', 1);
     return this.inNative(slot);
   }
 
@@ -435,13 +438,27 @@ export class WorkerStatsWriter extends StatsView {
     this.workerAdd(this.slot, 'heartbeat', 1);
   }
 
-  native(inside: boolean): void {
-    this.workerSet(this.slot, 'inNative', inside ? 1 : 0);
+  /**
+   * Announces native work, then reads the pool's word that it is ending this thread (see
+   * PoolStats.stopNative): true, go ahead (call `leaveNative()` after); false, the thread is being
+   * ended and must not enter (nothing stays announced).
+   */
+  enterNative(): boolean {
+    this.workerSet(this.slot, 'inNative', 1);
+    if (this.nativeStopped()) {
+      this.workerSet(this.slot, 'inNative', 0);
+      return false;
+    }
+    return true;
   }
 
-  /** Whether the pool has told this (loading) worker to enter onnxruntime no more (see PoolStats.stopLoad). */
-  loadStopped(): boolean {
-    return this.workerGet(this.slot, 'stopLoad') !== 0;
+  leaveNative(): void {
+    this.workerSet(this.slot, 'inNative', 0);
+  }
+
+  /** Whether the pool has told this worker to enter native code no more (see PoolStats.stopNative). */
+  nativeStopped(): boolean {
+    return this.workerGet(this.slot, 'stopNative') !== 0;
   }
 
   taskEnd(texts: number, ok: boolean, ms: number, heapMb: number): void {

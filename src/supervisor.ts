@@ -210,14 +210,24 @@ export class Supervisor {
         record.lastBeatAt = now;
         continue;
       }
-      // A thread inside onnxruntime is never terminated (that aborts the process); its heartbeat
-      // keeps going anyway, since a model run does not block the event loop.
+      // A thread inside onnxruntime is never terminated (that aborts the process). The pool's
+      // word that it is ending the thread goes up first: one that is outside now stays outside.
       if (now - record.lastBeatAt > this.#o.healthTimeout && !this.#o.stats.inNative(record.slot)) {
         record.phase = 'hung';
         this.#o.stats.inc('workersHung');
-        this.#end(record);
+        this.#endOutsideNative(record);
       }
     }
+    // Hung threads that were inside native code when found: ended once they come out.
+    for (const record of this.#records.values()) {
+      if (record.phase === 'hung' && !record.expectedExit) this.#endOutsideNative(record);
+    }
+  }
+
+  /** Ends a thread unless it is inside native code now; from now on it enters none (see PoolStats.stopNative). */
+  #endOutsideNative(record: WorkerRecord): void {
+    if (record.slot >= 0 && this.#o.stats.stopNative(record.slot)) return;
+    this.#end(record);
   }
 
   /**
@@ -272,7 +282,7 @@ export class Supervisor {
     const stats = this.#o.stats;
     const slot = stats.slotOf(record.threadId);
     // A worker with no stats slot yet has not begun to load (it claims one first).
-    const native = slot >= 0 && stats.stopLoad(slot);
+    const native = slot >= 0 && stats.stopNative(slot);
     if (!record.timedOut) {
       const where = native ? ": it is inside onnxruntime's session creation, and is ended as soon as it leaves" : ', so it was ended';
       record.timedOut = new LoadTimeoutError(`a worker did not load its model within loadTimeout (${limit} ms)${where}`) as unknown as ModelLoadError;

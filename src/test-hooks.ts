@@ -46,6 +46,16 @@ export interface TestHooks {
    * failure: bench/compress.ts measures indexing and opening with and without it, side by side.
    */
   readonly noKeywordIndex?: boolean;
+  /**
+   * Index workers: milliseconds each request waits before it is handled, so that a test can close
+   * the pool while the worker holds requests.
+   */
+  readonly indexSlow?: number;
+  /**
+   * Embed workers: milliseconds added inside the load's first native work (the import of
+   * transformers.js), so that a test can close the pool while a worker is there.
+   */
+  readonly nativePause?: number;
 }
 
 const NONE: TestHooks = Object.freeze({});
@@ -59,6 +69,10 @@ const probability = (key: string, v: unknown): number => {
 };
 const requestNumber = (key: string, v: unknown): number => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`${where(key)} must be a request number from 1, received ${show(v)}`);
+  return v;
+};
+const milliseconds = (key: string, v: unknown): number => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${where(key)} must be a whole number of milliseconds from 0, received ${show(v)}`);
   return v;
 };
 const flag = (key: string, v: unknown): boolean => {
@@ -89,6 +103,8 @@ const CHECKS: Record<keyof TestHooks, (key: string, v: unknown) => unknown> = {
     return v;
   },
   noKeywordIndex: flag,
+  indexSlow: milliseconds,
+  nativePause: milliseconds,
 };
 
 /** The hooks in `text` (the variable's value). A typo must not quietly test nothing: any mistake throws. */

@@ -43,6 +43,8 @@ export interface HostSettings {
   events: HostEvents;
   /** Whether a worker thread is inside native onnxruntime work right now (from the stats buffer). */
   inNative: (threadId: number) => boolean;
+  /** Tells a worker thread to enter native work no more; says whether it is inside now (see PoolStats.stopNative). */
+  stopNative: (threadId: number) => boolean;
 }
 
 /** How long ending a host (or closing the pool) waits for native work (a run, a load or a release) to finish. */
@@ -69,6 +71,8 @@ export class WorkerHost {
   readonly #readyThreads = new Set<number>();
   readonly #failedThreads = new Set<number>();
   readonly #watched = new Set<number>();
+  /** Threads whose module has run (they said hello): terminating one earlier can hit Node's synchronous module loading, which aborts the process. */
+  readonly #started = new Set<number>();
   #activeTasks = 0;
   #onIdle: (() => void)[] = [];
   #onDisposed: ((threadId: number) => void) | undefined;
@@ -255,17 +259,23 @@ export class WorkerHost {
   }
 
   /**
-   * Terminates the host's worker once that is safe: not inside onnxruntime (a thread terminated
-   * in the middle of a run, a load or a release aborts the whole process), and not still loading
-   * the model, since a loading thread may enter onnxruntime at any moment. Once the pool's
-   * close-everything flag is up, a loading thread checks it before it loads and never enters, so
-   * then only native work is waited for. Idempotent.
+   * Terminates the host's worker once that is safe: its module loaded (a thread ended while
+   * Piscina loads the worker's module synchronously aborts the process), told to enter native
+   * code no more, and not inside it (a thread terminated in the middle of a run, a load, an
+   * addon's start or a release aborts the whole process). Waits at most NATIVE_GRACE_MS.
+   * Idempotent.
    */
   destroy(): Promise<void> {
     this.#destroyed ??= (async () => {
       for (const id of this.threadIds) this.#s.supervisor.retire(id);
-      await this.#until(() => !this.inNative && (!this.loading || Atomics.load(this.#control, CONTROL_ALL) !== 0));
-      // Again: Piscina may have started the thread again (after a crash) in the meantime.
+      // Piscina may start the thread again (after a crash) meanwhile: every thread it has is asked.
+      await this.#until(() => {
+        let safe = true;
+        for (const id of this.threadIds) {
+          if (!this.#started.has(id) || this.#s.stopNative(id)) safe = false;
+        }
+        return safe;
+      });
       for (const id of this.threadIds) this.#s.supervisor.retire(id);
       await this.piscina.destroy();
     })();
@@ -298,6 +308,7 @@ export class WorkerHost {
       // A thread that is gone will not answer a request to free its session.
       this.#onDisposed?.(threadId);
       this.#watched.delete(threadId);
+      this.#started.delete(threadId);
       this.#readyThreads.delete(threadId);
       this.#failedThreads.delete(threadId);
       this.#s.events.exit(this, threadId, exitCode);
@@ -310,6 +321,7 @@ export class WorkerHost {
     this.#watch(message.threadId);
     switch (message[MESSAGE_TAG]) {
       case 'hello':
+        this.#started.add(message.threadId);
         this.#s.supervisor.loading(message.threadId);
         break;
       case 'ready':

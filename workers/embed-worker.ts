@@ -25,38 +25,49 @@ function loadFor(spec: WorkerConfig['model']): Promise<Engine> {
 }
 
 /**
- * Native work of the load (creating a session, the warm-up run, freeing a session that failed its
- * warm-up), announced in the stats buffer so that the pool never ends this thread inside it; the
- * rest of the load (imports, file reads, the tokenizer, a custom loader's own JavaScript) is not,
- * and a load stuck there past `loadTimeout` is ended by the pool. Before entering, the pool's
- * close flag is read (the pool raises its flag before it reads ours, so one of the two sees the
- * other): a closing pool's loading worker never enters onnxruntime, and can be ended at once; so
- * does one the pool is ending past `loadTimeout` (its own flag, see PoolStats.stopLoad).
+ * Native work of the load (importing transformers.js, which loads onnxruntime's and sharp's
+ * addons; creating a session; the warm-up run), announced in the stats buffer so that the pool
+ * never ends this thread inside it; the rest of the load (file reads, the tokenizer, a custom
+ * loader's own JavaScript) is not, and a load stuck there past `loadTimeout` is ended by the pool.
+ * The announcement is read against the pool's word that it is ending this thread (see
+ * PoolStats.stopNative: past `loadTimeout`, or closing, or retired), and the pool's close flag is
+ * read after it too: a worker told so never enters, and can be ended at once.
  */
 const nativeLoad: NativeWork = async (work) => {
-  stats.native(true);
+  if (!stats.enterNative()) throw stoppedLoad();
   try {
-    if (Atomics.load(control, CONTROL_ALL) !== 0) throw new ModelLoadError('the pool closed before the model was loaded');
-    // Likewise the pool's word that this load is past loadTimeout and is being ended.
-    if (stats.loadStopped()) throw new LoadTimeoutError(`model ${config.model.label} did not load within loadTimeout (${config.loadTimeout} ms)`);
+    if (Atomics.load(control, CONTROL_ALL) !== 0) throw stoppedLoad();
+    if (!nativePaused && hooks.nativePause) await new Promise((resolve) => setTimeout(resolve, hooks.nativePause));
+    nativePaused = true;
     return await work();
   } finally {
-    stats.native(false);
+    stats.leaveNative();
   }
 };
 
+/** Whether the test hook `nativePause` has been served (it pauses the first native work only). */
+let nativePaused = false;
+
+/** Why a load did not enter native code: the pool closed, the load outlived `loadTimeout`, or the pool retired the worker. */
+function stoppedLoad(): ModelLoadError | LoadTimeoutError {
+  if (Atomics.load(control, CONTROL_ALL) !== 0) return new ModelLoadError('the pool closed before the model was loaded');
+  if (performance.now() - loadBegan > config.loadTimeout) return new LoadTimeoutError(`model ${config.model.label} did not load within loadTimeout (${config.loadTimeout} ms)`);
+  return new ModelLoadError(`the pool retired this worker before model ${config.model.label} was loaded`);
+}
+
 /**
  * Frees a session the load made (its warm-up failed, or it came back past `loadTimeout`): native
- * work too, announced so that the pool waits for it, but never refused, unlike entering.
+ * work too, announced so that the pool waits for it, but skipped when the pool is ending the
+ * thread anyway (its memory goes with it).
  */
 const release = async (engine: Engine): Promise<void> => {
-  stats.native(true);
+  if (!stats.enterNative()) return;
   try {
     await engine.dispose();
   } catch {
     // The load fails anyway; the thread ends with whatever was not freed.
   } finally {
-    stats.native(false);
+    stats.leaveNative();
   }
 };
 
@@ -68,6 +79,10 @@ const { move, transferableSymbol, valueSymbol } = (await import(config.piscinaUr
 const stats = new WorkerStatsWriter(config.statsBuffer, threadId);
 const control = new Int32Array(config.control);
 const post = (message: WorkerMessage): void => parentPort!.postMessage(message);
+/** When this thread began: its load's age, for `stoppedLoad()`. */
+const loadBegan = performance.now();
+/** Model runs announce themselves as native work, under the pool's word (see guardedRun). */
+const nativeHooks: Pick<RunHooks, 'enter' | 'leave'> = { enter: () => stats.enterNative(), leave: () => stats.leaveNative() };
 
 // The heartbeat stops only when this thread's event loop is blocked (a busy loop, a hung
 // synchronous call): the pool's health check reads it without sending a message.
@@ -103,12 +118,13 @@ function listenForPool(engine: Engine | undefined): void {
   channel.onmessage = (event) => {
     const message = (event as { data?: PoolBroadcast }).data;
     if (message?.type === 'dispose') {
-      // Freeing a session is native work too: the pool must not terminate this thread meanwhile.
-      stats.native(true);
-      void (engine?.dispose() ?? Promise.resolve())
+      // Freeing a session is native work too: the pool must not terminate this thread meanwhile,
+      // and a thread the pool is ending keeps its session (it goes with the thread).
+      const entered = stats.enterNative();
+      void (entered ? engine?.dispose() ?? Promise.resolve() : Promise.resolve())
         .catch(() => {})
         .finally(() => {
-          stats.native(false);
+          if (entered) stats.leaveNative();
           channel.close();
           post({ [MESSAGE_TAG]: 'disposed', threadId });
         });
@@ -205,7 +221,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   };
   // `preallocate`: the arena's peak runs come after ready, as batch work, one model run each, so
   // that calls made meanwhile go first (an interactive one waits one peak run at most).
-  const peakHooks: RunHooks = { stopped: () => Atomics.load(control, CONTROL_ALL) !== 0, beforeRun: () => {}, native: (inside) => stats.native(inside) };
+  const peakHooks: RunHooks = { stopped: () => Atomics.load(control, CONTROL_ALL) !== 0, beforeRun: () => {}, ...nativeHooks };
   for (const run of engine.peakRuns?.(config.warmup, peakHooks) ?? []) {
     lanes[1].push({ run: () => run().catch(() => {}), resolve: () => {} });
   }
@@ -228,7 +244,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
           if (fault && index > 0 && fault.at === 'between') await fail(fault.kind);
           if (task.lane === 1 && lanes[0].length > 0) await letInteractiveThrough();
         },
-        native: (inside) => stats.native(inside),
+        ...nativeHooks,
       };
       if (fault?.at === 'before') await fail(fault.kind);
       const result = await engine.run(task, hooks);

@@ -31,14 +31,19 @@ export interface RunHooks {
   stopped(): boolean;
   /** Awaited before each run, outside native code. */
   beforeRun(index: number): Promise<void> | void;
-  /** Called when a native model run starts and ends. */
-  native(inside: boolean): void;
+  /**
+   * Announces a native model run: false when the pool is ending this thread (the run must not
+   * start; see PoolStats.stopNative). `leave()` ends an announced run.
+   */
+  enter(): boolean;
+  leave(): void;
 }
 
 /**
- * Runs one piece of onnxruntime work of a load (creating a session, the warm-up run) marked as
- * native, so that the pool never ends the thread inside it; the rest of a load (imports, file
- * reads, the tokenizer) stays unmarked, and a load stuck there can be ended (see `loadTimeout`).
+ * Runs one piece of native work of a load (importing transformers.js and its addons, creating a
+ * session, the warm-up run) marked as such, so that the pool never ends the thread inside it; the
+ * rest of a load (file reads, the tokenizer) stays unmarked, and a load stuck there can be ended
+ * (see `loadTimeout`).
  */
 export type NativeWork = <T>(work: () => Promise<T>) => Promise<T>;
 
@@ -110,13 +115,15 @@ export function sessionOptions(spec: ModelSpec, intraOpThreads: number, memory: 
 /**
  * Imports transformers.js and points its (per-thread) `env` at the model's folder. Only types at
  * module scope: the library is imported here, so a broken install surfaces as a ModelLoadError
- * instead of a worker that dies while starting.
+ * instead of a worker that dies while starting. The import is native work: it loads the addons
+ * of onnxruntime and sharp, and a thread terminated while an addon starts aborts the process.
  */
-export async function importTransformers(spec: ModelSpec): Promise<Transformers> {
+export async function importTransformers(spec: ModelSpec, native: NativeWork = unmarked): Promise<Transformers> {
   let transformers: Transformers;
   try {
-    transformers = await import('@huggingface/transformers');
+    transformers = await native(() => import('@huggingface/transformers'));
   } catch (error) {
+    if (error instanceof ModelLoadError) throw error;
     throw new ModelLoadError(`could not import @huggingface/transformers: ${describe(error)}`, { cause: error });
   }
   const { env } = transformers;
@@ -187,7 +194,7 @@ export async function loadEngine(
   weightsCache: string | false = false,
   native: NativeWork = unmarked,
 ): Promise<Engine> {
-  const transformers = await importTransformers(spec);
+  const transformers = await importTransformers(spec, native);
   const { AutoModel, FeatureExtractionPipeline } = transformers;
 
   let pipe: FeaturePipeline;
@@ -264,7 +271,7 @@ export async function loadEngine(
       return out.answer(plan.errors, maxTokens);
     },
     async warmup() {
-      const quiet: RunHooks = { stopped: () => false, beforeRun: () => {}, native: () => {} };
+      const quiet: RunHooks = { stopped: () => false, beforeRun: () => {}, enter: () => true, leave: () => {} };
       await runModel(tokenize(['warm up']), quiet);
     },
     peakRuns({ batchSize, maxBatchTokens, peak }, hooks) {
@@ -284,18 +291,20 @@ export async function loadEngine(
 
 /**
  * Runs one native model call under the worker's guard: the run is announced first, then the
- * task's cancel flag is read (the pool raises it before reading ours, so either the pool sees the
- * run coming or the run sees the flag), and the run is never interrupted once started.
+ * pool's word that it is ending this thread and the task's cancel flag are read (the pool raises
+ * them before reading ours, so either the pool sees the run coming or the run sees the flag), and
+ * the run is never interrupted once started. A thread being ended waits for its end there (its
+ * callers are answered by the pool as its exit comes).
  */
 export async function guardedRun<T>(hooks: RunHooks, run: () => Promise<T>): Promise<T> {
-  hooks.native(true);
+  if (!hooks.enter()) return new Promise<never>(() => {});
   if (hooks.stopped()) {
-    hooks.native(false);
+    hooks.leave();
     throw new AbortError('the task was cancelled: its callers no longer wait for it');
   }
   try {
     return await run();
   } finally {
-    hooks.native(false);
+    hooks.leave();
   }
 }

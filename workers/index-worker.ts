@@ -5,6 +5,11 @@
  *
  * It opens the store (and recovers the collections it is asked to reopen) before it takes any
  * request, and says so with its first message: `ready`, or `load-error` with the cause.
+ *
+ * It ends itself, never by the pool's hand: after a `load-error`, and after `close` (which waits
+ * for the requests in hand, closes the store and answers). A thread terminated from outside in
+ * the middle of a usearch call aborts the whole process (the addon's C++ exception cannot reach
+ * JavaScript in a thread being stopped), so the pool never terminates this one.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorToWire, InvalidInputError, MigrationRunningError } from '../src/errors.js';
@@ -34,19 +39,35 @@ async function openStore(): Promise<{ opened: Store; open: string[] }> {
   // that use it get its error (opening is tried again on each, so a repaired folder is picked up).
   const open: string[] = [];
   for (const name of reopen) {
+    // A pool closing meanwhile needs nothing more opened.
+    if (closeRequested) break;
     if (await opened.get(name).then(() => true, () => false)) open.push(name);
   }
   return { opened, open };
 }
 
 let store: Store | undefined;
+/** Set as the pool's `close` arrives: opening stops early and the thread ends once it is answered. */
+let closeRequested = false;
 const opening = openStore().then(
   ({ opened, open }) => {
     store = opened;
     post({ event: 'ready', open });
   },
-  (error: unknown) => post({ event: 'load-error', error: errorToWire(error) }),
+  (error: unknown) => {
+    post({ event: 'load-error', error: errorToWire(error) });
+    // The pool starts a new worker for the next call; this one is done.
+    end();
+  },
 );
+
+/**
+ * Ends this thread from its own JavaScript, outside any native call, once what it posted is on
+ * its way (the parent reads a thread's last messages before its exit).
+ */
+function end(): void {
+  setImmediate(() => process.exit(0));
+}
 
 function checkDims(c: Collection, dims: number, what: string): void {
   if (dims !== c.settings.dims) {
@@ -227,12 +248,21 @@ function fail(kind: 'crash' | 'exit'): void {
   });
 }
 
+/** Requests being handled: `close` waits for them (their answers go out first). */
+const inHand = new Set<Promise<unknown>>();
+
 let received = 0;
 parentPort!.on('message', (msg: IndexMessage) => {
-  const n = msg.op === 'close' ? 0 : ++received;
+  const closing = msg.op === 'close';
+  if (closing) closeRequested = true;
+  const n = closing ? 0 : ++received;
   const fault = n > 0 ? (hooks.indexCrash === n ? 'crash' : hooks.indexExit === n ? 'exit' : undefined) : undefined;
-  void opening
-    .then(() => handle(msg))
+  const work = opening
+    .then(async () => {
+      if (closing) await Promise.allSettled([...inHand]);
+      else if (hooks.indexSlow) await new Promise((resolve) => setTimeout(resolve, hooks.indexSlow));
+      return handle(msg);
+    })
     .then(
       ({ result, transfer }) => ({ reply: { id: msg.id, result }, transfer: transfer ?? [] }),
       (error: unknown) => ({ reply: { id: msg.id, error: errorToWire(error) }, transfer: [] }),
@@ -241,5 +271,10 @@ parentPort!.on('message', (msg: IndexMessage) => {
       // After the request was handled (a write is on disk by now), before it is answered.
       if (fault) return fail(fault);
       post(reply, transfer);
+      if (closing) end();
     });
+  if (!closing) {
+    inHand.add(work);
+    void work.finally(() => inHand.delete(work));
+  }
 });

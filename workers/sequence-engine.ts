@@ -42,7 +42,7 @@ export async function loadSequenceEngine(
   weightsCache: string | false = false,
   native: NativeWork = unmarked,
 ): Promise<Engine> {
-  const transformers = await importTransformers(spec);
+  const transformers = await importTransformers(spec, native);
   const { AutoModelForSequenceClassification } = transformers;
   const task = spec.task;
   let tokenizer: Tokenizer;
@@ -150,7 +150,7 @@ export async function loadSequenceEngine(
       return { ...out.answer(errors, maxTokens), labels, multiLabel };
     },
     async warmup() {
-      const quiet: RunHooks = { stopped: () => false, beforeRun: () => {}, native: () => {} };
+      const quiet: RunHooks = { stopped: () => false, beforeRun: () => {}, enter: () => true, leave: () => {} };
       await runModel(['warm up'], task === 'rerank' ? ['warm up'] : undefined, quiet);
     },
     peakRuns({ batchSize, maxBatchTokens, peak }, hooks) {

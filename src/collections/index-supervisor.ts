@@ -155,10 +155,9 @@ export class IndexSupervisor {
         for (const job of waiting) this.#send(job);
         return;
       }
-      // The store cannot be opened (e.g. another process holds its lock): stop this worker; its
-      // exit is expected now.
+      // The store cannot be opened (e.g. another process holds its lock): the worker ends itself
+      // (see workers/index-worker.ts); its exit is expected now.
       this.#worker = undefined;
-      void worker.terminate();
       const wire = reply.error;
       this.#restarted();
       this.#failures++;
@@ -272,8 +271,11 @@ export class IndexSupervisor {
   }
 
   /**
-   * Lets the worker finish pending writes, snapshot and release the store's lock, then stops it.
-   * Calls still waiting for a worker get `PoolClosedError`. Idempotent.
+   * Lets the worker finish the requests it holds (their callers get their answers), snapshot and
+   * close the store, and end itself; then releases the store's lock. A worker still opening the
+   * store stops after the collection it is opening. The pool never terminates the index worker:
+   * ending a thread in the middle of a usearch call aborts the whole process. Calls still waiting
+   * for a worker get `PoolClosedError`. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -288,23 +290,17 @@ export class IndexSupervisor {
       job.reject(new PoolClosedError('the pool closed before the call reached the index worker'));
     }
     const worker = this.#worker;
-    if (worker && this.#state === 'warm') {
+    if (worker) {
       worker.ref();
-      await new Promise<void>((resolve) => {
-        const id = ++this.#nextId;
-        worker.on('message', (reply: IndexReply) => {
-          if ('id' in reply && reply.id === id) resolve();
-        });
-        worker.once('exit', () => resolve());
-        worker.postMessage({ op: 'close', id } satisfies IndexMessage);
-      });
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.postMessage({ op: 'close', id: ++this.#nextId } satisfies IndexMessage);
+      await exited;
     }
-    // A worker still opening the store is stopped there: what it recovered is on disk already.
     this.#worker = undefined;
     this.#state = 'closed';
+    // Only a worker that died meanwhile leaves calls unanswered.
     for (const job of this.#sent.values()) job.reject(new PoolClosedError('the pool closed before the index worker answered the call'));
     this.#sent.clear();
-    await worker?.terminate();
     this.#lock.release();
   }
 }

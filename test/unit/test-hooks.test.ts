@@ -43,7 +43,7 @@ describe('testHooks', () => {
   it.each([
     ['{"crash":2}', RangeError, /WARMPOOL_TEST_HOOKS.crash must be a probability from 0 to 1, received 2/],
     ['{"hang":-0.5}', RangeError, /WARMPOOL_TEST_HOOKS.hang must be a probability from 0 to 1, received -0.5/],
-    ['{"explode":0.1}', TypeError, /unknown hook "explode"; valid ones are crash, exit, hang, indexCrash, indexExit, loadExit, indexLoadExit, spawnFail, loadFail, loadHang, crashInSnapshot/],
+    ['{"explode":0.1}', TypeError, /unknown hook "explode"; valid ones are crash, exit, hang, indexCrash, indexExit, loadExit, indexLoadExit, spawnFail, loadFail, loadHang, crashInSnapshot, crashInMigration, noKeywordIndex, indexSlow, nativePause/],
     ['{"indexExit":0.5}', RangeError, /WARMPOOL_TEST_HOOKS.indexExit must be a request number from 1, received 0.5/],
     ['{"indexCrash":0}', RangeError, /WARMPOOL_TEST_HOOKS.indexCrash must be a request number from 1, received 0/],
     ['{"loadExit":1}', TypeError, /WARMPOOL_TEST_HOOKS.loadExit must be true or false, received 1/],
