@@ -157,7 +157,7 @@ export class Dispatcher {
     const now = performance.now();
     // At most maxThreads x (concurrency + 1) tasks run at once, so a cancel flag is always free.
     const cancelSlot = this.#freeCancelSlots.pop()!;
-    const task = packTask(calls, this.#options.batchSize, this.#options.maxBatchTokens, cancelSlot, this.#host.task, lane);
+    const task = packTask(calls, this.#options, cancelSlot, this.#host.task, lane);
     const running = new RunningTask(calls, this.#control, cancelSlot, this.#stats, extra, lane === BATCH);
     if (lane === BATCH) this.#runningBatch++;
     this.#running.add(running);
@@ -234,15 +234,15 @@ export function taskShare(waitingTexts: number, idleWorkers: number, freeTaskSlo
 /** A task for a worker, packed flat: every call's texts in one array, each call's count and flags in one `Int32Array`. */
 export function packTask(
   calls: readonly (Pick<Call, 'texts' | 'opts'> & { extra?: CallExtra })[],
-  batchSize: number,
-  maxBatchTokens: number,
+  limits: Pick<EmbedTask, 'batchSize' | 'maxBatchTokens' | 'batchRunMs'>,
   cancelSlot: number,
   op: ModelTask = 'embed',
   lane: Lane = INTERACTIVE,
 ): EmbedTask {
   const texts: string[] = [];
   const shape = new Int32Array(calls.length * 2);
-  const task: EmbedTask = { op, texts, calls: shape, batchSize, maxBatchTokens, cancelSlot, lane };
+  const { batchSize, maxBatchTokens, batchRunMs } = limits;
+  const task: EmbedTask = { op, texts, calls: shape, batchSize, maxBatchTokens, batchRunMs, cancelSlot, lane };
   if (op === 'rerank') task.pairs = calls.map((call) => call.extra?.pair ?? '');
   if (op === 'custom') task.inputs = [];
   for (let c = 0; c < calls.length; c++) {

@@ -157,6 +157,15 @@ export interface PoolOptions {
    */
   maxBatchDelay?: number;
   /**
+   * Milliseconds a model run of batch work aims to last: the worker cuts batch-lane tasks into runs
+   * of about this long (learned from its own runs; never under 1,024 padded tokens), so an
+   * interactive call that arrives meanwhile waits about this long for the run under way. `0`: no
+   * limit (runs as large as `batchSize` and `maxBatchTokens` allow). Interactive work always runs
+   * in runs as large as those allow. Env: `WARMPOOL_BATCH_RUN_MS`.
+   * @default 250
+   */
+  batchRunMs?: number;
+  /**
    * Bytes of vectors kept in the embedding cache shared by all callers (`0` turns it off). A
    * repeated text with the same options never reaches a worker. Env: `WARMPOOL_CACHE_BYTES`.
    * @default 67108864 (64 MiB)
@@ -281,6 +290,7 @@ export interface ModelEntry
     | 'maxBatchSize'
     | 'maxBatchTokens'
     | 'maxBatchDelay'
+    | 'batchRunMs'
     | 'cacheBytes'
     | 'retries'
     | 'resourceLimits'
@@ -322,6 +332,7 @@ export const MODEL_ENTRY_KEYS = Object.freeze([
   'maxBatchSize',
   'maxBatchTokens',
   'maxBatchDelay',
+  'batchRunMs',
   'cacheBytes',
   'retries',
   'resourceLimits',
@@ -402,6 +413,7 @@ export interface ResolvedOptions {
   readonly maxBatchSize: number;
   readonly maxBatchTokens: number;
   readonly maxBatchDelay: number;
+  readonly batchRunMs: number;
   readonly cacheBytes: number;
   readonly closeTimeout: number;
   readonly retries: number;
@@ -643,6 +655,12 @@ export const POOL_OPTIONS = {
     env: 'WARMPOOL_MAX_BATCH_DELAY',
     default: 0,
     doc: 'Milliseconds a call may wait for others to join its task while a worker is free (`0`: calls of the same tick still share a task).',
+  },
+  batchRunMs: {
+    parse: numberOf({ min: 0, max: 60_000, unit: 'milliseconds' }),
+    env: 'WARMPOOL_BATCH_RUN_MS',
+    default: 250,
+    doc: 'Milliseconds a model run of batch work aims to last (learned from the worker\'s runs; at least 1,024 padded tokens), so an interactive call waits about that long for it; `0`: no limit.',
   },
   cacheBytes: {
     parse: integer(0),

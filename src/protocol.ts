@@ -102,6 +102,8 @@ export interface EmbedTask {
   batchSize: number;
   /** Most padded tokens (rows x longest row) in one model run. */
   maxBatchTokens: number;
+  /** Batch lane: milliseconds a model run aims to last (0: no limit; see `batchRunMs`). */
+  batchRunMs: number;
   /** This task's flag in `WorkerConfig.control`. */
   cancelSlot: number;
   /**

@@ -66,6 +66,7 @@ const RULES: Record<string, Rule> = {
   cacheBytes: int(0, Number.MAX_SAFE_INTEGER),
   retries: int(0, 100),
   maxBatchDelay: (v) => typeof v === 'number' && v >= 0 && v <= 60_000,
+  batchRunMs: (v) => typeof v === 'number' && v >= 0 && v <= 60_000,
   resourceLimits: objectOf(LIMITS),
 };
 
@@ -99,6 +100,7 @@ const VALID: Record<string, fc.Arbitrary<unknown>> = {
   cacheBytes: fc.integer({ min: 0, max: 2 ** 40 }),
   retries: fc.integer({ min: 0, max: 100 }),
   maxBatchDelay: fc.double({ min: 0, max: 60_000, noNaN: true }),
+  batchRunMs: fc.double({ min: 0, max: 60_000, noNaN: true }),
   resourceLimits: fc.record(
     {
       maxOldGenerationSizeMb: fc.constantFrom(64, 4096, Infinity, 0),

@@ -98,6 +98,43 @@ describe('priority lanes on one worker', () => {
   });
 });
 
+describe('batchRunMs: batch work in short model runs', () => {
+  /** Interactive waits during a batch call of full sub-batches (32 texts of ~200 tokens: about 6,400 padded tokens a run), and the batch call's vectors. */
+  const during = async (batchRunMs: number): Promise<{ waits: number[]; vectors: Float32Array[] }> => {
+    const pool = createPool({ model: 'minilm-shape', threads: 1, cacheBytes: 0, preallocate: false, batchRunMs });
+    try {
+      await pool.ready();
+      // Teaches the worker what a token costs (and warms onnxruntime for these shapes).
+      await pool.embed(bulk(32, `warm${batchRunMs}`), { priority: 'batch' });
+      const texts = bulk(128, 'run');
+      let done = false;
+      const batch = pool.embed(texts, { priority: 'batch' }).finally(() => (done = true));
+      const waits: number[] = [];
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      while (!done && waits.length < 12) {
+        const asked = performance.now();
+        await pool.embed(`an interactive question ${waits.length}`);
+        waits.push(performance.now() - asked);
+        await new Promise((resolve) => setTimeout(resolve, 60));
+      }
+      return { waits, vectors: await batch };
+    } finally {
+      await pool.close();
+    }
+  };
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+  it('cuts a batch call into runs of about batchRunMs, so an interactive call waits about that long; the vectors are the same', async () => {
+    const whole = await during(0);
+    const short = await during(150);
+    expect(whole.waits.length).toBeGreaterThanOrEqual(2);
+    expect(short.waits.length).toBeGreaterThanOrEqual(2);
+    // A whole sub-batch is several times a 150 ms run (at least 1,024 padded tokens).
+    expect(median(short.waits), `waits with batchRunMs 150: ${short.waits.map(Math.round).join(', ')}; with 0: ${whole.waits.map(Math.round).join(', ')}`).toBeLessThan(median(whole.waits) / 2);
+    for (let i = 0; i < whole.vectors.length; i++) expect(maxAbsDiff(whole.vectors[i]!, short.vectors[i]!)).toBeLessThan(1e-5);
+  });
+});
+
 describe('collections put bulk indexing in the batch lane', () => {
   it('indexStream and large index() calls are batch work; small ones and searches are interactive; priority overrides', async () => {
     const store = mkdtempSync(join(tmpdir(), 'warmpool-lanes-'));

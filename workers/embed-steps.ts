@@ -298,3 +298,30 @@ export function clipText(text: string, maxTokens: number, countTokens: (text: st
   }
   return text;
 }
+
+/** Runs smaller than this many padded tokens are mostly fixed cost: they say little of the cost per token. */
+const CLOCK_MIN_TOKENS = 256;
+/** The batch lane's runs are cut no smaller than this many padded tokens (or the whole budget, if smaller): tinier runs waste the model's throughput. */
+export const BATCH_RUN_MIN_TOKENS = 1024;
+
+/**
+ * What a padded token costs this worker's model, learned from its runs (a moving average), so
+ * that the batch lane can cut its work into runs of about `batchRunMs`: an interactive task
+ * waits for the run under way, then goes first. Measured as the runs go, it follows the machine:
+ * on cores shared with other work a run takes longer and the runs get smaller.
+ */
+export class RunClock {
+  #msPerToken = 0;
+
+  observe(paddedTokens: number, ms: number): void {
+    if (paddedTokens < CLOCK_MIN_TOKENS || !(ms > 0)) return;
+    const x = ms / paddedTokens;
+    this.#msPerToken = this.#msPerToken === 0 ? x : 0.8 * this.#msPerToken + 0.2 * x;
+  }
+
+  /** The padded tokens a run of about `ms` holds, within `[min(BATCH_RUN_MIN_TOKENS, cap), cap]`; `cap` while nothing was measured, or for `ms` 0 (no limit). */
+  tokensFor(ms: number, cap: number): number {
+    if (!(ms > 0) || this.#msPerToken === 0) return cap;
+    return Math.min(cap, Math.max(BATCH_RUN_MIN_TOKENS, Math.floor(ms / this.#msPerToken)));
+  }
+}

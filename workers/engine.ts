@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { AbortError, ModelLoadError, describe } from '../src/errors.js';
 import type { EmbedTask, ModelSpec, TaskAnswer, ValueAnswer, WorkerConfig } from '../src/protocol.js';
 import type { WeightsInfo } from '../src/weights.js';
-import { AnswerBuilder, clipText, fitToBudget, planTask, readMask, runEnd, runTexts, writeRun } from './embed-steps.js';
+import { AnswerBuilder, RunClock, clipText, fitToBudget, planTask, readMask, runEnd, runTexts, writeRun } from './embed-steps.js';
 import { loadPrebuiltTokenizer } from './prebuilt-tokenizer.js';
 import { discard, shareWeights } from './shared-weights.js';
 
@@ -232,11 +232,16 @@ export async function loadEngine(
     const [rows = 0, seq = 0] = inputs.attention_mask.dims;
     // The mask comes as int64; read it once into bytes for pooling and token counts.
     const { mask, tokens } = readMask(inputs.attention_mask.data, rows, seq);
+    const began = performance.now();
     const outputs: Record<string, Tensor | undefined> = await guardedRun(hooks, () => pipe.model(inputs as unknown as Record<string, unknown>));
+    clock.observe(rows * seq, performance.now() - began);
     const hidden = outputs.last_hidden_state ?? outputs.logits ?? outputs.token_embeddings;
     if (!hidden) throw new Error(`model ${spec.label} returned none of last_hidden_state, logits, token_embeddings`);
     return { hidden, mask, tokens };
   }
+
+  /** The cost of a padded token, for the batch lane's run size. */
+  const clock = new RunClock();
 
   /** Mean pooling's running sums: one buffer for every task (a task writes its rows without awaiting in between). */
   let scratch = new Float64Array(Math.max(1, dims));
@@ -246,7 +251,9 @@ export async function loadEngine(
     maxTokens,
     weights,
     async run(task, hooks) {
-      const { texts, calls, batchSize, maxBatchTokens } = task;
+      const { texts, calls, batchSize } = task;
+      // The batch lane's runs are cut to about batchRunMs, so that an interactive task waits that long at most.
+      const maxBatchTokens = task.lane === 1 ? clock.tokensFor(task.batchRunMs, task.maxBatchTokens) : task.maxBatchTokens;
       const plan = planTask(texts, calls, maxTokens, countTokens, clip);
       const { unique, input } = plan;
       const out = new AnswerBuilder(calls, texts.length, dims);

@@ -7,7 +7,7 @@
  */
 import { ModelLoadError, describe } from '../src/errors.js';
 import type { EmbedTask, ModelSpec } from '../src/protocol.js';
-import { AnswerBuilder, callStarts, checkCalls, clipText, estimateTokens, fitToBudget, readMask } from './embed-steps.js';
+import { AnswerBuilder, RunClock, callStarts, checkCalls, clipText, estimateTokens, fitToBudget, readMask } from './embed-steps.js';
 import type { WeightsInfo } from '../src/weights.js';
 import { guardedRun, importTransformers, loadModelSession, loadTokenizer, maxTokensOf, peakShapes, sessionOptions, unmarked, type Engine, type NativeWork, type RunHooks } from './engine.js';
 
@@ -77,11 +77,16 @@ export async function loadSequenceEngine(
   /** A huge text cut to a prefix that truncates to the same tokens (see clipText). */
   const clip = (text: string): string => (text.length > maxTokens * 16 ? clipText(text, maxTokens, (t) => countTokens(t)) : text);
 
+  /** The cost of a padded token, for the batch lane's run size. */
+  const clock = new RunClock();
+
   async function runModel(first: string[], second: string[] | undefined, hooks: RunHooks): Promise<{ logits: Tensor; tokens: number[] }> {
     const inputs = tokenizer(first, { text_pair: second ?? null, padding: true, truncation: true, max_length: maxTokens });
     const [rows = 0, seq = 0] = inputs.attention_mask.dims;
     const { tokens } = readMask(inputs.attention_mask.data, rows, seq);
+    const began = performance.now();
     const outputs = await guardedRun(hooks, () => model(inputs as unknown as Record<string, unknown>));
+    clock.observe(rows * seq, performance.now() - began);
     const logits = outputs.logits;
     if (!logits || logits.dims.length !== 2 || logits.dims[0] !== rows || logits.dims[1] !== width) {
       const found = Object.keys(outputs).join(', ') || 'nothing';
@@ -97,7 +102,9 @@ export async function loadSequenceEngine(
     multiLabel,
     weights,
     async run(taskIn: EmbedTask, hooks: RunHooks) {
-      const { texts, calls, batchSize, maxBatchTokens } = taskIn;
+      const { texts, calls, batchSize } = taskIn;
+      // The batch lane's runs are cut to about batchRunMs, so that an interactive task waits that long at most.
+      const maxBatchTokens = taskIn.lane === 1 ? clock.tokensFor(taskIn.batchRunMs, taskIn.maxBatchTokens) : taskIn.maxBatchTokens;
       const pairs = task === 'rerank' ? (taskIn.pairs ?? []) : undefined;
       const callStart = callStarts(calls);
       // Each call's own checks: with truncate: false, an input over the limit fails its call alone.

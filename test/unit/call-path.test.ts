@@ -47,6 +47,8 @@ describe('taskShare', () => {
   });
 });
 
+const LIMITS = { batchSize: 32, maxBatchTokens: 8192, batchRunMs: 250 };
+
 describe('packTask', () => {
   it('puts every call\'s texts in one array, and each call\'s count and flags in one Int32Array', () => {
     const task = packTask(
@@ -55,8 +57,7 @@ describe('packTask', () => {
         { texts: ['c'], opts: { ...OPTS, pooling: 'cls', normalize: false } },
         { texts: ['d'], opts: { ...OPTS, truncate: false } },
       ],
-      32,
-      8192,
+      { batchSize: 32, maxBatchTokens: 8192, batchRunMs: 250 },
       5,
     );
     expect(task).toEqual({
@@ -65,16 +66,17 @@ describe('packTask', () => {
       calls: Int32Array.from([2, CALL_NORMALIZE | CALL_TRUNCATE, 1, CALL_TRUNCATE | CALL_CLS, 1, CALL_NORMALIZE]),
       batchSize: 32,
       maxBatchTokens: 8192,
+      batchRunMs: 250,
       cancelSlot: 5,
       lane: 0,
     });
   });
 
   it('carries a rerank call\'s query, a custom call\'s inputs, and the lane', () => {
-    const rerank = packTask([{ texts: ['d1', 'd2'], opts: OPTS, extra: { pair: 'q' } }, { texts: ['d3'], opts: OPTS, extra: { pair: 'r' } }], 32, 8192, 1, 'rerank', 1);
+    const rerank = packTask([{ texts: ['d1', 'd2'], opts: OPTS, extra: { pair: 'q' } }, { texts: ['d3'], opts: OPTS, extra: { pair: 'r' } }], LIMITS, 1, 'rerank', 1);
     expect(rerank).toMatchObject({ op: 'rerank', texts: ['d1', 'd2', 'd3'], pairs: ['q', 'r'], lane: 1 });
     expect(Array.from(rerank.calls.filter((_, i) => i % 2 === 0))).toEqual([2, 1]);
-    const custom = packTask([{ texts: [], opts: OPTS, extra: { inputs: [{ a: 1 }] } }, { texts: [], opts: OPTS, extra: { inputs: [2, 3] } }], 32, 8192, 1, 'custom');
+    const custom = packTask([{ texts: [], opts: OPTS, extra: { inputs: [{ a: 1 }] } }, { texts: [], opts: OPTS, extra: { inputs: [2, 3] } }], LIMITS, 1, 'custom');
     expect(custom).toMatchObject({ op: 'custom', texts: [], inputs: [{ a: 1 }, 2, 3], lane: 0 });
     expect(Array.from(custom.calls.filter((_, i) => i % 2 === 0))).toEqual([1, 2]);
   });

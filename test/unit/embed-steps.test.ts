@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AnswerBuilder,
+  RunClock,
   callStarts,
   clipText,
   fitToBudget,
@@ -207,5 +208,35 @@ describe('clipText', () => {
     expect(text.startsWith(prefix)).toBe(true);
     expect(prefix.endsWith('word')).toBe(true);
     expect(words(prefix)).toBeGreaterThan(9);
+  });
+});
+
+describe('RunClock: the batch lane run size', () => {
+  it('keeps the whole budget until it has measured a run, and for batchRunMs 0', () => {
+    const clock = new RunClock();
+    expect(clock.tokensFor(250, 8192)).toBe(8192);
+    // A tiny run (the warm-up) is mostly fixed cost: not counted.
+    clock.observe(8, 5);
+    expect(clock.tokensFor(250, 8192)).toBe(8192);
+    clock.observe(4096, 409.6);
+    expect(clock.tokensFor(0, 8192)).toBe(8192);
+  });
+
+  it('gives the tokens a run of about batchRunMs holds, between 1,024 (or the budget) and the budget', () => {
+    const clock = new RunClock();
+    clock.observe(4096, 409.6); // 0.1 ms a padded token
+    expect(clock.tokensFor(250, 8192)).toBe(2500);
+    expect(clock.tokensFor(10_000, 8192)).toBe(8192);
+    expect(clock.tokensFor(20, 8192)).toBe(1024);
+    expect(clock.tokensFor(20, 512)).toBe(512);
+  });
+
+  it('follows the machine: runs that take longer make the next runs smaller', () => {
+    const clock = new RunClock();
+    clock.observe(4096, 409.6);
+    const before = clock.tokensFor(250, 8192);
+    for (let i = 0; i < 10; i++) clock.observe(4096, 819.2);
+    expect(clock.tokensFor(250, 8192)).toBeLessThan(before * 0.6);
+    expect(clock.tokensFor(250, 8192)).toBeGreaterThanOrEqual(1250);
   });
 });
