@@ -724,10 +724,14 @@ describe('loadTimeout: a worker stuck loading the model', () => {
 });
 
 describe('loadTimeout: a load stuck in native work', () => {
-  it('is reported when the deadline passes, never ended inside it, and fails with LoadTimeoutError as it leaves', async () => {
+  it.each([
+    ['blocked in native code (its event loop stopped, as in onnxruntime\'s session creation)', false],
+    ['awaiting inside work marked native', true],
+  ])('is reported when the deadline passes, never ended inside it, and fails with LoadTimeoutError as it leaves: %s', async (_what, nativeLoadAwaits) => {
     const module = new URL('fixtures/custom-task.mjs', `file://${ROOT}test/`).href;
     // The default model (which joins the pool) loads without a deadline; the custom one has 1 s.
-    const pool = createPool({ healthInterval: 100, loadTimeout: Infinity, models: { slow: { task: 'custom', module, options: { nativeLoadMs: 6000 }, threads: 1, loadTimeout: 1000 } } });
+    // A health deadline well under the stall: a blocked thread inside native work is not "hung".
+    const pool = createPool({ healthInterval: 100, healthTimeout: 2000, loadTimeout: Infinity, models: { slow: { task: 'custom', module, options: { nativeLoadMs: 6000, nativeLoadAwaits }, threads: 1, loadTimeout: 1000 } } });
     const events: { at: number; what: string; error?: unknown }[] = [];
     const began = performance.now();
     const onError = (m: unknown) => {
@@ -754,6 +758,7 @@ describe('loadTimeout: a load stuck in native work', () => {
       // Yet the thread did not leave while its native work ran.
       const firstExit = events.find((e) => e.what === 'exit');
       if (firstExit) expect(firstExit.at).toBeGreaterThan(6000);
+      expect(pool.stats().workersHung).toBe(0);
     } finally {
       diagnostics.unsubscribe(CHANNEL_NAMES.workerError, onError);
       diagnostics.unsubscribe(CHANNEL_NAMES.workerExit, onExit);
