@@ -25,10 +25,11 @@ export interface LoadContext {
   /** The worker thread's id. */
   threadId: number;
   /**
-   * Wrap native work of the load in it (creating an onnxruntime session, a warm-up run):
-   * `await native(() => ort.InferenceSession.create(path))`. A load that outlives `loadTimeout`
-   * is ended, but never inside work wrapped here (ending a thread inside native code can abort
-   * the process): then it is ended as soon as that work returns.
+   * Wrap native work of the load in it (importing a module that loads a native addon, creating an
+   * onnxruntime session, a warm-up run): `await native(() => ort.InferenceSession.create(path))`.
+   * A load that outlives `loadTimeout`, or whose pool closes, is ended, but never inside work
+   * wrapped here (ending a thread inside native code can abort the process): then it is ended as
+   * soon as that work returns, and `native()` rejects instead of starting more.
    */
   native<T>(work: () => Promise<T>): Promise<T>;
 }
