@@ -7,7 +7,6 @@ import { errorFromWire } from './errors.js';
 import { preferUnpacked } from './asar-path.js';
 import type { ResolvedOptions } from './options.js';
 import {
-  CONTROL_ALL,
   MESSAGE_TAG,
   broadcastName,
   type EmbedTask,
@@ -67,7 +66,6 @@ export class WorkerHost {
   /** The last error a worker died of, as Piscina reported it. */
   lastWorkerError: unknown;
   readonly #s: HostSettings;
-  readonly #control: Int32Array;
   readonly #readyThreads = new Set<number>();
   readonly #failedThreads = new Set<number>();
   readonly #watched = new Set<number>();
@@ -83,7 +81,6 @@ export class WorkerHost {
     this.#s = settings;
     this.number = settings.number;
     this.model = settings.model;
-    this.#control = new Int32Array(settings.control);
     const { options } = settings;
     const workerData: WorkerConfig = {
       poolId: settings.poolId,
@@ -205,7 +202,7 @@ export class WorkerHost {
 
   /**
    * Gives the host up now: its worker is loading and stuck past `loadTimeout`, outside onnxruntime,
-   * which it will not enter any more (see PoolStats.stopLoad). Piscina ends the thread and starts
+   * which it will not enter any more (see PoolStats.stopNative). Piscina ends the thread and starts
    * none again; the thread's exit is reported as usual.
    */
   abandon(): void {
