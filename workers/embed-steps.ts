@@ -7,7 +7,7 @@
  * arrays, and no closure or array made per row.
  */
 import { InvalidInputError, errorToWire, type WireError } from '../src/errors.js';
-import { CALL_CLS, CALL_LASTTOKEN, CALL_NORMALIZE, CALL_TRUNCATE, isPackedCall, type TaskAnswer } from '../src/protocol.js';
+import { CALL_CLS, CALL_LASTTOKEN, CALL_NORMALIZE, CALL_TRUNCATE, isPackedCall, type EmbedTask, type TaskAnswer } from '../src/protocol.js';
 import { writeRow } from './pooling.js';
 
 /** A task's texts, planned: which call owns each, which are distinct, and what the model is given. */
@@ -323,5 +323,18 @@ export class RunClock {
   tokensFor(ms: number, cap: number): number {
     if (!(ms > 0) || this.#msPerToken === 0) return cap;
     return Math.min(cap, Math.max(BATCH_RUN_MIN_TOKENS, Math.floor(ms / this.#msPerToken)));
+  }
+
+  /** The most padded tokens one run of `task` may hold: the batch lane's runs are cut to about `batchRunMs`, so an interactive task waits that long at most. */
+  budget(task: Pick<EmbedTask, 'lane' | 'batchRunMs' | 'maxBatchTokens'>): number {
+    return task.lane === 1 ? this.tokensFor(task.batchRunMs, task.maxBatchTokens) : task.maxBatchTokens;
+  }
+
+  /** Runs one model call over `paddedTokens` and learns from how long it took. */
+  async timed<T>(paddedTokens: number, run: () => Promise<T>): Promise<T> {
+    const began = performance.now();
+    const result = await run();
+    this.observe(paddedTokens, performance.now() - began);
+    return result;
   }
 }

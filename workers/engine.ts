@@ -50,6 +50,9 @@ export type NativeWork = <T>(work: () => Promise<T>) => Promise<T>;
 /** Marks nothing: for callers that run no pool (tools, benchmarks). */
 export const unmarked: NativeWork = (work) => work();
 
+/** For a run inside the load (the warm-up): never cancelled, and already inside the load's native work. */
+export const LOAD_RUN_HOOKS: RunHooks = Object.freeze({ stopped: () => false, beforeRun: () => {}, enter: () => true, leave: () => {} });
+
 export interface Engine {
   /** The width of each answer row: the hidden size of an embedder, the label count of a classifier (0 for a custom task). */
   readonly dims: number;
@@ -232,9 +235,7 @@ export async function loadEngine(
     const [rows = 0, seq = 0] = inputs.attention_mask.dims;
     // The mask comes as int64; read it once into bytes for pooling and token counts.
     const { mask, tokens } = readMask(inputs.attention_mask.data, rows, seq);
-    const began = performance.now();
-    const outputs: Record<string, Tensor | undefined> = await guardedRun(hooks, () => pipe.model(inputs as unknown as Record<string, unknown>));
-    clock.observe(rows * seq, performance.now() - began);
+    const outputs: Record<string, Tensor | undefined> = await clock.timed(rows * seq, () => guardedRun(hooks, () => pipe.model(inputs as unknown as Record<string, unknown>)));
     const hidden = outputs.last_hidden_state ?? outputs.logits ?? outputs.token_embeddings;
     if (!hidden) throw new Error(`model ${spec.label} returned none of last_hidden_state, logits, token_embeddings`);
     return { hidden, mask, tokens };
@@ -252,8 +253,7 @@ export async function loadEngine(
     weights,
     async run(task, hooks) {
       const { texts, calls, batchSize } = task;
-      // The batch lane's runs are cut to about batchRunMs, so that an interactive task waits that long at most.
-      const maxBatchTokens = task.lane === 1 ? clock.tokensFor(task.batchRunMs, task.maxBatchTokens) : task.maxBatchTokens;
+      const maxBatchTokens = clock.budget(task);
       const plan = planTask(texts, calls, maxTokens, countTokens, clip);
       const { unique, input } = plan;
       const out = new AnswerBuilder(calls, texts.length, dims);
@@ -278,8 +278,7 @@ export async function loadEngine(
       return out.answer(plan.errors, maxTokens);
     },
     async warmup() {
-      const quiet: RunHooks = { stopped: () => false, beforeRun: () => {}, enter: () => true, leave: () => {} };
-      await runModel(tokenize(['warm up']), quiet);
+      await runModel(tokenize(['warm up']), LOAD_RUN_HOOKS);
     },
     peakRuns({ batchSize, maxBatchTokens, peak }, hooks) {
       if (!peak) return [];

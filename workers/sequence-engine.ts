@@ -9,7 +9,7 @@ import { ModelLoadError, describe } from '../src/errors.js';
 import type { EmbedTask, ModelSpec } from '../src/protocol.js';
 import { AnswerBuilder, RunClock, callStarts, checkCalls, clipText, estimateTokens, fitToBudget, readMask } from './embed-steps.js';
 import type { WeightsInfo } from '../src/weights.js';
-import { guardedRun, importTransformers, loadModelSession, loadTokenizer, maxTokensOf, peakShapes, sessionOptions, unmarked, type Engine, type NativeWork, type RunHooks } from './engine.js';
+import { LOAD_RUN_HOOKS, guardedRun, importTransformers, loadModelSession, loadTokenizer, maxTokensOf, peakShapes, sessionOptions, unmarked, type Engine, type NativeWork, type RunHooks } from './engine.js';
 
 interface Tensor {
   data: ArrayLike<number | bigint> & { length: number };
@@ -84,9 +84,7 @@ export async function loadSequenceEngine(
     const inputs = tokenizer(first, { text_pair: second ?? null, padding: true, truncation: true, max_length: maxTokens });
     const [rows = 0, seq = 0] = inputs.attention_mask.dims;
     const { tokens } = readMask(inputs.attention_mask.data, rows, seq);
-    const began = performance.now();
-    const outputs = await guardedRun(hooks, () => model(inputs as unknown as Record<string, unknown>));
-    clock.observe(rows * seq, performance.now() - began);
+    const outputs = await clock.timed(rows * seq, () => guardedRun(hooks, () => model(inputs as unknown as Record<string, unknown>)));
     const logits = outputs.logits;
     if (!logits || logits.dims.length !== 2 || logits.dims[0] !== rows || logits.dims[1] !== width) {
       const found = Object.keys(outputs).join(', ') || 'nothing';
@@ -103,8 +101,7 @@ export async function loadSequenceEngine(
     weights,
     async run(taskIn: EmbedTask, hooks: RunHooks) {
       const { texts, calls, batchSize } = taskIn;
-      // The batch lane's runs are cut to about batchRunMs, so that an interactive task waits that long at most.
-      const maxBatchTokens = taskIn.lane === 1 ? clock.tokensFor(taskIn.batchRunMs, taskIn.maxBatchTokens) : taskIn.maxBatchTokens;
+      const maxBatchTokens = clock.budget(taskIn);
       const pairs = task === 'rerank' ? (taskIn.pairs ?? []) : undefined;
       const callStart = callStarts(calls);
       // Each call's own checks: with truncate: false, an input over the limit fails its call alone.
@@ -157,8 +154,7 @@ export async function loadSequenceEngine(
       return { ...out.answer(errors, maxTokens), labels, multiLabel };
     },
     async warmup() {
-      const quiet: RunHooks = { stopped: () => false, beforeRun: () => {}, enter: () => true, leave: () => {} };
-      await runModel(['warm up'], task === 'rerank' ? ['warm up'] : undefined, quiet);
+      await runModel(['warm up'], task === 'rerank' ? ['warm up'] : undefined, LOAD_RUN_HOOKS);
     },
     peakRuns({ batchSize, maxBatchTokens, peak }, hooks) {
       if (!peak) return [];

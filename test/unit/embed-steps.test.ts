@@ -231,6 +231,14 @@ describe('RunClock: the batch lane run size', () => {
     expect(clock.tokensFor(20, 512)).toBe(512);
   });
 
+  it('cuts only the batch lane: an interactive task keeps its whole budget', () => {
+    const clock = new RunClock();
+    clock.observe(4096, 409.6);
+    expect(clock.budget({ lane: 1, batchRunMs: 250, maxBatchTokens: 8192 })).toBe(2500);
+    expect(clock.budget({ lane: 0, batchRunMs: 250, maxBatchTokens: 8192 })).toBe(8192);
+    expect(clock.budget({ lane: 1, batchRunMs: 0, maxBatchTokens: 8192 })).toBe(8192);
+  });
+
   it('follows the machine: runs that take longer make the next runs smaller', () => {
     const clock = new RunClock();
     clock.observe(4096, 409.6);
