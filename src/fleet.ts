@@ -298,6 +298,11 @@ export class Fleet {
 
   #add(model: ModelSpec, role: Role): WorkerHost {
     const s = this.#s;
+    /** A thread's answer from its stats slot; false for a thread that has no slot (it has not begun to load). */
+    const bySlot = (threadId: number, read: (slot: number) => boolean): boolean => {
+      const slot = s.stats.slotOf(threadId);
+      return slot >= 0 && read(slot);
+    };
     const host = new WorkerHost({
       poolId: s.poolId,
       number: ++this.#hostNumbers,
@@ -306,14 +311,8 @@ export class Fleet {
       statsBuffer: s.stats.buffer,
       control: s.control,
       supervisor: s.supervisor,
-      inNative: (threadId) => {
-        const slot = s.stats.slotOf(threadId);
-        return slot >= 0 && s.stats.inNative(slot);
-      },
-      stopNative: (threadId) => {
-        const slot = s.stats.slotOf(threadId);
-        return slot >= 0 && s.stats.stopNative(slot);
-      },
+      inNative: (threadId) => bySlot(threadId, (slot) => s.stats.inNative(slot)),
+      stopNative: (threadId) => bySlot(threadId, (slot) => s.stats.stopNative(slot)),
       events: {
         ready: (h, threadId, loadMs) => this.#onReady(h, threadId, loadMs),
         loadError: (h, threadId, error) => {

@@ -79,7 +79,7 @@ const { move, transferableSymbol, valueSymbol } = (await import(config.piscinaUr
 const stats = new WorkerStatsWriter(config.statsBuffer, threadId);
 const control = new Int32Array(config.control);
 const post = (message: WorkerMessage): void => parentPort!.postMessage(message);
-/** When this thread began: its load's age, for `stoppedLoad()`. */
+/** When this thread began to load: the load's age, for its deadline and its `loadMs`. */
 const loadBegan = performance.now();
 /** Model runs announce themselves as native work, under the pool's word (see guardedRun). */
 const nativeHooks: Pick<RunHooks, 'enter' | 'leave'> = { enter: () => stats.enterNative(), leave: () => stats.leaveNative() };
@@ -149,14 +149,13 @@ async function fail(kind: 'crash' | 'exit' | 'hang'): Promise<never> {
 }
 
 async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
-  const began = performance.now();
   /**
    * A load that came back from onnxruntime past `loadTimeout` goes no further: it fails with a
    * LoadTimeoutError (the pool reported it when the deadline passed, and ends it as it would a
    * failed load). A load stuck in JavaScript the pool ends by itself.
    */
   const checkDeadline = async (loaded?: Engine): Promise<void> => {
-    const took = performance.now() - began;
+    const took = performance.now() - loadBegan;
     if (took <= config.loadTimeout) return;
     if (loaded) await release(loaded);
     throw new LoadTimeoutError(`model ${config.model.label} took ${Math.round(took)} ms to load, past loadTimeout (${config.loadTimeout} ms)`);
@@ -170,7 +169,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
     if (hooks.loadFail?.includes(config.generation)) throw new ModelLoadError(`test-only: worker ${config.generation} cannot load model ${config.model.label} (${TEST_HOOKS_ENV} loadFail)`);
     // An await that never resolves, in JavaScript: only loadTimeout ends it (a timer keeps the thread alive).
     if (hooks.loadHang?.includes(config.generation)) await new Promise(() => setInterval(() => {}, 60_000));
-    if (Atomics.load(control, CONTROL_ALL) !== 0) throw new ModelLoadError('the pool closed before the model was loaded');
+    if (Atomics.load(control, CONTROL_ALL) !== 0) throw stoppedLoad();
     engine = await loadFor(config.model);
     await checkDeadline(engine);
     try {
@@ -189,7 +188,7 @@ async function start(): Promise<(task: EmbedTask) => Promise<unknown>> {
   }
   // The load's garbage (the tokenizer's JSON, the library's start-up) out of the heap before ready.
   await collectGarbage();
-  const loadMs = performance.now() - began;
+  const loadMs = performance.now() - loadBegan;
   stats.loaded(loadMs);
   listenForPool(engine);
   post({ [MESSAGE_TAG]: 'ready', threadId, slot: stats.slot, loadMs, dims: engine.dims, maxTokens: engine.maxTokens, labels: engine.labels, multiLabel: engine.multiLabel ?? false, weights: engine.weights });
